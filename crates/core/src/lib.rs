@@ -1,0 +1,21 @@
+//! # unilogin-core
+//!
+//! The contracts every unilogin crate builds on: the [`Platform`](platform::Platform) trait each
+//! platform crate implements, the [`Registry`](registry::Registry) that collects them with
+//! `inventory`, the one [`Error`] type, the app-token cache ([`token_cache`]) and the mapping
+//! engine ([`mapping`]) that turns any platform's user document into a
+//! [`UserProfile`](mapping::UserProfile).
+//!
+//! The core never knows a platform's name: everything platform-specific arrives through the
+//! trait and the registry.
+
+pub mod error;
+pub mod mapping;
+pub mod token_cache;
+pub mod types;
+
+pub use error::{Error, ErrorClass, Result, UpstreamCode, UpstreamCtx};
+pub use types::{
+    AccessToken, AppKey, AppSecret, AuthCode, InvalidId, PlatformName, RefreshToken, State,
+    TenantId, UserTicket,
+};

@@ -1,0 +1,1 @@
+//! Mapping engine: compiled JSONPath rules (with backup paths) from YAML into [`UserProfile`]s.
