@@ -15,6 +15,7 @@ pub mod token_cache;
 pub mod types;
 
 pub use error::{Error, ErrorClass, Result, UpstreamCode, UpstreamCtx};
+pub use mapping::{MappingRules, UserProfile};
 pub use types::{
     AccessToken, AppKey, AppSecret, AuthCode, InvalidId, PlatformName, RefreshToken, State,
     TenantId, UserTicket,
