@@ -1,1 +1,752 @@
 //! App access-token cache: L1 memory, L2 pluggable shared store, one refresh at a time.
+//!
+//! Every platform call needs an app access token (DingTalk `accessToken`, Feishu
+//! `tenant_access_token`, WeCom `access_token`), which the platform rate-limits and which lives
+//! about two hours. [`TokenCache::get`] returns a valid one:
+//!
+//! 1. **L1** (this process's memory, bounded, sharded): a hit costs tens of nanoseconds and never
+//!    waits. Once a token enters its *refresh window* (default 5 minutes before the expiry the
+//!    platform reported, at most a quarter of the lifetime), exactly one caller starts a refresh
+//!    in the background and everybody keeps getting the still-valid token.
+//! 2. Without a valid token, callers of the same key share **one refresh** that runs as a detached
+//!    task, so a caller that is cancelled or times out does not take the others down with it.
+//! 3. The refresh first looks in the **L2** [`TokenStore`] (Redis in `unilogin-redis`): a token
+//!    another replica stored is taken with its *remaining* time to live. Otherwise it takes the
+//!    store's **lease** for the key; the holder calls the platform, the other replicas poll L2
+//!    for a bounded time and take over only if the holder dies (lease expiry). N replicas, one
+//!    upstream call.
+//! 4. If the store fails (refused, timeout), the cache logs one warning per outage, keeps going
+//!    with L1 and in-process de-duplication (never failing a `get` because of the store), and
+//!    tries the store again after a cooldown.
+//!
+//! Failures are never cached as values: waiters get the same [`Error`], and the next caller
+//! tries again — except for [`Error::RateLimited`], after which the key backs off (the platform's
+//! `retry_after`, plus jitter) and callers get the error, or the still-valid token, meanwhile.
+//! Every refresh is bounded by a timeout. [`TokenCache::invalidate`] deletes a rejected token
+//! only if it is still the stored one (compare-and-delete), so a late report about an old token
+//! cannot erase the fresh one.
+//!
+//! ```
+//! use std::time::Duration;
+//! use unilogin_core::token_cache::{FetchedToken, TokenCache, TokenKey};
+//! use unilogin_core::{AccessToken, PlatformName, TenantId};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> unilogin_core::Result<()> {
+//! let cache = TokenCache::new();
+//! let (platform, tenant) = (PlatformName::new("dingtalk").unwrap(), TenantId::new("acme").unwrap());
+//! let key = TokenKey::new(
+//!     &platform,
+//!     &tenant,
+//!     "dingappkey",
+//!     None,
+//! );
+//! let token = cache
+//!     .get(&key, || async {
+//!         // Call the platform's token endpoint here.
+//!         Ok(FetchedToken::new(AccessToken::new("t-1"), Duration::from_secs(7200)))
+//!     })
+//!     .await?;
+//! assert_eq!(token.expose(), "t-1");
+//! assert_eq!(cache.stats().refreshes, 1);
+//! # Ok(())
+//! # }
+//! ```
+
+mod key;
+mod l1;
+mod stats;
+mod store;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+pub use key::TokenKey;
+pub use stats::TokenCacheStats;
+pub use store::{MemoryStore, StoredToken, TokenStore};
+
+use crate::error::{Error, Result};
+use crate::types::AccessToken;
+use key::PrehashedState;
+use l1::{L1, Lookup};
+use stats::Counters;
+
+/// A token as a platform's token endpoint returned it.
+#[derive(Debug, Clone)]
+pub struct FetchedToken {
+    /// The token.
+    pub token: AccessToken,
+    /// Its lifetime as the platform reported it (`expires_in`, `expireIn`, `expire`).
+    pub expires_in: Duration,
+}
+
+impl FetchedToken {
+    /// Builds a fetched token.
+    pub fn new(token: AccessToken, expires_in: Duration) -> Self {
+        Self { token, expires_in }
+    }
+}
+
+/// Defaults, see [`TokenCacheBuilder`].
+const DEFAULT_REFRESH_WINDOW: Duration = Duration::from_secs(300);
+const DEFAULT_MAX_ENTRIES: usize = 100_000;
+const DEFAULT_REFRESH_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_EXPIRY_MARGIN: Duration = Duration::from_secs(10);
+const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_millis(500);
+const DEFAULT_STORE_COOLDOWN: Duration = Duration::from_secs(5);
+const DEFAULT_RATE_LIMIT_BACKOFF: Duration = Duration::from_secs(10);
+/// Delay before another refresh-ahead after one failed for a reason other than rate limiting.
+const REFRESH_RETRY: Duration = Duration::from_secs(1);
+/// A token from the store with less than this left is treated as absent.
+const MIN_USABLE_MS: u64 = 1000;
+/// Polling of the store while another replica holds the lease.
+const POLL_FIRST: Duration = Duration::from_millis(20);
+const POLL_MAX: Duration = Duration::from_millis(250);
+
+/// Builds a [`TokenCache`]. Every setting has a default; see each method.
+#[derive(Debug, Clone)]
+pub struct TokenCacheBuilder {
+    store: Option<Arc<dyn TokenStore>>,
+    refresh_window: Duration,
+    max_entries: usize,
+    refresh_timeout: Duration,
+    expiry_margin: Duration,
+    store_timeout: Duration,
+    store_cooldown: Duration,
+    lease_ttl: Option<Duration>,
+    rate_limit_backoff: Duration,
+}
+
+impl Default for TokenCacheBuilder {
+    fn default() -> Self {
+        Self {
+            store: None,
+            refresh_window: DEFAULT_REFRESH_WINDOW,
+            max_entries: DEFAULT_MAX_ENTRIES,
+            refresh_timeout: DEFAULT_REFRESH_TIMEOUT,
+            expiry_margin: DEFAULT_EXPIRY_MARGIN,
+            store_timeout: DEFAULT_STORE_TIMEOUT,
+            store_cooldown: DEFAULT_STORE_COOLDOWN,
+            lease_ttl: None,
+            rate_limit_backoff: DEFAULT_RATE_LIMIT_BACKOFF,
+        }
+    }
+}
+
+impl TokenCacheBuilder {
+    /// The shared L2 store (none by default: memory only).
+    pub fn store(mut self, store: Arc<dyn TokenStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// How long before expiry the background refresh starts (default 5 minutes). For short-lived
+    /// tokens the window is capped at a quarter of the token's lifetime.
+    pub fn refresh_window(mut self, window: Duration) -> Self {
+        self.refresh_window = window;
+        self
+    }
+
+    /// Maximum number of tokens kept in memory (default 100,000); beyond it the least recently
+    /// used ones are evicted (CLOCK approximation; the bound is per shard, so the total may
+    /// exceed it by less than the shard count, 64).
+    pub fn max_entries(mut self, max_entries: usize) -> Self {
+        self.max_entries = max_entries.clamp(1, u32::MAX as usize);
+        self
+    }
+
+    /// Upper bound of one refresher call (default 10 s); a hung call fails with
+    /// [`Error::Timeout`] at endpoint `token_cache.refresh`.
+    pub fn refresh_timeout(mut self, timeout: Duration) -> Self {
+        self.refresh_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How much earlier than the platform's reported expiry a token stops being served
+    /// (default 10 s, at most a tenth of the lifetime): covers the time the response took to
+    /// arrive.
+    pub fn expiry_margin(mut self, margin: Duration) -> Self {
+        self.expiry_margin = margin;
+        self
+    }
+
+    /// Upper bound of one store operation (default 500 ms) on top of the store's own timeouts.
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// After a store failure, how long the cache works from memory only before trying the store
+    /// again (default 5 s).
+    pub fn store_cooldown(mut self, cooldown: Duration) -> Self {
+        self.store_cooldown = cooldown;
+        self
+    }
+
+    /// Lifetime of the cross-replica refresh lease (default: refresh timeout + 5 s). Replicas that
+    /// do not hold it wait at most this long (plus a second) for the holder's token.
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = Some(ttl.max(Duration::from_millis(1)));
+        self
+    }
+
+    /// Back-off after a rate-limit error that carried no `retry_after` (default 10 s). Jitter of
+    /// up to a quarter is added either way.
+    pub fn rate_limit_backoff(mut self, backoff: Duration) -> Self {
+        self.rate_limit_backoff = backoff;
+        self
+    }
+
+    /// Builds the cache.
+    pub fn build(self) -> TokenCache {
+        let lease_ttl = self
+            .lease_ttl
+            .unwrap_or(self.refresh_timeout + Duration::from_secs(5));
+        let cfg = Config {
+            refresh_window: ms(self.refresh_window),
+            refresh_timeout: self.refresh_timeout,
+            expiry_margin: ms(self.expiry_margin),
+            store_timeout: self.store_timeout,
+            store_cooldown: ms(self.store_cooldown),
+            lease_ttl,
+            rate_limit_backoff: ms(self.rate_limit_backoff),
+        };
+        let owner = format!(
+            "{:016x}{:016x}-{}",
+            rand::random::<u64>(),
+            rand::random::<u64>(),
+            std::process::id()
+        );
+        TokenCache {
+            inner: Arc::new(Inner {
+                l1: L1::new(self.max_entries),
+                flights: Mutex::new(HashMap::default()),
+                store: self.store,
+                cfg,
+                epoch: Instant::now(),
+                owner,
+                counters: Counters::default(),
+                store_down_until: AtomicU64::new(0),
+                store_outage: AtomicBool::new(false),
+                next_flight: AtomicU64::new(1),
+            }),
+        }
+    }
+}
+
+/// The app access-token cache. Cheap to clone; clones share everything.
+///
+/// See the [module documentation](self) for the behaviour.
+#[derive(Clone)]
+pub struct TokenCache {
+    inner: Arc<Inner>,
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("store", &self.inner.store)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenCache {
+    /// A memory-only cache with default settings.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// A builder for a cache with a store or other settings.
+    pub fn builder() -> TokenCacheBuilder {
+        TokenCacheBuilder::default()
+    }
+
+    /// A valid access token for `key`, calling `refresher` (the platform's token request) only
+    /// when neither memory nor the store has one and this caller is the one elected to refresh.
+    ///
+    /// Call it from within a tokio runtime (with timers enabled): refreshes run as detached tasks
+    /// there. Outside one, a memory hit still works, and anything else fails with
+    /// [`Error::Internal`].
+    pub async fn get<F, Fut>(&self, key: &TokenKey, refresher: F) -> Result<AccessToken>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<FetchedToken>> + Send + 'static,
+    {
+        let inner = &self.inner;
+        let now = inner.now_ms();
+        match inner.l1.lookup(key, now, Some(now + inner.claim_ms())) {
+            Lookup::Hit { token, claimed } => {
+                if claimed {
+                    Inner::start_refresh_ahead(inner, key, refresher, now);
+                }
+                Ok(token)
+            }
+            Lookup::Miss => Inner::get_slow(inner, key, refresher).await,
+        }
+    }
+
+    /// Forgets `rejected` for `key` — in memory and in the store — but only if it is still the
+    /// cached token (compare-and-delete): a newer token stored meanwhile stays. Call it when the
+    /// platform answers "invalid access token"; the next [`get`](Self::get) refreshes.
+    pub async fn invalidate(&self, key: &TokenKey, rejected: &AccessToken) {
+        let inner = &self.inner;
+        inner.l1.remove_if(key, rejected);
+        if let Some(store) = inner.usable_store() {
+            let _ = inner
+                .store_op(key, store.compare_and_delete(key, rejected))
+                .await;
+        }
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> TokenCacheStats {
+        let inner = &self.inner;
+        inner
+            .counters
+            .snapshot(inner.l1.hits(), inner.l1.len() as u64)
+    }
+}
+
+struct Config {
+    refresh_window: u64,
+    refresh_timeout: Duration,
+    expiry_margin: u64,
+    store_timeout: Duration,
+    store_cooldown: u64,
+    lease_ttl: Duration,
+    rate_limit_backoff: u64,
+}
+
+type Outcome = Option<Result<AccessToken>>;
+
+#[derive(Default)]
+struct KeyState {
+    /// The running refresh: its id and the channel its result arrives on.
+    flight: Option<(u64, watch::Receiver<Outcome>)>,
+    /// After a rate-limit error: no refresh before this time; callers get this error.
+    backoff: Option<(u64, Error)>,
+}
+
+struct Inner {
+    l1: L1,
+    flights: Mutex<HashMap<TokenKey, KeyState, PrehashedState>>,
+    store: Option<Arc<dyn TokenStore>>,
+    cfg: Config,
+    epoch: Instant,
+    owner: String,
+    counters: Counters,
+    store_down_until: AtomicU64,
+    store_outage: AtomicBool,
+    next_flight: AtomicU64,
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn with_jitter(base_ms: u64) -> u64 {
+    base_ms.saturating_add(rand::random_range(0..=base_ms / 4))
+}
+
+impl Inner {
+    fn now_ms(&self) -> u64 {
+        ms(Instant::now().saturating_duration_since(self.epoch))
+    }
+
+    /// How long a refresh-ahead claim lasts if its task never reports back (it always does,
+    /// even on panic; this is a safety net).
+    fn claim_ms(&self) -> u64 {
+        2 * (ms(self.cfg.refresh_timeout) + ms(self.cfg.lease_ttl) + ms(self.cfg.store_timeout))
+            + 2000
+    }
+
+    fn flights(&self) -> MutexGuard<'_, HashMap<TokenKey, KeyState, PrehashedState>> {
+        // The map is consistent at every point a panic could occur, so poisoning is ignored.
+        self.flights.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn usable_store(&self) -> Option<&Arc<dyn TokenStore>> {
+        let store = self.store.as_ref()?;
+        (self.now_ms() >= self.store_down_until.load(Ordering::Relaxed)).then_some(store)
+    }
+
+    async fn store_op<T>(
+        &self,
+        key: &TokenKey,
+        op: impl Future<Output = Result<T>>,
+    ) -> std::result::Result<T, ()> {
+        match tokio::time::timeout(self.cfg.store_timeout, op).await {
+            Ok(Ok(v)) => {
+                if self.store_outage.load(Ordering::Relaxed)
+                    && self.store_outage.swap(false, Ordering::AcqRel)
+                {
+                    tracing::info!("token store available again; using it for shared tokens");
+                }
+                Ok(v)
+            }
+            Ok(Err(e)) => {
+                self.store_failed(&e);
+                Err(())
+            }
+            Err(_) => {
+                self.store_failed(&Error::Timeout {
+                    ctx: key.error_ctx("token_store"),
+                });
+                Err(())
+            }
+        }
+    }
+
+    fn store_failed(&self, e: &Error) {
+        Counters::bump(&self.counters.store_errors);
+        let until = self.now_ms().saturating_add(self.cfg.store_cooldown);
+        self.store_down_until.fetch_max(until, Ordering::Relaxed);
+        if !self.store_outage.swap(true, Ordering::AcqRel) {
+            tracing::warn!(
+                error = %e,
+                retry_in_ms = self.cfg.store_cooldown,
+                "token store unavailable; serving tokens from memory until it recovers"
+            );
+        }
+    }
+
+    fn insert_l1(&self, key: &TokenKey, token: AccessToken, ttl_ms: u64, now: u64) {
+        let window = self.cfg.refresh_window.min(ttl_ms / 4);
+        let expires_at = now.saturating_add(ttl_ms);
+        self.l1
+            .insert(key, token, expires_at, expires_at - window, now);
+    }
+
+    fn start_refresh_ahead<F, Fut>(this: &Arc<Self>, key: &TokenKey, refresher: F, now: u64)
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<FetchedToken>> + Send + 'static,
+    {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            this.l1
+                .defer_refresh(key, now + with_jitter(ms(REFRESH_RETRY)));
+            return;
+        };
+        let current = this.l1.peek(key);
+        let mut flights = this.flights();
+        let state = flights.entry(key.clone()).or_default();
+        if let Some((until, _)) = &state.backoff {
+            if now < *until {
+                this.l1.defer_refresh(key, *until);
+                return;
+            }
+            state.backoff = None;
+        }
+        if state.flight.is_some() {
+            return;
+        }
+        let (tx, rx) = watch::channel(None);
+        let id = this.next_flight.fetch_add(1, Ordering::Relaxed);
+        state.flight = Some((id, rx));
+        drop(flights);
+        let fut = Self::run_flight(this.clone(), key.clone(), id, refresher, current, tx);
+        drop(handle.spawn(fut));
+    }
+
+    async fn get_slow<F, Fut>(this: &Arc<Self>, key: &TokenKey, refresher: F) -> Result<AccessToken>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<FetchedToken>> + Send + 'static,
+    {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return match this.l1.lookup(key, this.now_ms(), None) {
+                Lookup::Hit { token, .. } => Ok(token),
+                Lookup::Miss => Err(Error::Internal(
+                    "TokenCache::get needs a tokio runtime to refresh a token".into(),
+                )),
+            };
+        };
+        let mut rx = {
+            let mut flights = this.flights();
+            let now = this.now_ms();
+            // A refresh may have finished between the L1 miss and taking the lock.
+            if let Lookup::Hit { token, .. } = this.l1.lookup(key, now, None) {
+                return Ok(token);
+            }
+            let state = flights.entry(key.clone()).or_default();
+            if let Some((until, err)) = &state.backoff {
+                if now < *until {
+                    return Err(err.clone());
+                }
+                state.backoff = None;
+            }
+            if let Some((_, rx)) = &state.flight {
+                Counters::bump(&this.counters.lock_waits);
+                rx.clone()
+            } else {
+                let (tx, rx) = watch::channel(None);
+                let id = this.next_flight.fetch_add(1, Ordering::Relaxed);
+                state.flight = Some((id, rx.clone()));
+                let fut = Self::run_flight(this.clone(), key.clone(), id, refresher, None, tx);
+                drop(handle.spawn(fut));
+                rx
+            }
+        };
+        let outcome = match rx.wait_for(Option::is_some).await {
+            Ok(v) => v.clone(),
+            Err(_) => None,
+        };
+        outcome.unwrap_or_else(|| {
+            Err(Error::Internal(
+                "token refresh task ended without a result".into(),
+            ))
+        })
+    }
+
+    /// One refresh of `key`, run detached: fetch, publish the outcome, clean up.
+    async fn run_flight<F, Fut>(
+        this: Arc<Self>,
+        key: TokenKey,
+        id: u64,
+        refresher: F,
+        current: Option<(AccessToken, u64)>,
+        tx: watch::Sender<Outcome>,
+    ) where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<FetchedToken>> + Send + 'static,
+    {
+        let mut guard = FlightGuard {
+            inner: &this,
+            key: &key,
+            id,
+            done: false,
+        };
+        let result = this.fetch(&key, refresher, current).await;
+        let now = this.now_ms();
+        let backoff = match &result {
+            Ok(_) => None,
+            Err(e @ Error::RateLimited { retry_after, .. }) => {
+                let base = retry_after.map_or(this.cfg.rate_limit_backoff, ms);
+                let until = now.saturating_add(with_jitter(base.max(1)));
+                this.l1.defer_refresh(&key, until);
+                Some((until, e.clone()))
+            }
+            Err(_) => {
+                this.l1
+                    .defer_refresh(&key, now + with_jitter(ms(REFRESH_RETRY)));
+                None
+            }
+        };
+        {
+            let mut flights = this.flights();
+            if let Some(state) = flights.get_mut(&key) {
+                if state.flight.as_ref().is_some_and(|(f, _)| *f == id) {
+                    state.flight = None;
+                }
+                let backing_off = backoff.is_some();
+                if backing_off {
+                    state.backoff = backoff;
+                }
+                if state.flight.is_none() && state.backoff.is_none() {
+                    flights.remove(&key);
+                }
+                if backing_off && flights.len() > 1024 {
+                    // Forget lapsed back-offs of keys nobody asked for since.
+                    flights.retain(|_, s| {
+                        s.flight.is_some() || s.backoff.as_ref().is_some_and(|(u, _)| *u > now)
+                    });
+                }
+            }
+        }
+        guard.done = true;
+        tx.send_replace(Some(result));
+    }
+
+    /// L2, then the lease, then the refresher. Never fails because of the store.
+    async fn fetch<F, Fut>(
+        &self,
+        key: &TokenKey,
+        refresher: F,
+        current: Option<(AccessToken, u64)>,
+    ) -> Result<AccessToken>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<FetchedToken>> + Send + 'static,
+    {
+        let Some(store) = self.usable_store().cloned() else {
+            return self.refresh(key, refresher).await;
+        };
+        match self.store_op(key, store.get(key)).await {
+            Ok(Some(st)) if self.acceptable(&st, current.as_ref()) => {
+                return Ok(self.adopt(key, st));
+            }
+            Ok(_) => {}
+            Err(()) => return self.refresh(key, refresher).await,
+        }
+        let lease = self.cfg.lease_ttl;
+        match self
+            .store_op(key, store.try_lease(key, &self.owner, lease))
+            .await
+        {
+            Ok(true) => return self.refresh_leased(&store, key, refresher, current).await,
+            Ok(false) => {}
+            Err(()) => return self.refresh(key, refresher).await,
+        }
+        // Another replica is refreshing: wait for its token, or for its lease to lapse.
+        Counters::bump(&self.counters.lock_waits);
+        let deadline = self.now_ms() + ms(lease) + 1000;
+        let mut pause = POLL_FIRST;
+        loop {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(POLL_MAX);
+            if self.usable_store().is_none() {
+                break;
+            }
+            match self.store_op(key, store.get(key)).await {
+                Ok(Some(st)) if self.acceptable(&st, current.as_ref()) => {
+                    return Ok(self.adopt(key, st));
+                }
+                Ok(_) => {}
+                Err(()) => break,
+            }
+            match self
+                .store_op(key, store.try_lease(key, &self.owner, lease))
+                .await
+            {
+                Ok(true) => return self.refresh_leased(&store, key, refresher, current).await,
+                Ok(false) => {}
+                Err(()) => break,
+            }
+            if self.now_ms() >= deadline {
+                tracing::warn!(key = %key, "token refresh lease held past its lifetime; refreshing without it");
+                break;
+            }
+        }
+        self.refresh(key, refresher).await
+    }
+
+    async fn refresh_leased<F, Fut>(
+        &self,
+        store: &Arc<dyn TokenStore>,
+        key: &TokenKey,
+        refresher: F,
+        current: Option<(AccessToken, u64)>,
+    ) -> Result<AccessToken>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<FetchedToken>> + Send + 'static,
+    {
+        // The previous holder may have stored a token between our read and our lease.
+        let result = match self.store_op(key, store.get(key)).await {
+            Ok(Some(st)) if self.acceptable(&st, current.as_ref()) => Ok(self.adopt(key, st)),
+            _ => self.refresh(key, refresher).await,
+        };
+        // After a rate-limit error the lease is kept until it lapses: it then throttles the
+        // other replicas' attempts too.
+        if !matches!(result, Err(Error::RateLimited { .. })) && self.usable_store().is_some() {
+            let _ = self
+                .store_op(key, store.release_lease(key, &self.owner))
+                .await;
+        }
+        result
+    }
+
+    /// Calls the refresher (bounded by the refresh timeout) and stores its token.
+    async fn refresh<F, Fut>(&self, key: &TokenKey, refresher: F) -> Result<AccessToken>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<FetchedToken>> + Send + 'static,
+    {
+        Counters::bump(&self.counters.refreshes);
+        let result = match tokio::time::timeout(self.cfg.refresh_timeout, refresher()).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Timeout {
+                ctx: key.error_ctx("token_cache.refresh"),
+            }),
+        };
+        let fetched = match result {
+            Ok(f) => f,
+            Err(e) => {
+                Counters::bump(&self.counters.refresh_failures);
+                tracing::debug!(key = %key, error = %e, "token refresh failed");
+                return Err(e);
+            }
+        };
+        let lifetime = ms(fetched.expires_in);
+        let ttl = lifetime - self.cfg.expiry_margin.min(lifetime / 10);
+        if ttl == 0 {
+            // Already expired by the platform's own account: hand it out, cache nothing.
+            return Ok(fetched.token);
+        }
+        self.insert_l1(key, fetched.token.clone(), ttl, self.now_ms());
+        if let Some(store) = self.usable_store() {
+            let _ = self
+                .store_op(
+                    key,
+                    store.set(key, &fetched.token, Duration::from_millis(ttl)),
+                )
+                .await;
+        }
+        Ok(fetched.token)
+    }
+
+    /// Whether a stored token is worth taking: for a cold key, any token with a little life left;
+    /// during refresh-ahead, only one that outlives the current token (someone refreshed it).
+    fn acceptable(&self, st: &StoredToken, current: Option<&(AccessToken, u64)>) -> bool {
+        let ttl = ms(st.ttl);
+        match current {
+            None => ttl >= MIN_USABLE_MS,
+            Some((token, expires_at)) => {
+                &st.token != token && self.now_ms().saturating_add(ttl) > *expires_at
+            }
+        }
+    }
+
+    fn adopt(&self, key: &TokenKey, st: StoredToken) -> AccessToken {
+        Counters::bump(&self.counters.l2_hits);
+        self.insert_l1(key, st.token.clone(), ms(st.ttl), self.now_ms());
+        st.token
+    }
+}
+
+/// Cleans up after a refresh task that ended without publishing (a panicking refresher): the
+/// key must not stay "refreshing" forever.
+struct FlightGuard<'a> {
+    inner: &'a Inner,
+    key: &'a TokenKey,
+    id: u64,
+    done: bool,
+}
+
+impl Drop for FlightGuard<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let now = self.inner.now_ms();
+        self.inner
+            .l1
+            .defer_refresh(self.key, now + with_jitter(ms(REFRESH_RETRY)));
+        let mut flights = self.inner.flights();
+        if let Some(state) = flights.get_mut(self.key) {
+            if state.flight.as_ref().is_some_and(|(f, _)| *f == self.id) {
+                state.flight = None;
+            }
+            if state.backoff.is_none() {
+                flights.remove(self.key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

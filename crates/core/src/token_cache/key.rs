@@ -1,0 +1,229 @@
+//! [`TokenKey`]: which app a cached token belongs to.
+
+use std::fmt;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::{Arc, OnceLock};
+
+use crate::error::UpstreamCtx;
+use crate::types::{PlatformName, TenantId};
+
+/// The scope of one app access token: platform, tenant, app id (corp id / app key / `client_id`)
+/// and, where the platform has one, the agent id (WeCom `agentid`, DingTalk agent).
+///
+/// Two different scopes always have different [`as_str`](TokenKey::as_str) forms, so two apps can
+/// never be served each other's token, in memory or in a shared store. The string form is
+/// `platform:tenant:app[:agent]` with every byte of `app` and `agent` outside `[A-Za-z0-9._-]`
+/// percent-encoded (platform and tenant are validated identifiers that cannot contain `:`).
+///
+/// The key is cheap to clone (one reference count) and carries a precomputed hash, so a cache
+/// lookup never re-hashes the string.
+///
+/// ```
+/// use unilogin_core::token_cache::TokenKey;
+/// use unilogin_core::{PlatformName, TenantId};
+/// let p = PlatformName::new("wecom").unwrap();
+/// let t = TenantId::new("acme").unwrap();
+/// let a = TokenKey::new(&p, &t, "ww1234", Some("1000002"));
+/// assert_eq!(a.as_str(), "wecom:acme:ww1234:1000002");
+/// // An app id containing the separator cannot collide with an app + agent pair.
+/// let b = TokenKey::new(&p, &t, "ww1234:1000002", None);
+/// assert_ne!(a, b);
+/// assert_eq!(b.as_str(), "wecom:acme:ww1234%3A1000002");
+/// ```
+#[derive(Clone)]
+pub struct TokenKey {
+    text: Arc<str>,
+    hash: u64,
+}
+
+fn hasher() -> &'static std::hash::RandomState {
+    static STATE: OnceLock<std::hash::RandomState> = OnceLock::new();
+    STATE.get_or_init(std::hash::RandomState::new)
+}
+
+fn push_escaped(out: &mut String, part: &str) {
+    for b in part.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
+            out.push(char::from(b));
+        } else {
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0F)]));
+        }
+    }
+}
+
+impl TokenKey {
+    /// Builds the key of one app's token.
+    pub fn new(
+        platform: &PlatformName,
+        tenant: &TenantId,
+        app_id: &str,
+        agent: Option<&str>,
+    ) -> Self {
+        let mut text = String::with_capacity(
+            platform.as_str().len() + tenant.as_str().len() + app_id.len() + 8,
+        );
+        text.push_str(platform.as_str());
+        text.push(':');
+        text.push_str(tenant.as_str());
+        text.push(':');
+        push_escaped(&mut text, app_id);
+        if let Some(agent) = agent {
+            text.push(':');
+            push_escaped(&mut text, agent);
+        }
+        let hash = hasher().hash_one(text.as_str());
+        Self {
+            text: Arc::from(text),
+            hash,
+        }
+    }
+
+    /// The injective, store-safe string form (only `[A-Za-z0-9._:%-]`).
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The platform part of the key.
+    pub fn platform(&self) -> Option<PlatformName> {
+        self.text
+            .split(':')
+            .next()
+            .and_then(|p| PlatformName::new(p).ok())
+    }
+
+    /// The tenant part of the key.
+    pub fn tenant(&self) -> Option<TenantId> {
+        self.text
+            .split(':')
+            .nth(1)
+            .and_then(|t| TenantId::new(t).ok())
+    }
+
+    /// An error context naming this key's tenant and platform at `endpoint` (for errors raised by
+    /// the cache or a store rather than by the platform itself).
+    pub fn error_ctx(&self, endpoint: &'static str) -> UpstreamCtx {
+        // Keys are only built by `new` from a validated `PlatformName`, so the fallback is never
+        // taken; `"unknown"` is a valid literal name, so the `expect` cannot fire.
+        #[allow(clippy::expect_used)]
+        let platform = self
+            .platform()
+            .unwrap_or_else(|| PlatformName::new("unknown").expect("valid literal name"));
+        UpstreamCtx::new(self.tenant(), platform, endpoint)
+    }
+
+    /// Precomputed hash of the string form (per-process random seed).
+    pub(crate) fn hash64(&self) -> u64 {
+        self.hash
+    }
+}
+
+impl PartialEq for TokenKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && (Arc::ptr_eq(&self.text, &other.text) || self.text == other.text)
+    }
+}
+
+impl Eq for TokenKey {}
+
+impl Hash for TokenKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenKey({:?})", &*self.text)
+    }
+}
+
+impl fmt::Display for TokenKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// A hasher for maps keyed by [`TokenKey`]: the key already carries a well-mixed hash.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct PrehashedState;
+
+impl BuildHasher for PrehashedState {
+    type Hasher = PrehashedHasher;
+    fn build_hasher(&self) -> PrehashedHasher {
+        PrehashedHasher(0)
+    }
+}
+
+/// See [`PrehashedState`].
+#[derive(Default)]
+pub(crate) struct PrehashedHasher(u64);
+
+impl Hasher for PrehashedHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used by `TokenKey`; fold anything else in so the hasher stays
+        // correct for any key type.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(app: &str, agent: Option<&str>) -> TokenKey {
+        TokenKey::new(
+            &PlatformName::new("dingtalk").unwrap(),
+            &TenantId::new("t1").unwrap(),
+            app,
+            agent,
+        )
+    }
+
+    #[test]
+    fn string_form_is_injective_on_tricky_inputs() {
+        let cases = [
+            key("a", None),
+            key("a", Some("")),
+            key("a:", None),
+            key("a", Some(":")),
+            key("a%3A", None),
+            key("a:b", None),
+            key("a", Some("b")),
+            key("", Some("a")),
+            key("", None),
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for k in &cases {
+            assert!(seen.insert(k.as_str().to_string()), "collision: {k:?}");
+            assert!(
+                k.as_str()
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".:_-%".contains(&b)),
+                "{k:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn parts_and_ctx() {
+        let k = key("ding:x", Some("7"));
+        assert_eq!(k.platform().unwrap().as_str(), "dingtalk");
+        assert_eq!(k.tenant().unwrap().as_str(), "t1");
+        let ctx = k.error_ctx("token_cache.refresh");
+        assert_eq!(ctx.endpoint, "token_cache.refresh");
+        assert_eq!(ctx.tenant.unwrap().as_str(), "t1");
+        assert_eq!(k, key("ding:x", Some("7")));
+        assert_ne!(k, key("ding:x", Some("8")));
+    }
+}

@@ -1,0 +1,680 @@
+//! Behaviour tests of the token cache (memory and [`MemoryStore`]; the Redis-backed ones live in
+//! `unilogin-redis`).
+
+use std::future::Future;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Semaphore;
+
+use super::*;
+use crate::error::{UpstreamCode, UpstreamCtx};
+use crate::types::{PlatformName, TenantId};
+
+type Refresh = Pin<Box<dyn Future<Output = Result<FetchedToken>> + Send>>;
+
+fn key(app: &str) -> TokenKey {
+    TokenKey::new(
+        &PlatformName::new("dingtalk").unwrap(),
+        &TenantId::new("acme").unwrap(),
+        app,
+        None,
+    )
+}
+
+/// A refresher that counts its calls, optionally waits for a permit, then returns `token`.
+fn refresher(
+    calls: &Arc<AtomicUsize>,
+    gate: Option<&Arc<Semaphore>>,
+    token: &str,
+    lifetime_secs: u64,
+) -> impl FnOnce() -> Refresh + Send + 'static {
+    let calls = calls.clone();
+    let gate = gate.cloned();
+    let token = token.to_string();
+    move || {
+        Box::pin(async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            if let Some(gate) = gate {
+                let _permit = gate
+                    .acquire()
+                    .await
+                    .map_err(|_| Error::Internal("gate".into()))?;
+            }
+            Ok(FetchedToken::new(
+                AccessToken::new(token),
+                Duration::from_secs(lifetime_secs),
+            ))
+        })
+    }
+}
+
+fn failing(calls: &Arc<AtomicUsize>, err: Error) -> impl FnOnce() -> Refresh + Send + 'static {
+    let calls = calls.clone();
+    move || {
+        Box::pin(async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Err(err)
+        })
+    }
+}
+
+fn ctx() -> UpstreamCtx {
+    UpstreamCtx::new(None, PlatformName::new("dingtalk").unwrap(), "gettoken")
+}
+
+/// Polls `fut` exactly once: `Some` if it completed without waiting.
+fn poll_once<F: Future>(fut: F) -> Option<F::Output> {
+    let mut fut = pin!(fut);
+    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => Some(v),
+        Poll::Pending => None,
+    }
+}
+
+async fn settle() {
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_concurrent_gets_on_a_cold_key_call_the_refresher_once() {
+    let cache = TokenCache::new();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let k = key("cold");
+    let start = Arc::new(tokio::sync::Barrier::new(10_001));
+    let mut tasks = Vec::with_capacity(10_000);
+    for _ in 0..10_000 {
+        let (cache, k, calls, start) = (cache.clone(), k.clone(), calls.clone(), start.clone());
+        tasks.push(tokio::spawn(async move {
+            start.wait().await;
+            let slow = move || -> Refresh {
+                Box::pin(async move {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Ok(FetchedToken::new(
+                        AccessToken::new("tok"),
+                        Duration::from_secs(7200),
+                    ))
+                })
+            };
+            cache.get(&k, slow).await
+        }));
+    }
+    start.wait().await;
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap().expose(), "tok");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let s = cache.stats();
+    assert_eq!(s.refreshes, 1);
+    assert_eq!(s.entries, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn inside_the_refresh_window_nobody_waits_and_one_refresh_starts() {
+    let cache = TokenCache::new();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let k = key("ahead");
+    let t1 = cache
+        .get(&k, refresher(&calls, None, "t1", 7200))
+        .await
+        .unwrap();
+    assert_eq!(t1.expose(), "t1");
+    // Lifetime 7200 s - 10 s margin; window 300 s: refresh-ahead from 6890 s, expiry at 7190 s.
+    tokio::time::advance(Duration::from_secs(6880)).await;
+    let gate = Arc::new(Semaphore::new(0));
+    for _ in 0..100 {
+        let got = poll_once(cache.get(&k, refresher(&calls, Some(&gate), "t2", 7200)));
+        assert_eq!(got.unwrap().unwrap().expose(), "t1");
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "no refresh before the window"
+    );
+    tokio::time::advance(Duration::from_secs(20)).await;
+    for _ in 0..1000 {
+        // Every call completes on its first poll: nobody waits while the token is valid.
+        let got = poll_once(cache.get(&k, refresher(&calls, Some(&gate), "t2", 7200)));
+        assert_eq!(got.expect("a caller waited").unwrap().expose(), "t1");
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "exactly one background refresh"
+    );
+    gate.add_permits(1);
+    settle().await;
+    let got = poll_once(cache.get(&k, refresher(&calls, None, "t3", 7200)));
+    assert_eq!(got.unwrap().unwrap().expose(), "t2");
+    // Past the old expiry the new token is served without another refresh.
+    tokio::time::advance(Duration::from_secs(400)).await;
+    let got = cache
+        .get(&k, refresher(&calls, None, "t3", 7200))
+        .await
+        .unwrap();
+    assert_eq!(got.expose(), "t2");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(cache.stats().lock_waits, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refresh_still_running_at_expiry_is_shared_by_the_callers_that_need_it() {
+    let cache = TokenCache::new();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let k = key("boundary");
+    cache
+        .get(&k, refresher(&calls, None, "t1", 7200))
+        .await
+        .unwrap();
+    // Refresh-ahead starts 5 s before the expiry at 7190 s (the refresh timeout is 10 s).
+    tokio::time::advance(Duration::from_secs(7185)).await;
+    let gate = Arc::new(Semaphore::new(0));
+    // Starts the (slow) background refresh.
+    let got = poll_once(cache.get(&k, refresher(&calls, Some(&gate), "t2", 7200)));
+    assert_eq!(got.unwrap().unwrap().expose(), "t1");
+    settle().await;
+    tokio::time::advance(Duration::from_secs(6)).await; // past the expiry at 7190 s
+    let e = poll_once(cache.get(&k, refresher(&calls, None, "t3", 7200)));
+    assert!(
+        e.is_none(),
+        "without a valid token a caller waits for the running refresh"
+    );
+    let mut waiters = Vec::new();
+    for _ in 0..50 {
+        let (cache, k, calls, gate) = (cache.clone(), k.clone(), calls.clone(), gate.clone());
+        waiters.push(tokio::spawn(async move {
+            cache
+                .get(&k, refresher(&calls, Some(&gate), "t3", 7200))
+                .await
+        }));
+    }
+    settle().await;
+    gate.add_permits(100);
+    for w in waiters {
+        assert_eq!(w.await.unwrap().unwrap().expose(), "t2");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(cache.stats().lock_waits, 51);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_the_first_caller_does_not_cancel_the_refresh() {
+    let cache = TokenCache::new();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(Semaphore::new(0));
+    let k = key("cancel");
+    let first = {
+        let (cache, k, calls, gate) = (cache.clone(), k.clone(), calls.clone(), gate.clone());
+        tokio::spawn(async move {
+            cache
+                .get(&k, refresher(&calls, Some(&gate), "t1", 7200))
+                .await
+        })
+    };
+    settle().await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let mut others = Vec::new();
+    for _ in 0..20 {
+        let (cache, k, calls) = (cache.clone(), k.clone(), calls.clone());
+        others.push(tokio::spawn(async move {
+            cache.get(&k, refresher(&calls, None, "other", 7200)).await
+        }));
+    }
+    settle().await;
+    first.abort();
+    assert!(first.await.unwrap_err().is_cancelled());
+    // A caller that gives up through a timeout is the same as a cancelled one.
+    let timed_out = tokio::time::timeout(
+        Duration::from_millis(5),
+        cache.get(&k, refresher(&calls, None, "x", 1)),
+    )
+    .await;
+    assert!(timed_out.is_err());
+    gate.add_permits(1);
+    for o in others {
+        assert_eq!(o.await.unwrap().unwrap().expose(), "t1");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_refresh_reaches_every_waiter_and_is_not_cached() {
+    let cache = TokenCache::new();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let k = key("fail");
+    let err = Error::Upstream {
+        ctx: ctx(),
+        code: UpstreamCode::Number(-1),
+        message: "system busy".into(),
+        transient: true,
+    };
+    let mut waiters = Vec::new();
+    for _ in 0..10 {
+        let (cache, k, calls, err) = (cache.clone(), k.clone(), calls.clone(), err.clone());
+        waiters.push(tokio::spawn(async move {
+            cache.get(&k, failing(&calls, err)).await
+        }));
+    }
+    for w in waiters {
+        let e = w.await.unwrap().unwrap_err();
+        assert_eq!(e.kind(), "upstream");
+        assert!(e.to_string().contains("system busy"), "{e}");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // Not cached: the very next caller refreshes again and succeeds.
+    let t = cache
+        .get(&k, refresher(&calls, None, "ok", 7200))
+        .await
+        .unwrap();
+    assert_eq!(t.expose(), "ok");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    let s = cache.stats();
+    assert_eq!((s.refreshes, s.refresh_failures), (2, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn rate_limits_back_off_for_retry_after_plus_jitter() {
+    let cache = TokenCache::new();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let k = key("limited");
+    let limited = Error::RateLimited {
+        ctx: ctx(),
+        code: UpstreamCode::Number(90018),
+        retry_after: Some(Duration::from_secs(20)),
+    };
+    let e = cache
+        .get(&k, failing(&calls, limited.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), "rate_limited");
+    // Within the back-off, callers get the error without the refresher being called.
+    for _ in 0..5 {
+        tokio::time::advance(Duration::from_secs(3)).await;
+        let e = cache
+            .get(&k, refresher(&calls, None, "t", 7200))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), "rate_limited");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // 20 s + at most 25 % jitter.
+    tokio::time::advance(Duration::from_secs(11)).await;
+    let t = cache
+        .get(&k, refresher(&calls, None, "t", 7200))
+        .await
+        .unwrap();
+    assert_eq!(t.expose(), "t");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+    // During refresh-ahead, a rate limit keeps the valid token flowing and holds off retries.
+    tokio::time::advance(Duration::from_secs(6900)).await;
+    let got = poll_once(cache.get(&k, failing(&calls, limited.clone()))).unwrap();
+    assert_eq!(got.unwrap().expose(), "t");
+    settle().await;
+    tokio::time::advance(Duration::from_millis(20)).await;
+    settle().await;
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    for _ in 0..10 {
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let got = poll_once(cache.get(&k, refresher(&calls, None, "t2", 7200))).unwrap();
+        assert_eq!(got.unwrap().expose(), "t");
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "no retry inside the back-off"
+    );
+    tokio::time::advance(Duration::from_secs(20)).await;
+    let got = poll_once(cache.get(&k, refresher(&calls, None, "t2", 7200))).unwrap();
+    assert_eq!(got.unwrap().expose(), "t");
+    settle().await;
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    assert_eq!(
+        cache
+            .get(&k, refresher(&calls, None, "t3", 7200))
+            .await
+            .unwrap()
+            .expose(),
+        "t2"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_refresh_times_out_with_a_typed_error() {
+    let cache = TokenCache::builder()
+        .refresh_timeout(Duration::from_secs(3))
+        .build();
+    let k = key("hung");
+    let started = tokio::time::Instant::now();
+    let e = cache
+        .get(&k, std::future::pending::<Result<FetchedToken>>)
+        .await
+        .unwrap_err();
+    match &e {
+        Error::Timeout { ctx } => {
+            assert_eq!(ctx.endpoint, "token_cache.refresh");
+            assert_eq!(ctx.platform.as_str(), "dingtalk");
+            assert_eq!(ctx.tenant.as_ref().unwrap().as_str(), "acme");
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert_eq!(started.elapsed(), Duration::from_secs(3));
+    assert_eq!(cache.stats().refresh_failures, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn lifetime_comes_from_expires_in_and_the_window_scales_down() {
+    let cache = TokenCache::new();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let k = key("short");
+    cache
+        .get(&k, refresher(&calls, None, "t1", 60))
+        .await
+        .unwrap();
+    // 60 s lifetime: 6 s margin, 54 s ttl, window 13.5 s: refresh-ahead from 40.5 s.
+    tokio::time::advance(Duration::from_secs(40)).await;
+    cache
+        .get(&k, refresher(&calls, None, "t2", 60))
+        .await
+        .unwrap();
+    settle().await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let t = cache
+        .get(&k, refresher(&calls, None, "t2", 60))
+        .await
+        .unwrap();
+    assert_eq!(t.expose(), "t1");
+    settle().await;
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    let t = cache
+        .get(&k, refresher(&calls, None, "t3", 60))
+        .await
+        .unwrap();
+    assert_eq!(t.expose(), "t2");
+}
+
+#[tokio::test(start_paused = true)]
+async fn l1_filled_from_the_store_takes_the_remaining_ttl() {
+    let store = Arc::new(MemoryStore::new());
+    let cache = TokenCache::builder().store(store.clone()).build();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let k = key("l2");
+    store
+        .set(&k, &AccessToken::new("from-l2"), Duration::from_secs(100))
+        .await
+        .unwrap();
+    let t = cache
+        .get(&k, refresher(&calls, None, "fresh", 7200))
+        .await
+        .unwrap();
+    assert_eq!(t.expose(), "from-l2");
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    assert_eq!(cache.stats().l2_hits, 1);
+    tokio::time::advance(Duration::from_secs(99)).await;
+    let t = cache
+        .get(&k, refresher(&calls, None, "fresh", 7200))
+        .await
+        .unwrap();
+    assert_eq!(t.expose(), "from-l2");
+    // The seed would keep serving it for two hours; it expired in the store at 100 s.
+    tokio::time::advance(Duration::from_secs(2)).await;
+    let t = cache
+        .get(&k, refresher(&calls, None, "fresh", 7200))
+        .await
+        .unwrap();
+    assert_eq!(t.expose(), "fresh");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let stored = store.get(&k).await.unwrap().unwrap();
+    assert_eq!(stored.token.expose(), "fresh");
+    assert_eq!(stored.ttl, Duration::from_secs(7190));
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalidating_an_old_token_leaves_the_newer_one() {
+    let store = Arc::new(MemoryStore::new());
+    let a = TokenCache::builder().store(store.clone()).build();
+    let b = TokenCache::builder().store(store.clone()).build();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let k = key("race");
+    let old = a
+        .get(&k, refresher(&calls, None, "old", 7200))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.get(&k, refresher(&calls, None, "x", 7200)).await.unwrap(),
+        old
+    );
+    // B sees the rejection first and refreshes.
+    b.invalidate(&k, &old).await;
+    let new = b
+        .get(&k, refresher(&calls, None, "new", 7200))
+        .await
+        .unwrap();
+    assert_eq!(new.expose(), "new");
+    // A reports the same old token late: the new one must survive, in the store and in B.
+    a.invalidate(&k, &old).await;
+    assert_eq!(store.get(&k).await.unwrap().unwrap().token, new);
+    assert_eq!(
+        a.get(&k, refresher(&calls, None, "x", 7200)).await.unwrap(),
+        new
+    );
+    assert_eq!(
+        b.get(&k, refresher(&calls, None, "x", 7200)).await.unwrap(),
+        new
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    // Invalidating a token that is not the cached one does nothing in L1 either.
+    b.invalidate(&k, &AccessToken::new("unrelated")).await;
+    assert_eq!(
+        poll_once(b.get(&k, refresher(&calls, None, "x", 1)))
+            .unwrap()
+            .unwrap(),
+        new
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn eight_caches_sharing_a_store_refresh_once() {
+    let store = Arc::new(MemoryStore::new());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let k = key("replicas");
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let cache = TokenCache::builder().store(store.clone()).build();
+        let (k, calls) = (k.clone(), calls.clone());
+        tasks.push(tokio::spawn(async move {
+            let slow = move || -> Refresh {
+                Box::pin(async move {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    Ok(FetchedToken::new(
+                        AccessToken::new("shared"),
+                        Duration::from_secs(7200),
+                    ))
+                })
+            };
+            let t = cache.get(&k, slow).await;
+            (t, cache.stats())
+        }));
+    }
+    let mut waits = 0;
+    for t in tasks {
+        let (t, stats) = t.await.unwrap();
+        assert_eq!(t.unwrap().expose(), "shared");
+        waits += stats.lock_waits;
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(waits, 7);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dead_lease_holder_is_taken_over_after_the_lease_lapses() {
+    let store = Arc::new(MemoryStore::new());
+    let k = key("orphan");
+    assert!(
+        store
+            .try_lease(&k, "dead-replica", Duration::from_secs(4))
+            .await
+            .unwrap()
+    );
+    let cache = TokenCache::builder()
+        .store(store.clone())
+        .lease_ttl(Duration::from_secs(4))
+        .build();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let started = tokio::time::Instant::now();
+    let t = cache
+        .get(&k, refresher(&calls, None, "mine", 7200))
+        .await
+        .unwrap();
+    assert_eq!(t.expose(), "mine");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(4) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // The lease was released after the refresh.
+    assert!(
+        store
+            .try_lease(&k, "other", Duration::from_secs(1))
+            .await
+            .unwrap()
+    );
+}
+
+/// A store that can be switched off, counting its calls.
+#[derive(Debug, Default)]
+struct FlakyStore {
+    inner: MemoryStore,
+    down: AtomicBool,
+    calls: AtomicUsize,
+}
+
+impl FlakyStore {
+    fn check(&self) -> Result<()> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.down.load(Ordering::SeqCst) {
+            return Err(Error::Transport {
+                ctx: ctx().at("token_store"),
+                message: "connection refused".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TokenStore for FlakyStore {
+    async fn get(&self, key: &TokenKey) -> Result<Option<StoredToken>> {
+        self.check()?;
+        self.inner.get(key).await
+    }
+    async fn set(&self, key: &TokenKey, token: &AccessToken, ttl: Duration) -> Result<()> {
+        self.check()?;
+        self.inner.set(key, token, ttl).await
+    }
+    async fn compare_and_delete(&self, key: &TokenKey, expected: &AccessToken) -> Result<bool> {
+        self.check()?;
+        self.inner.compare_and_delete(key, expected).await
+    }
+    async fn try_lease(&self, key: &TokenKey, owner: &str, ttl: Duration) -> Result<bool> {
+        self.check()?;
+        self.inner.try_lease(key, owner, ttl).await
+    }
+    async fn release_lease(&self, key: &TokenKey, owner: &str) -> Result<bool> {
+        self.check()?;
+        self.inner.release_lease(key, owner).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_store_degrades_to_memory_and_recovers() {
+    let store = Arc::new(FlakyStore::default());
+    store.down.store(true, Ordering::SeqCst);
+    let cache = TokenCache::builder()
+        .store(store.clone())
+        .store_cooldown(Duration::from_secs(5))
+        .build();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let k = key("degraded");
+    for _ in 0..100 {
+        let t = cache
+            .get(&k, refresher(&calls, None, "t1", 7200))
+            .await
+            .unwrap();
+        assert_eq!(t.expose(), "t1");
+    }
+    // One refresh, not one per call; the store was tried once, then left alone.
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(store.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(cache.stats().store_errors, 1);
+    // The store comes back; after the cooldown a refresh writes to it again.
+    store.down.store(false, Ordering::SeqCst);
+    tokio::time::advance(Duration::from_secs(6)).await;
+    cache.invalidate(&k, &AccessToken::new("t1")).await;
+    let t = cache
+        .get(&k, refresher(&calls, None, "t2", 7200))
+        .await
+        .unwrap();
+    assert_eq!(t.expose(), "t2");
+    assert_eq!(
+        store.inner.get(&k).await.unwrap().unwrap().token.expose(),
+        "t2"
+    );
+    assert_eq!(cache.stats().store_errors, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_refresher_fails_its_waiters_but_not_the_key() {
+    let cache = TokenCache::new();
+    let k = key("panic");
+    let e = cache
+        .get(&k, || async { panic!("refresher bug") })
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), "internal");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let t = cache
+        .get(&k, refresher(&calls, None, "t", 7200))
+        .await
+        .unwrap();
+    assert_eq!(t.expose(), "t");
+}
+
+#[tokio::test(start_paused = true)]
+async fn memory_stays_bounded() {
+    let cache = TokenCache::builder().max_entries(64).build();
+    let calls = Arc::new(AtomicUsize::new(0));
+    for i in 0..1000 {
+        cache
+            .get(&key(&format!("app{i}")), refresher(&calls, None, "t", 7200))
+            .await
+            .unwrap();
+    }
+    let entries = cache.stats().entries;
+    assert!((60..=64).contains(&entries), "{entries}");
+    // The most recent key is still cached.
+    assert!(poll_once(cache.get(&key("app999"), refresher(&calls, None, "x", 1))).is_some());
+}
+
+#[test]
+fn outside_a_tokio_runtime_get_fails_instead_of_panicking() {
+    let cache = TokenCache::new();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let got = poll_once(cache.get(&key("no-rt"), refresher(&calls, None, "t", 7200)));
+    let e = got.expect("completes at once").unwrap_err();
+    assert_eq!(e.kind(), "internal");
+    assert!(e.to_string().contains("tokio runtime"), "{e}");
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
