@@ -1,0 +1,692 @@
+//! A faithful fake of DingTalk (钉钉): `oapi.dingtalk.com`, `api.dingtalk.com` and
+//! `login.dingtalk.com` served by one loopback server.
+//!
+//! Point every DingTalk host of the client at [`FakeDingTalk::base_url`]. The fake knows one
+//! default app ([`DEFAULT_APP_KEY`] / [`DEFAULT_APP_SECRET`] in corp [`DEFAULT_CORP_ID`]) and three
+//! users: [`DEMO_USER_ID`] (`user001`, exactly the person of `fixtures/dingtalk/*.json`),
+//! [`SECOND_USER_ID`] (`user002`, an admin with no avatar / org e-mail) and [`OUTSIDER_USER_ID`]
+//! (`outsider001`, from corp [`OTHER_CORP_ID`]: web login works, `getbyunionid` answers 60121).
+//!
+//! | endpoint name ([`endpoints`]) | method and path | family |
+//! |---|---|---|
+//! | `gettoken` | `GET /gettoken?appkey&appsecret` | oapi |
+//! | `oauth2_access_token` | `POST /v1.0/oauth2/accessToken` JSON `{appKey,appSecret}` | api |
+//! | `getuserinfo` | `POST /topapi/v2/user/getuserinfo?access_token` `{code}` | oapi |
+//! | `user_get` | `POST /topapi/v2/user/get?access_token` `{userid,language?}` | oapi |
+//! | `getbyunionid` | `POST /topapi/user/getbyunionid?access_token` `{unionid}` | oapi |
+//! | `user_access_token` | `POST /v1.0/oauth2/userAccessToken` JSON (code / refresh grants) | api |
+//! | `users_me` | `GET /v1.0/contact/users/me`, header `x-acs-dingtalk-access-token` | api |
+//! | `authorize` | `GET /oauth2/auth?client_id&response_type=code&redirect_uri&scope&state&prompt` | login |
+//! | `approve` | `POST /oauth2/approve` (form posted by the page's buttons) → 303 | login |
+//!
+//! # What it validates (as the real platform does)
+//! * **Credentials**: wrong app key or secret → errcode 40001 at `gettoken`; HTTP 400
+//!   `invalidClientIdOrSecret` on `api`.
+//! * **App tokens** (7200 s, [`APP_TOKEN_TTL`]): unknown, expired (fake clock) or revoked
+//!   ([`FakeDingTalk::revoke_app_tokens`]) → errcode 40014. Fetching again while one is live returns
+//!   the same token and extends it; both token endpoints share tokens (they are interchangeable
+//!   for internal apps). Tokens are per app.
+//! * **H5 codes**: single use, 5 minutes, bound to the user's organisation → otherwise 40078. The
+//!   token is checked first, so a request with a bad token does not burn the code.
+//! * **Web codes**: single use, 5 minutes, bound to the client id → otherwise HTTP 400
+//!   `InvalidAuthCode`. User tokens live 7200 s; refresh tokens 30 days ([`REFRESH_TOKEN_TTL`]);
+//!   a refresh returns a new access and refresh token and leaves the old refresh token valid.
+//! * **Encodings**: `api` endpoints require `Content-Type: application/json` → otherwise HTTP 400
+//!   `Missingbody` ("body is mandatory for this action."); a missing field → HTTP 400
+//!   `Missing<field>`. `oapi` endpoints accept JSON or form bodies; a missing parameter → errcode
+//!   40035.
+//! * **Methods**: wrong method on `oapi` → errcode 43001 (needs GET) / 43002 (needs POST); on `api`
+//!   → HTTP 404 `InvalidAction.NotFound`. Unknown paths: HTTP 404 with errcode 404 (oapi style) or
+//!   `InvalidAction.NotFound` (`/v1.0/…`).
+//! * **Membership**: `getbyunionid` and `user_get` only find members of the app's organisation
+//!   → otherwise 60121.
+//! * **Authorize page**: `client_id` known, `response_type=code`, `redirect_uri` absolute http(s)
+//!   on one of the app's [`FakeApp::redirect_hosts`], `scope` ⊆ {`openid`, `corpid`} containing
+//!   `openid`, `prompt` ⊆ {`login`, `consent`} containing `consent` → otherwise an HTTP 400 HTML
+//!   error page. `corpId` appears in the user token response when the scope had `corpid`.
+//!
+//! # Faults
+//! Platform faults render as: [`Fault::TokenInvalid`](crate::Fault::TokenInvalid) 40014 / HTTP 400
+//! `InvalidAuthentication`; `CodeInvalid` 40078 / HTTP 400 `InvalidAuthCode`; `RateLimited` 90002 /
+//! HTTP 429 `Throttling`; `RateLimitPage` the HTML ban page with HTTP 200; `PermissionDenied`
+//! 88 + `sub_code` 60011 / HTTP 403 `Forbidden.AccessDenied.AccessTokenPermissionDenied` (with
+//! `accessdenieddetail`); `IpNotAllowed` 60020 / HTTP 403 `Forbidden.AccessDenied.IpNotInWhiteList`;
+//! `SystemBusy` -1 / HTTP 503 `ServiceUnavailable`. `Fault::code(n)` on an oapi endpoint gives
+//! errcode `n` with the reference message; `Fault::code("Name")` on an api endpoint gives that code
+//! with its reference HTTP status (400 by default, 403 for `Forbidden.*`, 404, 429, 503).
+//! Login pages accept only transport faults and `RateLimitPage`.
+//!
+//! # Illustrative choices
+//! The reference does not confirm these; the fake picks a plausible answer and clients must only
+//! branch on the class (4xx on code exchange = invalid code): the `api` codes `InvalidAuthCode`,
+//! `invalidClientIdOrSecret`, `InvalidRefreshToken`, `Throttling`, `ServiceUnavailable`,
+//! `Forbidden.AccessDenied.IpNotInWhiteList`; oapi errcodes 40035, 43001, 43002 and the errmsg of
+//! 40001 / 90002; HTTP 200 for the ban page; refresh-token non-rotation.
+
+mod envelope;
+mod handlers;
+mod login;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::Method;
+use url::Url;
+
+pub use envelope::{
+    API_INVALID_AUTH_CODE, API_INVALID_AUTHENTICATION, API_INVALID_CLIENT, API_INVALID_PARAMETER,
+    API_INVALID_REFRESH_TOKEN, API_IP_DENIED, API_MISSING_BODY, API_NOT_FOUND,
+    API_PERMISSION_DENIED, API_THROTTLED, API_UNAVAILABLE, OAPI_BAD_PARAMETER, OAPI_RATE_LIMITED,
+};
+
+use crate::clock::FakeClock;
+use crate::faults::{Fault, FaultError, Times};
+use crate::platform::{AppCredentials, EndpointRole, FakePlatform};
+use crate::server::{EndpointSpec, FakeRouter, FakeServer, Harness};
+use crate::store::{CODE_TTL, CodeStore, TokenStore, random_id};
+use crate::users::{FakeUser, UserDirectory};
+
+/// App key (client id) of the default app.
+pub const DEFAULT_APP_KEY: &str = "dingfakeappkey0001";
+/// App secret (client secret) of the default app.
+pub const DEFAULT_APP_SECRET: &str = "fake_dt_app_secret_0001";
+/// Corp id of the home organisation (as in `fixtures/dingtalk/v1_oauth2_userAccessToken.json`).
+pub const DEFAULT_CORP_ID: &str = "dingfakecorp0001";
+/// Agent id of the default app.
+pub const DEFAULT_AGENT_ID: &str = "100000001";
+/// Corp id of the outsider's organisation.
+pub const OTHER_CORP_ID: &str = "dingfakecorp0002";
+/// The fixture person (`Zhang San`), member of the home organisation.
+pub const DEMO_USER_ID: &str = "user001";
+/// A second member (`Li Si`, admin, no avatar / org e-mail / hire date).
+pub const SECOND_USER_ID: &str = "user002";
+/// A person from [`OTHER_CORP_ID`].
+pub const OUTSIDER_USER_ID: &str = "outsider001";
+
+/// Lifetime of app tokens.
+pub const APP_TOKEN_TTL: Duration = Duration::from_secs(7200);
+/// Lifetime of user access tokens.
+pub const USER_TOKEN_TTL: Duration = Duration::from_secs(7200);
+/// Lifetime of user refresh tokens (30 days).
+pub const REFRESH_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+pub(crate) const CODE_PREFIX: &str = "fake_dt_code_";
+
+/// Endpoint names of the DingTalk fake (for `calls`, fault injection).
+pub mod endpoints {
+    /// `GET /gettoken` (oapi app token).
+    pub const GETTOKEN: &str = "gettoken";
+    /// `POST /v1.0/oauth2/accessToken` (api app token).
+    pub const OAUTH2_ACCESS_TOKEN: &str = "oauth2_access_token";
+    /// `POST /topapi/v2/user/getuserinfo` (H5 code → userid).
+    pub const GETUSERINFO: &str = "getuserinfo";
+    /// `POST /topapi/v2/user/get` (user detail).
+    pub const USER_GET: &str = "user_get";
+    /// `POST /topapi/user/getbyunionid` (unionid → userid, membership).
+    pub const GETBYUNIONID: &str = "getbyunionid";
+    /// `POST /v1.0/oauth2/userAccessToken` (web code / refresh token → user token).
+    pub const USER_ACCESS_TOKEN: &str = "user_access_token";
+    /// `GET /v1.0/contact/users/me` (web user profile).
+    pub const USERS_ME: &str = "users_me";
+    /// `GET /oauth2/auth` (authorize page).
+    pub const AUTHORIZE: &str = "authorize";
+    /// `POST /oauth2/approve` (the page's Approve / Deny buttons).
+    pub const APPROVE: &str = "approve";
+}
+
+/// An app registered with the fake (an internal app of one organisation). `Debug` hides the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FakeApp {
+    /// AppKey / clientId.
+    pub app_key: String,
+    /// AppSecret / clientSecret.
+    pub app_secret: String,
+    /// The organisation the app belongs to.
+    pub corp_id: String,
+    /// AgentId (informational).
+    pub agent_id: String,
+    /// Callback hosts accepted in `redirect_uri` (a host matches itself and its subdomains).
+    /// Default: `localhost`, `127.0.0.1`, `[::1]`, `example.com`.
+    pub redirect_hosts: Vec<String>,
+}
+
+impl fmt::Debug for FakeApp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeApp")
+            .field("app_key", &self.app_key)
+            .field("app_secret", &"***")
+            .field("corp_id", &self.corp_id)
+            .field("agent_id", &self.agent_id)
+            .field("redirect_hosts", &self.redirect_hosts)
+            .finish()
+    }
+}
+
+impl FakeApp {
+    /// An app with the default redirect hosts and no agent id.
+    pub fn new(
+        app_key: impl Into<String>,
+        app_secret: impl Into<String>,
+        corp_id: impl Into<String>,
+    ) -> Self {
+        Self {
+            app_key: app_key.into(),
+            app_secret: app_secret.into(),
+            corp_id: corp_id.into(),
+            agent_id: String::new(),
+            redirect_hosts: ["localhost", "127.0.0.1", "[::1]", "example.com"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+
+    /// The default app of a fresh fake.
+    pub fn default_app() -> Self {
+        Self {
+            agent_id: DEFAULT_AGENT_ID.to_owned(),
+            ..Self::new(DEFAULT_APP_KEY, DEFAULT_APP_SECRET, DEFAULT_CORP_ID)
+        }
+    }
+
+    /// Whether `url`'s host is one of the app's callback hosts (or a subdomain of one).
+    pub fn redirect_allowed(&self, url: &Url) -> bool {
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        let host = host.to_ascii_lowercase();
+        self.redirect_hosts.iter().any(|allowed| {
+            let allowed = allowed.to_ascii_lowercase();
+            host == allowed
+                || host
+                    .strip_suffix(allowed.as_str())
+                    .is_some_and(|rest| rest.ends_with('.'))
+        })
+    }
+}
+
+/// The default users: the fixture person, a second member, and an outsider.
+pub fn default_users() -> Vec<FakeUser> {
+    vec![
+        FakeUser::new(DEMO_USER_ID)
+            .name("Zhang San")
+            .avatar("https://example.com/avatar/user001.png")
+            .mobile("13800000000")
+            .country_code("86")
+            .job_number("E0001")
+            .title("Engineer")
+            .email("user001@example.com")
+            .org_email("user001@corp.example.com")
+            .dept_ids([1, 100])
+            .roles(["Member"])
+            .hired_at_ms(1_700_000_000_000),
+        FakeUser::new(SECOND_USER_ID)
+            .name("Li Si")
+            .mobile("13800000002")
+            .job_number("E0002")
+            .title("Manager")
+            .email("user002@example.com")
+            .dept_ids([1])
+            .roles(["Admin"])
+            .admin(true),
+        FakeUser::new(OUTSIDER_USER_ID)
+            .name("Wang Wu")
+            .avatar("https://example.org/avatar/outsider001.png")
+            .mobile("13800000009")
+            .email("outsider001@example.org")
+            .in_org(OTHER_CORP_ID),
+    ]
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct AppTokenMeta {
+    pub(crate) app_key: String,
+    pub(crate) corp_id: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct UserTokenMeta {
+    pub(crate) app_key: String,
+    pub(crate) user_id: String,
+    /// Filled when the login's scope had `corpid`.
+    pub(crate) corp_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct H5Grant {
+    pub(crate) user_id: String,
+    pub(crate) corp_id: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct WebGrant {
+    pub(crate) app_key: String,
+    pub(crate) user_id: String,
+    pub(crate) corp_id: Option<String>,
+}
+
+/// Everything the DingTalk endpoints share.
+#[derive(Debug)]
+pub(crate) struct DtState {
+    pub(crate) home_corp: String,
+    apps: Mutex<BTreeMap<String, FakeApp>>,
+    pub(crate) users: UserDirectory,
+    pub(crate) app_tokens: TokenStore<AppTokenMeta>,
+    pub(crate) user_tokens: TokenStore<UserTokenMeta>,
+    pub(crate) refresh_tokens: TokenStore<UserTokenMeta>,
+    pub(crate) h5_codes: CodeStore<H5Grant>,
+    pub(crate) web_codes: CodeStore<WebGrant>,
+}
+
+impl DtState {
+    fn new(clock: &FakeClock) -> Self {
+        let app = FakeApp::default_app();
+        let users = UserDirectory::new();
+        for u in default_users() {
+            users.insert(u);
+        }
+        Self {
+            home_corp: app.corp_id.clone(),
+            apps: Mutex::new(BTreeMap::from([(app.app_key.clone(), app)])),
+            users,
+            app_tokens: TokenStore::new(clock.clone(), "fake_dt_app_token_"),
+            user_tokens: TokenStore::new(clock.clone(), "fake_dt_user_token_"),
+            refresh_tokens: TokenStore::new(clock.clone(), "fake_dt_refresh_"),
+            h5_codes: CodeStore::new(clock.clone(), CODE_PREFIX, CODE_TTL),
+            web_codes: CodeStore::new(clock.clone(), CODE_PREFIX, CODE_TTL),
+        }
+    }
+
+    fn apps(&self) -> MutexGuard<'_, BTreeMap<String, FakeApp>> {
+        // Single inserts/reads only: a poisoned lock still holds consistent data.
+        self.apps.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn app(&self, app_key: &str) -> Option<FakeApp> {
+        self.apps().get(app_key).cloned()
+    }
+
+    /// The app if `secret` is its secret.
+    pub(crate) fn app_with_secret(&self, app_key: &str, secret: &str) -> Option<FakeApp> {
+        self.app(app_key).filter(|a| a.app_secret == secret)
+    }
+
+    /// DingTalk's app-token policy: the live token again (validity extended), else a new one.
+    pub(crate) fn app_token_for(&self, app_key: &str, corp_id: &str) -> String {
+        if let Some(token) = self.app_tokens.find_live(|m| m.app_key == app_key)
+            && self.app_tokens.extend(&token, APP_TOKEN_TTL)
+        {
+            return token;
+        }
+        self.app_tokens.issue(
+            AppTokenMeta {
+                app_key: app_key.to_owned(),
+                corp_id: corp_id.to_owned(),
+            },
+            APP_TOKEN_TTL,
+        )
+    }
+
+    /// `user_id` if they are a member of `corp_id`.
+    pub(crate) fn member(&self, user_id: &str, corp_id: &str) -> Option<FakeUser> {
+        self.users
+            .get(user_id)
+            .filter(|u| u.org_or(&self.home_corp) == corp_id)
+    }
+}
+
+fn bind<F, Fut>(st: &Arc<DtState>, f: F) -> impl Fn(Request) -> Fut + Send + Sync + 'static
+where
+    F: Fn(Arc<DtState>, Request) -> Fut + Send + Sync + 'static,
+{
+    let st = st.clone();
+    move |req| f(st.clone(), req)
+}
+
+fn spec(
+    name: &'static str,
+    method: Method,
+    path: &'static str,
+    family: &'static str,
+) -> EndpointSpec {
+    EndpointSpec {
+        name,
+        method,
+        path,
+        family,
+    }
+}
+
+/// Start a DingTalk fake on `127.0.0.1:0` with the default app and users.
+///
+/// # Panics
+/// If no loopback port can be bound (the machine is out of ports or has no loopback). Use
+/// [`try_start`] to handle that case.
+pub async fn start() -> FakeDingTalk {
+    match try_start().await {
+        Ok(fake) => fake,
+        Err(err) => {
+            panic!("unilogin-testkit: cannot bind a loopback port for the DingTalk fake: {err}")
+        }
+    }
+}
+
+/// Start a DingTalk fake on `127.0.0.1:0`, reporting a bind failure instead of panicking.
+pub async fn try_start() -> std::io::Result<FakeDingTalk> {
+    use endpoints::*;
+    use envelope::{API, LOGIN, OAPI};
+    let clock = FakeClock::new();
+    let state = Arc::new(DtState::new(&clock));
+    let (router, harness) = FakeRouter::new(clock, Arc::new(envelope::DingTalkResponder))
+        .endpoint(
+            spec(GETTOKEN, Method::GET, "/gettoken", OAPI),
+            bind(&state, handlers::gettoken),
+        )
+        .endpoint(
+            spec(
+                OAUTH2_ACCESS_TOKEN,
+                Method::POST,
+                "/v1.0/oauth2/accessToken",
+                API,
+            ),
+            bind(&state, handlers::oauth2_access_token),
+        )
+        .endpoint(
+            spec(
+                GETUSERINFO,
+                Method::POST,
+                "/topapi/v2/user/getuserinfo",
+                OAPI,
+            ),
+            bind(&state, handlers::getuserinfo),
+        )
+        .endpoint(
+            spec(USER_GET, Method::POST, "/topapi/v2/user/get", OAPI),
+            bind(&state, handlers::user_get),
+        )
+        .endpoint(
+            spec(
+                GETBYUNIONID,
+                Method::POST,
+                "/topapi/user/getbyunionid",
+                OAPI,
+            ),
+            bind(&state, handlers::getbyunionid),
+        )
+        .endpoint(
+            spec(
+                USER_ACCESS_TOKEN,
+                Method::POST,
+                "/v1.0/oauth2/userAccessToken",
+                API,
+            ),
+            bind(&state, handlers::user_access_token),
+        )
+        .endpoint(
+            spec(USERS_ME, Method::GET, "/v1.0/contact/users/me", API),
+            bind(&state, handlers::users_me),
+        )
+        .endpoint(
+            spec(AUTHORIZE, Method::GET, "/oauth2/auth", LOGIN),
+            bind(&state, login::authorize),
+        )
+        .endpoint(
+            spec(APPROVE, Method::POST, "/oauth2/approve", LOGIN),
+            bind(&state, login::approve),
+        )
+        .build();
+    let server = FakeServer::start(router, harness).await?;
+    Ok(FakeDingTalk { server, state })
+}
+
+/// A running DingTalk fake. See the [module docs](self). Dropping it stops the server.
+///
+/// The most used [`FakePlatform`] methods are also inherent methods, so tests need no trait import.
+pub struct FakeDingTalk {
+    server: FakeServer,
+    state: Arc<DtState>,
+}
+
+impl fmt::Debug for FakeDingTalk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeDingTalk")
+            .field("base_url", &self.server.base_url())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeDingTalk {
+    /// `http://127.0.0.1:PORT`: the base for `oapi`, `api` and `login` hosts alike.
+    pub fn base_url(&self) -> &str {
+        self.server.base_url()
+    }
+
+    /// Stand-in for `https://oapi.dingtalk.com` (same as [`base_url`](Self::base_url)).
+    pub fn oapi_base_url(&self) -> &str {
+        self.server.base_url()
+    }
+
+    /// Stand-in for `https://api.dingtalk.com` (same as [`base_url`](Self::base_url)).
+    pub fn api_base_url(&self) -> &str {
+        self.server.base_url()
+    }
+
+    /// Stand-in for `https://login.dingtalk.com` (same as [`base_url`](Self::base_url)).
+    pub fn login_base_url(&self) -> &str {
+        self.server.base_url()
+    }
+
+    /// The default app's credentials.
+    pub fn credentials(&self) -> AppCredentials {
+        let app = self
+            .state
+            .app(DEFAULT_APP_KEY)
+            .unwrap_or_else(FakeApp::default_app);
+        AppCredentials {
+            app_key: app.app_key,
+            app_secret: app.app_secret,
+            corp_id: app.corp_id,
+            agent_id: app.agent_id,
+        }
+    }
+
+    /// Register another app (or replace one with the same key), e.g. a second app of the same
+    /// organisation to prove two apps never share a token.
+    pub fn add_app(&self, app: FakeApp) {
+        self.state.apps().insert(app.app_key.clone(), app);
+    }
+
+    /// Add (or replace, by `user_id`) a user.
+    pub fn add_user(&self, user: FakeUser) {
+        self.state.users.insert(user);
+    }
+
+    /// Remove a user (codes and tokens issued to them stop working).
+    pub fn remove_user(&self, user_id: &str) -> Option<FakeUser> {
+        self.state.users.remove(user_id)
+    }
+
+    /// A user by id.
+    pub fn user(&self, user_id: &str) -> Option<FakeUser> {
+        self.state.users.get(user_id)
+    }
+
+    /// What `dd.getAuthCode({corpId})` returns inside DingTalk for `user_id`: a code valid once for
+    /// 5 minutes with an app of the user's organisation. Unknown users get a never-issued code.
+    pub fn issue_h5_code(&self, user_id: &str) -> String {
+        let Some(user) = self.state.users.get(user_id) else {
+            tracing::warn!(
+                "fake dingtalk: H5 code requested for an unknown user; it will be rejected"
+            );
+            return random_id(CODE_PREFIX);
+        };
+        let corp_id = user.org_or(&self.state.home_corp).to_owned();
+        self.state.h5_codes.issue(H5Grant {
+            user_id: user.user_id,
+            corp_id,
+        })
+    }
+
+    /// The `authCode` the authorize page's Approve button sends for `user_id` (default app, scope
+    /// `openid corpid`, so the token response carries `corpId`).
+    pub fn approve_web_login(&self, user_id: &str) -> String {
+        self.approve_web_login_with(DEFAULT_APP_KEY, user_id, "openid corpid")
+    }
+
+    /// Like [`approve_web_login`](Self::approve_web_login) for any app and scope.
+    /// An unknown app or user gets a never-issued code.
+    pub fn approve_web_login_with(&self, app_key: &str, user_id: &str, scope: &str) -> String {
+        match self.state.app(app_key) {
+            Some(app) => login::issue_web_code(&self.state, &app, user_id, scope),
+            None => random_id(CODE_PREFIX),
+        }
+    }
+
+    /// The authorize URL a client should build for the default app (`scope=openid corpid`,
+    /// `prompt=consent`), handy for browser-driven tests.
+    pub fn authorize_url(&self, redirect_uri: &str, state: &str) -> String {
+        let mut url = format!("{}/oauth2/auth?", self.base_url());
+        url.push_str(
+            &url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("redirect_uri", redirect_uri)
+                .append_pair("response_type", "code")
+                .append_pair("client_id", DEFAULT_APP_KEY)
+                .append_pair("scope", "openid corpid")
+                .append_pair("state", state)
+                .append_pair("prompt", "consent")
+                .finish(),
+        );
+        url
+    }
+
+    /// An app token for the default app without an HTTP call (not counted), following the same
+    /// policy as `gettoken`.
+    pub fn mint_app_token(&self) -> String {
+        self.state
+            .app_token_for(DEFAULT_APP_KEY, &self.state.home_corp)
+    }
+
+    /// Revoke every app token: the next use answers 40014 / `InvalidAuthentication`, and the next
+    /// token request issues a new token.
+    pub fn revoke_app_tokens(&self) {
+        let n = self.state.app_tokens.revoke_all();
+        tracing::debug!(revoked = n, "fake dingtalk: app tokens revoked");
+    }
+
+    /// Revoke every user access token (refresh tokens stay valid).
+    pub fn revoke_user_tokens(&self) {
+        self.state.user_tokens.revoke_all();
+    }
+
+    /// Requests that reached `endpoint` (see [`endpoints`]), including rejected ones.
+    pub fn calls(&self, endpoint: &str) -> u64 {
+        self.server.harness().calls(endpoint)
+    }
+
+    /// Requests that reached the fake.
+    pub fn total_calls(&self) -> u64 {
+        self.server.harness().total_calls()
+    }
+
+    /// Forget all call counts.
+    pub fn reset_calls(&self) {
+        self.server.harness().reset_calls();
+    }
+
+    /// Arm `fault` on `endpoint` for the next request.
+    pub fn inject(&self, endpoint: &str, fault: Fault) -> Result<(), FaultError> {
+        self.server.harness().inject(endpoint, fault, Times::Once)
+    }
+
+    /// Arm `fault` on `endpoint` for `times` requests.
+    pub fn inject_fault(
+        &self,
+        endpoint: &str,
+        fault: Fault,
+        times: Times,
+    ) -> Result<(), FaultError> {
+        self.server.harness().inject(endpoint, fault, times)
+    }
+
+    /// Disarm every fault.
+    pub fn clear_faults(&self) {
+        self.server.harness().clear_faults();
+    }
+
+    /// Move the fake clock forward.
+    pub fn advance_clock(&self, by: Duration) {
+        self.server.harness().advance_clock(by);
+    }
+
+    /// Every endpoint name.
+    pub fn endpoints(&self) -> Vec<&'static str> {
+        self.server.harness().endpoint_names()
+    }
+
+    /// The shared harness (clock, calls, faults).
+    pub fn harness(&self) -> &Harness {
+        self.server.harness()
+    }
+
+    /// Stop the server and wait for it.
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
+    }
+}
+
+impl FakePlatform for FakeDingTalk {
+    fn name(&self) -> &'static str {
+        "dingtalk"
+    }
+
+    fn base_url(&self) -> &str {
+        FakeDingTalk::base_url(self)
+    }
+
+    fn credentials(&self) -> AppCredentials {
+        FakeDingTalk::credentials(self)
+    }
+
+    fn add_user(&self, user: FakeUser) {
+        FakeDingTalk::add_user(self, user);
+    }
+
+    fn demo_user_id(&self) -> String {
+        DEMO_USER_ID.to_owned()
+    }
+
+    fn outsider_user_id(&self) -> Option<String> {
+        Some(OUTSIDER_USER_ID.to_owned())
+    }
+
+    fn issue_h5_code(&self, user_id: &str) -> String {
+        FakeDingTalk::issue_h5_code(self, user_id)
+    }
+
+    fn approve_web_login(&self, user_id: &str) -> String {
+        FakeDingTalk::approve_web_login(self, user_id)
+    }
+
+    fn revoke_app_tokens(&self) {
+        FakeDingTalk::revoke_app_tokens(self);
+    }
+
+    fn endpoints_for(&self, role: EndpointRole) -> Vec<&'static str> {
+        use endpoints::*;
+        match role {
+            EndpointRole::AppToken => vec![GETTOKEN, OAUTH2_ACCESS_TOKEN],
+            EndpointRole::H5CodeExchange => vec![GETUSERINFO],
+            EndpointRole::UserDetail => vec![USER_GET],
+            EndpointRole::Membership => vec![GETBYUNIONID],
+            EndpointRole::Authorize => vec![AUTHORIZE],
+            EndpointRole::WebCodeExchange => vec![USER_ACCESS_TOKEN],
+            EndpointRole::WebUserInfo => vec![USERS_ME],
+        }
+    }
+
+    fn harness(&self) -> &Harness {
+        self.server.harness()
+    }
+}

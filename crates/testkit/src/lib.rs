@@ -1,0 +1,68 @@
+//! Faithful local fakes of the workplace platforms unilogin logs people in with, served by axum
+//! on ephemeral loopback ports — for tests, examples, benchmarks and the gateway's sandbox mode,
+//! in this workspace and in downstream projects.
+//!
+//! The fakes answer with the shapes of `reference/platforms.md` and its fixtures (field names,
+//! nesting, types, error codes and HTTP statuses), validate what the real platforms validate
+//! (credentials, tokens, single-use 5-minute codes, required parameters and headers, JSON vs form
+//! bodies, HTTP methods), count calls per endpoint and inject faults on demand.
+//!
+//! ```
+//! use std::time::Duration;
+//! use unilogin_testkit::{Fault, FakeUser};
+//! use unilogin_testkit::dingtalk::{self, endpoints};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dt = dingtalk::start().await;
+//! dt.add_user(FakeUser::new("user042").name("Wang Wu").mobile("13900000042"));
+//! let code = dt.issue_h5_code("user042");
+//!
+//! // Point your client's DingTalk hosts at the fake and log in with `code`:
+//! let oapi = dt.base_url();
+//! let creds = dt.credentials();
+//! # let _ = (oapi, &creds, &code);
+//!
+//! // Make the next user-detail call fail the way DingTalk does, then check the cost of a login.
+//! dt.inject(endpoints::USER_GET, Fault::TokenInvalid)?;
+//! dt.advance_clock(Duration::from_secs(301)); // `code` has now expired
+//! assert_eq!(dt.calls(endpoints::GETTOKEN), 0);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Layout
+//! * Shared infrastructure, reusable by every platform fake:
+//!   [`server`] (endpoint specs, the per-request guard, [`FakeServer`]), [`faults`] ([`Fault`],
+//!   [`Times`]), [`calls`], [`clock`] ([`FakeClock`]), [`store`] (tokens and single-use codes),
+//!   [`users`] ([`FakeUser`]), [`http`] (request parsing and response helpers) and [`platform`]
+//!   (the object-safe [`FakePlatform`] trait used by the conformance suite).
+//! * Platform fakes: [`dingtalk`]. Feishu and WeCom follow the same pattern.
+//!
+//! # Adding a platform fake
+//! 1. Describe endpoints with [`server::EndpointSpec`] (name, method, path, envelope family).
+//! 2. Implement [`server::PlatformResponder`] for the platform's envelope: how
+//!    [`Fault::Code`]/[`Fault::TokenInvalid`]/… look, and how wrong methods and unknown paths are
+//!    answered.
+//! 3. Keep state in [`store::TokenStore`] / [`store::CodeStore`] / [`users::UserDirectory`] built on
+//!    one [`FakeClock`]; write handlers `async fn(Arc<State>, Request) -> Response` that validate
+//!    like the real platform (credentials/token first, code last).
+//! 4. Register them on a [`server::FakeRouter`], `build()`, [`FakeServer::start`], and implement
+//!    [`FakePlatform`] (most methods have defaults on top of [`server::Harness`]).
+
+pub mod calls;
+pub mod clock;
+pub mod dingtalk;
+pub mod faults;
+pub mod http;
+pub mod platform;
+pub mod server;
+pub mod store;
+pub mod users;
+
+pub use calls::{CallCounter, UNMATCHED};
+pub use clock::FakeClock;
+pub use faults::{ANY_ENDPOINT, FIVE_MIB, Fault, FaultError, Times};
+pub use platform::{AppCredentials, EndpointRole, FakePlatform};
+pub use server::{FakeServer, Harness};
+pub use users::FakeUser;

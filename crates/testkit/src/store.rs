@@ -1,0 +1,311 @@
+//! Token and code stores driven by the [`FakeClock`].
+//!
+//! Every platform issues opaque access tokens with a lifetime and single-use authorization codes
+//! with a short lifetime. These stores implement those rules once: a token is valid while it is
+//! known, unexpired (by the fake clock) and not revoked; a code is valid once, within its lifetime.
+//! Platform fakes decide the policy around them (DingTalk hands out the same app token again and
+//! extends it; Feishu issues a new one in the last 30 minutes) and render the rejections in their
+//! own envelope.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::clock::FakeClock;
+
+/// Five minutes: the authorization-code lifetime of every platform in the reference.
+pub const CODE_TTL: Duration = Duration::from_secs(5 * 60);
+
+/// Stores sweep dead entries once they hold more than this many.
+const SWEEP_THRESHOLD: usize = 10_000;
+
+/// A random opaque identifier: `prefix` followed by 32 lowercase hex digits (128 random bits).
+pub fn random_id(prefix: &str) -> String {
+    format!("{prefix}{:032x}", rand::random::<u128>())
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section below leaves the map consistent even if a caller panics later.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Why a token was refused. Platforms usually answer all three the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRejection {
+    /// Never issued (or swept long after expiry).
+    Unknown,
+    /// Issued, but its lifetime has passed on the fake clock.
+    Expired,
+    /// Revoked early (e.g. `revoke_app_tokens`).
+    Revoked,
+}
+
+#[derive(Debug)]
+struct TokenEntry<M> {
+    meta: M,
+    expires_at: Instant,
+    revoked: bool,
+}
+
+/// Opaque tokens carrying metadata `M` (which app, which user) with an expiry and revocation.
+#[derive(Debug)]
+pub struct TokenStore<M> {
+    clock: FakeClock,
+    prefix: String,
+    tokens: Mutex<HashMap<String, TokenEntry<M>>>,
+}
+
+impl<M: Clone> TokenStore<M> {
+    /// An empty store whose tokens are `prefix` + 32 hex digits.
+    pub fn new(clock: FakeClock, prefix: impl Into<String>) -> Self {
+        Self {
+            clock,
+            prefix: prefix.into(),
+            tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Issue a fresh token valid for `ttl` from the fake "now".
+    pub fn issue(&self, meta: M, ttl: Duration) -> String {
+        let token = random_id(&self.prefix);
+        let now = self.clock.now();
+        let mut tokens = lock(&self.tokens);
+        if tokens.len() > SWEEP_THRESHOLD {
+            tokens.retain(|_, e| !e.revoked && e.expires_at > now);
+        }
+        tokens.insert(
+            token.clone(),
+            TokenEntry {
+                meta,
+                expires_at: now + ttl,
+                revoked: false,
+            },
+        );
+        token
+    }
+
+    /// The metadata of a live token, or why it is refused.
+    pub fn check(&self, token: &str) -> Result<M, TokenRejection> {
+        let now = self.clock.now();
+        let tokens = lock(&self.tokens);
+        let entry = tokens.get(token).ok_or(TokenRejection::Unknown)?;
+        if entry.revoked {
+            Err(TokenRejection::Revoked)
+        } else if entry.expires_at <= now {
+            Err(TokenRejection::Expired)
+        } else {
+            Ok(entry.meta.clone())
+        }
+    }
+
+    /// Time left on a live token.
+    pub fn remaining(&self, token: &str) -> Option<Duration> {
+        let now = self.clock.now();
+        let tokens = lock(&self.tokens);
+        let entry = tokens.get(token)?;
+        (!entry.revoked && entry.expires_at > now).then(|| entry.expires_at - now)
+    }
+
+    /// Some live token whose metadata matches `pred` (the one with the most time left).
+    pub fn find_live(&self, pred: impl Fn(&M) -> bool) -> Option<String> {
+        let now = self.clock.now();
+        lock(&self.tokens)
+            .iter()
+            .filter(|(_, e)| !e.revoked && e.expires_at > now && pred(&e.meta))
+            .max_by_key(|(_, e)| e.expires_at)
+            .map(|(t, _)| t.clone())
+    }
+
+    /// Reset a live token's lifetime to `ttl` from now. False if it is not live.
+    pub fn extend(&self, token: &str, ttl: Duration) -> bool {
+        let now = self.clock.now();
+        match lock(&self.tokens).get_mut(token) {
+            Some(e) if !e.revoked && e.expires_at > now => {
+                e.expires_at = now + ttl;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Revoke one token. False if unknown.
+    pub fn revoke(&self, token: &str) -> bool {
+        match lock(&self.tokens).get_mut(token) {
+            Some(e) => {
+                e.revoked = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Revoke every token whose metadata matches `pred`; returns how many were live.
+    pub fn revoke_where(&self, pred: impl Fn(&M) -> bool) -> usize {
+        let now = self.clock.now();
+        let mut n = 0;
+        for e in lock(&self.tokens).values_mut() {
+            if pred(&e.meta) {
+                if !e.revoked && e.expires_at > now {
+                    n += 1;
+                }
+                e.revoked = true;
+            }
+        }
+        n
+    }
+
+    /// Revoke every token; returns how many were live.
+    pub fn revoke_all(&self) -> usize {
+        self.revoke_where(|_| true)
+    }
+
+    /// Number of tokens currently live.
+    pub fn live_count(&self) -> usize {
+        let now = self.clock.now();
+        lock(&self.tokens)
+            .values()
+            .filter(|e| !e.revoked && e.expires_at > now)
+            .count()
+    }
+}
+
+/// Why an authorization code was refused. Platforms answer all three with one error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeRejection {
+    /// Never issued (or swept long after use/expiry).
+    Unknown,
+    /// Already exchanged once.
+    Used,
+    /// Older than the store's lifetime on the fake clock.
+    Expired,
+}
+
+#[derive(Debug)]
+struct CodeEntry<M> {
+    meta: M,
+    expires_at: Instant,
+    used: bool,
+}
+
+/// Single-use authorization codes carrying metadata `M`, each valid for the store's lifetime.
+#[derive(Debug)]
+pub struct CodeStore<M> {
+    clock: FakeClock,
+    prefix: String,
+    ttl: Duration,
+    codes: Mutex<HashMap<String, CodeEntry<M>>>,
+}
+
+impl<M: Clone> CodeStore<M> {
+    /// An empty store of codes `prefix` + 32 hex digits, valid for `ttl` (usually [`CODE_TTL`]).
+    pub fn new(clock: FakeClock, prefix: impl Into<String>, ttl: Duration) -> Self {
+        Self {
+            clock,
+            prefix: prefix.into(),
+            ttl,
+            codes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Issue a fresh code.
+    pub fn issue(&self, meta: M) -> String {
+        let code = random_id(&self.prefix);
+        let now = self.clock.now();
+        let mut codes = lock(&self.codes);
+        if codes.len() > SWEEP_THRESHOLD {
+            codes.retain(|_, e| !e.used && e.expires_at > now);
+        }
+        codes.insert(
+            code.clone(),
+            CodeEntry {
+                meta,
+                expires_at: now + self.ttl,
+                used: false,
+            },
+        );
+        code
+    }
+
+    /// The metadata of a still-usable code without using it (for checks that must not burn it).
+    pub fn peek(&self, code: &str) -> Result<M, CodeRejection> {
+        let now = self.clock.now();
+        let codes = lock(&self.codes);
+        Self::usable(codes.get(code), now).map(|e| e.meta.clone())
+    }
+
+    /// Use a code: succeeds once, within its lifetime.
+    pub fn consume(&self, code: &str) -> Result<M, CodeRejection> {
+        let now = self.clock.now();
+        let mut codes = lock(&self.codes);
+        let entry = codes.get_mut(code);
+        Self::usable(entry.as_deref(), now)?;
+        match entry {
+            Some(e) => {
+                e.used = true;
+                Ok(e.meta.clone())
+            }
+            None => Err(CodeRejection::Unknown),
+        }
+    }
+
+    fn usable(entry: Option<&CodeEntry<M>>, now: Instant) -> Result<&CodeEntry<M>, CodeRejection> {
+        let e = entry.ok_or(CodeRejection::Unknown)?;
+        if e.used {
+            Err(CodeRejection::Used)
+        } else if e.expires_at <= now {
+            Err(CodeRejection::Expired)
+        } else {
+            Ok(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_expire_and_revoke() {
+        let clock = FakeClock::new();
+        let store = TokenStore::new(clock.clone(), "t_");
+        let a = store.issue("app-a", Duration::from_secs(7200));
+        let b = store.issue("app-b", Duration::from_secs(7200));
+        assert!(a.starts_with("t_") && a.len() == 34);
+        assert_eq!(store.check(&a), Ok("app-a"));
+        assert_eq!(store.check("nope"), Err(TokenRejection::Unknown));
+        assert_eq!(store.find_live(|m| *m == "app-b"), Some(b.clone()));
+        clock.advance(Duration::from_secs(7000));
+        assert!(store.extend(&a, Duration::from_secs(7200)));
+        clock.advance(Duration::from_secs(300));
+        assert_eq!(store.check(&a), Ok("app-a"));
+        assert_eq!(store.check(&b), Err(TokenRejection::Expired));
+        assert!(!store.extend(&b, Duration::from_secs(1)));
+        assert_eq!(store.revoke_where(|m| *m == "app-a"), 1);
+        assert_eq!(store.check(&a), Err(TokenRejection::Revoked));
+        assert_eq!(store.live_count(), 0);
+        assert_eq!(store.remaining(&a), None);
+    }
+
+    #[test]
+    fn codes_are_single_use_and_expire() {
+        let clock = FakeClock::new();
+        let store = CodeStore::new(clock.clone(), "c_", CODE_TTL);
+        let c = store.issue(7u32);
+        assert_eq!(store.peek(&c), Ok(7));
+        assert_eq!(store.consume(&c), Ok(7));
+        assert_eq!(store.consume(&c), Err(CodeRejection::Used));
+        assert_eq!(store.peek(&c), Err(CodeRejection::Used));
+        let d = store.issue(8);
+        clock.advance(CODE_TTL);
+        assert_eq!(store.consume(&d), Err(CodeRejection::Expired));
+        assert_eq!(store.consume("zzz"), Err(CodeRejection::Unknown));
+        let e = store.issue(9);
+        clock.advance(CODE_TTL - Duration::from_secs(1));
+        assert_eq!(store.consume(&e), Ok(9));
+    }
+
+    #[test]
+    fn random_ids_differ() {
+        assert_ne!(random_id("x"), random_id("x"));
+    }
+}
