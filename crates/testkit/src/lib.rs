@@ -31,6 +31,12 @@
 //! # }
 //! ```
 //!
+//! # Runtime
+//! A fake is served by a task on the caller's Tokio runtime (`rt` and `net` features). Under a
+//! current-thread runtime (plain `#[tokio::test]`) talk to it with an async client; a blocking
+//! client would block the only thread the fake runs on. Dropping the fake stops its server;
+//! requests held by [`Fault::Hang`] are released then.
+//!
 //! # Layout
 //! * Shared infrastructure, reusable by every platform fake:
 //!   [`server`] (endpoint specs, the per-request guard, [`FakeServer`]), [`faults`] ([`Fault`],

@@ -251,8 +251,8 @@ impl FakeRouter {
     /// The router (every endpoint guarded, unknown paths answered by the responder) and the
     /// harness tests use to drive it.
     ///
-    /// Endpoint names and paths must be unique; a duplicate path is a programming error in the
-    /// platform fake and makes axum panic here.
+    /// Endpoint names and paths must be unique; a second endpoint on an already used path is a
+    /// programming error in the platform fake: it is skipped with a warning.
     pub fn build(self) -> (Router, Arc<Harness>) {
         let (shutdown, _) = watch::channel(false);
         let harness = Arc::new(Harness {
@@ -401,9 +401,20 @@ impl fmt::Debug for FakeServer {
 }
 
 impl FakeServer {
-    /// Bind `127.0.0.1:0` and serve `router` on the current Tokio runtime.
+    /// Bind `127.0.0.1:0` (an ephemeral loopback port) and serve `router` on the current Tokio
+    /// runtime.
     pub async fn start(router: Router, harness: Arc<Harness>) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        Self::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), router, harness).await
+    }
+
+    /// Like [`start`](Self::start) on a chosen address (e.g. a fixed port for a sandbox that a
+    /// browser must reach). Prefer [`start`](Self::start) in tests: fixed ports collide.
+    pub async fn start_on(
+        addr: SocketAddr,
+        router: Router,
+        harness: Arc<Harness>,
+    ) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let signal_source = harness.clone();
         let task = tokio::spawn(async move {

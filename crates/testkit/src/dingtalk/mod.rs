@@ -46,7 +46,7 @@
 //!   error page. `corpId` appears in the user token response when the scope had `corpid`.
 //!
 //! # Faults
-//! Platform faults render as: [`Fault::TokenInvalid`](crate::Fault::TokenInvalid) 40014 / HTTP 400
+//! Platform faults render as: [`Fault::TokenInvalid`] 40014 / HTTP 400
 //! `InvalidAuthentication`; `CodeInvalid` 40078 / HTTP 400 `InvalidAuthCode`; `RateLimited` 90002 /
 //! HTTP 429 `Throttling`; `RateLimitPage` the HTML ban page with HTTP 200; `PermissionDenied`
 //! 88 + `sub_code` 60011 / HTTP 403 `Forbidden.AccessDenied.AccessTokenPermissionDenied` (with
@@ -69,6 +69,7 @@ mod login;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -375,6 +376,11 @@ pub async fn start() -> FakeDingTalk {
 
 /// Start a DingTalk fake on `127.0.0.1:0`, reporting a bind failure instead of panicking.
 pub async fn try_start() -> std::io::Result<FakeDingTalk> {
+    try_start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
+}
+
+/// Start a DingTalk fake on a chosen address (e.g. a fixed port for the gateway's sandbox mode).
+pub async fn try_start_on(addr: SocketAddr) -> std::io::Result<FakeDingTalk> {
     use endpoints::*;
     use envelope::{API, LOGIN, OAPI};
     let clock = FakeClock::new();
@@ -437,7 +443,7 @@ pub async fn try_start() -> std::io::Result<FakeDingTalk> {
             bind(&state, login::approve),
         )
         .build();
-    let server = FakeServer::start(router, harness).await?;
+    let server = FakeServer::start_on(addr, router, harness).await?;
     Ok(FakeDingTalk { server, state })
 }
 
