@@ -19,7 +19,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 /// Endpoint name that arms a fault for every endpoint of a fake. Endpoint-specific faults are
-/// consulted first.
+/// consulted first. Every endpoint must be able to render the fault, so this is meant for
+/// transport faults (a DingTalk login page cannot answer `Fault::TokenInvalid`).
 pub const ANY_ENDPOINT: &str = "*";
 
 /// 5 MiB: the size used for "oversized body" faults in the shared suites.
