@@ -1,1 +1,54 @@
-fn main() {}
+//! `cargo xtask`: the project's automation, in Rust instead of shell scripts.
+//!
+//! ```text
+//! cargo xtask ci                 format, lint, test, examples, feature matrix (what CI runs)
+//! cargo xtask bench              run the benchmarks, write target/bench/summary.json
+//! cargo xtask new-platform NAME  scaffold crates/NAME and its facade feature
+//! cargo xtask fuzz [SECONDS]     run the mapping fuzz target for a bounded time
+//! cargo xtask sandbox            run the gateway in sandbox mode against the built-in fakes
+//! ```
+
+use std::process::ExitCode;
+
+use xtask::{bench, ci, fuzz, sandbox, scaffold, workspace_root};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci::run(&root, &args[1..]),
+        Some("bench") => bench::run(&root, &args[1..]),
+        Some("new-platform") => match args.get(1) {
+            Some(name) => scaffold::new_platform(&root, name).map(|created| {
+                println!(
+                    "created crates/{name} ({} files) and the facade feature `{name}`",
+                    created.len()
+                );
+                println!("next: fill in crates/{name}/src/lib.rs, then `cargo xtask ci`");
+            }),
+            None => Err("usage: cargo xtask new-platform NAME".into()),
+        },
+        Some("fuzz") => fuzz::run(&root, &args[1..]),
+        Some("sandbox") => sandbox::run(&root, &args[1..]),
+        Some("help" | "--help" | "-h") | None => {
+            println!("{}", USAGE);
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command `{other}`\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const USAGE: &str = "usage: cargo xtask <command>
+  ci                  rustfmt check, clippy -D warnings, tests (with real Redis), doc tests,
+                      examples, facade feature matrix
+  bench               run benchmarks; prints a table, writes target/bench/summary.json
+  new-platform NAME   scaffold crates/NAME (handler, registration, rules, conformance wiring)
+  fuzz [SECONDS]      run the mapping fuzz target (default 60 s)
+  sandbox             run the gateway in sandbox mode against the built-in fakes";

@@ -9,13 +9,24 @@
 //! The core never knows a platform's name: everything platform-specific arrives through the
 //! trait and the registry.
 
+pub mod config;
+pub mod envelope;
 pub mod error;
+pub mod http;
 pub mod mapping;
+pub mod platform;
+pub mod redirect;
+pub mod registry;
+pub mod sso;
 pub mod token_cache;
 pub mod types;
+pub mod user_agent;
 
 pub use error::{Error, ErrorClass, Result, UpstreamCode, UpstreamCtx};
 pub use mapping::{MappingRules, UserProfile};
+pub use platform::{Flow, Identity, Platform};
+pub use registry::{PlatformRegistration, Registry};
+pub use sso::{Login, Sso};
 pub use types::{
     AccessToken, AppKey, AppSecret, AuthCode, InvalidId, PlatformName, RefreshToken, State,
     TenantId, UserTicket,

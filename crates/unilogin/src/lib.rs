@@ -1,7 +1,31 @@
 //! # unilogin
 //!
-//! The facade crate: re-exports [`unilogin_core`] and turns platform crates on with Cargo
-//! features.
+//! Log people in through the workplace platforms — DingTalk (钉钉), Feishu / Lark (飞书),
+//! WeCom (企业微信) — and any OAuth2/OIDC provider, in-app (H5 login-free) or from a browser
+//! (web / QR OAuth2), and get one [`UserProfile`](mapping::UserProfile) whatever the platform.
+//!
+//! This facade re-exports [`unilogin_core`] and turns platform crates on with Cargo features
+//! (none by default). Naming each enabled crate here is what guarantees that its `inventory`
+//! registration is linked into your binary.
+//!
+//! ```no_run
+//! # async fn demo() -> unilogin::Result<()> {
+//! use unilogin::{config::StaticConfig, sso::Sso, AuthCode, TenantId};
+//! let sso = Sso::builder(StaticConfig::new(vec![/* per-tenant PlatformConfig */])).build()?;
+//! let login = sso.login_with_code(&TenantId::new("acme")?, "dingtalk", &AuthCode::new("code")).await?;
+//! println!("{:?}", login.profile);
+//! # Ok(()) }
+//! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use unilogin_core::*;
+
+/// DingTalk (钉钉): H5 login-free and web/QR OAuth2 (feature `dingtalk`).
+#[cfg(feature = "dingtalk")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dingtalk")))]
+pub use unilogin_dingtalk as dingtalk;
+
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -1,0 +1,163 @@
+//! The [`Platform`] trait: what every platform crate implements.
+//!
+//! A platform handler is built for one tenant's configuration (see
+//! [`PlatformRegistration`](crate::registry::PlatformRegistration)) and knows its endpoints, its
+//! envelopes and its error codes, nothing more. It never caches tokens and never maps fields:
+//! the [`Sso`](crate::sso::Sso) orchestrator obtains the app token through the
+//! [`TokenCache`](crate::token_cache::TokenCache), calls the handler's steps, invalidates and
+//! retries once when a step reports [`Error::TokenInvalid`](crate::Error::TokenInvalid), and
+//! hands the detail document to the mapping engine.
+//!
+//! The seed's three-step `AuthHandler` (token → user id → user detail) is the H5 case:
+//! [`Platform::fetch_app_token`] → [`Platform::identify_h5`] → [`Platform::user_detail`].
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use url::Url;
+
+use crate::error::{ErrorClass, Result, UpstreamCode};
+use crate::token_cache::{FetchedToken, TokenKey};
+use crate::types::{
+    AccessToken, AuthCode, PlatformName, RefreshToken, State, TenantId, UserTicket,
+};
+
+/// The two ways in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flow {
+    /// In-app H5 login-free (免登): the page runs inside the platform's client, whose JSAPI (or
+    /// in-client OAuth redirect) yields a short-lived code.
+    H5,
+    /// Web / QR OAuth2 from a browser: redirect to the platform, come back with a code.
+    Web,
+}
+
+impl fmt::Display for Flow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Flow::H5 => "h5",
+            Flow::Web => "web",
+        })
+    }
+}
+
+/// A user-level token set returned by a web login (kept available to the caller, for example to
+/// call the platform on the user's behalf later).
+#[derive(Debug, Clone)]
+pub struct UserToken {
+    /// The user access token.
+    pub access_token: AccessToken,
+    /// The refresh token, when the platform issued one (Feishu: single use).
+    pub refresh_token: Option<RefreshToken>,
+    /// Lifetime of the access token as the platform reported it.
+    pub expires_in: Option<Duration>,
+    /// Lifetime of the refresh token as the platform reported it.
+    pub refresh_expires_in: Option<Duration>,
+    /// Granted scopes, when reported.
+    pub scope: Option<String>,
+}
+
+/// Who the code belongs to, as far as the code step tells.
+#[derive(Debug, Clone, Default)]
+pub struct Identity {
+    /// The id inside the tenant's organisation (DingTalk `userid`, WeCom `userid`, Feishu
+    /// `user_id`), when the step yields it.
+    pub user_id: Option<String>,
+    /// Cross-app id (DingTalk `unionid`, Feishu `union_id`).
+    pub union_id: Option<String>,
+    /// App-scoped id (DingTalk `openId`, Feishu `open_id`, WeCom non-member `openid`).
+    pub open_id: Option<String>,
+    /// The organisation the platform says the user logged in through (DingTalk `corpId`,
+    /// Feishu `tenant_key`).
+    pub org_id: Option<String>,
+    /// WeCom's `user_ticket` (only with `snsapi_privateinfo`).
+    pub user_ticket: Option<UserTicket>,
+    /// The user's own token set (web flows that issue one).
+    pub user_token: Option<UserToken>,
+    /// Documents gathered during the code step, merged into the detail document at top level
+    /// under these keys (for example DingTalk's `users/me` under `"me"`).
+    pub documents: serde_json::Map<String, Value>,
+}
+
+/// Inputs to build an authorize URL.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthorizeRequest<'a> {
+    /// Which flow the URL is for ([`Flow::H5`] builds in-client OAuth links where the platform
+    /// uses them, such as WeCom's `#wechat_redirect` link).
+    pub flow: Flow,
+    /// Where the platform sends the browser back (must be registered with the platform).
+    pub redirect_uri: &'a Url,
+    /// The CSRF state.
+    pub state: &'a State,
+    /// OIDC nonce, for providers that support it.
+    pub nonce: Option<&'a str>,
+    /// PKCE S256 code challenge, for providers that support it.
+    pub code_challenge: Option<&'a str>,
+}
+
+/// Inputs to exchange a web callback code.
+#[derive(Debug, Clone, Copy)]
+pub struct WebCallback<'a> {
+    /// The code from the callback.
+    pub code: &'a AuthCode,
+    /// The redirect URI used at authorize time (some platforms require it again).
+    pub redirect_uri: &'a Url,
+    /// PKCE verifier matching the challenge sent at authorize time.
+    pub code_verifier: Option<&'a str>,
+    /// The nonce sent at authorize time (OIDC).
+    pub nonce: Option<&'a str>,
+}
+
+/// One platform, configured for one tenant.
+///
+/// Implementations live in platform crates and are registered with
+/// [`inventory::submit!`] as a [`PlatformRegistration`](crate::registry::PlatformRegistration).
+/// Every step returns a typed [`Error`](crate::Error); a step that was refused because the app
+/// token is invalid returns [`Error::TokenInvalid`](crate::Error::TokenInvalid) so the caller
+/// can invalidate exactly that token and retry once.
+#[async_trait]
+pub trait Platform: Send + Sync + fmt::Debug + 'static {
+    /// The platform's registered name.
+    fn name(&self) -> &PlatformName;
+
+    /// The tenant this handler serves.
+    fn tenant(&self) -> &TenantId;
+
+    /// The cache key of this app's access token (scoped so that two apps never share a token).
+    fn token_key(&self) -> TokenKey;
+
+    /// Fetches a fresh app-level access token and its lifetime as the platform reported it.
+    async fn fetch_app_token(&self) -> Result<FetchedToken>;
+
+    /// Turns an in-app H5 code into an identity.
+    async fn identify_h5(&self, app_token: &AccessToken, code: &AuthCode) -> Result<Identity>;
+
+    /// Exchanges a web/QR callback code for an identity (and the user's token, where issued).
+    async fn exchange_web_code(
+        &self,
+        app_token: &AccessToken,
+        callback: &WebCallback<'_>,
+    ) -> Result<Identity>;
+
+    /// Fetches the user's detail document, checking that the user belongs to the tenant
+    /// ([`Error::NotInTenant`](crate::Error::NotInTenant) otherwise).
+    async fn user_detail(&self, app_token: &AccessToken, identity: &Identity) -> Result<Value>;
+
+    /// Builds the URL the browser is sent to.
+    fn authorize_url(&self, request: &AuthorizeRequest<'_>) -> Result<Url>;
+
+    /// Refreshes a user token with its refresh token.
+    async fn refresh_user_token(&self, refresh_token: &RefreshToken) -> Result<UserToken> {
+        let _ = refresh_token;
+        Err(crate::Error::Unsupported {
+            platform: self.name().clone(),
+            operation: "refreshing user tokens",
+        })
+    }
+
+    /// Classifies one of the platform's error codes into what a caller can act on.
+    fn classify(&self, code: &UpstreamCode) -> ErrorClass;
+}

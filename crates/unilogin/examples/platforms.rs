@@ -1,0 +1,8 @@
+//! Prints the registered platforms, one a line:
+//! `cargo run -p unilogin --example platforms --features full`.
+
+fn main() {
+    for name in unilogin::registry::Registry::names() {
+        println!("{name}");
+    }
+}

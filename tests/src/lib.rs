@@ -1,0 +1,675 @@
+//! # The unilogin conformance suite
+//!
+//! One suite, written once against the [`Platform`](unilogin_core::Platform) contract (through
+//! [`Sso`]) and the test kit's [`FakePlatform`] trait, instantiated for every platform in the
+//! manner of OpenDAL's behavior tests. A platform's test file provides a [`Setup`] (its fake,
+//! the tenant configuration pointing at it, and the demo person's expected profile) and expands
+//! [`conformance_suite!`], which generates one `#[tokio::test]` per case.
+//!
+//! The cases cover PLATFORM-CHECKLIST point 8: both flows' happy paths, the upstream calls a
+//! warm login costs, invalidate-and-retry-once on a rejected token, never a retried code, every
+//! injected fault's typed error, no panic, and no secret in any log line or error text.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use unilogin_core::config::{PlatformConfig, StaticConfig};
+use unilogin_core::error::BadBody;
+use unilogin_core::http::HttpConfig;
+use unilogin_core::platform::WebCallback;
+use unilogin_core::sso::{AuthorizeParams, Sso};
+use unilogin_core::{AuthCode, Error, Flow, Login, State, TenantId};
+use unilogin_testkit::{EndpointRole, FakePlatform, Fault, Times};
+use url::Url;
+
+/// The tenant every case logs into.
+pub const TENANT: &str = "acme";
+
+/// The callback URL registered for the tenant.
+pub const CALLBACK: &str = "https://app.acme.example/auth/callback";
+
+/// What the demo person's profile must contain (`None`: the platform does not provide it).
+#[derive(Debug, Clone, Default)]
+pub struct Expected {
+    /// `user_id`.
+    pub user_id: String,
+    /// `union_id`.
+    pub union_id: Option<String>,
+    /// `open_id` in the web flow.
+    pub web_open_id: Option<String>,
+    /// `name`.
+    pub name: Option<String>,
+    /// `mobile`.
+    pub mobile: Option<String>,
+    /// `email`.
+    pub email: Option<String>,
+    /// `avatar`.
+    pub avatar: Option<String>,
+    /// `employee_no`.
+    pub employee_no: Option<String>,
+    /// `job_title`.
+    pub job_title: Option<String>,
+    /// `department_ids`.
+    pub department_ids: Vec<String>,
+    /// Whether the web flow returns the user's own token.
+    pub web_user_token: bool,
+    /// Upstream calls of a warm H5 login (app token cached).
+    pub warm_h5_calls: u64,
+    /// Upstream calls of a warm web login (app token cached).
+    pub warm_web_calls: u64,
+}
+
+/// One platform's instantiation of the suite.
+pub struct Setup {
+    /// The running fake.
+    pub fake: Arc<dyn FakePlatform>,
+    /// The tenant's configuration of the platform, pointing at the fake.
+    pub config: Value,
+    /// The demo person's expected profile.
+    pub expected: Expected,
+}
+
+impl Setup {
+    /// An [`Sso`] over this setup's configuration with short timeouts.
+    pub fn sso(&self) -> Sso {
+        self.sso_with(HttpConfig {
+            request_timeout: Duration::from_secs(2),
+            ..HttpConfig::default()
+        })
+    }
+
+    /// An [`Sso`] with explicit HTTP settings.
+    pub fn sso_with(&self, http: HttpConfig) -> Sso {
+        let config: PlatformConfig =
+            serde_json::from_value(self.config.clone()).expect("conformance config is valid");
+        Sso::builder(StaticConfig::new(vec![config]))
+            .http(http)
+            .build()
+            .expect("building Sso")
+    }
+
+    fn platform(&self) -> &'static str {
+        self.fake.name()
+    }
+
+    fn calls(&self, role: EndpointRole) -> u64 {
+        self.fake
+            .endpoints_for(role)
+            .iter()
+            .map(|e| self.fake.calls(e))
+            .sum()
+    }
+
+    /// Arms `fault` on every endpoint playing `role` (a platform may offer alternatives, such
+    /// as DingTalk's two app-token endpoints).
+    fn inject(&self, role: EndpointRole, fault: Fault, times: Times) {
+        let endpoints = self.fake.endpoints_for(role);
+        assert!(
+            !endpoints.is_empty(),
+            "{} has no endpoint for {role:?}",
+            self.platform()
+        );
+        for endpoint in endpoints {
+            self.fake
+                .inject_fault(endpoint, fault.clone(), times)
+                .unwrap_or_else(|e| panic!("injecting {fault:?} on {endpoint}: {e}"));
+        }
+    }
+
+    /// Logs the demo user in with a fresh H5 code.
+    pub async fn h5_login(&self, sso: &Sso) -> Result<Login, Error> {
+        let code = AuthCode::new(self.fake.issue_h5_code(&self.fake.demo_user_id()));
+        sso.login_with_code(&tenant(), self.platform(), &code).await
+    }
+
+    /// Logs `user_id` in through the web flow (authorize URL, approve, callback).
+    pub async fn web_login(&self, sso: &Sso, user_id: &str) -> Result<Login, Error> {
+        let redirect = Url::parse(CALLBACK).expect("static URL");
+        let state = State::new("conformanceState0123456789");
+        let url = sso
+            .authorize_url(
+                &tenant(),
+                self.platform(),
+                AuthorizeParams {
+                    flow: Flow::Web,
+                    redirect_uri: &redirect,
+                    state: &state,
+                    nonce: None,
+                    code_challenge: None,
+                },
+            )
+            .await?;
+        let query: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        assert!(
+            query
+                .iter()
+                .any(|(k, v)| k == "state" && v == state.expose()),
+            "authorize URL lacks the state: {url}"
+        );
+        assert!(
+            query
+                .iter()
+                .any(|(k, v)| k == "redirect_uri" && v == CALLBACK),
+            "authorize URL lacks the redirect_uri: {url}"
+        );
+        let code = AuthCode::new(self.fake.approve_web_login(user_id));
+        sso.complete_web_login(
+            &tenant(),
+            self.platform(),
+            WebCallback {
+                code: &code,
+                redirect_uri: &redirect,
+                code_verifier: None,
+                nonce: None,
+            },
+        )
+        .await
+    }
+}
+
+/// The conformance tenant.
+pub fn tenant() -> TenantId {
+    TenantId::new(TENANT).expect("static tenant id")
+}
+
+fn check_profile(setup: &Setup, login: &Login, web: bool) {
+    let p = &login.profile;
+    let e = &setup.expected;
+    assert_eq!(p.platform.as_str(), setup.platform());
+    assert_eq!(p.tenant.as_str(), TENANT);
+    assert_eq!(p.user_id, e.user_id, "user_id");
+    assert_eq!(p.union_id, e.union_id, "union_id");
+    if web {
+        assert_eq!(p.open_id, e.web_open_id, "open_id");
+    }
+    assert_eq!(p.name, e.name, "name");
+    assert_eq!(p.mobile, e.mobile, "mobile");
+    assert_eq!(p.email, e.email, "email");
+    assert_eq!(p.avatar, e.avatar, "avatar");
+    assert_eq!(p.employee_no, e.employee_no, "employee_no");
+    assert_eq!(p.job_title, e.job_title, "job_title");
+    assert_eq!(p.department_ids, e.department_ids, "department_ids");
+}
+
+/// H5: a JSAPI code becomes the demo person's profile, field by field.
+pub async fn h5_login_maps_the_demo_user(setup: Setup) {
+    let sso = setup.sso();
+    let login = setup.h5_login(&sso).await.expect("h5 login");
+    assert_eq!(login.flow, Flow::H5);
+    check_profile(&setup, &login, false);
+}
+
+/// Web: authorize URL → approve → callback code becomes the demo person's profile.
+pub async fn web_login_maps_the_demo_user(setup: Setup) {
+    let sso = setup.sso();
+    let login = setup
+        .web_login(&sso, &setup.fake.demo_user_id())
+        .await
+        .expect("web login");
+    assert_eq!(login.flow, Flow::Web);
+    check_profile(&setup, &login, true);
+    assert_eq!(login.user_token.is_some(), setup.expected.web_user_token);
+}
+
+/// A warm login costs exactly the calls the flow needs: no app-token fetch.
+pub async fn warm_logins_cost_only_the_flow_calls(setup: Setup) {
+    let sso = setup.sso();
+    setup.h5_login(&sso).await.expect("cold login");
+    setup.fake.reset_calls();
+    setup.h5_login(&sso).await.expect("warm h5 login");
+    assert_eq!(
+        setup.calls(EndpointRole::AppToken),
+        0,
+        "warm login fetched an app token"
+    );
+    assert_eq!(
+        setup.fake.total_calls(),
+        setup.expected.warm_h5_calls,
+        "warm h5 calls"
+    );
+    setup.fake.reset_calls();
+    setup
+        .web_login(&sso, &setup.fake.demo_user_id())
+        .await
+        .expect("warm web login");
+    assert_eq!(
+        setup.calls(EndpointRole::AppToken),
+        0,
+        "warm web login fetched an app token"
+    );
+    assert_eq!(
+        setup.fake.total_calls(),
+        setup.expected.warm_web_calls,
+        "warm web calls"
+    );
+}
+
+/// Tokens revoked early: the rejected token is invalidated and the call retried once.
+pub async fn revoked_app_token_is_replaced_once(setup: Setup) {
+    let sso = setup.sso();
+    setup.h5_login(&sso).await.expect("cold login");
+    setup.fake.revoke_app_tokens();
+    setup.fake.reset_calls();
+    setup.h5_login(&sso).await.expect("login after revocation");
+    assert_eq!(
+        setup.calls(EndpointRole::AppToken),
+        1,
+        "exactly one new app token"
+    );
+}
+
+/// A token rejected at the code step is retried once with a fresh token, and the code still
+/// works (the platform checks the token before consuming the code).
+pub async fn token_rejected_at_code_step_retries_once(setup: Setup) {
+    let sso = setup.sso();
+    setup.h5_login(&sso).await.expect("cold login");
+    setup.fake.reset_calls();
+    setup.inject(
+        EndpointRole::H5CodeExchange,
+        Fault::TokenInvalid,
+        Times::Once,
+    );
+    setup
+        .h5_login(&sso)
+        .await
+        .expect("login after one rejection");
+    assert_eq!(setup.calls(EndpointRole::AppToken), 1);
+    assert_eq!(setup.calls(EndpointRole::H5CodeExchange), 2);
+}
+
+/// A token rejected again after the retry is an error, not a loop.
+pub async fn persistent_token_rejection_fails_after_one_retry(setup: Setup) {
+    let sso = setup.sso();
+    setup.h5_login(&sso).await.expect("cold login");
+    setup.fake.reset_calls();
+    setup.inject(EndpointRole::UserDetail, Fault::TokenInvalid, Times::Always);
+    let err = setup.h5_login(&sso).await.expect_err("must fail");
+    assert!(matches!(err, Error::TokenInvalid { .. }), "{err:?}");
+    assert_eq!(
+        setup.calls(EndpointRole::UserDetail),
+        2,
+        "one call and one retry"
+    );
+}
+
+/// A used code is `InvalidCode`, and is never sent again.
+pub async fn reused_code_is_rejected_and_not_retried(setup: Setup) {
+    let sso = setup.sso();
+    let code = AuthCode::new(setup.fake.issue_h5_code(&setup.fake.demo_user_id()));
+    sso.login_with_code(&tenant(), setup.platform(), &code)
+        .await
+        .expect("first use");
+    setup.fake.reset_calls();
+    let err = sso
+        .login_with_code(&tenant(), setup.platform(), &code)
+        .await
+        .expect_err("second use must fail");
+    assert!(matches!(err, Error::InvalidCode { .. }), "{err:?}");
+    assert_eq!(
+        setup.calls(EndpointRole::H5CodeExchange),
+        1,
+        "a used code was retried"
+    );
+}
+
+/// A code older than five minutes is `InvalidCode`.
+pub async fn expired_code_is_rejected(setup: Setup) {
+    let sso = setup.sso();
+    let code = AuthCode::new(setup.fake.issue_h5_code(&setup.fake.demo_user_id()));
+    setup.fake.advance_clock(Duration::from_secs(6 * 60));
+    let err = sso
+        .login_with_code(&tenant(), setup.platform(), &code)
+        .await
+        .expect_err("expired code must fail");
+    assert!(matches!(err, Error::InvalidCode { .. }), "{err:?}");
+}
+
+/// A code the platform never issued is `InvalidCode`.
+pub async fn forged_code_is_rejected(setup: Setup) {
+    let sso = setup.sso();
+    let err = sso
+        .login_with_code(&tenant(), setup.platform(), &AuthCode::new("forged-code"))
+        .await
+        .expect_err("forged code must fail");
+    assert!(matches!(err, Error::InvalidCode { .. }), "{err:?}");
+}
+
+/// Rate limiting is a typed error (with the platform's hint where it gives one), not retried in
+/// a loop.
+pub async fn rate_limit_is_typed(setup: Setup) {
+    let sso = setup.sso();
+    setup.h5_login(&sso).await.expect("cold login");
+    setup.fake.reset_calls();
+    setup.inject(EndpointRole::UserDetail, Fault::RateLimited, Times::Always);
+    let err = setup.h5_login(&sso).await.expect_err("must fail");
+    assert!(matches!(err, Error::RateLimited { .. }), "{err:?}");
+    assert_eq!(
+        setup.calls(EndpointRole::UserDetail),
+        1,
+        "rate-limited call was retried"
+    );
+}
+
+/// The non-JSON ban page is a typed error.
+pub async fn rate_limit_page_is_typed(setup: Setup) {
+    let sso = setup.sso();
+    setup.h5_login(&sso).await.expect("cold login");
+    setup.inject(
+        EndpointRole::UserDetail,
+        Fault::RateLimitPage,
+        Times::Always,
+    );
+    let err = setup.h5_login(&sso).await.expect_err("must fail");
+    assert!(
+        matches!(
+            err,
+            Error::RateLimited { .. }
+                | Error::BadResponse {
+                    kind: BadBody::Html,
+                    ..
+                }
+        ),
+        "{err:?}"
+    );
+}
+
+/// An IP whitelist refusal tells the operator what to fix.
+pub async fn ip_not_allowed_is_a_configuration_error(setup: Setup) {
+    let sso = setup.sso();
+    setup.inject(EndpointRole::AppToken, Fault::IpNotAllowed, Times::Always);
+    let err = setup.h5_login(&sso).await.expect_err("must fail");
+    match &err {
+        Error::Misconfigured { hint, .. } => {
+            assert!(
+                hint.to_lowercase().contains("ip"),
+                "hint does not mention the IP list: {hint}"
+            )
+        }
+        other => panic!("expected Misconfigured, got {other:?}"),
+    }
+}
+
+/// A missing permission is a configuration error.
+pub async fn permission_denied_is_a_configuration_error(setup: Setup) {
+    let sso = setup.sso();
+    setup.h5_login(&sso).await.expect("cold login");
+    setup.inject(
+        EndpointRole::UserDetail,
+        Fault::PermissionDenied,
+        Times::Always,
+    );
+    let err = setup.h5_login(&sso).await.expect_err("must fail");
+    assert!(matches!(err, Error::Misconfigured { .. }), "{err:?}");
+}
+
+/// "System busy" on a step without a code is retried and the login succeeds.
+pub async fn system_busy_is_retried_on_detail(setup: Setup) {
+    let sso = setup.sso();
+    setup.h5_login(&sso).await.expect("cold login");
+    setup.fake.reset_calls();
+    setup.inject(EndpointRole::UserDetail, Fault::SystemBusy, Times::Once);
+    setup
+        .h5_login(&sso)
+        .await
+        .expect("login after one busy answer");
+    assert_eq!(setup.calls(EndpointRole::UserDetail), 2);
+}
+
+/// HTTP 5xx, HTML error pages, truncated, oversized and garbage bodies are typed errors.
+pub async fn broken_responses_are_typed(setup: Setup) {
+    let sso = setup.sso();
+    setup.h5_login(&sso).await.expect("cold login");
+    let cases: Vec<(Fault, fn(&Error) -> bool)> = vec![
+        (Fault::HttpStatus(503), |e| e.is_transient()),
+        (Fault::HtmlErrorPage, |e| {
+            matches!(
+                e,
+                Error::BadResponse {
+                    kind: BadBody::Html,
+                    status: 502,
+                    ..
+                }
+            )
+        }),
+        (Fault::TruncatedBody, |e| {
+            matches!(
+                e,
+                Error::BadResponse {
+                    kind: BadBody::Malformed,
+                    ..
+                }
+            )
+        }),
+        (Fault::OversizedBody(5 << 20), |e| {
+            matches!(
+                e,
+                Error::BadResponse {
+                    kind: BadBody::TooLarge,
+                    ..
+                }
+            )
+        }),
+        (Fault::GarbageBody, |e| {
+            matches!(
+                e,
+                Error::BadResponse {
+                    kind: BadBody::Malformed,
+                    ..
+                }
+            )
+        }),
+    ];
+    for (fault, expected) in cases {
+        setup.fake.clear_faults();
+        setup.inject(EndpointRole::UserDetail, fault.clone(), Times::Always);
+        let err = setup.h5_login(&sso).await.expect_err("must fail");
+        assert!(expected(&err), "{fault:?} gave {err:?}");
+    }
+    setup.fake.clear_faults();
+    setup
+        .h5_login(&sso)
+        .await
+        .expect("recovers once the faults stop");
+}
+
+/// A hung upstream is a timeout, bounded by the configured request timeout.
+pub async fn hung_upstream_times_out(setup: Setup) {
+    let sso = setup.sso_with(HttpConfig {
+        request_timeout: Duration::from_millis(500),
+        ..HttpConfig::default()
+    });
+    setup.h5_login(&sso).await.expect("cold login");
+    setup.inject(EndpointRole::UserDetail, Fault::Hang, Times::Always);
+    let started = std::time::Instant::now();
+    let err = setup.h5_login(&sso).await.expect_err("must time out");
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "timeouts are not bounded"
+    );
+}
+
+/// A person from another organisation does not get a profile for this tenant.
+pub async fn outsider_is_not_in_tenant(setup: Setup) {
+    let Some(outsider) = setup.fake.outsider_user_id() else {
+        return;
+    };
+    let sso = setup.sso();
+    let err = setup
+        .web_login(&sso, &outsider)
+        .await
+        .expect_err("outsider must fail");
+    assert!(matches!(err, Error::NotInTenant { .. }), "{err:?}");
+}
+
+/// Unknown tenants, unknown platforms and disabled configurations are typed errors.
+pub async fn unknown_targets_are_typed(setup: Setup) {
+    let sso = setup.sso();
+    let code = AuthCode::new("whatever");
+    let err = sso
+        .login_with_code(&TenantId::new("nobody").unwrap(), setup.platform(), &code)
+        .await
+        .expect_err("unknown tenant");
+    assert!(matches!(err, Error::UnknownTenant { .. }), "{err:?}");
+    let err = sso
+        .login_with_code(&tenant(), "no-such-platform", &code)
+        .await
+        .expect_err("unknown platform");
+    assert!(
+        matches!(&err, Error::UnknownPlatform { registered, .. } if registered.contains(&setup.platform())),
+        "{err:?}"
+    );
+    let mut disabled = setup.config.clone();
+    disabled["enabled"] = Value::Bool(false);
+    let config: PlatformConfig = serde_json::from_value(disabled).unwrap();
+    let sso = Sso::builder(StaticConfig::new(vec![config]))
+        .build()
+        .unwrap();
+    let err = setup.h5_login(&sso).await.expect_err("disabled");
+    assert!(matches!(err, Error::Disabled { .. }), "{err:?}");
+}
+
+/// No secret, token, code or state appears in any log line (captured at TRACE) or error text,
+/// across successful logins and failures.
+pub async fn secrets_never_leak(setup: Setup) {
+    let logs = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let writer = {
+        let logs = logs.clone();
+        move || LogWriter(logs.clone())
+    };
+    // Everything at TRACE except the fake platform itself (it is not shipped code).
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "trace,unilogin_testkit=off,axum=off,tower=off,tower_http=off",
+        ))
+        .with_writer(writer)
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let sso = setup.sso();
+    let secret = setup.fake.credentials().app_secret;
+    let mut secrets = vec![secret];
+    let mut texts = Vec::new();
+
+    let code = setup.fake.issue_h5_code(&setup.fake.demo_user_id());
+    secrets.push(code.clone());
+    let login = sso
+        .login_with_code(&tenant(), setup.platform(), &AuthCode::new(code.clone()))
+        .await
+        .expect("h5 login");
+    texts.push(format!("{login:?}"));
+    let err = sso
+        .login_with_code(&tenant(), setup.platform(), &AuthCode::new(code))
+        .await
+        .expect_err("reuse");
+    texts.push(format!("{err} {err:?}"));
+    let web = setup
+        .web_login(&sso, &setup.fake.demo_user_id())
+        .await
+        .expect("web login");
+    texts.push(format!("{web:?}"));
+    secrets.push("conformanceState0123456789".into());
+    if let Some(t) = &web.user_token {
+        secrets.push(t.access_token.expose().to_string());
+        if let Some(r) = &t.refresh_token {
+            secrets.push(r.expose().to_string());
+        }
+    }
+    let handler = sso
+        .handler(&tenant(), setup.platform())
+        .await
+        .expect("handler");
+    let app_token = handler.fetch_app_token().await.expect("app token");
+    secrets.push(app_token.token.expose().to_string());
+    setup.inject(EndpointRole::UserDetail, Fault::TokenInvalid, Times::Always);
+    let err = setup.h5_login(&sso).await.expect_err("token invalid");
+    texts.push(format!("{err} {err:?}"));
+    setup.fake.clear_faults();
+    for fault in [
+        Fault::TruncatedBody,
+        Fault::HtmlErrorPage,
+        Fault::GarbageBody,
+    ] {
+        setup.inject(EndpointRole::UserDetail, fault, Times::Always);
+        let err = setup.h5_login(&sso).await.expect_err("fault");
+        texts.push(format!("{err} {err:?}"));
+        setup.fake.clear_faults();
+    }
+    setup.inject(EndpointRole::AppToken, Fault::IpNotAllowed, Times::Always);
+    setup.fake.revoke_app_tokens();
+    let err = setup.h5_login(&sso).await.expect_err("ip");
+    texts.push(format!("{err} {err:?}"));
+
+    let logs = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
+    assert!(
+        logs.contains("login"),
+        "the log capture saw nothing: {logs}"
+    );
+    for s in secrets.iter().filter(|s| s.len() >= 6) {
+        assert!(!logs.contains(s.as_str()), "a secret leaked into the logs");
+        for t in &texts {
+            assert!(
+                !t.contains(s.as_str()),
+                "a secret leaked into an error or Debug text: {t}"
+            );
+        }
+    }
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Expands the suite for a platform: `conformance_suite!(setup_fn);` where `setup_fn` is an
+/// `async fn() -> Setup`.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($setup:path) => {
+        $crate::conformance_suite!(@cases $setup;
+            h5_login_maps_the_demo_user,
+            web_login_maps_the_demo_user,
+            warm_logins_cost_only_the_flow_calls,
+            revoked_app_token_is_replaced_once,
+            token_rejected_at_code_step_retries_once,
+            persistent_token_rejection_fails_after_one_retry,
+            reused_code_is_rejected_and_not_retried,
+            expired_code_is_rejected,
+            forged_code_is_rejected,
+            rate_limit_is_typed,
+            rate_limit_page_is_typed,
+            ip_not_allowed_is_a_configuration_error,
+            permission_denied_is_a_configuration_error,
+            system_busy_is_retried_on_detail,
+            broken_responses_are_typed,
+            hung_upstream_times_out,
+            outsider_is_not_in_tenant,
+            unknown_targets_are_typed,
+        );
+        #[tokio::test(flavor = "current_thread")]
+        async fn secrets_never_leak() {
+            $crate::secrets_never_leak($setup().await).await;
+        }
+    };
+    (@cases $setup:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                $crate::$case($setup().await).await;
+            }
+        )*
+    };
+}
