@@ -54,7 +54,9 @@ pub fn write_metrics(bench: &str, metrics: &[Metric]) -> std::io::Result<PathBuf
             m.name,
             m.value,
             m.unit,
-            m.baseline.map(|b| format!("{b:.3}")).unwrap_or_else(|| "-".into()),
+            m.baseline
+                .map(|b| format!("{b:.3}"))
+                .unwrap_or_else(|| "-".into()),
             m.goal
         );
     }

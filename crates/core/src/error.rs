@@ -221,7 +221,9 @@ pub enum Error {
     },
 
     /// A user's access or refresh token is invalid or expired: the user must log in again.
-    #[error("{ctx}: the user's token is invalid or expired (code {code}); re-authentication required")]
+    #[error(
+        "{ctx}: the user's token is invalid or expired (code {code}); re-authentication required"
+    )]
     ReauthRequired {
         /// Where.
         ctx: UpstreamCtx,
@@ -523,7 +525,10 @@ mod tests {
             None,
         );
         let s = e.to_string();
-        assert!(s.contains("acme") && s.contains("dingtalk") && s.contains("40078"), "{s}");
+        assert!(
+            s.contains("acme") && s.contains("dingtalk") && s.contains("40078"),
+            "{s}"
+        );
         assert_eq!(e.kind(), "invalid_code");
     }
 
@@ -555,12 +560,16 @@ mod tests {
 
     #[test]
     fn excerpt_masks_credentials() {
-        let html = "<html>Forbidden: /gettoken?appkey=k&appsecret=SEKRIT&x=1 access_token=TOK</html>";
+        let html =
+            "<html>Forbidden: /gettoken?appkey=k&appsecret=SEKRIT&x=1 access_token=TOK</html>";
         let e = redact_excerpt(html);
         assert!(!e.contains("SEKRIT") && !e.contains("TOK<"), "{e}");
         let json = r#"{"refresh_token": "ur-xyz", "authCode":"c0de", "name":"n"}"#;
         let e = redact_excerpt(json);
-        assert!(!e.contains("ur-xyz") && !e.contains("c0de") && e.contains("\"name\""), "{e}");
+        assert!(
+            !e.contains("ur-xyz") && !e.contains("c0de") && e.contains("\"name\""),
+            "{e}"
+        );
         assert!(redact_excerpt(&"x".repeat(1000)).chars().count() <= 161);
     }
 }

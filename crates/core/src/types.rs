@@ -42,7 +42,9 @@ fn check_ident(kind: &'static str, value: &str, max: usize) -> Result<(), Invali
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
     {
-        return Err(fail("only ASCII letters, digits, `-`, `_` and `.` are allowed"));
+        return Err(fail(
+            "only ASCII letters, digits, `-`, `_` and `.` are allowed",
+        ));
     }
     Ok(())
 }
