@@ -12,58 +12,81 @@ use serde_json::Value;
 
 use super::rules::{Kind, Rule, Transform, describe_type};
 
-/// The first usable text value of the first path that yields one.
-pub(crate) fn eval_text(rule: &Rule, doc: &Value) -> Option<String> {
-    rule.paths.iter().find_map(|path| {
-        let values = path.select(doc).ok()?;
-        flatten(&values).find_map(|v| text_of(v, &rule.transforms))
-    })
+/// The first usable text value of the first path that yields one. `buf` is scratch space.
+pub(crate) fn eval_text<'a>(rule: &Rule, doc: &'a Value, buf: &mut Vec<&'a Value>) -> Option<String> {
+    for path in rule.paths.iter() {
+        if path.select_into(doc, buf).is_err() {
+            continue;
+        }
+        if let Some(v) = flatten(buf).find_map(|v| text_of(v, &rule.transforms)) {
+            return Some(v);
+        }
+    }
+    None
 }
 
 /// All usable text values of the first path that yields at least one.
-pub(crate) fn eval_text_list(rule: &Rule, doc: &Value) -> Option<Vec<String>> {
-    rule.paths.iter().find_map(|path| {
-        let values = path.select(doc).ok()?;
-        let out: Vec<String> = flatten(&values)
+pub(crate) fn eval_text_list<'a>(
+    rule: &Rule,
+    doc: &'a Value,
+    buf: &mut Vec<&'a Value>,
+) -> Option<Vec<String>> {
+    for path in rule.paths.iter() {
+        if path.select_into(doc, buf).is_err() {
+            continue;
+        }
+        let out: Vec<String> = flatten(buf)
             .filter_map(|v| text_of(v, &rule.transforms))
             .collect();
-        (!out.is_empty()).then_some(out)
-    })
+        if !out.is_empty() {
+            return Some(out);
+        }
+    }
+    None
 }
 
 /// The first usable true/false value of the first path that yields one.
-pub(crate) fn eval_bool(rule: &Rule, doc: &Value) -> Option<bool> {
-    rule.paths.iter().find_map(|path| {
-        let values = path.select(doc).ok()?;
-        values.into_iter().find_map(|v| bool_of(v, rule))
-    })
+pub(crate) fn eval_bool<'a>(rule: &Rule, doc: &'a Value, buf: &mut Vec<&'a Value>) -> Option<bool> {
+    for path in rule.paths.iter() {
+        if path.select_into(doc, buf).is_err() {
+            continue;
+        }
+        if let Some(b) = buf.iter().find_map(|v| bool_of(v, rule)) {
+            return Some(b);
+        }
+    }
+    None
 }
 
 /// An extra field: one JSON value (or, with `many`, a non-empty list of them).
-pub(crate) fn eval_json(rule: &Rule, doc: &Value) -> Option<Value> {
-    rule.paths.iter().find_map(|path| {
-        let values = path.select(doc).ok()?;
-        if rule.matches.is_some() {
-            return values.into_iter().find_map(|v| bool_of(v, rule).map(Value::Bool));
+pub(crate) fn eval_json<'a>(rule: &Rule, doc: &'a Value, buf: &mut Vec<&'a Value>) -> Option<Value> {
+    for path in rule.paths.iter() {
+        if path.select_into(doc, buf).is_err() {
+            continue;
         }
-        if rule.many {
-            let out: Vec<Value> = flatten(&values)
+        let found = if rule.matches.is_some() {
+            buf.iter().find_map(|v| bool_of(v, rule).map(Value::Bool))
+        } else if rule.many {
+            let out: Vec<Value> = flatten(buf)
                 .filter_map(|v| transform_value(v, &rule.transforms))
                 .collect();
             (!out.is_empty()).then_some(Value::Array(out))
         } else {
-            values
-                .into_iter()
-                .find_map(|v| transform_value(v, &rule.transforms))
+            buf.iter().find_map(|v| transform_value(v, &rule.transforms))
+        };
+        if found.is_some() {
+            return found;
         }
-    })
+    }
+    None
 }
 
 /// Describes, path by path, why a rule yielded nothing: "`$.a` (no match), `$.b` (null)".
 pub(crate) fn explain(rule: &Rule, kind: Kind, doc: &Value) -> String {
     let mut parts = Vec::with_capacity(rule.paths.len());
+    let mut buf = Vec::new();
     for path in rule.paths.iter() {
-        let why = match path.select(doc) {
+        let why = match path.select_into(doc, &mut buf).map(|()| &buf) {
             Err(e) => format!("evaluation error: {e}"),
             Ok(values) if values.is_empty() => "no match".to_string(),
             Ok(values) if values.iter().all(|v| v.is_null()) => "null".to_string(),
@@ -93,7 +116,7 @@ pub(crate) fn explain(rule: &Rule, kind: Kind, doc: &Value) -> String {
 }
 
 /// The selected values with lists opened one level, so `$.ids` and `$.ids[*]` behave alike.
-fn flatten<'a>(values: &'a [&'a Value]) -> impl Iterator<Item = &'a Value> + 'a {
+fn flatten<'s, 'a>(values: &'s [&'a Value]) -> impl Iterator<Item = &'a Value> + 's {
     values.iter().flat_map(|v| match v {
         Value::Array(items) => Either::Many(items.iter()),
         other => Either::One(std::iter::once(*other)),
@@ -312,7 +335,10 @@ mod tests {
         assert_eq!(text_of(&json!(""), &[]), None);
         assert_eq!(text_of(&json!("  "), &[]), Some("  ".into()));
         assert_eq!(text_of(&json!("  "), &[Trim]), None);
-        assert_eq!(text_of(&json!(" A@B.com "), &[Trim, Lowercase]), Some("a@b.com".into()));
+        assert_eq!(
+            text_of(&json!(" A@B.com "), &[Trim, Lowercase]),
+            Some("a@b.com".into())
+        );
         assert_eq!(text_of(&json!(true), &[]), None);
         assert_eq!(text_of(&json!({"a": 1}), &[]), None);
         assert_eq!(text_of(&Value::Null, &[]), None);
@@ -321,15 +347,27 @@ mod tests {
     #[test]
     fn value_transforms() {
         use Transform::*;
-        assert_eq!(transform_value(&json!(5), &[NumberToString]), Some(json!("5")));
+        assert_eq!(
+            transform_value(&json!(5), &[NumberToString]),
+            Some(json!("5"))
+        );
         assert_eq!(transform_value(&json!([]), &[EmptyToNone]), None);
         assert_eq!(transform_value(&json!({}), &[EmptyToNone]), None);
         assert_eq!(transform_value(&json!(" "), &[Trim, EmptyToNone]), None);
-        assert_eq!(transform_value(&json!(" "), &[EmptyToNone, Trim]), Some(json!("")));
+        assert_eq!(
+            transform_value(&json!(" "), &[EmptyToNone, Trim]),
+            Some(json!(""))
+        );
         assert_eq!(transform_value(&json!([]), &[]), Some(json!([])));
-        assert_eq!(transform_value(&json!(true), &[Lowercase, Trim]), Some(json!(true)));
+        assert_eq!(
+            transform_value(&json!(true), &[Lowercase, Trim]),
+            Some(json!(true))
+        );
         assert_eq!(transform_value(&Value::Null, &[]), None);
-        assert_eq!(transform_value(&json!("+8613800000000"), &[StripCountryCode]), Some(json!("13800000000")));
+        assert_eq!(
+            transform_value(&json!("+8613800000000"), &[StripCountryCode]),
+            Some(json!("13800000000"))
+        );
     }
 
     #[test]
@@ -339,9 +377,18 @@ mod tests {
         assert!(!matches(&json!(2), &json!(1)));
         assert!(!matches(&json!("1"), &json!(1)));
         let status = json!({"is_activated": true, "is_frozen": false, "is_unjoin": false});
-        assert!(matches(&status, &json!({"is_activated": true, "is_frozen": false})));
-        assert!(!matches(&status, &json!({"is_activated": true, "is_resigned": false})));
+        assert!(matches(
+            &status,
+            &json!({"is_activated": true, "is_frozen": false})
+        ));
+        assert!(!matches(
+            &status,
+            &json!({"is_activated": true, "is_resigned": false})
+        ));
         assert!(!matches(&json!([1, 2]), &json!([1])));
-        assert!(matches(&json!([1, {"a": 1, "b": 2}]), &json!([1, {"a": 1}])));
+        assert!(matches(
+            &json!([1, {"a": 1, "b": 2}]),
+            &json!([1, {"a": 1}])
+        ));
     }
 }

@@ -142,10 +142,7 @@ impl MappingRules {
                 ),
             ));
         };
-        let Some((_, section)) = top
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(&platform))
-        else {
+        let Some((_, section)) = top.iter().find(|(k, _)| k.eq_ignore_ascii_case(&platform)) else {
             let found: Vec<&str> = top.keys().map(String::as_str).collect();
             return Err(section_error(
                 &platform,
@@ -220,12 +217,19 @@ impl MappingRules {
     /// path yields is an [`Error::Mapping`] naming the tenant, the field and every path tried
     /// with what it found; all missing required fields are reported at once. Optional fields
     /// that yield nothing are `None` / empty.
-    pub fn map(&self, platform: &PlatformName, tenant: &TenantId, doc: &Value) -> Result<UserProfile> {
+    pub fn map(
+        &self,
+        platform: &PlatformName,
+        tenant: &TenantId,
+        doc: &Value,
+    ) -> Result<UserProfile> {
         let set = &*self.rules;
         let mut missing: Vec<String> = Vec::new();
+        // One scratch buffer for the selected values of every path of this profile.
+        let mut buf: Vec<&Value> = Vec::with_capacity(8);
         let mut text = |field: Field| -> Option<String> {
             let rule = set.field(field)?;
-            let v = eval::eval_text(rule, doc);
+            let v = eval::eval_text(rule, doc, &mut buf);
             if v.is_none() && rule.required {
                 missing.push(describe_missing(field.name(), rule, field.kind(), doc));
             }
@@ -242,7 +246,7 @@ impl MappingRules {
         let job_title = text(Field::JobTitle);
 
         let department_ids = match set.field(Field::DepartmentIds) {
-            Some(rule) => eval::eval_text_list(rule, doc).unwrap_or_else(|| {
+            Some(rule) => eval::eval_text_list(rule, doc, &mut buf).unwrap_or_else(|| {
                 if rule.required {
                     missing.push(describe_missing(
                         Field::DepartmentIds.name(),
@@ -256,20 +260,30 @@ impl MappingRules {
             None => Vec::new(),
         };
         let active = set.field(Field::Active).and_then(|rule| {
-            let v = eval::eval_bool(rule, doc);
+            let v = eval::eval_bool(rule, doc, &mut buf);
             if v.is_none() && rule.required {
-                missing.push(describe_missing(Field::Active.name(), rule, Kind::Bool, doc));
+                missing.push(describe_missing(
+                    Field::Active.name(),
+                    rule,
+                    Kind::Bool,
+                    doc,
+                ));
             }
             v
         });
         let mut extra = BTreeMap::new();
         for (key, rule) in &set.extra {
-            match eval::eval_json(rule, doc) {
+            match eval::eval_json(rule, doc, &mut buf) {
                 Some(v) => {
                     extra.insert(key.clone(), v);
                 }
                 None if rule.required => {
-                    missing.push(describe_missing(&format!("extra.{key}"), rule, Kind::Json, doc));
+                    missing.push(describe_missing(
+                        &format!("extra.{key}"),
+                        rule,
+                        Kind::Json,
+                        doc,
+                    ));
                 }
                 None => {}
             }

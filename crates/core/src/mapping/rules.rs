@@ -363,11 +363,7 @@ fn compile_extra(ctx: &Ctx<'_>, value: &Value, set: &mut RuleSet) -> Result<()> 
         }
     }
     if set.extra.len() > MAX_EXTRA {
-        return Err(ctx.err(
-            "extra",
-            None,
-            format!("more than {MAX_EXTRA} extra fields"),
-        ));
+        return Err(ctx.err("extra", None, format!("more than {MAX_EXTRA} extra fields")));
     }
     Ok(())
 }
@@ -433,7 +429,8 @@ fn compile_rule(
                 known.join(", ")
             )));
         };
-        if kind == Kind::Bool && matches!(t, Transform::StripCountryCode | Transform::NumberToString)
+        if kind == Kind::Bool
+            && matches!(t, Transform::StripCountryCode | Transform::NumberToString)
         {
             return Err(here(format!(
                 "transform `{}` does not apply to `{label}`, which is true/false",

@@ -108,8 +108,14 @@ fn absent_values_are_none_never_empty_strings() {
 fn backups_are_tried_in_order_after_the_primary() {
     let r = rules(BASIC);
     let cases = [
-        (json!({"result": {"userid": "a"}, "userid": "b", "UserId": "c"}), "a"),
-        (json!({"result": {"userid": null}, "userid": "b", "UserId": "c"}), "b"),
+        (
+            json!({"result": {"userid": "a"}, "userid": "b", "UserId": "c"}),
+            "a",
+        ),
+        (
+            json!({"result": {"userid": null}, "userid": "b", "UserId": "c"}),
+            "b",
+        ),
         (json!({"result": {}, "userid": "", "UserId": "c"}), "c"),
         (json!({"UserId": "c", "userid": "b"}), "b"),
         (json!({"result": {"userid": ["", "d"]}}), "d"),
@@ -188,12 +194,21 @@ demo:
     assert_eq!(map(json!({"id": "u", "status": 5})).active, Some(false));
     assert_eq!(map(json!({"id": "u", "status": null})).active, None);
     assert_eq!(map(json!({"id": "u"})).active, None);
-    let st = json!({"is_activated": true, "is_frozen": false, "is_resigned": false, "is_exited": false});
-    assert_eq!(map(json!({"id": "u", "st": st})).extra["feishu_active"], json!(true));
+    let st =
+        json!({"is_activated": true, "is_frozen": false, "is_resigned": false, "is_exited": false});
+    assert_eq!(
+        map(json!({"id": "u", "st": st})).extra["feishu_active"],
+        json!(true)
+    );
     let st = json!({"is_activated": true, "is_frozen": false, "is_resigned": true});
-    assert_eq!(map(json!({"id": "u", "st": st})).extra["feishu_active"], json!(false));
+    assert_eq!(
+        map(json!({"id": "u", "st": st})).extra["feishu_active"],
+        json!(false)
+    );
 
-    let r = rules("demo:\n  user_id: \"$.id\"\n  active: { path: \"$.a\", transform: [trim, lowercase] }\n");
+    let r = rules(
+        "demo:\n  user_id: \"$.id\"\n  active: { path: \"$.a\", transform: [trim, lowercase] }\n",
+    );
     for (v, want) in [
         (json!(true), Some(true)),
         (json!(false), Some(false)),
@@ -216,7 +231,11 @@ fn extra_single_values_keep_their_json_shape() {
         "demo:\n  user_id: \"$.id\"\n  extra:\n    obj: \"$.o\"\n    list: \"$.l\"\n    flat: { path: \"$.l\", many: true }\n",
     );
     let pr = r
-        .map(&p(), &t(), &json!({"id": "u", "o": {"a": [1]}, "l": [1, [2], null]}))
+        .map(
+            &p(),
+            &t(),
+            &json!({"id": "u", "o": {"a": [1]}, "l": [1, [2], null]}),
+        )
         .unwrap();
     assert_eq!(pr.extra["obj"], json!({"a": [1]}));
     assert_eq!(pr.extra["list"], json!([1, [2], null]));
@@ -335,16 +354,35 @@ fn load_errors_name_platform_field_path_and_problem() {
             "mapping.demo.raw",
             "expected true or false, found text",
         ),
-        ("demo: [1, 2]\n", "mapping.demo", "expected a map of field -> rule, found a list"),
-        ("other:\n  user_id: \"$.a\"\n", "mapping.demo", "no top-level `demo:` section (found: [other])"),
-        ("- 1\n", "mapping.demo", "expected a map with the top-level key `demo`"),
+        (
+            "demo: [1, 2]\n",
+            "mapping.demo",
+            "expected a map of field -> rule, found a list",
+        ),
+        (
+            "other:\n  user_id: \"$.a\"\n",
+            "mapping.demo",
+            "no top-level `demo:` section (found: [other])",
+        ),
+        (
+            "- 1\n",
+            "mapping.demo",
+            "expected a map with the top-level key `demo`",
+        ),
         ("demo: {\n", "mapping.demo", "invalid YAML"),
-        ("demo:\n  user_id: \"$.a\"\n  user_id: \"$.b\"\n", "mapping.demo", "invalid YAML: duplicate mapping key: user_id"),
+        (
+            "demo:\n  user_id: \"$.a\"\n  user_id: \"$.b\"\n",
+            "mapping.demo",
+            "invalid YAML: duplicate mapping key: user_id",
+        ),
     ];
     for (yaml, field, reason) in cases {
         let (f, r) = load_err(yaml);
         assert_eq!(&f, field, "yaml: {yaml}");
-        assert!(r.starts_with(reason), "yaml: {yaml}\nwant prefix: {reason}\ngot: {r}");
+        assert!(
+            r.starts_with(reason),
+            "yaml: {yaml}\nwant prefix: {reason}\ngot: {r}"
+        );
         assert!(!r.contains('\n'), "multi-line reason: {r}");
     }
 }
@@ -353,7 +391,10 @@ fn load_errors_name_platform_field_path_and_problem() {
 fn error_display_is_useful() {
     let e = MappingRules::from_yaml("demo", "demo:\n  user_id: \"$..[\"\n").unwrap_err();
     let s = e.to_string();
-    assert!(s.contains("platform `demo`") && s.contains("mapping.demo.user_id") && s.contains("$..["), "{s}");
+    assert!(
+        s.contains("platform `demo`") && s.contains("mapping.demo.user_id") && s.contains("$..["),
+        "{s}"
+    );
     assert_eq!(e.kind(), "config");
 }
 
@@ -393,10 +434,17 @@ fn overrides_merge_field_by_field() {
     assert_eq!(after.user_id, "T1");
     assert_eq!(after.name, None, "null removes the field");
     assert_eq!(after.job_title.as_deref(), Some("ALT"));
-    assert_eq!(after.email, before.email, "untouched fields keep the default rule");
+    assert_eq!(
+        after.email, before.email,
+        "untouched fields keep the default rule"
+    );
     assert_eq!(after.extra.get("roles"), None);
     assert_eq!(after.extra["badge"], json!("alt"));
-    assert_eq!(after.extra["admin"], json!(true), "untouched extra fields are kept");
+    assert_eq!(
+        after.extra["admin"],
+        json!(true),
+        "untouched extra fields are kept"
+    );
     // The defaults are unchanged.
     assert_eq!(base.map(&p(), &t(), &doc).unwrap(), before);
 
@@ -405,19 +453,34 @@ fn overrides_merge_field_by_field() {
         .with_overrides(&json!({"user_id": "$.nothing"}))
         .unwrap();
     let msg = mapping_err(&over, &json!({"userid": "b"}));
-    assert!(msg.contains("`$.nothing` (no match)") && !msg.contains("$.userid"), "{msg}");
+    assert!(
+        msg.contains("`$.nothing` (no match)") && !msg.contains("$.userid"),
+        "{msg}"
+    );
 
     // Overrides stored as YAML or JSON text.
     let yaml = base
         .with_overrides(&json!("name: { path: \"$.result.alt\" }\n"))
         .unwrap();
-    assert_eq!(yaml.map(&p(), &t(), &doc).unwrap().name.as_deref(), Some("ALT"));
+    assert_eq!(
+        yaml.map(&p(), &t(), &doc).unwrap().name.as_deref(),
+        Some("ALT")
+    );
     let text = base
         .with_overrides(&json!(r#"{"name": "$.result.alt"}"#))
         .unwrap();
-    assert_eq!(text.map(&p(), &t(), &doc).unwrap().name.as_deref(), Some("ALT"));
+    assert_eq!(
+        text.map(&p(), &t(), &doc).unwrap().name.as_deref(),
+        Some("ALT")
+    );
     // Null changes nothing; `extra: null` drops every extra field.
-    assert_eq!(base.with_overrides(&Value::Null).unwrap().map(&p(), &t(), &doc).unwrap(), before);
+    assert_eq!(
+        base.with_overrides(&Value::Null)
+            .unwrap()
+            .map(&p(), &t(), &doc)
+            .unwrap(),
+        before
+    );
     let none = base.with_overrides(&json!({"extra": null})).unwrap();
     assert!(none.map(&p(), &t(), &doc).unwrap().extra.is_empty());
 }
@@ -426,15 +489,39 @@ fn overrides_merge_field_by_field() {
 fn override_errors_are_load_time_errors() {
     let base = rules(BASIC);
     for (over, field, reason) in [
-        (json!({"user_id": null}), "mapping.demo.user_id", "a rule is required"),
-        (json!({"mobile": {"path": "$.m["}}), "mapping.demo.mobile", "$.m[: invalid JSONPath"),
-        (json!({"phone": "$.p"}), "mapping.demo.phone", "$.p: unknown field"),
-        (json!({"extra": {"x": {"path": "$.x", "transform": "rot13"}}}), "mapping.demo.extra.x", "$.x: unknown transform `rot13`"),
-        (json!([1]), "mapping.demo", "expected a map of field -> rule, found a list"),
+        (
+            json!({"user_id": null}),
+            "mapping.demo.user_id",
+            "a rule is required",
+        ),
+        (
+            json!({"mobile": {"path": "$.m["}}),
+            "mapping.demo.mobile",
+            "$.m[: invalid JSONPath",
+        ),
+        (
+            json!({"phone": "$.p"}),
+            "mapping.demo.phone",
+            "$.p: unknown field",
+        ),
+        (
+            json!({"extra": {"x": {"path": "$.x", "transform": "rot13"}}}),
+            "mapping.demo.extra.x",
+            "$.x: unknown transform `rot13`",
+        ),
+        (
+            json!([1]),
+            "mapping.demo",
+            "expected a map of field -> rule, found a list",
+        ),
         (json!("name: [unclosed"), "mapping.demo", "invalid YAML"),
     ] {
         match base.with_overrides(&over) {
-            Err(Error::Config { field: f, reason: r, .. }) => {
+            Err(Error::Config {
+                field: f,
+                reason: r,
+                ..
+            }) => {
                 assert_eq!(f, field, "{over}");
                 assert!(r.starts_with(reason), "{over}: {r}");
             }
@@ -473,6 +560,16 @@ demo:
     assert_eq!(pr.user_id, "u9");
     assert_eq!(pr.extra["is_admin"], json!(true));
     assert_eq!(pr.extra["leader_depts"], json!(["2"]));
-    let pr = r.map(&p(), &t(), &json!({"userid": "u", "roles": [{"name": "Member"}]})).unwrap();
-    assert_eq!(pr.extra.get("is_admin"), None, "no admin role: absent, not false");
+    let pr = r
+        .map(
+            &p(),
+            &t(),
+            &json!({"userid": "u", "roles": [{"name": "Member"}]}),
+        )
+        .unwrap();
+    assert_eq!(
+        pr.extra.get("is_admin"),
+        None,
+        "no admin role: absent, not false"
+    );
 }
