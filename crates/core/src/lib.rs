@@ -17,6 +17,7 @@ pub mod mapping;
 pub mod platform;
 pub mod redirect;
 pub mod registry;
+pub mod singleflight;
 pub mod sso;
 pub mod token_cache;
 pub mod types;
