@@ -141,7 +141,11 @@ fn main() {
     let best = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
     let compiled = best(&compiled_ns);
     let baseline = best(&uncompiled_ns);
-    let speedup = if compiled > 0.0 { baseline / compiled } else { 0.0 };
+    let speedup = if compiled > 0.0 {
+        baseline / compiled
+    } else {
+        0.0
+    };
 
     println!(
         "document: {} bytes (compact {} bytes); runs compiled {compiled_ns:?} ns, uncompiled {uncompiled_ns:?} ns",
@@ -156,15 +160,15 @@ fn main() {
             Some(baseline),
             "<= 2000",
         ),
-        Metric::new(
-            "mapping.speedup_vs_uncompiled",
-            speedup,
-            "x",
-            None,
-            ">= 5",
-        ),
+        Metric::new("mapping.speedup_vs_uncompiled", speedup, "x", None, ">= 5"),
         Metric::new("mapping.jsonpath_lib_select8_ns", jl_ns, "ns", None, "-"),
-        Metric::new("mapping.serde_json_path_select8_ns", sjp_ns, "ns", None, "-"),
+        Metric::new(
+            "mapping.serde_json_path_select8_ns",
+            sjp_ns,
+            "ns",
+            None,
+            "-",
+        ),
     ];
     if let Err(e) = write_metrics("mapping", &metrics) {
         eprintln!("could not write metrics: {e}");

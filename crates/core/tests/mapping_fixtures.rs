@@ -27,7 +27,9 @@ fn dt_me() -> Value {
     fixture(include_str!("fixtures/dingtalk/v1_contact_users_me.json"))
 }
 fn dt_getuserinfo() -> Value {
-    fixture(include_str!("fixtures/dingtalk/topapi_v2_user_getuserinfo.json"))
+    fixture(include_str!(
+        "fixtures/dingtalk/topapi_v2_user_getuserinfo.json"
+    ))
 }
 fn fs_user_info() -> Value {
     fixture(include_str!("fixtures/feishu/authen_v1_user_info.json"))
@@ -48,7 +50,9 @@ fn wc_member() -> Value {
     fixture(include_str!("fixtures/wecom/auth_getuserinfo_member.json"))
 }
 fn wc_non_member() -> Value {
-    fixture(include_str!("fixtures/wecom/auth_getuserinfo_non_member.json"))
+    fixture(include_str!(
+        "fixtures/wecom/auth_getuserinfo_non_member.json"
+    ))
 }
 fn wc_legacy() -> Value {
     fixture(include_str!("fixtures/wecom/user_getuserinfo_legacy.json"))
@@ -334,7 +338,14 @@ fn cases() -> Vec<Case> {
             rules: WECOM_RULES,
             doc: {
                 let mut d = wc_user_get();
-                for k in ["mobile", "email", "biz_mail", "avatar", "thumb_avatar", "gender"] {
+                for k in [
+                    "mobile",
+                    "email",
+                    "biz_mail",
+                    "avatar",
+                    "thumb_avatar",
+                    "gender",
+                ] {
                     d.as_object_mut().unwrap().remove(k);
                 }
                 let mut private = wc_detail();
@@ -435,7 +446,11 @@ fn assert_fields(case: &str, got: &UserProfile, want: &UserProfile) {
         assert_eq!(got.extra.get(k), Some(v), "{case}: extra `{k}`");
     }
     for k in got.extra.keys() {
-        assert!(want.extra.contains_key(k), "{case}: unexpected extra `{k}`: {}", got.extra[k]);
+        assert!(
+            want.extra.contains_key(k),
+            "{case}: unexpected extra `{k}`: {}",
+            got.extra[k]
+        );
     }
     field!(raw);
     assert_eq!(got, want, "{case}");
@@ -452,10 +467,20 @@ fn every_fixture_maps_with_the_default_rules() {
         let got = rules.map(&platform, &tenant(), &case.doc);
         match (got, case.want) {
             (Ok(got), Want::Profile(want)) => assert_fields(case.name, &got, &want),
-            (Err(Error::Mapping { platform: p, message }), Want::Missing(parts)) => {
+            (
+                Err(Error::Mapping {
+                    platform: p,
+                    message,
+                }),
+                Want::Missing(parts),
+            ) => {
                 assert_eq!(p, case.platform, "{}", case.name);
                 for part in parts {
-                    assert!(message.contains(part), "{}: {part:?} not in {message}", case.name);
+                    assert!(
+                        message.contains(part),
+                        "{}: {part:?} not in {message}",
+                        case.name
+                    );
                 }
             }
             (got, _) => panic!("{}: unexpected result {got:?}", case.name),
@@ -500,7 +525,10 @@ fn default_rules_files_hold_exactly_their_platform() {
         assert_eq!(rules.platform(), platform);
         for other in ["dingtalk", "feishu", "wecom", "custom-oauth"] {
             if other != platform {
-                assert!(MappingRules::from_yaml(other, yaml).is_err(), "{platform} file has {other}");
+                assert!(
+                    MappingRules::from_yaml(other, yaml).is_err(),
+                    "{platform} file has {other}"
+                );
             }
         }
     }

@@ -10,7 +10,10 @@ const DEFAULT_RULES: [(&str, &str); 4] = [
     ("dingtalk", include_str!("../../dingtalk/rules.yaml")),
     ("feishu", include_str!("../../feishu/rules.yaml")),
     ("wecom", include_str!("../../wecom/rules.yaml")),
-    ("custom-oauth", include_str!("../../custom-oauth/rules.yaml")),
+    (
+        "custom-oauth",
+        include_str!("../../custom-oauth/rules.yaml"),
+    ),
 ];
 
 /// Arbitrary JSON, biased towards the keys the default rules look for so that evaluation

@@ -13,7 +13,11 @@ use serde_json::Value;
 use super::rules::{Kind, Rule, Transform, describe_type};
 
 /// The first usable text value of the first path that yields one. `buf` is scratch space.
-pub(crate) fn eval_text<'a>(rule: &Rule, doc: &'a Value, buf: &mut Vec<&'a Value>) -> Option<String> {
+pub(crate) fn eval_text<'a>(
+    rule: &Rule,
+    doc: &'a Value,
+    buf: &mut Vec<&'a Value>,
+) -> Option<String> {
     for path in rule.paths.iter() {
         if path.select_into(doc, buf).is_err() {
             continue;
@@ -59,7 +63,11 @@ pub(crate) fn eval_bool<'a>(rule: &Rule, doc: &'a Value, buf: &mut Vec<&'a Value
 }
 
 /// An extra field: one JSON value (or, with `many`, a non-empty list of them).
-pub(crate) fn eval_json<'a>(rule: &Rule, doc: &'a Value, buf: &mut Vec<&'a Value>) -> Option<Value> {
+pub(crate) fn eval_json<'a>(
+    rule: &Rule,
+    doc: &'a Value,
+    buf: &mut Vec<&'a Value>,
+) -> Option<Value> {
     for path in rule.paths.iter() {
         if path.select_into(doc, buf).is_err() {
             continue;
@@ -72,7 +80,8 @@ pub(crate) fn eval_json<'a>(rule: &Rule, doc: &'a Value, buf: &mut Vec<&'a Value
                 .collect();
             (!out.is_empty()).then_some(Value::Array(out))
         } else {
-            buf.iter().find_map(|v| transform_value(v, &rule.transforms))
+            buf.iter()
+                .find_map(|v| transform_value(v, &rule.transforms))
         };
         if found.is_some() {
             return found;

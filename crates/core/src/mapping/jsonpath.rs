@@ -142,12 +142,11 @@ fn parse_simple(path: &str) -> Option<Vec<Step>> {
                 let inner = &rest[i + 1..close];
                 let step = if inner == "*" {
                     Step::Wildcard
-                } else if let Some(name) = inner
-                    .strip_prefix('\'')
-                    .and_then(|s| s.strip_suffix('\''))
+                } else if let Some(name) =
+                    inner.strip_prefix('\'').and_then(|s| s.strip_suffix('\''))
                 {
-                    let ok = name.bytes().next().is_some_and(is_name_start)
-                        && name.bytes().all(is_name);
+                    let ok =
+                        name.bytes().next().is_some_and(is_name_start) && name.bytes().all(is_name);
                     if !ok {
                         return None;
                     }
@@ -260,7 +259,11 @@ mod tests {
         let quirk = json!({"a": [null, 7], "b": "x"});
         assert_eq!(sel("$[1]", &quirk), vec![json!(7)]);
         assert_eq!(
-            CompiledPath::compile("$[1]").unwrap().compiled.select(&quirk).unwrap(),
+            CompiledPath::compile("$[1]")
+                .unwrap()
+                .compiled
+                .select(&quirk)
+                .unwrap(),
             vec![&json!(7)]
         );
         // A filter on an object tests the object itself.
@@ -300,8 +303,19 @@ mod tests {
         );
         assert_eq!(parse_simple("$"), Some(vec![]));
         for other in [
-            "$..a", "$.a[-1]", "$.a[0:2]", "$.a[0,1]", "$.a[?(@.b)]", "$.1a", "$['a b']",
-            "$[\"a\"]", "$.a[01]", "$.a-b", "$.", "$.a[", "$.a[]",
+            "$..a",
+            "$.a[-1]",
+            "$.a[0:2]",
+            "$.a[0,1]",
+            "$.a[?(@.b)]",
+            "$.1a",
+            "$['a b']",
+            "$[\"a\"]",
+            "$.a[01]",
+            "$.a-b",
+            "$.",
+            "$.a[",
+            "$.a[]",
         ] {
             assert_eq!(parse_simple(other), None, "{other}");
         }
@@ -317,8 +331,13 @@ mod tests {
         leaf.prop_recursive(5, 48, 5, |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-                prop::collection::vec((prop_oneof!["a", "b", "c", "length", "_x", "0"], inner), 0..5)
-                    .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
+                prop::collection::vec(
+                    (prop_oneof!["a", "b", "c", "length", "_x", "0"], inner),
+                    0..5
+                )
+                .prop_map(|kv| Value::Object(
+                    kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+                )),
             ]
         })
     }
