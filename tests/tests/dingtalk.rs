@@ -25,6 +25,7 @@ fn expected() -> Expected {
         warm_h5_calls: 2,
         // userAccessToken + users/me + getbyunionid + user/get
         warm_web_calls: 4,
+        web_profile: None,
     }
 }
 
