@@ -423,11 +423,14 @@ pub async fn system_busy_is_retried_on_detail(setup: Setup) {
     assert_eq!(setup.calls(EndpointRole::UserDetail), 2);
 }
 
+/// A fault and the check its error must pass.
+type FaultCase = (Fault, fn(&Error) -> bool);
+
 /// HTTP 5xx, HTML error pages, truncated, oversized and garbage bodies are typed errors.
 pub async fn broken_responses_are_typed(setup: Setup) {
     let sso = setup.sso();
     setup.h5_login(&sso).await.expect("cold login");
-    let cases: Vec<(Fault, fn(&Error) -> bool)> = vec![
+    let cases: Vec<FaultCase> = vec![
         (Fault::HttpStatus(503), |e| e.is_transient()),
         (Fault::HtmlErrorPage, |e| {
             matches!(
