@@ -1,0 +1,850 @@
+//! A faithful fake of WeCom (企业微信): `qyapi.weixin.qq.com`, the in-client OAuth link of
+//! `open.weixin.qq.com`, the web login of `login.work.weixin.qq.com` and the old QR connect page
+//! of `open.work.weixin.qq.com`, served by one loopback server.
+//!
+//! Point every WeCom host of the client at [`FakeWeCom::base_url`]. The fake knows one
+//! organisation ([`DEFAULT_CORP_ID`]) with three self-built apps, each with its own `corpsecret`
+//! and therefore its own access tokens:
+//!
+//! | agentid | secret | created | `user/get` returns sensitive fields? |
+//! |---|---|---|---|
+//! | [`DEFAULT_AGENT_ID`] (default app) | [`DEFAULT_CORP_SECRET`] | after 2022-06-20 | no: only through `snsapi_privateinfo` + `auth/getuserdetail` |
+//! | [`SECOND_AGENT_ID`] | [`SECOND_CORP_SECRET`] | after 2022-06-20 | no |
+//! | [`LEGACY_AGENT_ID`] | [`LEGACY_CORP_SECRET`] | before 2022-06-20 | yes |
+//!
+//! and three people: [`DEMO_USER_ID`] (`user001`, exactly the person of
+//! `fixtures/wecom/user_get.json`), [`SECOND_USER_ID`] (`user002`, no avatar or e-mail) and
+//! [`OUTSIDER_USER_ID`] (`outsider001`, not a member: the code exchange answers with `openid`
+//! and `external_userid` instead of `userid`).
+//!
+//! | endpoint name ([`endpoints`]) | method and path | family |
+//! |---|---|---|
+//! | `gettoken` | `GET /cgi-bin/gettoken?corpid&corpsecret` | qyapi |
+//! | `auth_getuserinfo` | `GET /cgi-bin/auth/getuserinfo?access_token&code` | qyapi |
+//! | `user_getuserinfo` | `GET /cgi-bin/user/getuserinfo?access_token&code` (legacy, capitalised keys) | qyapi |
+//! | `user_get` | `GET /cgi-bin/user/get?access_token&userid` | qyapi |
+//! | `auth_getuserdetail` | `POST /cgi-bin/auth/getuserdetail?access_token` JSON `{user_ticket}` | qyapi |
+//! | `oauth2_authorize` | `GET /connect/oauth2/authorize?appid&redirect_uri&response_type=code&scope&state&agentid` | page |
+//! | `sso_login` | `GET /wwlogin/sso/login?login_type=CorpApp&appid&agentid&redirect_uri&state&lang` | page |
+//! | `qr_connect` | `GET /wwopen/sso/qrConnect?appid&agentid&redirect_uri&state` | page |
+//! | `approve` | `POST /wwlogin/sso/approve` (form posted by the pages' buttons) → 303 | page |
+//!
+//! # What it validates (as the real platform does)
+//! * **Credentials**: `corpid`/`corpsecret` missing → 41002 / 41004; unknown corp → 40013; a
+//!   secret of another corp → 40091; a wrong secret → 40001.
+//! * **App tokens** (7200 s, [`APP_TOKEN_TTL`]) belong to **one app** (corpid + the app's secret):
+//!   missing → 41001; unknown or revoked → 40014; expired on the fake clock → 42001. Fetching
+//!   again while one is live returns the same token with its remaining lifetime.
+//! * **Codes**: single use, 5 minutes, bound to the corp and (when the link carried an `agentid`)
+//!   to that app → otherwise 40029. A code whose `redirect_uri` was not on the app's trusted
+//!   domain (可信域名) → 50001 at the exchange. The token is checked first, so a request with a
+//!   bad token never burns the code.
+//! * **`user_ticket`**: issued by the code exchange only for `snsapi_privateinfo` links that
+//!   carried an `agentid`, and only to members; lives 1800 s ([`USER_TICKET_TTL`]), bound to the
+//!   app; expired → 84014, unknown or another app's → 84015.
+//! * **Members**: `user/get` only finds members of the token's corp → otherwise 60111 (missing
+//!   `userid` → 41009). Apps created after 2022-06-20 ([`FakeApp::legacy`] `false`) get no
+//!   avatar, gender, mobile, e-mail, biz_mail, qr_code or address there.
+//! * **Bodies**: `auth/getuserdetail` wants a JSON object → otherwise 47001.
+//! * **Methods**: wrong method → 43001 (needs GET) / 43002 (needs POST). Unknown paths: HTTP 404
+//!   with errcode 404.
+//! * **Pages**: `appid` must be a known corp, `agentid` an app of it (required for web login and
+//!   QR connect; with `snsapi_privateinfo` in the OAuth link, missing → silently `snsapi_base`),
+//!   `redirect_uri` an absolute http(s) URL, `response_type=code`, `scope` one of `snsapi_base`,
+//!   `snsapi_privateinfo`, `snsapi_userinfo`, `state` `[a-zA-Z0-9]{0,128}` in the OAuth link
+//!   (else 84025), `login_type=CorpApp` → otherwise an HTML error page.
+//!
+//! # Faults
+//! [`Fault::TokenInvalid`] 40014; `CodeInvalid` 40029; `RateLimited` and `RateLimitPage` 45009
+//! (WeCom has no HTML ban page); `PermissionDenied` 48002; `IpNotAllowed` 60020; `SystemBusy`
+//! -1; `Fault::code(n)` errcode `n` with its message. Pages accept only transport faults.
+//!
+//! # Illustrative choices
+//! The reference does not confirm these: the messages of 45033, 47001, 50002, 84015, 84025 and of
+//! the 41xxx "missing parameter" codes; 40091 for a secret of another corp; 43001/43002 for wrong
+//! methods; errcode 404 for unknown paths; 84015 for a missing `user_ticket`; 50001 answered at the
+//! code exchange rather than on the page; `thumb_avatar` withheld from new apps along with
+//! `avatar`; outsiders obtaining codes (the in-client OAuth link answers anyone, which is why the
+//! exchange returns `openid` for them).
+
+mod envelope;
+mod handlers;
+mod pages;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::Method;
+use url::Url;
+
+pub use envelope::{API_FORBIDDEN, DATA_FORMAT_ERROR, RATE_LIMITED};
+
+use crate::clock::FakeClock;
+use crate::faults::{Fault, FaultError, Times};
+use crate::platform::{AppCredentials, EndpointRole, FakePlatform};
+use crate::server::{EndpointSpec, FakeRouter, FakeServer, Harness};
+use crate::store::{CODE_TTL, CodeStore, TokenStore, random_id};
+use crate::users::{FakeUser, UserDirectory};
+
+/// The home organisation's corpid.
+pub const DEFAULT_CORP_ID: &str = "wwfakecorp00000001";
+/// Agent id of the default app (created after 2022-06-20).
+pub const DEFAULT_AGENT_ID: &str = "1000002";
+/// `corpsecret` of the default app.
+pub const DEFAULT_CORP_SECRET: &str = "fake_wecom_corpsecret_1000002";
+/// Agent id of a second app of the same corp (created after 2022-06-20).
+pub const SECOND_AGENT_ID: &str = "1000003";
+/// `corpsecret` of the second app.
+pub const SECOND_CORP_SECRET: &str = "fake_wecom_corpsecret_1000003";
+/// Agent id of an app created before 2022-06-20 (`user/get` still returns sensitive fields).
+pub const LEGACY_AGENT_ID: &str = "1000001";
+/// `corpsecret` of the legacy app.
+pub const LEGACY_CORP_SECRET: &str = "fake_wecom_corpsecret_1000001";
+/// corpid of another organisation (for apps registered by tests).
+pub const OTHER_CORP_ID: &str = "wwfakecorp00000002";
+/// The fixture person (`Zhang San`), member of the home organisation.
+pub const DEMO_USER_ID: &str = "user001";
+/// A second member (`Li Si`, no avatar, no e-mail).
+pub const SECOND_USER_ID: &str = "user002";
+/// A visitor who is not a member (WeChat user / external contact).
+pub const OUTSIDER_USER_ID: &str = "outsider001";
+
+/// Lifetime of app tokens.
+pub const APP_TOKEN_TTL: Duration = Duration::from_secs(7200);
+/// Lifetime of a `user_ticket`.
+pub const USER_TICKET_TTL: Duration = Duration::from_secs(1800);
+
+pub(crate) const CODE_PREFIX: &str = "fake_wecom_code_";
+
+/// Endpoint names of the WeCom fake (for `calls`, fault injection).
+pub mod endpoints {
+    /// `GET /cgi-bin/gettoken` (app token, per app).
+    pub const GETTOKEN: &str = "gettoken";
+    /// `GET /cgi-bin/auth/getuserinfo` (code → userid / openid, `user_ticket`).
+    pub const AUTH_GETUSERINFO: &str = "auth_getuserinfo";
+    /// `GET /cgi-bin/user/getuserinfo` (legacy code exchange, capitalised keys).
+    pub const USER_GETUSERINFO: &str = "user_getuserinfo";
+    /// `GET /cgi-bin/user/get` (member detail).
+    pub const USER_GET: &str = "user_get";
+    /// `POST /cgi-bin/auth/getuserdetail` (sensitive fields with a `user_ticket`).
+    pub const AUTH_GETUSERDETAIL: &str = "auth_getuserdetail";
+    /// `GET /connect/oauth2/authorize` (the in-client OAuth link's page).
+    pub const OAUTH2_AUTHORIZE: &str = "oauth2_authorize";
+    /// `GET /wwlogin/sso/login` (web login page).
+    pub const SSO_LOGIN: &str = "sso_login";
+    /// `GET /wwopen/sso/qrConnect` (old QR login page).
+    pub const QR_CONNECT: &str = "qr_connect";
+    /// `POST /wwlogin/sso/approve` (the pages' Approve buttons).
+    pub const APPROVE: &str = "approve";
+}
+
+/// The scope of an in-client OAuth link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OAuthScope {
+    /// `snsapi_base`: silent, userid only.
+    #[default]
+    Base,
+    /// `snsapi_privateinfo`: manual consent; the exchange also returns a `user_ticket` (when the
+    /// link carried an `agentid`).
+    PrivateInfo,
+}
+
+impl OAuthScope {
+    /// The scope's wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OAuthScope::Base => "snsapi_base",
+            OAuthScope::PrivateInfo => "snsapi_privateinfo",
+        }
+    }
+}
+
+/// A self-built app of a corp. `Debug` hides the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FakeApp {
+    /// The corp the app belongs to.
+    pub corp_id: String,
+    /// The app's agentid.
+    pub agent_id: String,
+    /// The app's `corpsecret`.
+    pub secret: String,
+    /// Created before 2022-06-20: `user/get` still returns avatar, gender, mobile, e-mail,
+    /// biz_mail, qr_code and address. `false` (new apps) gets them only via
+    /// `auth/getuserdetail`.
+    pub legacy: bool,
+    /// The admin enabled the sensitive fields for this app: `auth/getuserdetail` returns them
+    /// (otherwise only `userid`).
+    pub sensitive_fields: bool,
+    /// Trusted domains (可信域名): a host matches itself and its subdomains. Default:
+    /// `localhost`, `127.0.0.1`, `[::1]`, `example.com`, `example` (the reserved TLD).
+    pub trusted_domains: Vec<String>,
+}
+
+impl fmt::Debug for FakeApp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeApp")
+            .field("corp_id", &self.corp_id)
+            .field("agent_id", &self.agent_id)
+            .field("secret", &"***")
+            .field("legacy", &self.legacy)
+            .field("sensitive_fields", &self.sensitive_fields)
+            .field("trusted_domains", &self.trusted_domains)
+            .finish()
+    }
+}
+
+impl FakeApp {
+    /// A new (post-2022) app with sensitive fields enabled and the default trusted domains.
+    pub fn new(
+        corp_id: impl Into<String>,
+        agent_id: impl Into<String>,
+        secret: impl Into<String>,
+    ) -> Self {
+        Self {
+            corp_id: corp_id.into(),
+            agent_id: agent_id.into(),
+            secret: secret.into(),
+            legacy: false,
+            sensitive_fields: true,
+            trusted_domains: ["localhost", "127.0.0.1", "[::1]", "example.com", "example"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+
+    /// The default app of a fresh fake.
+    pub fn default_app() -> Self {
+        Self::new(DEFAULT_CORP_ID, DEFAULT_AGENT_ID, DEFAULT_CORP_SECRET)
+    }
+
+    /// Whether `url`'s host is on the app's trusted domains (or a subdomain of one).
+    pub fn redirect_trusted(&self, url: &Url) -> bool {
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        let host = host.to_ascii_lowercase();
+        self.trusted_domains.iter().any(|allowed| {
+            let allowed = allowed.to_ascii_lowercase();
+            host == allowed
+                || host
+                    .strip_suffix(allowed.as_str())
+                    .is_some_and(|rest| rest.ends_with('.'))
+        })
+    }
+}
+
+/// The apps of a fresh fake: the default app, a second new app and a legacy app, all of
+/// [`DEFAULT_CORP_ID`].
+pub fn default_apps() -> Vec<FakeApp> {
+    vec![
+        FakeApp::default_app(),
+        FakeApp::new(DEFAULT_CORP_ID, SECOND_AGENT_ID, SECOND_CORP_SECRET),
+        FakeApp {
+            legacy: true,
+            ..FakeApp::new(DEFAULT_CORP_ID, LEGACY_AGENT_ID, LEGACY_CORP_SECRET)
+        },
+    ]
+}
+
+/// WeCom member attributes that [`FakeUser`] does not carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberExtras {
+    /// `"0"` unknown, `"1"` male, `"2"` female.
+    pub gender: String,
+    /// Alias (别名).
+    pub alias: String,
+    /// Landline.
+    pub telephone: String,
+    /// Address.
+    pub address: String,
+    /// Direct leaders' userids.
+    pub direct_leader: Vec<String>,
+    /// Personal QR code URL.
+    pub qr_code: String,
+}
+
+impl Default for MemberExtras {
+    fn default() -> Self {
+        Self {
+            gender: "0".to_owned(),
+            alias: String::new(),
+            telephone: String::new(),
+            address: String::new(),
+            direct_leader: Vec::new(),
+            qr_code: String::new(),
+        }
+    }
+}
+
+/// The default people: the fixture person, a second member and a non-member.
+pub fn default_users() -> Vec<FakeUser> {
+    vec![
+        FakeUser::new(DEMO_USER_ID)
+            .name("Zhang San")
+            .union_id("fake_open_userid_0001")
+            .avatar("https://example.com/avatar/user001/0")
+            .mobile("13800000000")
+            .title("Engineer")
+            .email("user001@example.com")
+            .org_email("user001@corp.example.com")
+            .dept_ids([1, 2]),
+        FakeUser::new(SECOND_USER_ID)
+            .name("Li Si")
+            .union_id("fake_open_userid_0002")
+            .mobile("13800000002")
+            .title("Manager")
+            .dept_ids([1]),
+        FakeUser::new(OUTSIDER_USER_ID)
+            .name("Wang Wu")
+            .open_id("fake_openid_0001")
+            .in_org("wechat"),
+    ]
+}
+
+fn default_extras() -> BTreeMap<String, MemberExtras> {
+    BTreeMap::from([(
+        DEMO_USER_ID.to_owned(),
+        MemberExtras {
+            gender: "1".to_owned(),
+            alias: "zs".to_owned(),
+            direct_leader: vec!["user000".to_owned()],
+            qr_code: "https://example.com/qrcode/user001".to_owned(),
+            address: "Example Road 1".to_owned(),
+            telephone: String::new(),
+        },
+    )])
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct AppTokenMeta {
+    pub(crate) corp_id: String,
+    pub(crate) agent_id: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CodeGrant {
+    pub(crate) corp_id: String,
+    /// The app the link named, if any (`None`: any app of the corp may exchange it).
+    pub(crate) agent_id: Option<String>,
+    pub(crate) user_id: String,
+    /// The exchange returns a `user_ticket` (privateinfo link with an agentid).
+    pub(crate) private: bool,
+    /// The `redirect_uri` was on the app's trusted domain.
+    pub(crate) trusted: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct TicketMeta {
+    pub(crate) corp_id: String,
+    pub(crate) agent_id: String,
+    pub(crate) user_id: String,
+}
+
+/// Everything the WeCom endpoints share.
+#[derive(Debug)]
+pub(crate) struct WcState {
+    pub(crate) home_corp: String,
+    /// Apps by (corpid, agentid).
+    apps: Mutex<BTreeMap<(String, String), FakeApp>>,
+    extras: Mutex<BTreeMap<String, MemberExtras>>,
+    h5_scope: Mutex<OAuthScope>,
+    /// The agentid the [`FakePlatform`] methods act for.
+    current_agent: Mutex<String>,
+    pub(crate) users: UserDirectory,
+    pub(crate) app_tokens: TokenStore<AppTokenMeta>,
+    pub(crate) tickets: TokenStore<TicketMeta>,
+    pub(crate) codes: CodeStore<CodeGrant>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Single inserts/reads only: a poisoned lock still holds consistent data.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl WcState {
+    fn new(clock: &FakeClock) -> Self {
+        let users = UserDirectory::new();
+        for u in default_users() {
+            users.insert(u);
+        }
+        let apps = default_apps()
+            .into_iter()
+            .map(|a| ((a.corp_id.clone(), a.agent_id.clone()), a))
+            .collect();
+        Self {
+            home_corp: DEFAULT_CORP_ID.to_owned(),
+            apps: Mutex::new(apps),
+            extras: Mutex::new(default_extras()),
+            h5_scope: Mutex::new(OAuthScope::Base),
+            current_agent: Mutex::new(DEFAULT_AGENT_ID.to_owned()),
+            users,
+            app_tokens: TokenStore::new(clock.clone(), "fake_wecom_app_token_"),
+            tickets: TokenStore::new(clock.clone(), "fake_wecom_user_ticket_"),
+            codes: CodeStore::new(clock.clone(), CODE_PREFIX, CODE_TTL),
+        }
+    }
+
+    pub(crate) fn app(&self, corp_id: &str, agent_id: &str) -> Option<FakeApp> {
+        lock(&self.apps)
+            .get(&(corp_id.to_owned(), agent_id.to_owned()))
+            .cloned()
+    }
+
+    pub(crate) fn corp_known(&self, corp_id: &str) -> bool {
+        lock(&self.apps).keys().any(|(c, _)| c == corp_id)
+    }
+
+    /// The app of `corp_id` whose secret is `secret`.
+    pub(crate) fn app_by_secret(&self, corp_id: &str, secret: &str) -> Option<FakeApp> {
+        lock(&self.apps)
+            .values()
+            .find(|a| a.corp_id == corp_id && a.secret == secret)
+            .cloned()
+    }
+
+    /// Whether `secret` belongs to an app of a corp other than `corp_id`.
+    pub(crate) fn secret_of_other_corp(&self, corp_id: &str, secret: &str) -> bool {
+        lock(&self.apps)
+            .values()
+            .any(|a| a.corp_id != corp_id && a.secret == secret)
+    }
+
+    /// Whether `url` is on the trusted domain of the app `agent_id` of `corp_id`, or of any of
+    /// the corp's apps when the link named none.
+    pub(crate) fn trusts(&self, corp_id: &str, agent_id: Option<&str>, url: &Url) -> bool {
+        lock(&self.apps).values().any(|a| {
+            a.corp_id == corp_id
+                && agent_id.is_none_or(|id| a.agent_id == id)
+                && a.redirect_trusted(url)
+        })
+    }
+
+    pub(crate) fn extras(&self, user_id: &str) -> MemberExtras {
+        lock(&self.extras).get(user_id).cloned().unwrap_or_default()
+    }
+
+    /// WeCom's token policy: the live token of this app again, else a new one.
+    pub(crate) fn app_token_for(&self, app: &FakeApp) -> (String, Duration) {
+        if let Some(token) = self
+            .app_tokens
+            .find_live(|m| m.corp_id == app.corp_id && m.agent_id == app.agent_id)
+            && let Some(left) = self.app_tokens.remaining(&token)
+        {
+            return (token, left);
+        }
+        let token = self.app_tokens.issue(
+            AppTokenMeta {
+                corp_id: app.corp_id.clone(),
+                agent_id: app.agent_id.clone(),
+            },
+            APP_TOKEN_TTL,
+        );
+        (token, APP_TOKEN_TTL)
+    }
+
+    /// `user_id` if they are a member of `corp_id`.
+    pub(crate) fn member(&self, user_id: &str, corp_id: &str) -> Option<FakeUser> {
+        self.users
+            .get(user_id)
+            .filter(|u| u.org_or(&self.home_corp) == corp_id)
+    }
+
+    /// Issues a code as the OAuth link / login page would after the person approved.
+    pub(crate) fn issue_code(
+        &self,
+        corp_id: &str,
+        agent_id: Option<&str>,
+        user_id: &str,
+        private: bool,
+        trusted: bool,
+    ) -> String {
+        if self.users.get(user_id).is_none() {
+            tracing::warn!("fake wecom: code requested for an unknown user; it will be rejected");
+            return random_id(CODE_PREFIX);
+        }
+        self.codes.issue(CodeGrant {
+            corp_id: corp_id.to_owned(),
+            agent_id: agent_id.map(str::to_owned),
+            user_id: user_id.to_owned(),
+            private: private && agent_id.is_some(),
+            trusted,
+        })
+    }
+}
+
+fn bind<F, Fut>(st: &Arc<WcState>, f: F) -> impl Fn(Request) -> Fut + Send + Sync + 'static
+where
+    F: Fn(Arc<WcState>, Request) -> Fut + Send + Sync + 'static,
+{
+    let st = st.clone();
+    move |req| f(st.clone(), req)
+}
+
+fn spec(
+    name: &'static str,
+    method: Method,
+    path: &'static str,
+    family: &'static str,
+) -> EndpointSpec {
+    EndpointSpec {
+        name,
+        method,
+        path,
+        family,
+    }
+}
+
+/// Start a WeCom fake on `127.0.0.1:0` with the default apps and users.
+///
+/// # Panics
+/// If no loopback port can be bound. Use [`try_start`] to handle that case.
+pub async fn start() -> FakeWeCom {
+    match try_start().await {
+        Ok(fake) => fake,
+        Err(err) => {
+            panic!("unilogin-testkit: cannot bind a loopback port for the WeCom fake: {err}")
+        }
+    }
+}
+
+/// Start a WeCom fake on `127.0.0.1:0`, reporting a bind failure instead of panicking.
+pub async fn try_start() -> std::io::Result<FakeWeCom> {
+    try_start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
+}
+
+/// Start a WeCom fake on a chosen address (e.g. a fixed port for the gateway's sandbox mode).
+pub async fn try_start_on(addr: SocketAddr) -> std::io::Result<FakeWeCom> {
+    use endpoints::*;
+    use envelope::{PAGE, QYAPI};
+    let clock = FakeClock::new();
+    let state = Arc::new(WcState::new(&clock));
+    let (router, harness) = FakeRouter::new(clock, Arc::new(envelope::WeComResponder))
+        .endpoint(
+            spec(GETTOKEN, Method::GET, "/cgi-bin/gettoken", QYAPI),
+            bind(&state, handlers::gettoken),
+        )
+        .endpoint(
+            spec(
+                AUTH_GETUSERINFO,
+                Method::GET,
+                "/cgi-bin/auth/getuserinfo",
+                QYAPI,
+            ),
+            bind(&state, handlers::auth_getuserinfo),
+        )
+        .endpoint(
+            spec(
+                USER_GETUSERINFO,
+                Method::GET,
+                "/cgi-bin/user/getuserinfo",
+                QYAPI,
+            ),
+            bind(&state, handlers::user_getuserinfo),
+        )
+        .endpoint(
+            spec(USER_GET, Method::GET, "/cgi-bin/user/get", QYAPI),
+            bind(&state, handlers::user_get),
+        )
+        .endpoint(
+            spec(
+                AUTH_GETUSERDETAIL,
+                Method::POST,
+                "/cgi-bin/auth/getuserdetail",
+                QYAPI,
+            ),
+            bind(&state, handlers::auth_getuserdetail),
+        )
+        .endpoint(
+            spec(
+                OAUTH2_AUTHORIZE,
+                Method::GET,
+                "/connect/oauth2/authorize",
+                PAGE,
+            ),
+            bind(&state, pages::oauth2_authorize),
+        )
+        .endpoint(
+            spec(SSO_LOGIN, Method::GET, "/wwlogin/sso/login", PAGE),
+            bind(&state, pages::sso_login),
+        )
+        .endpoint(
+            spec(QR_CONNECT, Method::GET, "/wwopen/sso/qrConnect", PAGE),
+            bind(&state, pages::qr_connect),
+        )
+        .endpoint(
+            spec(APPROVE, Method::POST, "/wwlogin/sso/approve", PAGE),
+            bind(&state, pages::approve),
+        )
+        .build();
+    let server = FakeServer::start_on(addr, router, harness).await?;
+    Ok(FakeWeCom { server, state })
+}
+
+/// A running WeCom fake. See the [module docs](self). Dropping it stops the server.
+///
+/// The most used [`FakePlatform`] methods are also inherent methods, so tests need no trait import.
+pub struct FakeWeCom {
+    server: FakeServer,
+    state: Arc<WcState>,
+}
+
+impl fmt::Debug for FakeWeCom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeWeCom")
+            .field("base_url", &self.server.base_url())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeWeCom {
+    /// `http://127.0.0.1:PORT`: the base for every WeCom host alike (`qyapi.weixin.qq.com`,
+    /// `open.weixin.qq.com`, `login.work.weixin.qq.com`, `open.work.weixin.qq.com`).
+    pub fn base_url(&self) -> &str {
+        self.server.base_url()
+    }
+
+    /// The current app's credentials (`app_key` is the corpid, `app_secret` the app's
+    /// `corpsecret`); see [`use_app`](Self::use_app).
+    pub fn credentials(&self) -> AppCredentials {
+        self.app_credentials(&self.current_agent())
+            .unwrap_or_else(|| credentials_of(&FakeApp::default_app()))
+    }
+
+    /// Make the app `agent_id` of the home corp the one [`credentials`](Self::credentials),
+    /// [`issue_h5_code`](Self::issue_h5_code) and [`approve_web_login`](Self::approve_web_login)
+    /// act for (default [`DEFAULT_AGENT_ID`]), e.g. [`LEGACY_AGENT_ID`]. False (and no change)
+    /// for an unknown agentid.
+    pub fn use_app(&self, agent_id: &str) -> bool {
+        if self.state.app(&self.state.home_corp, agent_id).is_none() {
+            return false;
+        }
+        *lock(&self.state.current_agent) = agent_id.to_owned();
+        true
+    }
+
+    fn current_agent(&self) -> String {
+        lock(&self.state.current_agent).clone()
+    }
+
+    /// The credentials of an app of the home corp, by agentid.
+    pub fn app_credentials(&self, agent_id: &str) -> Option<AppCredentials> {
+        self.state
+            .app(&self.state.home_corp, agent_id)
+            .map(|a| credentials_of(&a))
+    }
+
+    /// An app by corpid and agentid.
+    pub fn app(&self, corp_id: &str, agent_id: &str) -> Option<FakeApp> {
+        self.state.app(corp_id, agent_id)
+    }
+
+    /// Register an app (or replace the one with the same corpid and agentid).
+    pub fn add_app(&self, app: FakeApp) {
+        lock(&self.state.apps).insert((app.corp_id.clone(), app.agent_id.clone()), app);
+    }
+
+    /// Add (or replace, by `user_id`) a person.
+    pub fn add_user(&self, user: FakeUser) {
+        self.state.users.insert(user);
+    }
+
+    /// Remove a person (codes issued to them stop working).
+    pub fn remove_user(&self, user_id: &str) -> Option<FakeUser> {
+        self.state.users.remove(user_id)
+    }
+
+    /// A person by id.
+    pub fn user(&self, user_id: &str) -> Option<FakeUser> {
+        self.state.users.get(user_id)
+    }
+
+    /// Set the WeCom-only attributes of a member (gender, alias, …).
+    pub fn set_extras(&self, user_id: &str, extras: MemberExtras) {
+        lock(&self.state.extras).insert(user_id.to_owned(), extras);
+    }
+
+    /// The scope [`issue_h5_code`](Self::issue_h5_code) simulates (default
+    /// [`OAuthScope::Base`]).
+    pub fn set_h5_scope(&self, scope: OAuthScope) {
+        *lock(&self.state.h5_scope) = scope;
+    }
+
+    /// The code the in-client OAuth link (the current app's agentid, the scope set with
+    /// [`set_h5_scope`](Self::set_h5_scope)) sends to the callback for `user_id`: valid once for
+    /// 5 minutes. Non-members get a real code too (the exchange then answers with `openid`);
+    /// unknown people get a never-issued code.
+    pub fn issue_h5_code(&self, user_id: &str) -> String {
+        let scope = *lock(&self.state.h5_scope);
+        self.issue_oauth_code(Some(&self.current_agent()), user_id, scope)
+    }
+
+    /// Like [`issue_h5_code`](Self::issue_h5_code) for any app of the home corp (`None`: a link
+    /// without `agentid`, which never yields a `user_ticket`) and scope.
+    pub fn issue_oauth_code(
+        &self,
+        agent_id: Option<&str>,
+        user_id: &str,
+        scope: OAuthScope,
+    ) -> String {
+        self.state.issue_code(
+            &self.state.home_corp,
+            agent_id,
+            user_id,
+            scope == OAuthScope::PrivateInfo,
+            true,
+        )
+    }
+
+    /// The code the web login page sends to the callback for `user_id` (current app): valid
+    /// once for 5 minutes, never with a `user_ticket`.
+    pub fn approve_web_login(&self, user_id: &str) -> String {
+        self.approve_web_login_for(&self.current_agent(), user_id)
+    }
+
+    /// Like [`approve_web_login`](Self::approve_web_login) for another app of the home corp.
+    pub fn approve_web_login_for(&self, agent_id: &str, user_id: &str) -> String {
+        self.state
+            .issue_code(&self.state.home_corp, Some(agent_id), user_id, false, true)
+    }
+
+    /// A live app token of an app of the home corp without an HTTP call (not counted), following
+    /// the same policy as `gettoken`. `None` for an unknown agentid.
+    pub fn mint_app_token(&self, agent_id: &str) -> Option<String> {
+        let app = self.state.app(&self.state.home_corp, agent_id)?;
+        Some(self.state.app_token_for(&app).0)
+    }
+
+    /// Revoke every app token: the next use answers 40014, and the next `gettoken` issues a new
+    /// token.
+    pub fn revoke_app_tokens(&self) {
+        let n = self.state.app_tokens.revoke_all();
+        tracing::debug!(revoked = n, "fake wecom: app tokens revoked");
+    }
+
+    /// Requests that reached `endpoint` (see [`endpoints`]), including rejected ones.
+    pub fn calls(&self, endpoint: &str) -> u64 {
+        self.server.harness().calls(endpoint)
+    }
+
+    /// Requests that reached the fake.
+    pub fn total_calls(&self) -> u64 {
+        self.server.harness().total_calls()
+    }
+
+    /// Forget all call counts.
+    pub fn reset_calls(&self) {
+        self.server.harness().reset_calls();
+    }
+
+    /// Arm `fault` on `endpoint` for the next request.
+    pub fn inject(&self, endpoint: &str, fault: Fault) -> Result<(), FaultError> {
+        self.server.harness().inject(endpoint, fault, Times::Once)
+    }
+
+    /// Arm `fault` on `endpoint` for `times` requests.
+    pub fn inject_fault(
+        &self,
+        endpoint: &str,
+        fault: Fault,
+        times: Times,
+    ) -> Result<(), FaultError> {
+        self.server.harness().inject(endpoint, fault, times)
+    }
+
+    /// Disarm every fault.
+    pub fn clear_faults(&self) {
+        self.server.harness().clear_faults();
+    }
+
+    /// Move the fake clock forward.
+    pub fn advance_clock(&self, by: Duration) {
+        self.server.harness().advance_clock(by);
+    }
+
+    /// Every endpoint name.
+    pub fn endpoints(&self) -> Vec<&'static str> {
+        self.server.harness().endpoint_names()
+    }
+
+    /// The shared harness (clock, calls, faults).
+    pub fn harness(&self) -> &Harness {
+        self.server.harness()
+    }
+
+    /// Stop the server and wait for it.
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
+    }
+}
+
+fn credentials_of(app: &FakeApp) -> AppCredentials {
+    AppCredentials {
+        app_key: app.corp_id.clone(),
+        app_secret: app.secret.clone(),
+        corp_id: app.corp_id.clone(),
+        agent_id: app.agent_id.clone(),
+    }
+}
+
+impl FakePlatform for FakeWeCom {
+    fn name(&self) -> &'static str {
+        "wecom"
+    }
+
+    fn base_url(&self) -> &str {
+        FakeWeCom::base_url(self)
+    }
+
+    fn credentials(&self) -> AppCredentials {
+        FakeWeCom::credentials(self)
+    }
+
+    fn add_user(&self, user: FakeUser) {
+        FakeWeCom::add_user(self, user);
+    }
+
+    fn demo_user_id(&self) -> String {
+        DEMO_USER_ID.to_owned()
+    }
+
+    fn outsider_user_id(&self) -> Option<String> {
+        Some(OUTSIDER_USER_ID.to_owned())
+    }
+
+    fn issue_h5_code(&self, user_id: &str) -> String {
+        FakeWeCom::issue_h5_code(self, user_id)
+    }
+
+    fn approve_web_login(&self, user_id: &str) -> String {
+        FakeWeCom::approve_web_login(self, user_id)
+    }
+
+    fn revoke_app_tokens(&self) {
+        FakeWeCom::revoke_app_tokens(self);
+    }
+
+    /// The two code-exchange endpoints are alternatives (current and legacy) for both flows;
+    /// `auth_getuserdetail` plays no role of its own (it runs after `user_get` in the
+    /// user-detail step when a `user_ticket` exists); WeCom issues no user tokens and checks
+    /// membership in the code exchange and `user_get` themselves.
+    fn endpoints_for(&self, role: EndpointRole) -> Vec<&'static str> {
+        use endpoints::*;
+        match role {
+            EndpointRole::AppToken => vec![GETTOKEN],
+            EndpointRole::H5CodeExchange | EndpointRole::WebCodeExchange => {
+                vec![AUTH_GETUSERINFO, USER_GETUSERINFO]
+            }
+            EndpointRole::UserDetail => vec![USER_GET],
+            EndpointRole::Authorize => vec![OAUTH2_AUTHORIZE, SSO_LOGIN, QR_CONNECT],
+            _ => Vec::new(),
+        }
+    }
+
+    fn harness(&self) -> &Harness {
+        self.server.harness()
+    }
+}
