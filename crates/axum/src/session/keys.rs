@@ -1,0 +1,316 @@
+//! Ed25519 signing keys with key ids, rotation and the public JWKS.
+
+use std::fmt;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use serde_json::{Value, json};
+
+use super::SessionError;
+
+/// How long a retired public key stays published beyond the token lifetime given to
+/// [`SessionKeys::rotate`], to cover the clock skew verifiers allow on `exp` (30 s by default)
+/// and JWKS caches that are a little behind.
+pub const RETIREMENT_MARGIN: Duration = Duration::from_secs(120);
+
+/// Ed25519 (EdDSA) JWT signing keys with key ids. Rotation keeps old public keys published
+/// until tokens signed with them have expired.
+///
+/// Cheap to clone (an `Arc` inside); clones share the same key set, so a rotation through one
+/// clone is seen by all of them. `Debug` shows key ids only, never key material.
+///
+/// ```
+/// use std::time::Duration;
+/// use unilogin_axum::session::SessionKeys;
+/// let keys = SessionKeys::generate().unwrap();
+/// let first = keys.current_kid();
+/// keys.rotate(Duration::from_secs(3600)).unwrap();
+/// assert_ne!(keys.current_kid(), first);
+/// // Both public keys are published until the old key's tokens have expired.
+/// assert_eq!(keys.jwks()["keys"].as_array().unwrap().len(), 2);
+/// ```
+#[derive(Clone)]
+pub struct SessionKeys {
+    inner: Arc<RwLock<KeySet>>,
+}
+
+struct KeySet {
+    current: Arc<SigningKey>,
+    /// Public keys of retired signing keys, with the time they stop being published.
+    retired: Vec<(PublicKey, SystemTime)>,
+}
+
+/// The key that signs new tokens.
+pub(crate) struct SigningKey {
+    pub(crate) kid: String,
+    pub(crate) encoding: EncodingKey,
+    pub(crate) public: PublicKey,
+}
+
+/// A published public key.
+#[derive(Clone)]
+pub(crate) struct PublicKey {
+    pub(crate) kid: String,
+    /// base64url (no padding) of the 32-byte Ed25519 public key, the JWK `x`.
+    pub(crate) x: String,
+}
+
+impl PublicKey {
+    fn jwk(&self) -> Value {
+        json!({
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "x": self.x,
+            "kid": self.kid,
+            "alg": "EdDSA",
+            "use": "sig",
+        })
+    }
+}
+
+impl SessionKeys {
+    /// One fresh Ed25519 key with a random key id.
+    pub fn generate() -> Result<Self, SessionError> {
+        Ok(Self::from_signing_key(new_signing_key()?))
+    }
+
+    /// Loads an Ed25519 private key from PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`, as written by
+    /// `openssl genpkey -algorithm ED25519`; v1 and v2 documents are accepted) under key id `kid`.
+    pub fn from_pkcs8_pem(pem: &str, kid: &str) -> Result<Self, SessionError> {
+        check_kid(kid)?;
+        let encoding = EncodingKey::from_ed_pem(pem.as_bytes())
+            .map_err(|_| SessionError::Key("not an Ed25519 PKCS#8 PEM private key".into()))?;
+        let pair = Ed25519KeyPair::from_pkcs8(encoding.as_bytes())
+            .map_err(|_| SessionError::Key("not a valid Ed25519 PKCS#8 private key".into()))?;
+        let public = PublicKey {
+            kid: kid.to_string(),
+            x: URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
+        };
+        Ok(Self::from_signing_key(SigningKey {
+            kid: kid.to_string(),
+            encoding,
+            public,
+        }))
+    }
+
+    fn from_signing_key(key: SigningKey) -> Self {
+        Self {
+            inner: Arc::new(RwLock::new(KeySet {
+                current: Arc::new(key),
+                retired: Vec::new(),
+            })),
+        }
+    }
+
+    /// Generates a new signing key (with a new random key id) and makes it current. The old
+    /// public key stays published in [`jwks`](Self::jwks) for `token_ttl` (plus
+    /// [`RETIREMENT_MARGIN`]), so tokens it signed keep verifying until they expire.
+    pub fn rotate(&self, token_ttl: Duration) -> Result<(), SessionError> {
+        let next = new_signing_key()?;
+        let now = SystemTime::now();
+        let retire_at = now
+            .checked_add(token_ttl)
+            .and_then(|t| t.checked_add(RETIREMENT_MARGIN))
+            .ok_or_else(|| SessionError::Key("token_ttl is too large".into()))?;
+        let mut set = self.write();
+        let old = std::mem::replace(&mut set.current, Arc::new(next));
+        set.retired.push((old.public.clone(), retire_at));
+        set.retired.retain(|(_, until)| *until > now);
+        Ok(())
+    }
+
+    /// The key id of the current signing key.
+    pub fn current_kid(&self) -> String {
+        self.read().current.kid.clone()
+    }
+
+    /// Every key id currently published (the signing key first).
+    pub fn kids(&self) -> Vec<String> {
+        self.published().into_iter().map(|k| k.kid).collect()
+    }
+
+    /// The public key set as a JWKS document:
+    /// `{"keys":[{"kty":"OKP","crv":"Ed25519","x":..,"kid":..,"alg":"EdDSA","use":"sig"},..]}`,
+    /// the current signing key first, then retired keys that are still within their lifetime.
+    pub fn jwks(&self) -> Value {
+        let keys: Vec<Value> = self.published().iter().map(PublicKey::jwk).collect();
+        json!({ "keys": keys })
+    }
+
+    /// The verification key for `kid`, if it is published.
+    pub(crate) fn decoding_key(&self, kid: &str) -> Option<DecodingKey> {
+        self.published()
+            .into_iter()
+            .find(|k| k.kid == kid)
+            .and_then(|k| DecodingKey::from_ed_components(&k.x).ok())
+    }
+
+    pub(crate) fn signing_key(&self) -> Arc<SigningKey> {
+        self.read().current.clone()
+    }
+
+    fn published(&self) -> Vec<PublicKey> {
+        let now = SystemTime::now();
+        let set = self.read();
+        std::iter::once(set.current.public.clone())
+            .chain(
+                set.retired
+                    .iter()
+                    .filter(|(_, until)| *until > now)
+                    .map(|(k, _)| k.clone()),
+            )
+            .collect()
+    }
+
+    // A poisoned lock only means another thread panicked while holding it; the key set is
+    // replaced atomically (one `mem::replace` and a `push`), so it is still consistent.
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, KeySet> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, KeySet> {
+        self.inner.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl fmt::Debug for SessionKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionKeys")
+            .field("current_kid", &self.current_kid())
+            .field("published", &self.kids())
+            .finish()
+    }
+}
+
+fn check_kid(kid: &str) -> Result<(), SessionError> {
+    let ok = !kid.is_empty()
+        && kid.len() <= 128
+        && kid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(SessionError::Key(
+            "a key id is 1 to 128 characters of A-Z a-z 0-9 - _ .".into(),
+        ))
+    }
+}
+
+fn new_signing_key() -> Result<SigningKey, SessionError> {
+    let rng = SystemRandom::new();
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
+        .map_err(|_| SessionError::Key("generating an Ed25519 key failed".into()))?;
+    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+        .map_err(|_| SessionError::Key("generated Ed25519 key was rejected".into()))?;
+    let kid = random_id(&rng, 12)?;
+    let public = PublicKey {
+        kid: kid.clone(),
+        x: URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
+    };
+    Ok(SigningKey {
+        kid,
+        encoding: EncodingKey::from_ed_der(pkcs8.as_ref()),
+        public,
+    })
+}
+
+/// `len` random bytes from the system CSPRNG, base64url without padding.
+pub(crate) fn random_id(rng: &SystemRandom, len: usize) -> Result<String, SessionError> {
+    let mut bytes = vec![0u8; len];
+    rng.fill(&mut bytes)
+        .map_err(|_| SessionError::Key("the system random generator failed".into()))?;
+    Ok(URL_SAFE_NO_PAD.encode(&bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Generated with `openssl genpkey -algorithm ED25519` (PKCS#8 v1); a test-only key.
+    const PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIAu4vFM0/jEgkjgtKnU3RgHjnFHDuKYgV82orab7LD25\n-----END PRIVATE KEY-----\n";
+
+    #[test]
+    fn generated_keys_publish_one_okp_jwk() {
+        let keys = SessionKeys::generate().unwrap();
+        let jwks = keys.jwks();
+        let list = jwks["keys"].as_array().unwrap();
+        assert_eq!(list.len(), 1);
+        let k = &list[0];
+        assert_eq!(k["kty"], "OKP");
+        assert_eq!(k["crv"], "Ed25519");
+        assert_eq!(k["alg"], "EdDSA");
+        assert_eq!(k["use"], "sig");
+        assert_eq!(k["kid"], keys.current_kid().as_str());
+        let x = URL_SAFE_NO_PAD.decode(k["x"].as_str().unwrap()).unwrap();
+        assert_eq!(x.len(), 32);
+        // Nothing private is published.
+        assert!(k.get("d").is_none());
+    }
+
+    #[test]
+    fn two_generated_keys_differ() {
+        let a = SessionKeys::generate().unwrap();
+        let b = SessionKeys::generate().unwrap();
+        assert_ne!(a.current_kid(), b.current_kid());
+        assert_ne!(a.jwks()["keys"][0]["x"], b.jwks()["keys"][0]["x"]);
+    }
+
+    #[test]
+    fn pem_key_loads_with_its_kid_and_known_public_key() {
+        let keys = SessionKeys::from_pkcs8_pem(PEM, "2026-01").unwrap();
+        assert_eq!(keys.current_kid(), "2026-01");
+        // RFC 8037: x is the raw public key; this value is what
+        // `openssl pkey -pubout -outform DER | tail -c 32` gives for the PEM above.
+        let x = keys.jwks()["keys"][0]["x"].as_str().unwrap().to_string();
+        assert_eq!(x, "BzqfeONDdqde4w6tGfNDQUIFW1n3XNkhxgw1JUW77UQ");
+        let again = SessionKeys::from_pkcs8_pem(PEM, "other").unwrap();
+        assert_eq!(again.jwks()["keys"][0]["x"].as_str().unwrap(), x);
+    }
+
+    #[test]
+    fn bad_pem_and_bad_kid_are_rejected_without_echoing_input() {
+        let err = SessionKeys::from_pkcs8_pem(
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+            "k",
+        )
+        .unwrap_err();
+        assert!(matches!(err, SessionError::Key(_)));
+        assert!(!err.to_string().contains("AAAA"));
+        assert!(SessionKeys::from_pkcs8_pem("garbage", "k").is_err());
+        assert!(SessionKeys::from_pkcs8_pem(PEM, "").is_err());
+        assert!(SessionKeys::from_pkcs8_pem(PEM, "has space").is_err());
+        assert!(SessionKeys::from_pkcs8_pem(PEM, "quote\"").is_err());
+    }
+
+    #[test]
+    fn rotation_keeps_old_key_until_ttl_then_drops_it() {
+        let keys = SessionKeys::generate().unwrap();
+        let clone = keys.clone();
+        let old = keys.current_kid();
+        keys.rotate(Duration::from_secs(600)).unwrap();
+        let new = clone.current_kid();
+        assert_ne!(old, new, "clones share the key set");
+        assert_eq!(keys.kids(), vec![new.clone(), old.clone()]);
+        assert!(keys.decoding_key(&old).is_some());
+        // Simulate the old key's lifetime having passed.
+        keys.write().retired[0].1 = SystemTime::now() - Duration::from_secs(1);
+        assert_eq!(keys.kids(), vec![new.clone()]);
+        assert!(keys.decoding_key(&old).is_none());
+        assert!(keys.decoding_key(&new).is_some());
+    }
+
+    #[test]
+    fn debug_shows_kids_only() {
+        let keys = SessionKeys::from_pkcs8_pem(PEM, "kid-1").unwrap();
+        let dbg = format!("{keys:?}");
+        assert!(dbg.contains("kid-1"));
+        assert!(!dbg.contains("MC4CAQAw"));
+        assert!(!dbg.contains("PRIVATE"));
+    }
+}
