@@ -4,16 +4,40 @@
 //! A source returns the same `Arc<PlatformConfig>` until the configuration changes, so callers
 //! can cache whatever they derive from it (built handlers, compiled mapping rules) and notice a
 //! change with [`Arc::ptr_eq`].
+//!
+//! Sources:
+//! - [`StaticConfig`]: a fixed list (tests, programs that build their configuration in code);
+//! - [`CachedSource`] over a [`ConfigLoader`]: served from memory, reloaded without a restart,
+//!   validated on load ([`PlatformConfig::validate`]), with the last good configuration kept
+//!   when a change is invalid. Loaders: [`YamlFile`] / [`YamlText`] here (schema in
+//!   [`parse_yaml`]), and the SQL database in the `unilogin-sql` crate.
+//!
+//! App secrets may be given as references ([`SecretRef`]: `env:NAME`, `file:PATH`) that the
+//! loaders resolve at load time.
+
+mod cached;
+mod secret;
+#[cfg(test)]
+mod source_tests;
+mod yaml;
+
+pub use cached::{CachedSource, ConfigLoader, LoadedEntry, ReloadReport, ReloaderHandle};
+pub use secret::SecretRef;
+pub use yaml::{YamlFile, YamlText, parse_yaml};
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use serde::Deserialize;
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::http::{HttpClient, HttpConfig};
+use crate::mapping::MappingRules;
+use crate::redirect::validate_redirect_shape;
+use crate::registry::{PlatformContext, Registry};
 use crate::types::{AppKey, AppSecret, PlatformName, TenantId};
 
 fn yes() -> bool {
@@ -32,7 +56,7 @@ fn yes() -> bool {
 /// assert!(cfg.enabled);
 /// assert!(!format!("{cfg:?}").contains("s3cret"));
 /// ```
-#[derive(Clone, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlatformConfig {
     /// The tenant.
@@ -89,7 +113,129 @@ impl fmt::Debug for PlatformConfig {
     }
 }
 
+/// A shared client for building handlers during validation (building one never connects).
+fn validation_http() -> Result<&'static HttpClient> {
+    static CLIENT: OnceLock<std::result::Result<HttpClient, Error>> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| HttpClient::new(&HttpConfig::default()))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+fn blank(s: &Option<String>) -> bool {
+    s.as_deref().is_some_and(|v| v.trim().is_empty())
+}
+
 impl PlatformConfig {
+    /// Checks everything that can be checked before a login, with an [`Error::Config`] naming
+    /// the tenant, the platform and the field:
+    ///
+    /// - `app_key` and `app_secret` are present (not blank);
+    /// - `mode`, `corp_id`, `agent_id`, when given, are not blank;
+    /// - every host override is an absolute `http(s)` URL with a host and without user info,
+    ///   query or fragment;
+    /// - every redirect URI has a valid shape
+    ///   ([`validate_redirect_shape`]) and none is listed twice;
+    /// - when the platform is registered in this binary: the mapping overrides compile against
+    ///   the platform's default rules, and the platform's own `build` accepts the configuration
+    ///   (its required fields and options). An unregistered platform is only checked generically
+    ///   ([`Sso`](crate::sso::Sso) refuses it with [`Error::UnknownPlatform`] at login).
+    ///
+    /// ```
+    /// use unilogin_core::config::PlatformConfig;
+    /// let mut cfg: PlatformConfig = serde_json::from_value(serde_json::json!({
+    ///     "tenant": "acme", "platform": "some-platform", "app_key": "k", "app_secret": "s",
+    ///     "redirect_uris": ["http://evil.example/cb"]
+    /// })).unwrap();
+    /// let err = cfg.validate().unwrap_err().to_string();
+    /// assert!(err.contains("acme") && err.contains("some-platform") && err.contains("redirect_uris[0]"), "{err}");
+    /// cfg.redirect_uris = vec!["https://app.acme.example/cb".into()];
+    /// assert!(cfg.validate().is_ok());
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        if self.app_key.as_str().trim().is_empty() {
+            return Err(self.error("app_key", "must not be empty"));
+        }
+        if self.app_secret.expose().trim().is_empty() {
+            return Err(self.error("app_secret", "must not be empty"));
+        }
+        for (field, value) in [
+            ("mode", &self.mode),
+            ("corp_id", &self.corp_id),
+            ("agent_id", &self.agent_id),
+        ] {
+            if blank(value) {
+                return Err(self.error(field, "must not be blank (leave it out instead)"));
+            }
+        }
+        for (name, url) in &self.hosts {
+            let field = format!("hosts.{name}");
+            if name.trim().is_empty() {
+                return Err(self.error(&field, "host names must not be blank"));
+            }
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(self.error(&field, "must be an http or https URL"));
+            }
+            if url.host_str().is_none_or(str::is_empty) {
+                return Err(self.error(&field, "must have a host"));
+            }
+            if !url.username().is_empty() || url.password().is_some() {
+                return Err(self.error(&field, "must not contain user info"));
+            }
+            if url.query().is_some() || url.fragment().is_some() {
+                return Err(self.error(
+                    &field,
+                    "must not contain a query or fragment (secrets never go into URLs)",
+                ));
+            }
+        }
+        for (i, uri) in self.redirect_uris.iter().enumerate() {
+            let field = format!("redirect_uris[{i}]");
+            validate_redirect_shape(uri).map_err(|reason| self.error(&field, reason))?;
+            if self.redirect_uris[..i].contains(uri) {
+                return Err(self.error(&field, "listed twice"));
+            }
+        }
+        let Ok(registration) = Registry::get(self.platform.as_str()) else {
+            tracing::debug!(
+                tenant = %self.tenant,
+                platform = %self.platform,
+                "platform not registered in this binary; only generic checks applied"
+            );
+            return Ok(());
+        };
+        if let Some(overrides) = &self.mapping {
+            let defaults = MappingRules::from_yaml(registration.name, registration.default_rules)?;
+            defaults
+                .with_overrides(overrides)
+                .map_err(|e| self.scoped(e))?;
+        }
+        (registration.build)(PlatformContext {
+            config: self,
+            http: validation_http()?,
+        })
+        .map_err(|e| self.scoped(e))?;
+        Ok(())
+    }
+
+    /// Puts this configuration's tenant and platform on a configuration error that lacks them.
+    fn scoped(&self, e: Error) -> Error {
+        match e {
+            Error::Config {
+                tenant,
+                platform,
+                field,
+                reason,
+            } => Error::Config {
+                tenant: tenant.or_else(|| Some(self.tenant.clone())),
+                platform: platform.or_else(|| Some(self.platform.to_string())),
+                field,
+                reason,
+            },
+            other => other,
+        }
+    }
+
     /// A configuration error about `field` of this configuration.
     pub fn error(&self, field: &str, reason: impl Into<String>) -> Error {
         Error::config(
@@ -165,6 +311,27 @@ pub trait ConfigSource: Send + Sync + fmt::Debug {
 
     /// Every configuration.
     async fn list(&self) -> Result<Vec<Arc<PlatformConfig>>>;
+
+    /// Reads the configuration again where it is kept and applies what changed (see
+    /// [`CachedSource`]). Sources that cannot change report nothing.
+    async fn reload(&self) -> Result<ReloadReport> {
+        Ok(ReloadReport::default())
+    }
+}
+
+#[async_trait]
+impl<S: ConfigSource + ?Sized> ConfigSource for Arc<S> {
+    async fn get(&self, tenant: &TenantId, platform: &str) -> Result<Arc<PlatformConfig>> {
+        (**self).get(tenant, platform).await
+    }
+
+    async fn list(&self) -> Result<Vec<Arc<PlatformConfig>>> {
+        (**self).list().await
+    }
+
+    async fn reload(&self) -> Result<ReloadReport> {
+        (**self).reload().await
+    }
 }
 
 /// A fixed, in-memory set of configurations.
@@ -187,11 +354,19 @@ pub struct StaticConfig {
 }
 
 impl StaticConfig {
-    /// Wraps a list of configurations.
+    /// Wraps a list of configurations (validated only when a login prepares them).
     pub fn new(configs: Vec<PlatformConfig>) -> Self {
         Self {
             configs: configs.into_iter().map(Arc::new).collect(),
         }
+    }
+
+    /// Wraps a list of configurations after [validating](PlatformConfig::validate) each.
+    pub fn validated(configs: Vec<PlatformConfig>) -> Result<Self> {
+        for c in &configs {
+            c.validate()?;
+        }
+        Ok(Self::new(configs))
     }
 }
 

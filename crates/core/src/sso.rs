@@ -255,7 +255,8 @@ impl Sso {
             });
         }
         let key = (tenant.clone(), registration.name.to_string());
-        if let Some(p) = self.lock_prepared()?.get(&key)
+        let previous = self.lock_prepared()?.get(&key).cloned();
+        if let Some(p) = &previous
             && Arc::ptr_eq(&p.config, &config)
         {
             return Ok(p.clone());
@@ -275,6 +276,14 @@ impl Sso {
                 },
                 other => other,
             })?;
+        }
+        // A rotated secret (or another app) invalidates the token the old configuration cached.
+        if let Some(old) = previous {
+            let old_key = old.handler.token_key();
+            if old.config.app_secret != config.app_secret || old_key != handler.token_key() {
+                tracing::info!(token = %old_key, "app credentials changed; evicting the cached app token");
+                self.inner.cache.evict(&old_key).await;
+            }
         }
         let prepared = Arc::new(Prepared {
             config,

@@ -312,6 +312,24 @@ impl TokenCache {
         }
     }
 
+    /// Forgets whatever token is cached for `key` — in memory and in the store —
+    /// unconditionally. Call it when the app's credentials change (a rotated secret): a token
+    /// obtained with the old secret must not keep serving. The next [`get`](Self::get)
+    /// refreshes. A refresh already running when this is called may still store its token.
+    pub async fn evict(&self, key: &TokenKey) {
+        let inner = &self.inner;
+        if let Some((token, _)) = inner.l1.peek(key) {
+            inner.l1.remove_if(key, &token);
+        }
+        if let Some(store) = inner.usable_store()
+            && let Ok(Some(stored)) = inner.store_op(key, store.get(key)).await
+        {
+            let _ = inner
+                .store_op(key, store.compare_and_delete(key, &stored.token))
+                .await;
+        }
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> TokenCacheStats {
         let inner = &self.inner;

@@ -1,0 +1,362 @@
+//! The YAML configuration: one document holding every tenant's platforms.
+//!
+//! ```yaml
+//! tenants:
+//!   acme:                         # tenant id
+//!     dingtalk:                   # platform name (as registered)
+//!       enabled: true             # default true; false stops new logins
+//!       mode: null                # protocol / mode, where the platform has several
+//!       app_key: dingxxxxxxxx
+//!       app_secret: "env:ACME_DT_SECRET"   # or "file:secrets/acme-dt", or a literal
+//!       corp_id: ding0123456789
+//!       agent_id: "1000001"
+//!       redirect_uris: ["https://app.acme.example/after-login"]
+//!       hosts: { oapi: "https://oapi.dingtalk.com" }
+//!       mapping: { employee_no: "$.result.job_number" }
+//!       options: { app_token_api: oapi }
+//! ```
+//!
+//! The full schema, with an example per platform, is in `docs/configuration.md`
+//! ("Tenant configuration (YAML)").
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use url::Url;
+
+use super::cached::{ConfigLoader, LoadedEntry};
+use super::{PlatformConfig, SecretRef};
+use crate::error::{Error, Result};
+use crate::types::{AppKey, PlatformName, TenantId};
+
+/// The largest configuration file read.
+const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The fields of one entry, in the order the documentation lists them.
+const FIELDS: &[&str] = &[
+    "enabled",
+    "mode",
+    "app_key",
+    "app_secret",
+    "corp_id",
+    "agent_id",
+    "redirect_uris",
+    "hosts",
+    "mapping",
+    "options",
+];
+
+fn whole_file_error(field: &str, reason: impl Into<String>) -> Error {
+    Error::config(None, None, field, reason)
+}
+
+/// Parses a YAML configuration document into entries (each either a configuration with its
+/// secret resolved, or the error naming tenant, platform and field). `base_dir` is where
+/// relative `file:` secret paths start.
+///
+/// Fails as a whole only when the document itself is unusable: YAML syntax, no `tenants` map,
+/// an invalid tenant id or platform name, a platform listed twice for a tenant.
+///
+/// ```
+/// use unilogin_core::config::parse_yaml;
+/// let entries = parse_yaml(r#"
+/// tenants:
+///   acme:
+///     dingtalk: { app_key: dingabc, app_secret: s3cret, redirect_uris: ["https://a.example/cb"] }
+///   globex:
+///     dingtalk: { app_key: dingdef }
+/// "#, None).unwrap();
+/// assert_eq!(entries.len(), 2);
+/// assert!(entries[0].config.is_ok());
+/// let err = entries[1].config.as_ref().unwrap_err().to_string();
+/// assert!(err.contains("globex") && err.contains("app_secret") && err.contains("missing"), "{err}");
+/// ```
+pub fn parse_yaml(text: &str, base_dir: Option<&Path>) -> Result<Vec<LoadedEntry>> {
+    let options = serde_saphyr::options! { with_snippet: false };
+    let doc: Value = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+        let one_line = e
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        whole_file_error("(document)", format!("invalid YAML: {one_line}"))
+    })?;
+    let tenants = match &doc {
+        Value::Null => return Ok(Vec::new()),
+        Value::Object(top) => {
+            if let Some(other) = top.keys().find(|k| *k != "tenants") {
+                return Err(whole_file_error(
+                    other,
+                    "unknown top-level key (expected only `tenants`)",
+                ));
+            }
+            match top.get("tenants") {
+                None | Some(Value::Null) => return Ok(Vec::new()),
+                Some(Value::Object(t)) => t,
+                Some(_) => return Err(whole_file_error("tenants", "must be a map of tenant ids")),
+            }
+        }
+        _ => {
+            return Err(whole_file_error(
+                "(document)",
+                "must be a map with the key `tenants`",
+            ));
+        }
+    };
+    let mut entries = Vec::new();
+    for (tenant_name, platforms) in tenants {
+        let tenant = TenantId::new(tenant_name)
+            .map_err(|e| whole_file_error(&format!("tenants.{tenant_name}"), e.to_string()))?;
+        let platforms = match platforms {
+            Value::Null => continue,
+            Value::Object(p) => p,
+            _ => {
+                return Err(whole_file_error(
+                    &format!("tenants.{tenant}"),
+                    "must be a map of platform names",
+                ));
+            }
+        };
+        let mut seen = BTreeMap::new();
+        for (platform_name, body) in platforms {
+            let platform = PlatformName::new(platform_name).map_err(|e| {
+                whole_file_error(&format!("tenants.{tenant}.{platform_name}"), e.to_string())
+            })?;
+            if seen.insert(platform.clone(), ()).is_some() {
+                return Err(whole_file_error(
+                    &format!("tenants.{tenant}.{platform_name}"),
+                    "platform listed twice (names are case-insensitive)",
+                ));
+            }
+            let enabled = match body.get("enabled") {
+                Some(Value::Bool(b)) => *b,
+                // An unreadable flag counts as disabled: never enable by accident.
+                Some(Value::Null) | None => true,
+                Some(_) => false,
+            };
+            let config = entry(&tenant, &platform, body, base_dir);
+            entries.push(LoadedEntry {
+                tenant: tenant.clone(),
+                platform,
+                enabled,
+                config,
+            });
+        }
+    }
+    Ok(entries)
+}
+
+fn entry(
+    tenant: &TenantId,
+    platform: &PlatformName,
+    body: &Value,
+    base_dir: Option<&Path>,
+) -> Result<PlatformConfig> {
+    let err = |field: &str, reason: String| {
+        Error::config(Some(tenant), Some(platform.as_str()), field, reason)
+    };
+    let Value::Object(map) = body else {
+        return Err(err("(entry)", "must be a map of settings".into()));
+    };
+    if let Some(unknown) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(err(
+            unknown,
+            format!("unknown field; expected one of {}", FIELDS.join(", ")),
+        ));
+    }
+    let get = |name: &str| map.get(name).filter(|v| !v.is_null());
+    let opt_string = |name: &str| -> Result<Option<String>> {
+        match get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            // Ids such as agent ids are often written as numbers.
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(_) => Err(err(name, "must be a string".into())),
+        }
+    };
+    let enabled = match get("enabled") {
+        None => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(err("enabled", "must be true or false".into())),
+    };
+    let app_key = match opt_string("app_key")? {
+        None => return Err(err("app_key", "missing".into())),
+        Some(k) => AppKey::new(&k).map_err(|e| err("app_key", e.to_string()))?,
+    };
+    let app_secret = match get("app_secret") {
+        None => return Err(err("app_secret", "missing".into())),
+        // Never echo the value: it may be the secret itself.
+        Some(Value::String(s)) => SecretRef::parse(s)
+            .resolve(base_dir)
+            .map_err(|reason| err("app_secret", reason))?,
+        Some(_) => {
+            return Err(err(
+                "app_secret",
+                "must be a string (a value, `env:NAME` or `file:PATH`)".into(),
+            ));
+        }
+    };
+    let redirect_uris = match get("redirect_uris") {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::String(s) => Ok(s.clone()),
+                _ => Err(err(
+                    &format!("redirect_uris[{i}]"),
+                    "must be a string".into(),
+                )),
+            })
+            .collect::<Result<_>>()?,
+        Some(_) => return Err(err("redirect_uris", "must be a list of URIs".into())),
+    };
+    let hosts = match get("hosts") {
+        None => BTreeMap::new(),
+        Some(Value::Object(h)) => h
+            .iter()
+            .map(|(name, v)| {
+                let field = format!("hosts.{name}");
+                let Value::String(s) = v else {
+                    return Err(err(&field, "must be a URL string".into()));
+                };
+                Url::parse(s)
+                    .map(|u| (name.clone(), u))
+                    .map_err(|e| err(&field, format!("not an absolute URL: {e}")))
+            })
+            .collect::<Result<_>>()?,
+        Some(_) => return Err(err("hosts", "must be a map of host name to URL".into())),
+    };
+    let options = match get("options") {
+        None => Map::new(),
+        Some(Value::Object(o)) => o.clone(),
+        Some(_) => return Err(err("options", "must be a map".into())),
+    };
+    Ok(PlatformConfig {
+        tenant: tenant.clone(),
+        platform: platform.clone(),
+        enabled,
+        mode: opt_string("mode")?,
+        app_key,
+        app_secret,
+        corp_id: opt_string("corp_id")?,
+        agent_id: opt_string("agent_id")?,
+        hosts,
+        mapping: get("mapping").cloned(),
+        redirect_uris,
+        options,
+    })
+}
+
+/// A YAML configuration file, read afresh on every load (wrap it in a
+/// [`CachedSource`](super::CachedSource) to serve and reload it).
+///
+/// Reloading is explicit ([`ConfigSource::reload`](super::ConfigSource::reload)) or periodic
+/// ([`CachedSource::spawn_reloader`](super::CachedSource::spawn_reloader)): each reload reads
+/// the file and its `file:` secrets again and applies only what changed, so a secret rotated in
+/// a mounted secret file is picked up as well as an edit of the YAML itself. Write the file
+/// atomically (write a temporary file, then rename it over the old one) so a reload never sees
+/// half a file; a half-written file is rejected anyway and the last good configuration stays.
+///
+/// ```no_run
+/// # async fn demo() -> unilogin_core::Result<()> {
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use unilogin_core::config::{CachedSource, YamlFile};
+/// let (source, _report) = CachedSource::new(YamlFile::new("tenants.yaml")).await?;
+/// let source = Arc::new(source);
+/// let _reloader = source.spawn_reloader(Duration::from_secs(10))?;
+/// let sso = unilogin_core::Sso::builder(source.clone()).build()?;
+/// # let _ = sso; Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct YamlFile {
+    path: PathBuf,
+}
+
+impl YamlFile {
+    /// A loader for the file at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn read(path: &Path) -> Result<Vec<LoadedEntry>> {
+        use std::io::Read;
+        let shown = path.display();
+        let fail = |reason: String| whole_file_error("(file)", format!("`{shown}`: {reason}"));
+        let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
+        let mut text = String::new();
+        file.take(MAX_FILE_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| fail(format!("cannot read: {e}")))?;
+        if text.len() as u64 > MAX_FILE_BYTES {
+            return Err(fail(format!("larger than {MAX_FILE_BYTES} bytes")));
+        }
+        let base = path.parent().filter(|p| !p.as_os_str().is_empty());
+        parse_yaml(&text, base)
+    }
+}
+
+#[async_trait]
+impl ConfigLoader for YamlFile {
+    async fn load(&self) -> Result<Vec<LoadedEntry>> {
+        let path = self.path.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => rt
+                .spawn_blocking(move || Self::read(&path))
+                .await
+                .map_err(|e| Error::Internal(format!("reading the configuration file: {e}")))?,
+            Err(_) => Self::read(&path),
+        }
+    }
+}
+
+/// A YAML configuration held in memory (embedded defaults, tests). `file:` paths are relative
+/// to the working directory.
+#[derive(Clone)]
+pub struct YamlText {
+    text: std::sync::Arc<std::sync::RwLock<String>>,
+}
+
+impl std::fmt::Debug for YamlText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("YamlText").finish_non_exhaustive()
+    }
+}
+
+impl YamlText {
+    /// A loader serving `text`.
+    pub fn new(text: impl Into<String>) -> Self {
+        Self {
+            text: std::sync::Arc::new(std::sync::RwLock::new(text.into())),
+        }
+    }
+
+    /// Replaces the text; the next reload of a [`CachedSource`](super::CachedSource) built on a
+    /// clone of this loader applies it.
+    pub fn set(&self, text: impl Into<String>) {
+        *self
+            .text
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = text.into();
+    }
+}
+
+#[async_trait]
+impl ConfigLoader for YamlText {
+    async fn load(&self) -> Result<Vec<LoadedEntry>> {
+        let text = self
+            .text
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        parse_yaml(&text, None)
+    }
+}

@@ -1,0 +1,64 @@
+//! # unilogin-sql
+//!
+//! Per-tenant platform configuration kept in a database — SQLite, PostgreSQL (and
+//! PostgreSQL-based databases) or MySQL/MariaDB — through one implementation on sqlx's `Any`
+//! driver.
+//!
+//! - **Table** `unilogin_platform_config`, created by [`SqlConfigStore::migrate`] (sqlx
+//!   migrations, one per dialect): one live row per (tenant, platform) with proper columns for
+//!   the credentials and flags, JSON text for host overrides, mapping overrides, redirect URIs
+//!   and options, audit columns (`creator`, `created_at`, `modifier`, `modified_at`), `sort`, a
+//!   `deprecated` flag, a `revision` counter and soft delete (`deleted_at`). The layout is
+//!   described in `docs/configuration.md` ("SQL table").
+//! - **Secrets** are never stored in clear: the `app_secret` column holds either an AES-256-GCM
+//!   ciphertext made by [`SecretCipher`] (key from [`KEYS_ENV`], key id in the value so keys
+//!   rotate) or a reference (`env:NAME`, `file:PATH`) resolved at load.
+//! - **Admin API** on [`SqlConfigStore`]: create, update, enable/disable, deprecate, delete,
+//!   list, re-encrypt.
+//! - **Serving logins**: [`SqlConfigSource`] (a [`CachedSource`] over the store) answers from
+//!   memory and reloads on [`ConfigSource::reload`] or periodically
+//!   ([`CachedSource::spawn_reloader`]); an invalid row is rejected and logged and the last
+//!   good configuration stays.
+//!
+//! ```no_run
+//! # async fn demo() -> unilogin_core::Result<()> {
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use unilogin_core::config::{CachedSource, ConfigSource};
+//! use unilogin_core::{AppKey, AppSecret, PlatformName, TenantId};
+//! use unilogin_sql::{NewConfig, SecretCipher, SecretInput, SqlConfigStore};
+//!
+//! let store = SqlConfigStore::connect("postgres://app@127.0.0.1/app", SecretCipher::from_env()?).await?;
+//! store.migrate().await?;
+//! let mut row = NewConfig::new(
+//!     TenantId::new("acme")?,
+//!     PlatformName::new("dingtalk")?,
+//!     AppKey::new("dingxxxx")?,
+//!     SecretInput::Value(AppSecret::new("the-app-secret")),
+//! );
+//! row.redirect_uris = vec!["https://app.acme.example/after-login".into()];
+//! store.create(row, "admin@acme").await?;
+//!
+//! let (source, _report) = CachedSource::new(store.clone()).await?;
+//! let source = Arc::new(source);
+//! let _reloader = source.spawn_reloader(Duration::from_secs(30))?;
+//! let sso = unilogin_core::Sso::builder(source.clone()).build()?;
+//! // After an admin change, apply it here at once (other replicas pick it up on their poll):
+//! source.reload().await?;
+//! # let _ = sso; Ok(()) }
+//! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod cipher;
+mod store;
+
+pub use cipher::{KEYS_ENV, SecretCipher};
+pub use store::{
+    Backend, ConfigPatch, ConfigRow, NewConfig, SecretInput, SqlConfigStore, StoredSecret, TABLE,
+};
+use unilogin_core::config::CachedSource;
+#[doc(no_inline)]
+pub use unilogin_core::config::ConfigSource;
+
+/// The database-backed [`ConfigSource`]: the store's rows served from memory, reloadable.
+pub type SqlConfigSource = CachedSource<SqlConfigStore>;

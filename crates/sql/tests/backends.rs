@@ -1,0 +1,663 @@
+//! One behaviour suite, run against SQLite, PostgreSQL and MariaDB (real servers, see
+//! `common`): migrations from empty, CRUD, reload on change, invalid change rejected,
+//! encryption round trip, wrong key, isolation between tenants.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use serde_json::json;
+use sqlx::{AssertSqlSafe, Row};
+use unilogin_core::config::{CachedSource, ConfigSource};
+use unilogin_core::{AppKey, AppSecret, Error, PlatformName, TenantId};
+use unilogin_sql::{
+    ConfigPatch, NewConfig, SecretCipher, SecretInput, SqlConfigSource, SqlConfigStore,
+    StoredSecret,
+};
+
+// Link the DingTalk crate so `validate` runs its `build` (platform-specific checks).
+use unilogin_dingtalk as _;
+
+use common::Kind;
+
+fn key_a() -> String {
+    "11".repeat(32)
+}
+fn key_b() -> String {
+    "22".repeat(32)
+}
+
+fn cipher(spec: &str) -> SecretCipher {
+    SecretCipher::parse(spec).unwrap()
+}
+
+fn t(s: &str) -> TenantId {
+    TenantId::new(s).unwrap()
+}
+fn dingtalk() -> PlatformName {
+    PlatformName::new("dingtalk").unwrap()
+}
+
+fn row(tenant: &str, app_key: &str, secret: &str) -> NewConfig {
+    let mut r = NewConfig::new(
+        t(tenant),
+        dingtalk(),
+        AppKey::new(app_key).unwrap(),
+        SecretInput::Value(AppSecret::new(secret)),
+    );
+    r.corp_id = Some(format!("corp-{tenant}"));
+    r.redirect_uris = vec![format!(
+        "https://{}.example/after-login",
+        tenant.to_lowercase()
+    )];
+    r.hosts.insert(
+        "oapi".into(),
+        "https://oapi.internal.example/".parse().unwrap(),
+    );
+    r.mapping = Some(json!({"employee_no": "$.result.job_number"}));
+    r.options.insert("app_token_api".into(), json!("oapi"));
+    r
+}
+
+async fn store(kind: Kind, keys: &str) -> (String, SqlConfigStore) {
+    let url = common::fresh_database(kind).await;
+    let s = SqlConfigStore::connect(&url, cipher(keys)).await.unwrap();
+    s.migrate().await.unwrap();
+    (url, s)
+}
+
+async fn raw(s: &SqlConfigStore, sql: String) {
+    sqlx::raw_sql(AssertSqlSafe(sql))
+        .execute(s.pool())
+        .await
+        .unwrap();
+}
+
+async fn stored_secret(s: &SqlConfigStore, tenant: &str) -> String {
+    sqlx::query(AssertSqlSafe(format!(
+        "SELECT app_secret FROM unilogin_platform_config WHERE tenant_id = '{tenant}' AND deleted_at = 0"
+    )))
+    .fetch_one(s.pool())
+    .await
+    .unwrap()
+    .try_get::<String, _>("app_secret")
+    .unwrap()
+}
+
+async fn source(s: &SqlConfigStore) -> SqlConfigSource {
+    CachedSource::new(s.clone()).await.unwrap().0
+}
+
+async fn migrations_up_from_empty(kind: Kind) {
+    let url = common::fresh_database(kind).await;
+    let s = SqlConfigStore::connect(&url, cipher(&format!("k1:{}", key_a())))
+        .await
+        .unwrap();
+    // Before migrating, the table does not exist.
+    assert!(s.list(None).await.is_err());
+    s.migrate().await.unwrap();
+    s.migrate().await.unwrap(); // idempotent
+    assert!(s.list(None).await.unwrap().is_empty());
+    let applied: i64 = sqlx::query(AssertSqlSafe(
+        "SELECT COUNT(*) AS n FROM _sqlx_migrations WHERE success = TRUE".to_string(),
+    ))
+    .fetch_one(s.pool())
+    .await
+    .map(|r| r.try_get::<i64, _>("n").unwrap())
+    .unwrap();
+    assert_eq!(applied, 1);
+    // A fresh connection sees the migrated schema.
+    let again = SqlConfigStore::connect(&url, SecretCipher::none())
+        .await
+        .unwrap();
+    assert!(again.list(None).await.unwrap().is_empty());
+}
+
+async fn crud(kind: Kind) {
+    let (_, s) = store(kind, &format!("k1:{}", key_a())).await;
+    let created = s
+        .create(row("acme", "dingacme", "secret-1"), "alice")
+        .await
+        .unwrap();
+    assert_eq!(created.tenant, "acme");
+    assert_eq!(created.creator, "alice");
+    assert_eq!(created.revision, 1);
+    assert!(created.enabled && !created.deprecated);
+    assert_eq!(
+        created.secret,
+        StoredSecret::Encrypted {
+            key_id: "k1".into()
+        }
+    );
+    assert_eq!(
+        created.redirect_uris,
+        json!(["https://acme.example/after-login"])
+    );
+    assert_eq!(
+        created.hosts,
+        json!({"oapi": "https://oapi.internal.example/"})
+    );
+    assert!(created.created_at_ms > 0 && created.modified_at_ms >= created.created_at_ms);
+
+    // A second live row for the same tenant and platform is refused.
+    let e = s
+        .create(row("acme", "dingacme", "x"), "alice")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("already configured"), "{e}");
+    // An invalid row is refused, naming tenant, platform and field.
+    let mut bad = row("globex", "dingglobex", "s");
+    bad.redirect_uris = vec!["http://evil.example/cb".into()];
+    let e = s.create(bad, "alice").await.unwrap_err().to_string();
+    assert!(
+        e.contains("globex") && e.contains("dingtalk") && e.contains("redirect_uris[0]"),
+        "{e}"
+    );
+    // Platform-specific checks run through the platform's build.
+    let mut bad = row("globex", "dingglobex", "s");
+    bad.options.insert("app_token_api".into(), json!("v9"));
+    let e = s.create(bad, "alice").await.unwrap_err().to_string();
+    assert!(e.contains("options.app_token_api"), "{e}");
+    // Mapping overrides must compile.
+    let mut bad = row("globex", "dingglobex", "s");
+    bad.mapping = Some(json!({"mobile": {"path": "$.result["}}));
+    let e = s.create(bad, "alice").await.unwrap_err().to_string();
+    assert!(e.contains("globex") && e.contains("mapping"), "{e}");
+    assert_eq!(s.list(None).await.unwrap().len(), 1);
+
+    let updated = s
+        .update(
+            &t("acme"),
+            &dingtalk(),
+            ConfigPatch {
+                mode: Some(Some("h5".into())),
+                redirect_uris: Some(vec!["https://acme.example/new".into()]),
+                sort: Some(5),
+                ..ConfigPatch::default()
+            },
+            "bob",
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.mode.as_deref(), Some("h5"));
+    assert_eq!(updated.redirect_uris, json!(["https://acme.example/new"]));
+    assert_eq!(updated.sort, 5);
+    assert_eq!(updated.revision, 2);
+    assert_eq!(updated.creator, "alice");
+    assert_eq!(updated.modifier.as_deref(), Some("bob"));
+    // Untouched fields are kept.
+    assert_eq!(updated.hosts, created.hosts);
+    assert_eq!(updated.mapping, created.mapping);
+    assert!(stored_secret(&s, "acme").await.starts_with("enc:v1:k1:"));
+
+    let disabled = s.disable(&t("acme"), &dingtalk(), "carol").await.unwrap();
+    assert!(!disabled.enabled);
+    let deprecated = s
+        .set_deprecated(&t("acme"), &dingtalk(), true, "carol")
+        .await
+        .unwrap();
+    assert!(deprecated.deprecated);
+    assert_eq!(deprecated.revision, 4);
+
+    s.create(row("globex", "dingglobex", "g"), "alice")
+        .await
+        .unwrap();
+    let all = s.list(None).await.unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.tenant.as_str()).collect::<Vec<_>>(),
+        ["acme", "globex"]
+    );
+    assert_eq!(s.list(Some(&t("globex"))).await.unwrap().len(), 1);
+
+    // Soft delete: gone from listings, kept in the table, re-creatable.
+    s.delete(&t("acme"), &dingtalk(), "dave").await.unwrap();
+    assert!(s.get(&t("acme"), &dingtalk()).await.unwrap().is_none());
+    let kept: i64 = sqlx::query(AssertSqlSafe(
+        "SELECT COUNT(*) AS n FROM unilogin_platform_config WHERE tenant_id = 'acme' AND deleted_at <> 0"
+            .to_string(),
+    ))
+    .fetch_one(s.pool())
+    .await
+    .unwrap()
+    .try_get("n")
+    .unwrap();
+    assert_eq!(kept, 1);
+    let e = s
+        .disable(&t("acme"), &dingtalk(), "dave")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::PlatformNotConfigured { .. }), "{e}");
+    let again = s
+        .create(row("acme", "dingacme2", "secret-2"), "erin")
+        .await
+        .unwrap();
+    assert_eq!(again.revision, 1);
+    assert_eq!(again.app_key, "dingacme2");
+}
+
+async fn reload_on_change(kind: Kind) {
+    let (_, s) = store(kind, &format!("k1:{}", key_a())).await;
+    s.create(row("acme", "dingacme", "secret-1"), "alice")
+        .await
+        .unwrap();
+    let src = source(&s).await;
+    let first = src.get(&t("acme"), "dingtalk").await.unwrap();
+    assert_eq!(first.app_secret.expose(), "secret-1");
+    assert_eq!(first.corp_id.as_deref(), Some("corp-acme"));
+
+    // Nothing changed: same Arc (so built handlers stay cached).
+    let report = src.reload().await.unwrap();
+    assert!(!report.has_changes() && report.unchanged == 1, "{report:?}");
+    assert!(Arc::ptr_eq(
+        &first,
+        &src.get(&t("acme"), "dingtalk").await.unwrap()
+    ));
+
+    // A valid change takes effect at the next reload (not before).
+    s.update(
+        &t("acme"),
+        &dingtalk(),
+        ConfigPatch {
+            app_secret: Some(SecretInput::Value(AppSecret::new("secret-2"))),
+            redirect_uris: Some(vec!["https://acme.example/v2".into()]),
+            ..ConfigPatch::default()
+        },
+        "bob",
+    )
+    .await
+    .unwrap();
+    assert!(Arc::ptr_eq(
+        &first,
+        &src.get(&t("acme"), "dingtalk").await.unwrap()
+    ));
+    let report = src.reload().await.unwrap();
+    assert_eq!(report.changed.len(), 1, "{report:?}");
+    let second = src.get(&t("acme"), "dingtalk").await.unwrap();
+    assert!(!Arc::ptr_eq(&first, &second));
+    assert_eq!(second.app_secret.expose(), "secret-2");
+    assert_eq!(second.redirect_uris, ["https://acme.example/v2"]);
+
+    // Disabled, then deprecated rows stop new logins (enabled = false).
+    s.disable(&t("acme"), &dingtalk(), "bob").await.unwrap();
+    src.reload().await.unwrap();
+    assert!(!src.get(&t("acme"), "dingtalk").await.unwrap().enabled);
+    s.set_enabled(&t("acme"), &dingtalk(), true, "bob")
+        .await
+        .unwrap();
+    src.reload().await.unwrap();
+    assert!(src.get(&t("acme"), "dingtalk").await.unwrap().enabled);
+    s.set_deprecated(&t("acme"), &dingtalk(), true, "bob")
+        .await
+        .unwrap();
+    src.reload().await.unwrap();
+    assert!(!src.get(&t("acme"), "dingtalk").await.unwrap().enabled);
+
+    // A new row appears, a deleted one disappears.
+    s.create(row("globex", "dingglobex", "g"), "alice")
+        .await
+        .unwrap();
+    s.delete(&t("acme"), &dingtalk(), "bob").await.unwrap();
+    let report = src.reload().await.unwrap();
+    assert_eq!(report.added.len(), 1, "{report:?}");
+    assert_eq!(report.removed.len(), 1, "{report:?}");
+    let e = src.get(&t("acme"), "dingtalk").await.unwrap_err();
+    assert!(matches!(e, Error::UnknownTenant { .. }), "{e}");
+    assert_eq!(src.list().await.unwrap().len(), 1);
+
+    // Periodic reloads pick changes up by themselves.
+    let src = Arc::new(src);
+    let _reloader = src
+        .spawn_reloader(std::time::Duration::from_millis(50))
+        .unwrap();
+    s.update(
+        &t("globex"),
+        &dingtalk(),
+        ConfigPatch {
+            corp_id: Some(Some("corp-globex-2".into())),
+            ..ConfigPatch::default()
+        },
+        "bob",
+    )
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let c = src.get(&t("globex"), "dingtalk").await.unwrap();
+        if c.corp_id.as_deref() == Some("corp-globex-2") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "periodic reload did not apply the change"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+async fn invalid_change_rejected(kind: Kind) {
+    let (_, s) = store(kind, &format!("k1:{}", key_a())).await;
+    s.create(row("acme", "dingacme", "secret-1"), "alice")
+        .await
+        .unwrap();
+    s.create(row("globex", "dingglobex", "g"), "alice")
+        .await
+        .unwrap();
+    let src = source(&s).await;
+    let good = src.get(&t("acme"), "dingtalk").await.unwrap();
+
+    // The admin API refuses invalid changes outright.
+    let e = s
+        .update(
+            &t("acme"),
+            &dingtalk(),
+            ConfigPatch {
+                hosts: Some([("oapi".to_string(), "ftp://files.example/".parse().unwrap())].into()),
+                ..ConfigPatch::default()
+            },
+            "bob",
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("hosts.oapi") && e.contains("acme"), "{e}");
+
+    // A change made behind the API's back (a hand edit) is rejected at reload, logged, and
+    // the last good configuration stays in force.
+    raw(
+        &s,
+        "UPDATE unilogin_platform_config SET hosts = '{\"oapi\": \"ftp://files.example/\"}' WHERE tenant_id = 'acme'"
+            .into(),
+    )
+    .await;
+    raw(
+        &s,
+        "UPDATE unilogin_platform_config SET options = '{not json' WHERE tenant_id = 'globex'"
+            .into(),
+    )
+    .await;
+    let report = src.reload().await.unwrap();
+    assert_eq!(report.rejected.len(), 2, "{report:?}");
+    let texts: Vec<String> = report.rejected.iter().map(ToString::to_string).collect();
+    assert!(
+        texts
+            .iter()
+            .any(|e| e.contains("acme") && e.contains("dingtalk") && e.contains("hosts.oapi")),
+        "{texts:?}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|e| e.contains("globex") && e.contains("options") && e.contains("invalid JSON")),
+        "{texts:?}"
+    );
+    assert!(Arc::ptr_eq(
+        &good,
+        &src.get(&t("acme"), "dingtalk").await.unwrap()
+    ));
+    assert!(src.get(&t("globex"), "dingtalk").await.unwrap().enabled);
+
+    // Disabling always works, even alongside the invalid content.
+    s.disable(&t("acme"), &dingtalk(), "bob").await.unwrap();
+    src.reload().await.unwrap();
+    let disabled = src.get(&t("acme"), "dingtalk").await.unwrap();
+    assert!(!disabled.enabled);
+    assert_eq!(
+        disabled.hosts, good.hosts,
+        "the invalid hosts were not applied"
+    );
+
+    // A row that was never valid answers with its error.
+    raw(
+        &s,
+        "UPDATE unilogin_platform_config SET options = '{}', redirect_uris = '[\"javascript:alert(1)\"]' WHERE tenant_id = 'globex'".into(),
+    )
+    .await;
+    let fresh = source(&s).await;
+    let e = fresh
+        .get(&t("globex"), "dingtalk")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("globex") && e.contains("redirect_uris[0]"),
+        "{e}"
+    );
+}
+
+async fn encryption_round_trip(kind: Kind) {
+    let spec_a = format!("k1:{}", key_a());
+    let (url, s) = store(kind, &spec_a).await;
+    s.create(row("acme", "dingacme", "top-secret-value"), "alice")
+        .await
+        .unwrap();
+    let stored = stored_secret(&s, "acme").await;
+    assert!(stored.starts_with("enc:v1:k1:"), "{stored}");
+    assert!(!stored.contains("top-secret-value"));
+    let src = source(&s).await;
+    assert_eq!(
+        src.get(&t("acme"), "dingtalk")
+            .await
+            .unwrap()
+            .app_secret
+            .expose(),
+        "top-secret-value"
+    );
+
+    // References are stored as given and resolved at load.
+    let dir = std::env::temp_dir().join(format!("unilogin-sql-ref-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{kind:?}.secret"));
+    std::fs::write(&file, "from-a-file\n").unwrap();
+    let mut r = row("globex", "dingglobex", "unused");
+    r.app_secret = SecretInput::Reference(format!("file:{}", file.display()));
+    let created = s.create(r, "alice").await.unwrap();
+    assert_eq!(
+        created.secret,
+        StoredSecret::Reference(format!("file:{}", file.display()))
+    );
+    src.reload().await.unwrap();
+    assert_eq!(
+        src.get(&t("globex"), "dingtalk")
+            .await
+            .unwrap()
+            .app_secret
+            .expose(),
+        "from-a-file"
+    );
+    // A plain value is never accepted as a "reference".
+    let e = s
+        .update(
+            &t("globex"),
+            &dingtalk(),
+            ConfigPatch {
+                app_secret: Some(SecretInput::Reference("plain-secret".into())),
+                ..ConfigPatch::default()
+            },
+            "bob",
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("env:NAME"), "{e}");
+
+    // Key rotation: new key first, re-encrypt, old key can go.
+    let spec_ba = format!("k2:{},k1:{}", key_b(), key_a());
+    let rotated = SqlConfigStore::connect(&url, cipher(&spec_ba))
+        .await
+        .unwrap();
+    assert_eq!(rotated.reencrypt("ops").await.unwrap(), 1);
+    assert!(stored_secret(&s, "acme").await.starts_with("enc:v1:k2:"));
+    let only_b = SqlConfigStore::connect(&url, cipher(&format!("k2:{}", key_b())))
+        .await
+        .unwrap();
+    let src_b = source(&only_b).await;
+    assert_eq!(
+        src_b
+            .get(&t("acme"), "dingtalk")
+            .await
+            .unwrap()
+            .app_secret
+            .expose(),
+        "top-secret-value"
+    );
+    assert_eq!(rotated.reencrypt("ops").await.unwrap(), 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+async fn wrong_key_clear_error(kind: Kind) {
+    let (url, s) = store(kind, &format!("k1:{}", key_a())).await;
+    s.create(row("acme", "dingacme", "secret-1"), "alice")
+        .await
+        .unwrap();
+    // Same key id, other key material.
+    let wrong = SqlConfigStore::connect(&url, cipher(&format!("k1:{}", key_b())))
+        .await
+        .unwrap();
+    let (src, report) = CachedSource::new(wrong.clone()).await.unwrap();
+    assert_eq!(report.rejected.len(), 1);
+    let e = src
+        .get(&t("acme"), "dingtalk")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("acme")
+            && e.contains("dingtalk")
+            && e.contains("app_secret")
+            && e.contains("wrong key"),
+        "{e}"
+    );
+    assert!(!e.contains("secret-1"));
+    // A key id that is not configured at all.
+    let other = SqlConfigStore::connect(&url, cipher(&format!("k9:{}", key_b())))
+        .await
+        .unwrap();
+    let (src, _) = CachedSource::new(other).await.unwrap();
+    let e = src
+        .get(&t("acme"), "dingtalk")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("key `k1`") && e.contains("UNILOGIN_SECRET_KEYS"),
+        "{e}"
+    );
+    // No keys at all: storing a secret says what to do.
+    let none = SqlConfigStore::connect(&url, SecretCipher::none())
+        .await
+        .unwrap();
+    let e = none
+        .create(row("globex", "dingglobex", "x"), "alice")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("UNILOGIN_SECRET_KEYS"), "{e}");
+    // Strict start-up refuses the undecryptable row.
+    assert!(CachedSource::new_strict(wrong).await.is_err());
+}
+
+async fn tenant_isolation(kind: Kind) {
+    let (_, s) = store(kind, &format!("k1:{}", key_a())).await;
+    // `ACME` and `acme` are different tenants (identifiers are case-sensitive).
+    s.create(row("acme", "dingacme", "secret-acme"), "alice")
+        .await
+        .unwrap();
+    s.create(row("ACME", "dingACME", "secret-ACME"), "alice")
+        .await
+        .unwrap();
+    s.create(row("globex", "dingglobex", "secret-globex"), "alice")
+        .await
+        .unwrap();
+    let src = source(&s).await;
+    for (tenant, key, secret) in [
+        ("acme", "dingacme", "secret-acme"),
+        ("ACME", "dingACME", "secret-ACME"),
+        ("globex", "dingglobex", "secret-globex"),
+    ] {
+        let c = src.get(&t(tenant), "dingtalk").await.unwrap();
+        assert_eq!(c.tenant.as_str(), tenant);
+        assert_eq!(c.app_key.as_str(), key);
+        assert_eq!(c.app_secret.expose(), secret);
+    }
+    assert_eq!(s.list(Some(&t("acme"))).await.unwrap().len(), 1);
+    assert_eq!(
+        s.list(Some(&t("acme"))).await.unwrap()[0].app_key,
+        "dingacme"
+    );
+    let e = src.get(&t("initech"), "dingtalk").await.unwrap_err();
+    assert!(matches!(e, Error::UnknownTenant { .. }), "{e}");
+
+    // Changing or deleting one tenant never touches another.
+    s.disable(&t("acme"), &dingtalk(), "bob").await.unwrap();
+    s.delete(&t("ACME"), &dingtalk(), "bob").await.unwrap();
+    src.reload().await.unwrap();
+    assert!(!src.get(&t("acme"), "dingtalk").await.unwrap().enabled);
+    assert!(src.get(&t("ACME"), "dingtalk").await.is_err());
+    assert!(src.get(&t("globex"), "dingtalk").await.unwrap().enabled);
+
+    // A secret copied from one tenant's row into another's does not decrypt there.
+    let acme_secret = stored_secret(&s, "acme").await;
+    raw(
+        &s,
+        format!("UPDATE unilogin_platform_config SET app_secret = '{acme_secret}' WHERE tenant_id = 'globex'"),
+    )
+    .await;
+    let report = src.reload().await.unwrap();
+    assert_eq!(report.rejected.len(), 1, "{report:?}");
+    let e = report.rejected[0].to_string();
+    assert!(
+        e.contains("globex") && e.contains("copied from another"),
+        "{e}"
+    );
+    // globex keeps its own last good secret; it never gets acme's.
+    assert_eq!(
+        src.get(&t("globex"), "dingtalk")
+            .await
+            .unwrap()
+            .app_secret
+            .expose(),
+        "secret-globex"
+    );
+}
+
+macro_rules! suite {
+    ($name:ident, $kind:expr) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn migrations_up_from_empty() {
+                super::migrations_up_from_empty($kind).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn crud() {
+                super::crud($kind).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn reload_on_change() {
+                super::reload_on_change($kind).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn invalid_change_rejected() {
+                super::invalid_change_rejected($kind).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn encryption_round_trip() {
+                super::encryption_round_trip($kind).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn wrong_key_clear_error() {
+                super::wrong_key_clear_error($kind).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn tenant_isolation() {
+                super::tenant_isolation($kind).await;
+            }
+        }
+    };
+}
+
+suite!(sqlite, Kind::Sqlite);
+suite!(postgres, Kind::Postgres);
+suite!(mariadb, Kind::MariaDb);
