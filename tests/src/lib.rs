@@ -268,15 +268,41 @@ pub async fn revoked_app_token_is_replaced_once(setup: Setup) {
 
 /// A token rejected at the code step is retried once with a fresh token, and the code still
 /// works (the platform checks the token before consuming the code).
+///
+/// Where the code exchange carries no app token (Feishu's `authen/v2/oauth/token` authenticates
+/// with the app's credentials; its fake refuses to inject `TokenInvalid` there), the case checks
+/// the next step that uses the app token instead: its rejection is retried once with a fresh
+/// token **without** sending the code again.
 pub async fn token_rejected_at_code_step_retries_once(setup: Setup) {
     let sso = setup.sso();
     setup.h5_login(&sso).await.expect("cold login");
     setup.fake.reset_calls();
-    setup.inject(
-        EndpointRole::H5CodeExchange,
-        Fault::TokenInvalid,
-        Times::Once,
-    );
+    let exchange_carries_token = setup
+        .fake
+        .endpoints_for(EndpointRole::H5CodeExchange)
+        .iter()
+        .all(|e| {
+            setup
+                .fake
+                .inject_fault(e, Fault::TokenInvalid, Times::Once)
+                .is_ok()
+        });
+    if !exchange_carries_token {
+        setup.fake.clear_faults();
+        setup.inject(EndpointRole::UserDetail, Fault::TokenInvalid, Times::Once);
+        setup
+            .h5_login(&sso)
+            .await
+            .expect("login after one rejection");
+        assert_eq!(setup.calls(EndpointRole::AppToken), 1);
+        assert_eq!(setup.calls(EndpointRole::UserDetail), 2);
+        assert_eq!(
+            setup.calls(EndpointRole::H5CodeExchange),
+            1,
+            "the code was sent again"
+        );
+        return;
+    }
     setup
         .h5_login(&sso)
         .await

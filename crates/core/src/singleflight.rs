@@ -139,40 +139,40 @@ where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T>> + Send + 'static,
     {
-        let mut slot = {
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::Internal("SingleFlight::run needs a tokio runtime".into()))?;
+        // The lock is held only in this block: never across an await.
+        let lead = {
             let mut flights = self.shared.lock();
             match flights.get(&key) {
-                Some((_, slot)) => Some(slot.clone()),
+                Some((_, slot)) => Err(slot.clone()),
                 None => {
-                    let handle = tokio::runtime::Handle::try_current().map_err(|_| {
-                        Error::Internal("SingleFlight::run needs a tokio runtime".into())
-                    })?;
                     let (tx, rx) = watch::channel(None);
                     let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
                     flights.insert(key.clone(), (id, rx.clone()));
-                    drop(flights);
-                    let landing = Landing {
-                        shared: self.shared.clone(),
-                        key: Some(key),
-                        id,
-                    };
-                    // `landing` is dropped (entry removed) if `work()` itself panics.
-                    let fut = work();
-                    drop(handle.spawn(async move {
-                        let result = fut.await;
-                        // Publish first: callers that join between now and the removal below get
-                        // this result rather than starting a second execution.
-                        tx.send_replace(Some(result));
-                        drop(landing);
-                    }));
-                    return Self::wait(rx).await;
+                    Ok((tx, rx, id))
                 }
             }
         };
-        match slot.take() {
-            Some(rx) => Self::wait(rx).await,
-            None => Err(Error::Internal("single flight lost its slot".into())),
-        }
+        let (tx, rx, id) = match lead {
+            Ok(lead) => lead,
+            Err(joined) => return Self::wait(joined).await,
+        };
+        let landing = Landing {
+            shared: self.shared.clone(),
+            key: Some(key),
+            id,
+        };
+        // `landing` is dropped (entry removed) if `work()` itself panics.
+        let fut = work();
+        drop(handle.spawn(async move {
+            let result = fut.await;
+            // Publish first: callers that join between now and the removal below get this
+            // result rather than starting a second execution.
+            tx.send_replace(Some(result));
+            drop(landing);
+        }));
+        Self::wait(rx).await
     }
 
     async fn wait(mut rx: Slot<T>) -> Result<T> {

@@ -43,7 +43,7 @@
 //!   [`Times`]), [`calls`], [`clock`] ([`FakeClock`]), [`store`] (tokens and single-use codes),
 //!   [`users`] ([`FakeUser`]), [`http`] (request parsing and response helpers) and [`platform`]
 //!   (the object-safe [`FakePlatform`] trait used by the conformance suite).
-//! * Platform fakes: [`dingtalk`]. Feishu and WeCom follow the same pattern.
+//! * Platform fakes: [`dingtalk`], [`feishu`] (also Lark). WeCom follows the same pattern.
 //!
 //! # Adding a platform fake
 //! 1. Describe endpoints with [`server::EndpointSpec`] (name, method, path, envelope family).
@@ -60,6 +60,7 @@ pub mod calls;
 pub mod clock;
 pub mod dingtalk;
 pub mod faults;
+pub mod feishu;
 pub mod http;
 pub mod platform;
 pub mod server;

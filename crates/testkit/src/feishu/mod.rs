@@ -1,0 +1,857 @@
+//! A faithful fake of Feishu / Lark (飞书): the `open` host (`open.feishu.cn` /
+//! `open.larksuite.com`) and the `accounts` host (`accounts.feishu.cn` /
+//! `accounts.larksuite.com`) served by one loopback server. The paths are the same for Feishu
+//! and Lark; [`start_lark`] only changes the default tenant keys.
+//!
+//! Point every Feishu host of the client at [`FakeFeishu::base_url`]. The fake knows one default
+//! app ([`DEFAULT_APP_ID`] / [`DEFAULT_APP_SECRET`], a self-built app of tenant
+//! [`DEFAULT_TENANT_KEY`]) and three users: [`DEMO_USER_ID`] (`user001`, the person of
+//! `fixtures/feishu/*.json`), [`SECOND_USER_ID`] (`user002`, tenant manager without avatar) and
+//! [`OUTSIDER_USER_ID`] (`outsider001`, tenant [`OTHER_TENANT_KEY`]: web login works and
+//! `user_info` reports the other `tenant_key`; the directory does not know them).
+//!
+//! | endpoint name ([`endpoints`]) | method and path | family |
+//! |---|---|---|
+//! | `tenant_access_token` | `POST /open-apis/auth/v3/tenant_access_token/internal` `{app_id,app_secret}` | auth |
+//! | `app_access_token` | `POST /open-apis/auth/v3/app_access_token/internal` `{app_id,app_secret}` | auth |
+//! | `oauth_token_v2` | `POST /open-apis/authen/v2/oauth/token` (code / refresh grants) | oauth2 |
+//! | `oidc_access_token` | `POST /open-apis/authen/v1/oidc/access_token`, app token in `Authorization` | open |
+//! | `oidc_refresh_access_token` | `POST /open-apis/authen/v1/oidc/refresh_access_token`, app token | open |
+//! | `v1_access_token` | `POST /open-apis/authen/v1/access_token` (legacy: token and user in `data`) | open |
+//! | `user_info` | `GET /open-apis/authen/v1/user_info`, `Authorization: Bearer u-…` | open_user |
+//! | `contact_user` | `GET /open-apis/contact/v3/users/{id}?user_id_type&department_id_type`, tenant token | open |
+//! | `authorize` | `GET /open-apis/authen/v1/authorize` (accounts host) | accounts |
+//! | `approve` | `POST /open-apis/authen/v1/authorize/approve` (the page's buttons) → 302 | accounts |
+//!
+//! # What it validates (as the real platform does)
+//! * **Credentials**: unknown `app_id` → code 10003, wrong `app_secret` → 10014 at the token
+//!   endpoints; v2 `client_id`/`client_secret` → HTTP 401 `invalid_client`.
+//! * **App tokens** (`t-…`, at most 7200 s, [`APP_TOKEN_TTL`]): Feishu's reissue rule — while at
+//!   least 30 minutes remain ([`REISSUE_BELOW`]) a token request returns the **same** token with
+//!   `expire` = its *remaining* lifetime; below that a **new** token is issued and the old one
+//!   stays valid until its own expiry (two valid tokens). Both token endpoints share tokens (for a
+//!   self-built app `app_access_token` and `tenant_access_token` are the same value, as in the
+//!   fixture). Missing `Authorization` → 99991661; not `Bearer t-…` → 99991671; unknown, expired or
+//!   revoked ([`FakeFeishu::revoke_app_tokens`]) → 99991663.
+//! * **User tokens** (`u-…`, 7200 s): missing → 99991661; unknown or revoked → 99991668; expired →
+//!   99991677. **Refresh tokens** (`ur-…`, 30 days) are issued only when the grant's scope has
+//!   `offline_access` and the app has that permission; each is **single use**: a refresh returns a
+//!   new pair and the old refresh token dies at once.
+//! * **Codes**: single use; 5 minutes (`tt.requestAuthCode`, authorize page) or 3 minutes
+//!   (`tt.requestAccess`, [`FakeFeishu::issue_request_access_code`]); bound to the app. A code from
+//!   the authorize page is bound to its `redirect_uri` (the token request must repeat it) and to
+//!   its PKCE challenge (`S256` or `plain`; the token request must carry the matching
+//!   `code_verifier`). v2: HTTP 400 `{code: 20003, error: "invalid_grant"}` (the fixture); v1:
+//!   HTTP 400 code 20003. The token is checked first, so a rejected token never burns a code.
+//! * **Scopes**: `user_info` carries `email`, `mobile`, `user_id` only if the app has
+//!   `contact:user.email:readonly`, `contact:user.phone:readonly`,
+//!   `contact:user.employee_id:readonly` ([`FakeApp::permissions`]); the directory also needs
+//!   `contact:user.base:readonly` (else 99991672) and `contact:user.department:readonly` for
+//!   `department_ids`. The authorize page refuses scopes the app does not have.
+//! * **Directory**: `contact/v3/users/{id}` finds only members of the app's tenant → otherwise
+//!   HTTP 400 code 41050.
+//! * **Encodings**: token endpoints need a JSON object body with `Content-Type: application/json`
+//!   → otherwise HTTP 400 code 99992402 (`invalid_request` on v2).
+//! * **Authorize page**: `client_id` (or the previous generation's `app_id`) known, `redirect_uri`
+//!   absolute http(s) on one of [`FakeApp::redirect_hosts`], `response_type` absent or `code`,
+//!   scopes known to the app, `code_challenge_method` `S256`/`plain` → otherwise an HTTP 400 HTML
+//!   page. Approve answers `302` to `redirect_uri?code=CODE&state=STATE`.
+//!
+//! # Faults
+//! Platform faults render as: [`Fault::TokenInvalid`] 99991663 (99991668 on `user_info`; not
+//! offered where no access token is sent: token endpoints, v2 oauth); `CodeInvalid` 20003;
+//! `RateLimited` and `RateLimitPage` HTTP 429 code 99991400 with headers
+//! `x-ogw-ratelimit-limit` / `x-ogw-ratelimit-reset` ([`RATE_LIMIT_RESET_SECS`]);
+//! `PermissionDenied` 99991672; `IpNotAllowed` 99991401; `SystemBusy` HTTP 500 code 2200.
+//! `Fault::code(n)` gives code `n` (HTTP 429 for 99991400, 500 for 2200, else 400; on v2 the
+//! standard OAuth2 shape). Login pages accept only transport faults.
+//!
+//! # Illustrative choices
+//! Not confirmed by the reference; clients must branch only on the class: codes 10003, 10014,
+//! 99992402, 41050, 20003 on v1, 20026 (bad refresh token), 2200 and its HTTP 500; HTTP 400 as the
+//! status of error codes other than 99991400; the v2 `error` strings other than `invalid_grant`;
+//! `404 page not found` for unknown paths and wrong methods; 99991401's text (seen in issue
+//! threads).
+
+mod envelope;
+mod handlers;
+mod login;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::Method;
+use url::Url;
+
+pub use envelope::{
+    CODE_BAD_REQUEST, CODE_INVALID_APP, CODE_INVALID_CODE, CODE_INVALID_REFRESH_TOKEN,
+    CODE_INVALID_SECRET, CODE_IP_DENIED, CODE_NO_USER_AUTHORITY, CODE_RATE_LIMITED,
+    CODE_SCOPE_MISSING, CODE_SYSTEM_BUSY, CODE_TENANT_TOKEN_INVALID, CODE_TOKEN_FORMAT,
+    CODE_TOKEN_MISSING, CODE_USER_TOKEN_EXPIRED, CODE_USER_TOKEN_INVALID, RATE_LIMIT_RESET_SECS,
+};
+
+use crate::clock::FakeClock;
+use crate::faults::{Fault, FaultError, Times};
+use crate::platform::{AppCredentials, EndpointRole, FakePlatform};
+use crate::server::{EndpointSpec, FakeRouter, FakeServer, Harness};
+use crate::store::{CODE_TTL, CodeStore, TokenStore, random_id};
+use crate::users::{FakeUser, UserDirectory};
+
+/// App id of the default app.
+pub const DEFAULT_APP_ID: &str = "cli_fakeappid0001";
+/// App secret of the default app.
+pub const DEFAULT_APP_SECRET: &str = "fake_fs_app_secret_0001";
+/// Tenant key of the home tenant (as in `fixtures/feishu/authen_v1_user_info.json`).
+pub const DEFAULT_TENANT_KEY: &str = "faketenantkey001";
+/// Tenant key of the outsider's tenant.
+pub const OTHER_TENANT_KEY: &str = "faketenantkey002";
+/// Tenant key of the home tenant of a fake started with [`start_lark`].
+pub const LARK_TENANT_KEY: &str = "fakelarktenant001";
+/// Tenant key of the outsider's tenant in a fake started with [`start_lark`].
+pub const LARK_OTHER_TENANT_KEY: &str = "fakelarktenant002";
+/// The fixture person (`Zhang San`), member of the home tenant.
+pub const DEMO_USER_ID: &str = "user001";
+/// A second member (`Li Si`, tenant manager, no avatar).
+pub const SECOND_USER_ID: &str = "user002";
+/// A person from another tenant.
+pub const OUTSIDER_USER_ID: &str = "outsider001";
+
+/// Longest lifetime of an app token.
+pub const APP_TOKEN_TTL: Duration = Duration::from_secs(7200);
+/// Below this remaining lifetime a token request issues a new app token (the old stays valid).
+pub const REISSUE_BELOW: Duration = Duration::from_secs(30 * 60);
+/// Lifetime of user access tokens.
+pub const USER_TOKEN_TTL: Duration = Duration::from_secs(7200);
+/// Lifetime of refresh tokens (30 days).
+pub const REFRESH_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Lifetime of a `tt.requestAccess` code.
+pub const REQUEST_ACCESS_CODE_TTL: Duration = Duration::from_secs(3 * 60);
+
+/// Permission for the directory (`contact/v3/users/:id`).
+pub const SCOPE_CONTACT_BASE: &str = "contact:user.base:readonly";
+/// Permission that brings `email`.
+pub const SCOPE_EMAIL: &str = "contact:user.email:readonly";
+/// Permission that brings `mobile`.
+pub const SCOPE_PHONE: &str = "contact:user.phone:readonly";
+/// Permission that brings `user_id`.
+pub const SCOPE_EMPLOYEE_ID: &str = "contact:user.employee_id:readonly";
+/// Permission that brings `department_ids` in the directory.
+pub const SCOPE_DEPARTMENT: &str = "contact:user.department:readonly";
+/// Permission (and authorize scope) that brings refresh tokens.
+pub const SCOPE_OFFLINE_ACCESS: &str = "offline_access";
+
+pub(crate) const CODE_PREFIX: &str = "fake_fs_code_";
+
+/// Endpoint names of the Feishu fake (for `calls`, fault injection).
+pub mod endpoints {
+    /// `POST /open-apis/auth/v3/tenant_access_token/internal`.
+    pub const TENANT_ACCESS_TOKEN: &str = "tenant_access_token";
+    /// `POST /open-apis/auth/v3/app_access_token/internal`.
+    pub const APP_ACCESS_TOKEN: &str = "app_access_token";
+    /// `POST /open-apis/authen/v2/oauth/token` (code and refresh grants, v2).
+    pub const OAUTH_TOKEN_V2: &str = "oauth_token_v2";
+    /// `POST /open-apis/authen/v1/oidc/access_token` (code → user token, v1 OIDC).
+    pub const OIDC_ACCESS_TOKEN: &str = "oidc_access_token";
+    /// `POST /open-apis/authen/v1/oidc/refresh_access_token` (v1 OIDC refresh).
+    pub const OIDC_REFRESH_ACCESS_TOKEN: &str = "oidc_refresh_access_token";
+    /// `POST /open-apis/authen/v1/access_token` (legacy v1: token and user).
+    pub const V1_ACCESS_TOKEN: &str = "v1_access_token";
+    /// `GET /open-apis/authen/v1/user_info` (user token).
+    pub const USER_INFO: &str = "user_info";
+    /// `GET /open-apis/contact/v3/users/{id}` (tenant token).
+    pub const CONTACT_USER: &str = "contact_user";
+    /// `GET /open-apis/authen/v1/authorize` (authorize page, accounts host).
+    pub const AUTHORIZE: &str = "authorize";
+    /// `POST /open-apis/authen/v1/authorize/approve` (the page's buttons).
+    pub const APPROVE: &str = "approve";
+}
+
+/// Which code-exchange generation the client under test uses; decides which endpoints
+/// [`FakePlatform::endpoints_for`] names for the code-exchange roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UserTokenApi {
+    /// `authen/v2/oauth/token` (the default).
+    #[default]
+    V2,
+    /// `authen/v1/oidc/access_token` and `…/refresh_access_token`.
+    V1Oidc,
+}
+
+/// A self-built app registered with the fake. `Debug` hides the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FakeApp {
+    /// `app_id` / `client_id` (`cli_…`).
+    pub app_id: String,
+    /// `app_secret` / `client_secret`.
+    pub app_secret: String,
+    /// The tenant the app belongs to.
+    pub tenant_key: String,
+    /// Permissions the app was granted in the console (scopes).
+    pub permissions: BTreeSet<String>,
+    /// Callback hosts accepted in `redirect_uri` (a host matches itself and its subdomains).
+    /// Default: `localhost`, `127.0.0.1`, `[::1]`, `example.com`.
+    pub redirect_hosts: Vec<String>,
+}
+
+impl fmt::Debug for FakeApp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeApp")
+            .field("app_id", &self.app_id)
+            .field("app_secret", &"***")
+            .field("tenant_key", &self.tenant_key)
+            .field("permissions", &self.permissions)
+            .field("redirect_hosts", &self.redirect_hosts)
+            .finish()
+    }
+}
+
+impl FakeApp {
+    /// An app with every contact permission, `offline_access` and the default redirect hosts.
+    pub fn new(
+        app_id: impl Into<String>,
+        app_secret: impl Into<String>,
+        tenant_key: impl Into<String>,
+    ) -> Self {
+        Self {
+            app_id: app_id.into(),
+            app_secret: app_secret.into(),
+            tenant_key: tenant_key.into(),
+            permissions: [
+                SCOPE_CONTACT_BASE,
+                SCOPE_EMAIL,
+                SCOPE_PHONE,
+                SCOPE_EMPLOYEE_ID,
+                SCOPE_DEPARTMENT,
+                SCOPE_OFFLINE_ACCESS,
+            ]
+            .map(String::from)
+            .into_iter()
+            .collect(),
+            redirect_hosts: ["localhost", "127.0.0.1", "[::1]", "example.com"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+
+    /// The same app without `permission`.
+    pub fn without(mut self, permission: &str) -> Self {
+        self.permissions.remove(permission);
+        self
+    }
+
+    /// Whether the app has `permission`.
+    pub fn has(&self, permission: &str) -> bool {
+        self.permissions.contains(permission)
+    }
+
+    /// Whether `url`'s host is one of the app's callback hosts (or a subdomain of one).
+    pub fn redirect_allowed(&self, url: &Url) -> bool {
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        let host = host.to_ascii_lowercase();
+        self.redirect_hosts.iter().any(|allowed| {
+            let allowed = allowed.to_ascii_lowercase();
+            host == allowed
+                || host
+                    .strip_suffix(allowed.as_str())
+                    .is_some_and(|rest| rest.ends_with('.'))
+        })
+    }
+}
+
+/// The default users: the fixture person, a second member, and an outsider from `other_tenant`.
+pub fn default_users(other_tenant: &str) -> Vec<FakeUser> {
+    vec![
+        FakeUser::new(DEMO_USER_ID)
+            .open_id("ou_fakeopenid0001")
+            .union_id("on_fakeunionid0001")
+            .name("Zhang San")
+            .avatar("https://example.com/avatar/user001.png")
+            .mobile("13800000000")
+            .country_code("86")
+            .job_number("E0001")
+            .title("Engineer")
+            .email("user001@example.com")
+            .org_email("user001@corp.example.com")
+            .dept_ids([1])
+            .hired_at_ms(1_700_000_000_000),
+        FakeUser::new(SECOND_USER_ID)
+            .open_id("ou_fakeopenid0002")
+            .union_id("on_fakeunionid0002")
+            .name("Li Si")
+            .mobile("13800000002")
+            .job_number("E0002")
+            .title("Manager")
+            .email("user002@example.com")
+            .dept_ids([1, 2])
+            .admin(true),
+        FakeUser::new(OUTSIDER_USER_ID)
+            .open_id("ou_fakeopenid0009")
+            .union_id("on_fakeunionid0009")
+            .name("Wang Wu")
+            .avatar("https://example.org/avatar/outsider001.png")
+            .mobile("13800000009")
+            .email("outsider001@example.org")
+            .in_org(other_tenant),
+    ]
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct AppTokenMeta {
+    pub(crate) app_id: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct UserTokenMeta {
+    pub(crate) app_id: String,
+    pub(crate) user_id: String,
+    pub(crate) scope: String,
+}
+
+/// PKCE challenge bound to a code.
+#[derive(Debug, Clone)]
+pub(crate) struct Pkce {
+    pub(crate) challenge: String,
+    /// `S256` or `plain`.
+    pub(crate) method: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CodeGrant {
+    pub(crate) app_id: String,
+    pub(crate) user_id: String,
+    pub(crate) scope: String,
+    pub(crate) redirect_uri: Option<String>,
+    pub(crate) pkce: Option<Pkce>,
+}
+
+/// Everything the Feishu endpoints share.
+#[derive(Debug)]
+pub(crate) struct FsState {
+    pub(crate) home_tenant: String,
+    apps: Mutex<BTreeMap<String, FakeApp>>,
+    pub(crate) users: UserDirectory,
+    pub(crate) app_tokens: TokenStore<AppTokenMeta>,
+    pub(crate) user_tokens: TokenStore<UserTokenMeta>,
+    pub(crate) refresh_tokens: TokenStore<UserTokenMeta>,
+    pub(crate) codes: CodeStore<CodeGrant>,
+    pub(crate) short_codes: CodeStore<CodeGrant>,
+    user_token_api: Mutex<UserTokenApi>,
+}
+
+impl FsState {
+    fn new(clock: &FakeClock, home: &str, other: &str) -> Self {
+        let app = FakeApp::new(DEFAULT_APP_ID, DEFAULT_APP_SECRET, home);
+        let users = UserDirectory::new();
+        for u in default_users(other) {
+            users.insert(u);
+        }
+        Self {
+            home_tenant: home.to_owned(),
+            apps: Mutex::new(BTreeMap::from([(app.app_id.clone(), app)])),
+            users,
+            app_tokens: TokenStore::new(clock.clone(), "t-"),
+            user_tokens: TokenStore::new(clock.clone(), "u-"),
+            refresh_tokens: TokenStore::new(clock.clone(), "ur-"),
+            codes: CodeStore::new(clock.clone(), CODE_PREFIX, CODE_TTL),
+            short_codes: CodeStore::new(clock.clone(), CODE_PREFIX, REQUEST_ACCESS_CODE_TTL),
+            user_token_api: Mutex::new(UserTokenApi::V2),
+        }
+    }
+
+    fn apps(&self) -> MutexGuard<'_, BTreeMap<String, FakeApp>> {
+        // Single inserts/reads only: a poisoned lock still holds consistent data.
+        self.apps.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn app(&self, app_id: &str) -> Option<FakeApp> {
+        self.apps().get(app_id).cloned()
+    }
+
+    /// Feishu's reissue rule: the live token with the most time left while at least
+    /// [`REISSUE_BELOW`] remains, else a new one. Returns the token and its remaining lifetime.
+    pub(crate) fn app_token_for(&self, app_id: &str) -> (String, Duration) {
+        if let Some(token) = self.app_tokens.find_live(|m| m.app_id == app_id)
+            && let Some(left) = self.app_tokens.remaining(&token)
+            && left >= REISSUE_BELOW
+        {
+            return (token, left);
+        }
+        let token = self.app_tokens.issue(
+            AppTokenMeta {
+                app_id: app_id.to_owned(),
+            },
+            APP_TOKEN_TTL,
+        );
+        (token, APP_TOKEN_TTL)
+    }
+
+    /// The tenant of `user`.
+    pub(crate) fn tenant_of<'a>(&'a self, user: &'a FakeUser) -> &'a str {
+        user.org_or(&self.home_tenant)
+    }
+
+    /// A code (either lifetime) without using it.
+    pub(crate) fn peek_code(&self, code: &str) -> Option<CodeGrant> {
+        self.codes
+            .peek(code)
+            .or_else(|_| self.short_codes.peek(code))
+            .ok()
+    }
+
+    /// Use a code (either lifetime).
+    pub(crate) fn consume_code(&self, code: &str) -> Option<CodeGrant> {
+        self.codes
+            .consume(code)
+            .or_else(|_| self.short_codes.consume(code))
+            .ok()
+    }
+
+    fn user_token_api(&self) -> UserTokenApi {
+        *self
+            .user_token_api
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn bind<F, Fut>(st: &Arc<FsState>, f: F) -> impl Fn(Request) -> Fut + Send + Sync + 'static
+where
+    F: Fn(Arc<FsState>, Request) -> Fut + Send + Sync + 'static,
+{
+    let st = st.clone();
+    move |req| f(st.clone(), req)
+}
+
+fn spec(
+    name: &'static str,
+    method: Method,
+    path: &'static str,
+    family: &'static str,
+) -> EndpointSpec {
+    EndpointSpec {
+        name,
+        method,
+        path,
+        family,
+    }
+}
+
+/// Start a Feishu fake on `127.0.0.1:0` with the default app and users.
+///
+/// # Panics
+/// If no loopback port can be bound. Use [`try_start`] to handle that case.
+pub async fn start() -> FakeFeishu {
+    match try_start().await {
+        Ok(fake) => fake,
+        Err(err) => {
+            panic!("unilogin-testkit: cannot bind a loopback port for the Feishu fake: {err}")
+        }
+    }
+}
+
+/// Start a Lark (international) fake: the same API with Lark tenant keys
+/// ([`LARK_TENANT_KEY`], [`LARK_OTHER_TENANT_KEY`]).
+///
+/// # Panics
+/// If no loopback port can be bound.
+pub async fn start_lark() -> FakeFeishu {
+    match try_start_with(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        LARK_TENANT_KEY,
+        LARK_OTHER_TENANT_KEY,
+    )
+    .await
+    {
+        Ok(fake) => fake,
+        Err(err) => {
+            panic!("unilogin-testkit: cannot bind a loopback port for the Lark fake: {err}")
+        }
+    }
+}
+
+/// Start a Feishu fake on `127.0.0.1:0`, reporting a bind failure instead of panicking.
+pub async fn try_start() -> std::io::Result<FakeFeishu> {
+    try_start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
+}
+
+/// Start a Feishu fake on a chosen address (e.g. a fixed port for the gateway's sandbox mode).
+pub async fn try_start_on(addr: SocketAddr) -> std::io::Result<FakeFeishu> {
+    try_start_with(addr, DEFAULT_TENANT_KEY, OTHER_TENANT_KEY).await
+}
+
+async fn try_start_with(
+    addr: SocketAddr,
+    home_tenant: &str,
+    other_tenant: &str,
+) -> std::io::Result<FakeFeishu> {
+    use endpoints::*;
+    use envelope::{ACCOUNTS, AUTH, OAUTH2, OPEN, OPEN_USER};
+    let clock = FakeClock::new();
+    let state = Arc::new(FsState::new(&clock, home_tenant, other_tenant));
+    let (router, harness) = FakeRouter::new(clock, Arc::new(envelope::FeishuResponder))
+        .endpoint(
+            spec(
+                TENANT_ACCESS_TOKEN,
+                Method::POST,
+                "/open-apis/auth/v3/tenant_access_token/internal",
+                AUTH,
+            ),
+            bind(&state, handlers::tenant_access_token),
+        )
+        .endpoint(
+            spec(
+                APP_ACCESS_TOKEN,
+                Method::POST,
+                "/open-apis/auth/v3/app_access_token/internal",
+                AUTH,
+            ),
+            bind(&state, handlers::app_access_token),
+        )
+        .endpoint(
+            spec(
+                OAUTH_TOKEN_V2,
+                Method::POST,
+                "/open-apis/authen/v2/oauth/token",
+                OAUTH2,
+            ),
+            bind(&state, handlers::oauth_token_v2),
+        )
+        .endpoint(
+            spec(
+                OIDC_ACCESS_TOKEN,
+                Method::POST,
+                "/open-apis/authen/v1/oidc/access_token",
+                OPEN,
+            ),
+            bind(&state, handlers::oidc_access_token),
+        )
+        .endpoint(
+            spec(
+                OIDC_REFRESH_ACCESS_TOKEN,
+                Method::POST,
+                "/open-apis/authen/v1/oidc/refresh_access_token",
+                OPEN,
+            ),
+            bind(&state, handlers::oidc_refresh_access_token),
+        )
+        .endpoint(
+            spec(
+                V1_ACCESS_TOKEN,
+                Method::POST,
+                "/open-apis/authen/v1/access_token",
+                OPEN,
+            ),
+            bind(&state, handlers::v1_access_token),
+        )
+        .endpoint(
+            spec(
+                USER_INFO,
+                Method::GET,
+                "/open-apis/authen/v1/user_info",
+                OPEN_USER,
+            ),
+            bind(&state, handlers::user_info),
+        )
+        .endpoint(
+            spec(
+                CONTACT_USER,
+                Method::GET,
+                "/open-apis/contact/v3/users/{user_id}",
+                OPEN,
+            ),
+            bind(&state, handlers::contact_user),
+        )
+        .endpoint(
+            spec(
+                AUTHORIZE,
+                Method::GET,
+                "/open-apis/authen/v1/authorize",
+                ACCOUNTS,
+            ),
+            bind(&state, login::authorize),
+        )
+        .endpoint(
+            spec(
+                APPROVE,
+                Method::POST,
+                "/open-apis/authen/v1/authorize/approve",
+                ACCOUNTS,
+            ),
+            bind(&state, login::approve),
+        )
+        .build();
+    let server = FakeServer::start_on(addr, router, harness).await?;
+    Ok(FakeFeishu { server, state })
+}
+
+/// A running Feishu / Lark fake. See the [module docs](self). Dropping it stops the server.
+///
+/// The most used [`FakePlatform`] methods are also inherent methods, so tests need no trait import.
+pub struct FakeFeishu {
+    server: FakeServer,
+    state: Arc<FsState>,
+}
+
+impl fmt::Debug for FakeFeishu {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeFeishu")
+            .field("base_url", &self.server.base_url())
+            .field("tenant_key", &self.state.home_tenant)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeFeishu {
+    /// `http://127.0.0.1:PORT`: the base for the `open` and `accounts` hosts alike.
+    pub fn base_url(&self) -> &str {
+        self.server.base_url()
+    }
+
+    /// The home tenant's key (the `corp_id` a client configures).
+    pub fn tenant_key(&self) -> &str {
+        &self.state.home_tenant
+    }
+
+    /// The default app's credentials (`corp_id` = the home tenant key).
+    pub fn credentials(&self) -> AppCredentials {
+        let app = self.default_app();
+        AppCredentials {
+            app_key: app.app_id,
+            app_secret: app.app_secret,
+            corp_id: app.tenant_key,
+            agent_id: String::new(),
+        }
+    }
+
+    fn default_app(&self) -> FakeApp {
+        self.state.app(DEFAULT_APP_ID).unwrap_or_else(|| {
+            FakeApp::new(DEFAULT_APP_ID, DEFAULT_APP_SECRET, &self.state.home_tenant)
+        })
+    }
+
+    /// Register another app (or replace one with the same id), e.g. the default app without a
+    /// permission: `fake.add_app(FakeApp::new(..).without(SCOPE_EMAIL))`.
+    pub fn add_app(&self, app: FakeApp) {
+        self.state.apps().insert(app.app_id.clone(), app);
+    }
+
+    /// Remove `permission` from the default app.
+    pub fn revoke_permission(&self, permission: &str) {
+        let app = self.default_app().without(permission);
+        self.add_app(app);
+    }
+
+    /// Add (or replace, by `user_id`) a user.
+    pub fn add_user(&self, user: FakeUser) {
+        self.state.users.insert(user);
+    }
+
+    /// Remove a user (codes and tokens issued to them stop working).
+    pub fn remove_user(&self, user_id: &str) -> Option<FakeUser> {
+        self.state.users.remove(user_id)
+    }
+
+    /// A user by id.
+    pub fn user(&self, user_id: &str) -> Option<FakeUser> {
+        self.state.users.get(user_id)
+    }
+
+    /// Which code-exchange endpoints [`FakePlatform::endpoints_for`] names (the generation the
+    /// client under test uses). Default [`UserTokenApi::V2`].
+    pub fn set_user_token_api(&self, api: UserTokenApi) {
+        *self
+            .state
+            .user_token_api
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = api;
+    }
+
+    /// What `tt.requestAuthCode({appId})` returns inside Feishu for `user_id` (default app): a
+    /// code valid once for 5 minutes. Unknown users get a never-issued code.
+    pub fn issue_h5_code(&self, user_id: &str) -> String {
+        self.issue_code(false, user_id, "")
+    }
+
+    /// What `tt.requestAccess({appID, scopeList})` returns: a code valid once for 3 minutes
+    /// carrying `scope` (space-separated).
+    pub fn issue_request_access_code(&self, user_id: &str, scope: &str) -> String {
+        self.issue_code(true, user_id, scope)
+    }
+
+    fn issue_code(&self, short: bool, user_id: &str, scope: &str) -> String {
+        if self.state.users.get(user_id).is_none() {
+            tracing::warn!("fake feishu: code requested for an unknown user; it will be rejected");
+            return random_id(CODE_PREFIX);
+        }
+        let grant = CodeGrant {
+            app_id: DEFAULT_APP_ID.to_owned(),
+            user_id: user_id.to_owned(),
+            scope: scope.to_owned(),
+            redirect_uri: None,
+            pkce: None,
+        };
+        if short {
+            self.state.short_codes.issue(grant)
+        } else {
+            self.state.codes.issue(grant)
+        }
+    }
+
+    /// The `code` the authorize page's Approve button sends for `user_id` (default app, scope
+    /// `offline_access`, no redirect or PKCE binding).
+    pub fn approve_web_login(&self, user_id: &str) -> String {
+        self.approve_web_login_with(DEFAULT_APP_ID, user_id, SCOPE_OFFLINE_ACCESS)
+    }
+
+    /// Like [`approve_web_login`](Self::approve_web_login) for any app and scope. An unknown
+    /// app or user gets a never-issued code.
+    pub fn approve_web_login_with(&self, app_id: &str, user_id: &str, scope: &str) -> String {
+        match self.state.app(app_id) {
+            Some(app) => login::issue_web_code(&self.state, &app, user_id, scope, None, None),
+            None => random_id(CODE_PREFIX),
+        }
+    }
+
+    /// An app token for the default app without an HTTP call (not counted), following the same
+    /// reissue rule as the token endpoints. Returns the token and its remaining lifetime.
+    pub fn mint_app_token(&self) -> (String, Duration) {
+        self.state.app_token_for(DEFAULT_APP_ID)
+    }
+
+    /// Revoke every app token: the next use answers 99991663, and the next token request issues
+    /// a new token.
+    pub fn revoke_app_tokens(&self) {
+        let n = self.state.app_tokens.revoke_all();
+        tracing::debug!(revoked = n, "fake feishu: app tokens revoked");
+    }
+
+    /// Revoke every user access token (refresh tokens stay valid).
+    pub fn revoke_user_tokens(&self) {
+        self.state.user_tokens.revoke_all();
+    }
+
+    /// Number of live refresh tokens (a refresh replaces one with another).
+    pub fn live_refresh_tokens(&self) -> usize {
+        self.state.refresh_tokens.live_count()
+    }
+
+    /// Requests that reached `endpoint` (see [`endpoints`]), including rejected ones.
+    pub fn calls(&self, endpoint: &str) -> u64 {
+        self.server.harness().calls(endpoint)
+    }
+
+    /// Requests that reached the fake.
+    pub fn total_calls(&self) -> u64 {
+        self.server.harness().total_calls()
+    }
+
+    /// Forget all call counts.
+    pub fn reset_calls(&self) {
+        self.server.harness().reset_calls();
+    }
+
+    /// Arm `fault` on `endpoint` for the next request.
+    pub fn inject(&self, endpoint: &str, fault: Fault) -> Result<(), FaultError> {
+        self.server.harness().inject(endpoint, fault, Times::Once)
+    }
+
+    /// Arm `fault` on `endpoint` for `times` requests.
+    pub fn inject_fault(
+        &self,
+        endpoint: &str,
+        fault: Fault,
+        times: Times,
+    ) -> Result<(), FaultError> {
+        self.server.harness().inject(endpoint, fault, times)
+    }
+
+    /// Disarm every fault.
+    pub fn clear_faults(&self) {
+        self.server.harness().clear_faults();
+    }
+
+    /// Move the fake clock forward.
+    pub fn advance_clock(&self, by: Duration) {
+        self.server.harness().advance_clock(by);
+    }
+
+    /// Every endpoint name.
+    pub fn endpoints(&self) -> Vec<&'static str> {
+        self.server.harness().endpoint_names()
+    }
+
+    /// The shared harness (clock, calls, faults).
+    pub fn harness(&self) -> &Harness {
+        self.server.harness()
+    }
+
+    /// Stop the server and wait for it.
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
+    }
+}
+
+impl FakePlatform for FakeFeishu {
+    fn name(&self) -> &'static str {
+        "feishu"
+    }
+
+    fn base_url(&self) -> &str {
+        FakeFeishu::base_url(self)
+    }
+
+    fn credentials(&self) -> AppCredentials {
+        FakeFeishu::credentials(self)
+    }
+
+    fn add_user(&self, user: FakeUser) {
+        FakeFeishu::add_user(self, user);
+    }
+
+    fn demo_user_id(&self) -> String {
+        DEMO_USER_ID.to_owned()
+    }
+
+    fn outsider_user_id(&self) -> Option<String> {
+        Some(OUTSIDER_USER_ID.to_owned())
+    }
+
+    fn issue_h5_code(&self, user_id: &str) -> String {
+        FakeFeishu::issue_h5_code(self, user_id)
+    }
+
+    fn approve_web_login(&self, user_id: &str) -> String {
+        FakeFeishu::approve_web_login(self, user_id)
+    }
+
+    fn revoke_app_tokens(&self) {
+        FakeFeishu::revoke_app_tokens(self);
+    }
+
+    fn endpoints_for(&self, role: EndpointRole) -> Vec<&'static str> {
+        use endpoints::*;
+        let exchange = match self.state.user_token_api() {
+            UserTokenApi::V2 => OAUTH_TOKEN_V2,
+            UserTokenApi::V1Oidc => OIDC_ACCESS_TOKEN,
+        };
+        match role {
+            EndpointRole::AppToken => vec![TENANT_ACCESS_TOKEN, APP_ACCESS_TOKEN],
+            EndpointRole::H5CodeExchange | EndpointRole::WebCodeExchange => vec![exchange],
+            EndpointRole::UserDetail => vec![CONTACT_USER],
+            EndpointRole::Authorize => vec![AUTHORIZE],
+            EndpointRole::WebUserInfo => vec![USER_INFO],
+            // Membership is the `tenant_key` in `user_info`; there is no separate call.
+            EndpointRole::Membership => Vec::new(),
+        }
+    }
+
+    fn harness(&self) -> &Harness {
+        self.server.harness()
+    }
+}
