@@ -160,6 +160,46 @@ impl fmt::Display for StateProblem {
     }
 }
 
+/// Why an OpenID Connect `id_token` was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IdTokenProblem {
+    /// Not a well-formed JWT, or a required claim (`sub`, `iss`, `aud`, `exp`) is missing.
+    Malformed,
+    /// Signed with an algorithm the configuration does not allow (`none`, HMAC, ...).
+    Algorithm,
+    /// Signed with a key the provider's JWKS does not hold, even after a refetch.
+    UnknownKey,
+    /// The signature does not verify.
+    Signature,
+    /// The `iss` claim is not the provider's issuer.
+    Issuer,
+    /// The `aud` (or `azp`) claim does not name this client.
+    Audience,
+    /// The token expired (or is not valid yet).
+    Expired,
+    /// The `nonce` claim is not the one sent at authorize time.
+    Nonce,
+    /// The userinfo `sub` differs from the `id_token`'s.
+    Subject,
+}
+
+impl fmt::Display for IdTokenProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IdTokenProblem::Malformed => "is malformed or lacks a required claim",
+            IdTokenProblem::Algorithm => "uses a signing algorithm that is not allowed",
+            IdTokenProblem::UnknownKey => "is signed with a key the provider does not publish",
+            IdTokenProblem::Signature => "has an invalid signature",
+            IdTokenProblem::Issuer => "was issued by another issuer",
+            IdTokenProblem::Audience => "was issued to another client",
+            IdTokenProblem::Expired => "is expired or not valid yet",
+            IdTokenProblem::Nonce => "does not carry the nonce sent at authorize time",
+            IdTokenProblem::Subject => "names another subject than the userinfo response",
+        })
+    }
+}
+
 /// The error type of every unilogin operation.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
@@ -280,6 +320,15 @@ pub enum Error {
         message: String,
         /// Whether retrying later may succeed (system busy, 5xx).
         transient: bool,
+    },
+
+    /// An OpenID Connect `id_token` failed verification; its claims were not used.
+    #[error("{ctx}: the id_token {problem}")]
+    InvalidIdToken {
+        /// Where.
+        ctx: UpstreamCtx,
+        /// What was wrong.
+        problem: IdTokenProblem,
     },
 
     /// The platform answered with something that is not the expected JSON.
@@ -457,6 +506,7 @@ impl Error {
             Error::Misconfigured { .. } => "misconfigured",
             Error::NotInTenant { .. } => "not_in_tenant",
             Error::Upstream { .. } => "upstream",
+            Error::InvalidIdToken { .. } => "invalid_id_token",
             Error::BadResponse { .. } => "bad_response",
             Error::Timeout { .. } => "timeout",
             Error::Transport { .. } => "transport",

@@ -132,6 +132,25 @@ pub trait Platform: Send + Sync + fmt::Debug + 'static {
     /// Fetches a fresh app-level access token and its lifetime as the platform reported it.
     async fn fetch_app_token(&self) -> Result<FetchedToken>;
 
+    /// Whether this handler's steps use an app-level access token (default `true`).
+    ///
+    /// A handler that returns `false` (a standard OAuth2 / OIDC provider authenticates the
+    /// client at its token endpoint instead) is never asked for [`fetch_app_token`]
+    /// (Self::fetch_app_token), the [`TokenCache`](crate::token_cache::TokenCache) is not
+    /// consulted for it, and its steps receive an **empty** [`AccessToken`] that they must not
+    /// use.
+    fn needs_app_token(&self) -> bool {
+        true
+    }
+
+    /// Loads (or refreshes) what [`authorize_url`](Self::authorize_url) needs and cannot fetch
+    /// itself because it is synchronous, such as an OIDC provider's discovery document. The
+    /// [`Sso`](crate::sso::Sso) orchestrator calls it right before `authorize_url`; the default
+    /// does nothing.
+    async fn prepare_authorize(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Turns an in-app H5 code into an identity.
     async fn identify_h5(&self, app_token: &AccessToken, code: &AuthCode) -> Result<Identity>;
 

@@ -186,6 +186,7 @@ impl Sso {
         params: AuthorizeParams<'_>,
     ) -> Result<Url> {
         let p = self.prepare(tenant, platform).await?;
+        p.handler.prepare_authorize().await?;
         p.handler.authorize_url(&AuthorizeRequest {
             flow: params.flow,
             redirect_uri: params.redirect_uri,
@@ -302,6 +303,10 @@ impl Sso {
     }
 
     async fn app_token(&self, p: &Prepared) -> Result<AccessToken> {
+        if !p.handler.needs_app_token() {
+            // Documented in `Platform::needs_app_token`: an empty token the steps ignore.
+            return Ok(AccessToken::new(""));
+        }
         let handler = p.handler.clone();
         self.inner
             .cache
@@ -320,7 +325,7 @@ impl Sso {
     {
         let token = self.app_token(p).await?;
         match step(token.clone()).await {
-            Err(e) if e.is_token_invalid() => {
+            Err(e) if e.is_token_invalid() && p.handler.needs_app_token() => {
                 tracing::info!(error = %e, "app token rejected; invalidating it and retrying once");
                 self.inner
                     .cache

@@ -59,6 +59,40 @@ use crate::types::{PlatformName, TenantId};
 
 use rules::{Field, Kind, RuleSet};
 
+/// A JSONPath compiled once, in the dialect of the mapping rules, for code that reads single
+/// values out of configured paths (for example the custom-oauth crate's steps: success tests
+/// and extracted tokens and ids). It keeps every JSONPath engine detail inside this module.
+///
+/// ```
+/// use unilogin_core::mapping::JsonPath;
+/// let path = JsonPath::compile("$.payload.user.id")?;
+/// let doc = serde_json::json!({"payload": {"user": {"id": 42}}});
+/// assert_eq!(path.first(&doc), Some(&serde_json::json!(42)));
+/// assert!(JsonPath::compile("payload.user").is_err());
+/// # Ok::<(), String>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct JsonPath(jsonpath::CompiledPath);
+
+impl JsonPath {
+    /// Parses `path`; the error is a one-line description of what is wrong with it.
+    pub fn compile(path: &str) -> std::result::Result<Self, String> {
+        jsonpath::CompiledPath::compile(path).map(Self)
+    }
+
+    /// The first non-`null` value the path selects in `doc`, if any.
+    pub fn first<'a>(&self, doc: &'a Value) -> Option<&'a Value> {
+        let mut out = Vec::new();
+        self.0.select_into(doc, &mut out).ok()?;
+        out.into_iter().find(|v| !v.is_null())
+    }
+
+    /// The path as written (surrounding whitespace removed).
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
 /// One person as every platform describes them, after mapping.
 ///
 /// Fields the platform (or the granted permissions) did not provide are `None` / empty, never

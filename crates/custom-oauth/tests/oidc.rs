@@ -1,0 +1,492 @@
+//! `mode: oidc` against a real OAuth2 / OIDC server: the `oauth2-mock-server` package from the
+//! npm registry, run by `tests/oidc-server/server.mjs` on a free loopback port. The package is
+//! installed once into Cargo's target directory (`cargo xtask ci` provisions it beforehand);
+//! without Node.js and npm these tests fail with a message saying so.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+
+use serde_json::{Value, json};
+use unilogin_core::config::{PlatformConfig, StaticConfig};
+use unilogin_core::error::IdTokenProblem;
+use unilogin_core::platform::WebCallback;
+use unilogin_core::sso::{AuthorizeParams, Sso};
+use unilogin_core::{AuthCode, Error, Flow, Login, State, TenantId};
+use unilogin_custom_oauth::{nonce, pkce_pair};
+use url::Url;
+
+/// The pinned package version (Node.js ^20.19 / ^22.12 / ^24).
+const MOCK_VERSION: &str = "8.2.3";
+const CLIENT_ID: &str = "unilogin-client";
+const CLIENT_SECRET: &str = "fake_oidc_secret_0001";
+const CALLBACK: &str = "https://app.acme.example/auth/callback";
+
+/// Where the package is installed: `<target>/tmp/oauth2-mock-server-<version>`.
+fn install_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("oauth2-mock-server-{MOCK_VERSION}"))
+}
+
+fn ensure_installed() -> PathBuf {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = install_dir();
+    let marker = dir.join("node_modules/oauth2-mock-server/package.json");
+    if !marker.exists() {
+        std::fs::create_dir_all(&dir).expect("creating the install directory");
+        let status = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&dir)
+            .arg(format!("oauth2-mock-server@{MOCK_VERSION}"))
+            .status()
+            .unwrap_or_else(|e| {
+                panic!("these tests need Node.js and npm to run oauth2-mock-server ({e}); install them or run `cargo xtask ci`")
+            });
+        assert!(
+            status.success(),
+            "npm install oauth2-mock-server@{MOCK_VERSION} failed"
+        );
+    }
+    dir.join("node_modules")
+}
+
+/// A running provider; killed (by its pid) when dropped.
+struct Provider {
+    child: Child,
+    issuer: String,
+    http: reqwest::Client,
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Provider {
+    fn start() -> Self {
+        let modules = ensure_installed();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oidc-server/server.mjs");
+        let mut child = Command::new("node")
+            .arg(script)
+            .arg(modules)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("these tests need Node.js (`node`) on PATH");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("reading the server's first line");
+        let hello: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("server did not start: {e}: {line:?}"));
+        Provider {
+            child,
+            issuer: hello["issuer"].as_str().expect("issuer").to_string(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    async fn control(&self, route: &str, body: Value) {
+        let r = self
+            .http
+            .post(format!("{}/__control/{route}", self.issuer))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "control {route}: {}", r.status());
+    }
+
+    async fn stats(&self) -> Value {
+        self.http
+            .get(format!("{}/__control/stats", self.issuer))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn count(&self, route: &str) -> u64 {
+        self.stats().await["counts"][route].as_u64().unwrap_or(0)
+    }
+
+    fn config(&self, options: Value) -> Value {
+        let mut opts = json!({ "issuer": self.issuer });
+        for (k, v) in options.as_object().unwrap() {
+            opts[k] = v.clone();
+        }
+        json!({
+            "tenant": "acme", "platform": "custom-oauth", "mode": "oidc",
+            "app_key": CLIENT_ID, "app_secret": CLIENT_SECRET,
+            "redirect_uris": [CALLBACK],
+            "options": opts,
+        })
+    }
+
+    fn sso(&self, options: Value) -> Sso {
+        let config: PlatformConfig = serde_json::from_value(self.config(options)).unwrap();
+        Sso::builder(StaticConfig::new(vec![config]))
+            .build()
+            .unwrap()
+    }
+
+    /// Runs a whole web login: authorize URL, the provider's redirect (no browser), callback.
+    async fn login(&self, sso: &Sso) -> Result<Login, Error> {
+        self.login_with(sso, |v, n| (v, n)).await
+    }
+
+    async fn login_with(
+        &self,
+        sso: &Sso,
+        tweak: impl FnOnce(String, String) -> (String, String),
+    ) -> Result<Login, Error> {
+        let pkce = pkce_pair();
+        let nonce = nonce();
+        let redirect = Url::parse(CALLBACK).unwrap();
+        let state = State::new("oidcTestState0123456789");
+        let url = sso
+            .authorize_url(
+                &acme(),
+                "custom-oauth",
+                AuthorizeParams {
+                    flow: Flow::Web,
+                    redirect_uri: &redirect,
+                    state: &state,
+                    nonce: Some(&nonce),
+                    code_challenge: Some(&pkce.challenge),
+                },
+            )
+            .await?;
+        let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        assert_eq!(q["code_challenge_method"], "S256");
+        assert_eq!(q["code_challenge"], pkce.challenge);
+        assert_eq!(q["scope"], "openid profile email");
+        assert_eq!(q["client_id"], CLIENT_ID);
+        let response = self.http.get(url.clone()).send().await.unwrap();
+        assert!(response.status().is_redirection(), "{}", response.status());
+        let location = Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
+        let back: HashMap<String, String> = location.query_pairs().into_owned().collect();
+        assert_eq!(back["state"], state.expose());
+        let code = AuthCode::new(back["code"].clone());
+        let (verifier, nonce) = tweak(pkce.verifier, nonce);
+        sso.complete_web_login(
+            &acme(),
+            "custom-oauth",
+            WebCallback {
+                code: &code,
+                redirect_uri: &redirect,
+                code_verifier: Some(&verifier),
+                nonce: Some(&nonce),
+            },
+        )
+        .await
+    }
+}
+
+/// A predicate on an error.
+type Check = fn(&Error) -> bool;
+
+fn acme() -> TenantId {
+    TenantId::new("acme").unwrap()
+}
+
+fn problem(e: &Error) -> Option<IdTokenProblem> {
+    match e {
+        Error::InvalidIdToken { problem, .. } => Some(*problem),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn code_flow_with_pkce_discovery_id_token_and_refresh() {
+    let provider = Provider::start();
+    let sso = provider.sso(json!({}));
+    let login = provider.login(&sso).await.expect("login");
+    let p = &login.profile;
+    assert_eq!(p.user_id, "johndoe");
+    assert_eq!(p.name.as_deref(), Some("Zhang San"));
+    assert_eq!(p.email.as_deref(), Some("user001@example.com"));
+    assert_eq!(p.mobile.as_deref(), Some("13800000000"));
+    assert_eq!(p.extra["preferred_username"], json!("zhangsan"));
+    // The token request authenticated with HTTP Basic and carried the PKCE verifier.
+    let last = &provider.stats().await["lastToken"];
+    let basic = last["authorization"].as_str().unwrap();
+    assert!(basic.starts_with("Basic "), "{basic}");
+    assert!(
+        last["body"]["code_verifier"]
+            .as_str()
+            .is_some_and(|v| v.len() == 43)
+    );
+    assert!(last["body"].get("client_secret").is_none());
+    assert_eq!(last["body"]["redirect_uri"], json!(CALLBACK));
+
+    // A second login reuses the cached discovery document and key set.
+    provider.login(&sso).await.expect("second login");
+    assert_eq!(provider.count("/.well-known/openid-configuration").await, 1);
+    assert_eq!(provider.count("/jwks").await, 1);
+
+    // Refresh: a new access token; the refreshed id_token is verified too.
+    let token = login.user_token.expect("user token");
+    let refresh = token.refresh_token.expect("refresh token");
+    let fresh = sso
+        .refresh_user_token(&acme(), "custom-oauth", &refresh)
+        .await
+        .expect("refresh");
+    assert!(!fresh.access_token.expose().is_empty());
+    assert!(fresh.refresh_token.is_some());
+    assert_eq!(
+        provider.stats().await["lastToken"]["body"]["grant_type"],
+        json!("refresh_token")
+    );
+    provider
+        .control("next-id-token", json!({"tamper": true}))
+        .await;
+    let err = sso
+        .refresh_user_token(&acme(), "custom-oauth", &refresh)
+        .await
+        .expect_err("forged id_token on refresh");
+    assert_eq!(problem(&err), Some(IdTokenProblem::Signature), "{err:?}");
+}
+
+#[tokio::test]
+async fn client_secret_post_sends_the_secret_in_the_body() {
+    let provider = Provider::start();
+    let sso = provider.sso(json!({"token_auth_method": "client_secret_post"}));
+    provider.login(&sso).await.expect("login");
+    let last = &provider.stats().await["lastToken"];
+    assert!(last["authorization"].is_null());
+    assert_eq!(last["body"]["client_id"], json!(CLIENT_ID));
+    assert_eq!(last["body"]["client_secret"], json!(CLIENT_SECRET));
+}
+
+#[tokio::test]
+async fn a_wrong_pkce_verifier_is_refused_by_the_provider() {
+    let provider = Provider::start();
+    let sso = provider.sso(json!({}));
+    let err = provider
+        .login_with(&sso, |_, n| (pkce_pair().verifier, n))
+        .await
+        .expect_err("wrong verifier");
+    assert!(
+        matches!(&err, Error::Upstream { code, .. } if code.to_string() == "invalid_request"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn tampered_expired_wrong_audience_and_wrong_nonce_id_tokens_are_rejected() {
+    let provider = Provider::start();
+    let sso = provider.sso(json!({}));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let cases = [
+        (json!({"tamper": true}), IdTokenProblem::Signature),
+        (
+            json!({"payload": {"exp": now - 3600, "iat": now - 7200}}),
+            IdTokenProblem::Expired,
+        ),
+        (
+            json!({"payload": {"aud": "another-client"}}),
+            IdTokenProblem::Audience,
+        ),
+        (
+            json!({"payload": {"nonce": "not-the-nonce-we-sent"}}),
+            IdTokenProblem::Nonce,
+        ),
+        (
+            json!({"payload": {"iss": "https://evil.example"}}),
+            IdTokenProblem::Issuer,
+        ),
+        (
+            json!({"payload": {"azp": "another-client"}}),
+            IdTokenProblem::Audience,
+        ),
+    ];
+    for (steer, expected) in cases {
+        provider.control("next-id-token", steer.clone()).await;
+        let err = provider.login(&sso).await.expect_err("must be rejected");
+        assert_eq!(problem(&err), Some(expected), "{steer}: {err:?}");
+        let text = format!("{err} {err:?}");
+        assert!(
+            !text.contains(CLIENT_SECRET) && !text.contains("eyJ"),
+            "{text}"
+        );
+    }
+    // The provider behaves again: the next login works.
+    provider.login(&sso).await.expect("clean login");
+}
+
+#[tokio::test]
+async fn rotated_keys_are_refetched_once_and_unknown_keys_are_bounded() {
+    let provider = Provider::start();
+    let sso = provider.sso(json!({}));
+    provider.login(&sso).await.expect("first login");
+    assert_eq!(provider.count("/jwks").await, 1);
+    provider.control("rotate", json!({})).await;
+    provider
+        .login(&sso)
+        .await
+        .expect("login after key rotation");
+    assert_eq!(
+        provider.count("/jwks").await,
+        2,
+        "one refetch for the new key id"
+    );
+    // A key id the provider never published: rejected, and no JWKS request storm.
+    for _ in 0..3 {
+        provider
+            .control(
+                "next-id-token",
+                json!({"header": {"kid": "never-published"}}),
+            )
+            .await;
+        let err = provider.login(&sso).await.expect_err("unknown key");
+        assert_eq!(problem(&err), Some(IdTokenProblem::UnknownKey), "{err:?}");
+    }
+    assert_eq!(
+        provider.count("/jwks").await,
+        2,
+        "refetches are rate limited"
+    );
+}
+
+#[tokio::test]
+async fn rfc6749_token_errors_are_typed() {
+    let provider = Provider::start();
+    let sso = provider.sso(json!({}));
+    let cases: Vec<(Value, Check)> = vec![
+        (
+            json!({"status": 400, "body": {"error": "invalid_grant"}}),
+            |e| matches!(e, Error::InvalidCode { .. }),
+        ),
+        (
+            json!({"status": 401, "body": {"error": "invalid_client"}}),
+            |e| matches!(e, Error::Misconfigured { .. }),
+        ),
+        (
+            json!({"status": 400, "body": {"error": "invalid_scope"}}),
+            |e| matches!(e, Error::Misconfigured { .. }),
+        ),
+        (
+            json!({"status": 503, "body": {"error": "temporarily_unavailable"}}),
+            |e| e.is_transient(),
+        ),
+    ];
+    for (response, expected) in cases {
+        provider
+            .control("next-token-response", response.clone())
+            .await;
+        let err = provider.login(&sso).await.expect_err("token error");
+        assert!(expected(&err), "{response}: {err:?}");
+    }
+    let login = provider.login(&sso).await.expect("login");
+    let refresh = login.user_token.unwrap().refresh_token.unwrap();
+    provider
+        .control(
+            "next-token-response",
+            json!({"status": 400, "body": {"error": "invalid_grant"}}),
+        )
+        .await;
+    let err = sso
+        .refresh_user_token(&acme(), "custom-oauth", &refresh)
+        .await
+        .expect_err("expired refresh token");
+    assert!(matches!(err, Error::ReauthRequired { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn userinfo_for_another_subject_is_rejected_and_a_foreign_issuer_is_refused() {
+    let provider = Provider::start();
+    let sso = provider.sso(json!({}));
+    provider
+        .control("userinfo", json!({"sub": "mallory", "name": "Mallory"}))
+        .await;
+    let err = provider.login(&sso).await.expect_err("subject mismatch");
+    assert_eq!(problem(&err), Some(IdTokenProblem::Subject), "{err:?}");
+
+    let mut config = provider.config(json!({}));
+    config["options"]["issuer"] = json!(format!("{}/tenant-b", provider.issuer));
+    let config: PlatformConfig = serde_json::from_value(config).unwrap();
+    let sso = Sso::builder(StaticConfig::new(vec![config]))
+        .build()
+        .unwrap();
+    let err = provider
+        .login(&sso)
+        .await
+        .expect_err("discovery of another issuer");
+    assert!(
+        matches!(
+            err,
+            Error::Misconfigured { .. } | Error::BadResponse { .. } | Error::Upstream { .. }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn oidc_config_errors_name_the_field() {
+    let http = unilogin_core::http::HttpClient::new(&Default::default()).unwrap();
+    let load = |options: Value| {
+        let config: PlatformConfig = serde_json::from_value(json!({
+            "tenant": "acme", "platform": "custom-oauth", "mode": "oidc",
+            "app_key": CLIENT_ID, "app_secret": CLIENT_SECRET, "options": options,
+        }))
+        .unwrap();
+        unilogin_custom_oauth::build(unilogin_core::registry::PlatformContext {
+            config: &config,
+            http: &http,
+        })
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    };
+    let issuer = "https://idp.example.com";
+    assert!(load(json!({"issuer": issuer})).is_ok());
+    for (options, wants) in [
+        (
+            json!({"issuer": issuer, "token_auth_method": "private_key_jwt"}),
+            ["acme", "options.token_auth_method", "private_key_jwt"],
+        ),
+        (
+            json!({"issuer": "http://idp.example.com"}),
+            ["acme", "options.issuer", "https"],
+        ),
+        (
+            json!({"token_endpoint": "https://idp.example.com/token"}),
+            ["acme", "options.authorization_endpoint", "required"],
+        ),
+        (
+            json!({"issuer": issuer, "authorize_params": {"state": "x"}}),
+            [
+                "acme",
+                "options.authorize_params.state",
+                "cannot be overridden",
+            ],
+        ),
+        (
+            json!({"issuer": issuer, "id_token_algorithms": ["HS256"]}),
+            ["acme", "options.id_token_algorithms", "HS256"],
+        ),
+        (
+            json!({"issuer": issuer, "scope": "openid"}),
+            ["acme", "options", "unknown field `scope`"],
+        ),
+    ] {
+        let e = load(options.clone()).expect_err("must be rejected");
+        for want in wants {
+            assert!(e.contains(want), "`{want}` missing from {e} ({options})");
+        }
+    }
+}
