@@ -72,7 +72,58 @@ fn step(name: &str, f: impl FnOnce() -> Result) -> Result {
 /// Installs what the tests need when it is missing.
 pub fn provision() -> Result {
     ensure_debian_program("redis-server", "redis-server")?;
+    provision_oauth2_mock_server()?;
     Ok(())
+}
+
+/// The OAuth2 / OIDC server of unilogin-custom-oauth's tests (keep in step with `MOCK_VERSION`
+/// in `crates/custom-oauth/tests/oidc.rs`, which installs it there itself when it is missing).
+const OAUTH2_MOCK_SERVER: &str = "8.2.3";
+
+/// Installs the npm package `oauth2-mock-server` once into `<target>/tmp/`, where the
+/// custom-oauth tests look for it.
+fn provision_oauth2_mock_server() -> Result {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or_else(|| "xtask has no parent directory".to_string())?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let target = if target.is_absolute() {
+        target
+    } else {
+        root.join(target)
+    };
+    let dir = target
+        .join("tmp")
+        .join(format!("oauth2-mock-server-{OAUTH2_MOCK_SERVER}"));
+    if dir
+        .join("node_modules/oauth2-mock-server/package.json")
+        .exists()
+    {
+        return Ok(());
+    }
+    if !crate::util::on_path("npm") || !crate::util::on_path("node") {
+        return Err(format!(
+            "the custom-oauth tests run the npm package oauth2-mock-server@{OAUTH2_MOCK_SERVER}: install Node.js (>= 20.19) and npm"
+        ));
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let dir_arg = dir.to_string_lossy().to_string();
+    let package = format!("oauth2-mock-server@{OAUTH2_MOCK_SERVER}");
+    sh(
+        root,
+        "npm",
+        &[
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+            &dir_arg,
+            &package,
+        ],
+        &[],
+    )
 }
 
 /// Builds the facade alone with each feature set and checks that the registry holds exactly

@@ -25,6 +25,12 @@ pub use unilogin_core::*;
 #[cfg_attr(docsrs, doc(cfg(feature = "dingtalk")))]
 pub use unilogin_dingtalk as dingtalk;
 
+/// Any OAuth2 / OpenID Connect provider (PKCE, discovery, verified id_token), or a self-built
+/// platform described as HTTP steps, by configuration alone (feature `custom-oauth`).
+#[cfg(feature = "custom-oauth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "custom-oauth")))]
+pub use unilogin_custom_oauth as custom_oauth;
+
 /// The README's examples, compiled as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
