@@ -72,6 +72,11 @@ fn step(name: &str, f: impl FnOnce() -> Result) -> Result {
 /// Installs what the tests need when it is missing.
 pub fn provision() -> Result {
     ensure_debian_program("redis-server", "redis-server")?;
+    // unilogin-sql's tests start PostgreSQL and MariaDB themselves. Debian keeps the PostgreSQL
+    // server binaries in /usr/lib/postgresql/<major>/bin (the test harness finds them there);
+    // `pg_ctlcluster` on PATH shows the package is installed.
+    ensure_debian_program("pg_ctlcluster", "postgresql")?;
+    ensure_debian_program("mariadb-install-db", "mariadb-server")?;
     provision_oauth2_mock_server()?;
     Ok(())
 }

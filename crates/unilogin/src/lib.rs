@@ -31,6 +31,12 @@ pub use unilogin_dingtalk as dingtalk;
 #[cfg_attr(docsrs, doc(cfg(feature = "custom-oauth")))]
 pub use unilogin_custom_oauth as custom_oauth;
 
+/// Per-tenant platform configuration in SQLite, PostgreSQL or MySQL/MariaDB: migrations,
+/// encrypted secrets, admin API, reloading source (feature `sql`).
+#[cfg(feature = "sql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sql")))]
+pub use unilogin_sql as sql;
+
 /// The README's examples, compiled as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
