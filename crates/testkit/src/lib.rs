@@ -66,6 +66,7 @@ pub mod platform;
 pub mod server;
 pub mod store;
 pub mod users;
+pub mod wecom;
 
 pub use calls::{CallCounter, UNMATCHED};
 pub use clock::FakeClock;
