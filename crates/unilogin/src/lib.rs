@@ -30,6 +30,18 @@ pub use unilogin_dingtalk as dingtalk;
 #[cfg_attr(docsrs, doc(cfg(feature = "wecom")))]
 pub use unilogin_wecom as wecom;
 
+/// Any OAuth2 / OpenID Connect provider (PKCE, discovery, verified id_token), or a self-built
+/// platform described as HTTP steps, by configuration alone (feature `custom-oauth`).
+#[cfg(feature = "custom-oauth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "custom-oauth")))]
+pub use unilogin_custom_oauth as custom_oauth;
+
+/// Per-tenant platform configuration in SQLite, PostgreSQL or MySQL/MariaDB: migrations,
+/// encrypted secrets, admin API, reloading source (feature `sql`).
+#[cfg(feature = "sql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sql")))]
+pub use unilogin_sql as sql;
+
 /// The README's examples, compiled as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
