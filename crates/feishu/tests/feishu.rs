@@ -1,0 +1,472 @@
+//! unilogin-feishu against the test-kit fake: what the shared conformance suite does not cover
+//! (single-use refresh tokens, the reissue rule's lifetimes, PKCE through the authorize page,
+//! scopes, the directory modes, hosts and configuration errors).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use unilogin_core::config::{PlatformConfig, StaticConfig};
+use unilogin_core::http::{HttpClient, HttpConfig};
+use unilogin_core::platform::{AuthorizeRequest, Flow, Platform, WebCallback};
+use unilogin_core::sso::{AuthorizeParams, Sso};
+use unilogin_core::{AuthCode, Error, RefreshToken, State, TenantId};
+use unilogin_feishu::Feishu;
+use unilogin_testkit::Fault;
+use unilogin_testkit::feishu::{
+    self, DEMO_USER_ID, FakeFeishu, OUTSIDER_USER_ID, SCOPE_CONTACT_BASE, SCOPE_EMPLOYEE_ID,
+    SCOPE_PHONE, endpoints as ep,
+};
+use url::Url;
+
+const CALLBACK: &str = "https://app.example.com/auth/callback";
+
+fn tenant() -> TenantId {
+    TenantId::new("acme").unwrap()
+}
+
+fn config(fs: &FakeFeishu, options: Value) -> PlatformConfig {
+    let creds = fs.credentials();
+    serde_json::from_value(json!({
+        "tenant": "acme",
+        "platform": "feishu",
+        "app_key": creds.app_key,
+        "app_secret": creds.app_secret,
+        "corp_id": creds.corp_id,
+        "hosts": { "open": fs.base_url(), "accounts": fs.base_url() },
+        "redirect_uris": [CALLBACK],
+        "options": options,
+    }))
+    .unwrap()
+}
+
+fn sso(fs: &FakeFeishu, options: Value) -> Sso {
+    Sso::builder(StaticConfig::new(vec![config(fs, options)]))
+        .build()
+        .unwrap()
+}
+
+fn handler(fs: &FakeFeishu, options: Value) -> Feishu {
+    Feishu::new(
+        &config(fs, options),
+        HttpClient::new(&HttpConfig::default()).unwrap(),
+    )
+    .unwrap()
+}
+
+async fn h5(sso: &Sso, fs: &FakeFeishu, user: &str) -> Result<unilogin_core::Login, Error> {
+    let code = AuthCode::new(fs.issue_h5_code(user));
+    sso.login_with_code(&tenant(), "feishu", &code).await
+}
+
+async fn web(sso: &Sso, fs: &FakeFeishu, user: &str) -> Result<unilogin_core::Login, Error> {
+    let redirect = Url::parse(CALLBACK).unwrap();
+    let code = AuthCode::new(fs.approve_web_login(user));
+    sso.complete_web_login(
+        &tenant(),
+        "feishu",
+        WebCallback {
+            code: &code,
+            redirect_uri: &redirect,
+            code_verifier: None,
+            nonce: None,
+        },
+    )
+    .await
+}
+
+async fn refresh_token_of(sso: &Sso, fs: &FakeFeishu) -> RefreshToken {
+    let login = web(sso, fs, DEMO_USER_ID).await.expect("web login");
+    login
+        .user_token
+        .and_then(|t| t.refresh_token)
+        .expect("offline_access gives a refresh token")
+}
+
+async fn concurrent_refreshes_collapse(token_api: &str, endpoint: &str) {
+    let fs = feishu::start().await;
+    if token_api == "v1" {
+        fs.set_user_token_api(feishu::UserTokenApi::V1Oidc);
+    }
+    let sso = sso(&fs, json!({ "token_api": token_api }));
+    let refresh = refresh_token_of(&sso, &fs).await;
+    fs.reset_calls();
+    // Slow the refresh down so that both callers are surely waiting at the same time.
+    fs.inject(endpoint, Fault::Delay(Duration::from_millis(200)))
+        .unwrap();
+    let acme = tenant();
+    let (a, b) = tokio::join!(
+        sso.refresh_user_token(&acme, "feishu", &refresh),
+        sso.refresh_user_token(&acme, "feishu", &refresh),
+    );
+    let (a, b) = (a.expect("first caller"), b.expect("second caller"));
+    assert_eq!(fs.calls(endpoint), 1, "one upstream refresh");
+    assert_eq!(a.access_token.expose(), b.access_token.expose());
+    let new_refresh = a.refresh_token.clone().expect("a new refresh token");
+    assert_eq!(
+        Some(new_refresh.expose()),
+        b.refresh_token.as_ref().map(|r| r.expose())
+    );
+    assert_ne!(new_refresh.expose(), refresh.expose());
+    // The old refresh token is spent; the new one works.
+    let err = sso
+        .refresh_user_token(&tenant(), "feishu", &refresh)
+        .await
+        .expect_err("a used refresh token");
+    assert!(matches!(err, Error::ReauthRequired { .. }), "{err:?}");
+    sso.refresh_user_token(&tenant(), "feishu", &new_refresh)
+        .await
+        .expect("the new refresh token");
+}
+
+#[tokio::test]
+async fn two_concurrent_v2_refreshes_make_one_upstream_call() {
+    concurrent_refreshes_collapse("v2", ep::OAUTH_TOKEN_V2).await;
+}
+
+#[tokio::test]
+async fn two_concurrent_v1_refreshes_make_one_upstream_call() {
+    concurrent_refreshes_collapse("v1", ep::OIDC_REFRESH_ACCESS_TOKEN).await;
+}
+
+#[tokio::test]
+async fn app_token_lifetime_is_the_remaining_time_feishu_reports() {
+    let fs = feishu::start().await;
+    for api in ["tenant", "app"] {
+        let h = handler(&fs, json!({ "app_token_api": api }));
+        let first = h.fetch_app_token().await.unwrap();
+        assert!(first.token.expose().starts_with("t-"));
+        fs.advance_clock(Duration::from_secs(3000));
+        let again = h.fetch_app_token().await.unwrap();
+        assert_eq!(again.token.expose(), first.token.expose(), "{api}");
+        assert!(
+            again.expires_in <= first.expires_in - Duration::from_secs(2990),
+            "{api}: {:?} is not the remaining lifetime",
+            again.expires_in
+        );
+        // Past the 30-minute mark a new token comes with a full lifetime.
+        fs.advance_clock(again.expires_in - Duration::from_secs(20 * 60));
+        let fresh = h.fetch_app_token().await.unwrap();
+        assert_ne!(fresh.token.expose(), first.token.expose());
+        assert_eq!(fresh.expires_in, Duration::from_secs(7200));
+    }
+}
+
+#[tokio::test]
+async fn web_login_with_pkce_through_the_authorize_page() {
+    let fs = feishu::start().await;
+    let sso = sso(&fs, json!({ "scope": "offline_access" }));
+    let redirect = Url::parse(CALLBACK).unwrap();
+    let state = State::new("pkceState0123456789abcdef");
+    let verifier = "dBjftJeZ4CK-P1bQ6jW6nmx5g3QMVJnGgsmiQNu8Z8g";
+    let challenge = "YZCSp30zVtOSMXhjEQMywM6GtwfK-nzpcaTNnxvo49Q";
+    let url = sso
+        .authorize_url(
+            &tenant(),
+            "feishu",
+            AuthorizeParams {
+                flow: Flow::Web,
+                redirect_uri: &redirect,
+                state: &state,
+                nonce: None,
+                code_challenge: Some(challenge),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(url.path(), "/open-apis/authen/v1/authorize");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = http.get(url.clone()).send().await.unwrap();
+    assert_eq!(page.status(), 200, "{}", page.text().await.unwrap());
+    // Press Approve for the demo user with the page's own hidden fields.
+    let mut form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    form.retain(|(k, _)| k != "response_type");
+    form.push(("user_id".into(), DEMO_USER_ID.into()));
+    form.push(("action".into(), "approve".into()));
+    let approve = http
+        .post(format!(
+            "{}/open-apis/authen/v1/authorize/approve",
+            fs.base_url()
+        ))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approve.status(), 302);
+    let back = Url::parse(approve.headers()["location"].to_str().unwrap()).unwrap();
+    let get = |k: &str| {
+        back.query_pairs()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+    };
+    assert_eq!(get("state").as_deref(), Some(state.expose()));
+    let code = AuthCode::new(get("code").unwrap());
+    let wrong = sso
+        .complete_web_login(
+            &tenant(),
+            "feishu",
+            WebCallback {
+                code: &code,
+                redirect_uri: &redirect,
+                code_verifier: Some("not-the-verifier"),
+                nonce: None,
+            },
+        )
+        .await
+        .expect_err("wrong verifier");
+    assert!(matches!(wrong, Error::InvalidCode { .. }), "{wrong:?}");
+    let login = sso
+        .complete_web_login(
+            &tenant(),
+            "feishu",
+            WebCallback {
+                code: &code,
+                redirect_uri: &redirect,
+                code_verifier: Some(verifier),
+                nonce: None,
+            },
+        )
+        .await
+        .expect("login with the verifier");
+    assert_eq!(login.profile.user_id, DEMO_USER_ID);
+    assert!(login.user_token.unwrap().refresh_token.is_some());
+}
+
+#[tokio::test]
+async fn authorize_urls_follow_region_overrides_and_token_api() {
+    let fs = feishu::start().await;
+    let redirect = Url::parse(CALLBACK).unwrap();
+    let state = State::new("s");
+    let req = AuthorizeRequest {
+        flow: Flow::Web,
+        redirect_uri: &redirect,
+        state: &state,
+        nonce: None,
+        code_challenge: Some("abc"),
+    };
+    let http = HttpClient::new(&HttpConfig::default()).unwrap();
+    let build = |region: &str, hosts: Value, token_api: &str| {
+        let mut cfg = config(&fs, json!({"region": region, "token_api": token_api}));
+        cfg.hosts = serde_json::from_value(hosts).unwrap();
+        Feishu::new(&cfg, http.clone())
+            .unwrap()
+            .authorize_url(&req)
+            .unwrap()
+    };
+    let feishu_url = build("feishu", json!({}), "v2");
+    assert!(
+        feishu_url
+            .as_str()
+            .starts_with("https://accounts.feishu.cn/open-apis/authen/v1/authorize?"),
+        "{feishu_url}"
+    );
+    let q: std::collections::HashMap<_, _> = feishu_url.query_pairs().into_owned().collect();
+    assert_eq!(q["client_id"], fs.credentials().app_key);
+    assert_eq!(q["redirect_uri"], CALLBACK);
+    assert_eq!(q["code_challenge"], "abc");
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert!(!q.contains_key("scope"));
+    let lark = build("lark", json!({}), "v1");
+    assert!(
+        lark.as_str()
+            .starts_with("https://accounts.larksuite.com/open-apis/authen/v1/authorize?"),
+        "{lark}"
+    );
+    assert!(
+        !lark.query_pairs().any(|(k, _)| k == "code_challenge"),
+        "v1 cannot send a verifier"
+    );
+    let custom = build(
+        "lark",
+        json!({"accounts": "https://sso.example.com/base"}),
+        "v2",
+    );
+    assert!(
+        custom
+            .as_str()
+            .starts_with("https://sso.example.com/base/open-apis/authen/v1/authorize?"),
+        "{custom}"
+    );
+}
+
+#[tokio::test]
+async fn configuration_errors_name_the_field() {
+    let fs = feishu::start().await;
+    let http = HttpClient::new(&HttpConfig::default()).unwrap();
+    let mut no_corp = config(&fs, json!({}));
+    no_corp.corp_id = None;
+    let e = Feishu::new(&no_corp, http.clone()).unwrap_err().to_string();
+    assert!(e.contains("corp_id") && e.contains("tenant_key"), "{e}");
+    for (option, value) in [
+        ("region", json!("mars")),
+        ("token_api", json!("v3")),
+        ("app_token_api", json!("marketplace")),
+        ("contact", json!("sometimes")),
+        ("department_id_type", json!("name")),
+        ("region", json!(1)),
+    ] {
+        let cfg = config(&fs, json!({ option: value }));
+        let e = Feishu::new(&cfg, http.clone()).unwrap_err().to_string();
+        assert!(e.contains(&format!("options.{option}")), "{e}");
+    }
+    let h = handler(&fs, json!({}));
+    assert!(!format!("{h:?}").contains(&fs.credentials().app_secret));
+}
+
+#[tokio::test]
+async fn rate_limit_carries_the_reset_header() {
+    let fs = feishu::start().await;
+    let sso = sso(&fs, json!({}));
+    h5(&sso, &fs, DEMO_USER_ID).await.expect("cold login");
+    fs.inject(ep::CONTACT_USER, Fault::RateLimited).unwrap();
+    let err = h5(&sso, &fs, DEMO_USER_ID).await.expect_err("rate limited");
+    assert!(matches!(err, Error::RateLimited { .. }), "{err:?}");
+    assert_eq!(
+        err.retry_after(),
+        Some(Duration::from_secs(feishu::RATE_LIMIT_RESET_SECS))
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_user_token_is_reauth_and_never_resends_the_code() {
+    let fs = feishu::start().await;
+    let sso = sso(&fs, json!({}));
+    h5(&sso, &fs, DEMO_USER_ID).await.expect("cold login");
+    fs.reset_calls();
+    fs.inject(ep::USER_INFO, Fault::code(99991677)).unwrap();
+    let err = h5(&sso, &fs, DEMO_USER_ID)
+        .await
+        .expect_err("user token expired");
+    assert!(matches!(err, Error::ReauthRequired { .. }), "{err:?}");
+    // Even a "tenant token invalid" code on the user-token call is not an app-token problem.
+    fs.inject(ep::USER_INFO, Fault::code(99991663)).unwrap();
+    let err = h5(&sso, &fs, DEMO_USER_ID).await.expect_err("reauth");
+    assert!(matches!(err, Error::ReauthRequired { .. }), "{err:?}");
+    assert_eq!(fs.calls(ep::OAUTH_TOKEN_V2), 2, "each code sent once");
+    assert_eq!(fs.calls(ep::TENANT_ACCESS_TOKEN), 0);
+}
+
+#[tokio::test]
+async fn v2_errors_map_to_typed_errors() {
+    let fs = feishu::start().await;
+    let sso = sso(&fs, json!({}));
+    for (code, check) in [
+        (
+            20010,
+            (|e: &Error| matches!(e, Error::Misconfigured { hint, .. } if hint.contains("可用范围")))
+                as fn(&Error) -> bool,
+        ),
+        (
+            99991401,
+            |e| matches!(e, Error::Misconfigured { hint, .. } if hint.contains("IP")),
+        ),
+        (20003, |e| matches!(e, Error::InvalidCode { .. })),
+        (2200, |e| e.is_transient()),
+    ] {
+        fs.inject(ep::OAUTH_TOKEN_V2, Fault::code(code)).unwrap();
+        let err = h5(&sso, &fs, DEMO_USER_ID).await.expect_err("must fail");
+        assert!(check(&err), "{code}: {err:?}");
+    }
+    // A wrong secret is a configuration error at both token endpoints.
+    let mut cfg = config(&fs, json!({}));
+    cfg.app_secret = unilogin_core::AppSecret::new("wrong");
+    let bad = Sso::builder(StaticConfig::new(vec![cfg])).build().unwrap();
+    let err = h5(&bad, &fs, DEMO_USER_ID).await.expect_err("bad secret");
+    assert!(matches!(err, Error::Misconfigured { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn contact_modes() {
+    let fs = feishu::start().await;
+    // Required (default): the refusal is a configuration error naming the permission.
+    fs.revoke_permission(SCOPE_CONTACT_BASE);
+    let err = h5(&sso(&fs, json!({})), &fs, DEMO_USER_ID)
+        .await
+        .expect_err("required");
+    assert!(
+        matches!(&err, Error::Misconfigured { hint, .. } if hint.contains("contact:user.base:readonly")),
+        "{err:?}"
+    );
+    // Best effort: the login goes on without the directory fields.
+    let login = h5(
+        &sso(&fs, json!({"contact": "best_effort"})),
+        &fs,
+        DEMO_USER_ID,
+    )
+    .await
+    .expect("best effort");
+    assert_eq!(login.profile.user_id, DEMO_USER_ID);
+    assert!(login.profile.department_ids.is_empty());
+    assert_eq!(login.profile.job_title, None);
+    assert_eq!(login.profile.active, None);
+    // Best effort still fails on what is not a refusal (rate limit).
+    fs.inject(ep::CONTACT_USER, Fault::RateLimited).unwrap();
+    let err = h5(
+        &sso(&fs, json!({"contact": "best_effort"})),
+        &fs,
+        DEMO_USER_ID,
+    )
+    .await
+    .expect_err("rate limit");
+    assert!(matches!(err, Error::RateLimited { .. }), "{err:?}");
+    // Off: no directory call at all.
+    fs.reset_calls();
+    let login = h5(&sso(&fs, json!({"contact": "off"})), &fs, DEMO_USER_ID)
+        .await
+        .expect("off");
+    assert_eq!(fs.calls(ep::CONTACT_USER), 0);
+    assert_eq!(login.profile.name.as_deref(), Some("Zhang San"));
+}
+
+#[tokio::test]
+async fn fields_without_their_scope_are_absent() {
+    let fs = feishu::start().await;
+    fs.revoke_permission(SCOPE_PHONE);
+    let login = h5(&sso(&fs, json!({})), &fs, DEMO_USER_ID).await.unwrap();
+    assert_eq!(login.profile.mobile, None);
+    assert_eq!(login.profile.active, Some(true));
+    assert_eq!(
+        login.profile.extra.get("tenant_key"),
+        Some(&json!(fs.tenant_key()))
+    );
+    // Without the employee-id scope there is no tenant-wide user id: a mapping error, not a
+    // profile keyed by something else.
+    fs.revoke_permission(SCOPE_EMPLOYEE_ID);
+    let err = h5(&sso(&fs, json!({})), &fs, DEMO_USER_ID)
+        .await
+        .expect_err("no user_id");
+    assert!(matches!(err, Error::Mapping { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn outsiders_are_refused_before_the_directory_is_read() {
+    let fs = feishu::start().await;
+    let sso = sso(&fs, json!({}));
+    fs.reset_calls();
+    let err = web(&sso, &fs, OUTSIDER_USER_ID)
+        .await
+        .expect_err("outsider");
+    assert!(matches!(err, Error::NotInTenant { .. }), "{err:?}");
+    assert_eq!(fs.calls(ep::CONTACT_USER), 0);
+    // The H5 flow applies the same check.
+    let err = h5(&sso, &fs, OUTSIDER_USER_ID)
+        .await
+        .expect_err("outsider h5");
+    assert!(matches!(err, Error::NotInTenant { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn registration_and_user_agent_markers() {
+    let r = unilogin_core::Registry::get("feishu").unwrap();
+    assert_eq!(r.user_agent_markers, &["lark/", "larklocale", "feishu"]);
+    let rules = unilogin_core::MappingRules::from_yaml("feishu", r.default_rules);
+    assert!(rules.is_ok());
+    let _: Arc<dyn Platform> = (r.build)(unilogin_core::registry::PlatformContext {
+        config: &config(&feishu::start().await, json!({})),
+        http: &HttpClient::new(&HttpConfig::default()).unwrap(),
+    })
+    .unwrap();
+}
