@@ -25,6 +25,11 @@ pub use unilogin_core::*;
 #[cfg_attr(docsrs, doc(cfg(feature = "dingtalk")))]
 pub use unilogin_dingtalk as dingtalk;
 
+/// Feishu / Lark (飞书): H5 login-free and web OAuth, v2 and v1 user tokens (feature `feishu`).
+#[cfg(feature = "feishu")]
+#[cfg_attr(docsrs, doc(cfg(feature = "feishu")))]
+pub use unilogin_feishu as feishu;
+
 /// WeCom (企业微信): in-client OAuth (H5) and web/QR login (feature `wecom`).
 #[cfg(feature = "wecom")]
 #[cfg_attr(docsrs, doc(cfg(feature = "wecom")))]
