@@ -77,7 +77,7 @@ struct Inner {
 /// Logs people in. Cheap to clone; share one per process.
 ///
 /// ```no_run
-/// # async fn demo() -> unilogin_core::Result<()> {
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// use unilogin_core::{sso::Sso, config::StaticConfig, AuthCode, TenantId};
 /// let sso = Sso::builder(StaticConfig::new(vec![/* tenant configs */])).build()?;
 /// let login = sso
