@@ -1,0 +1,3 @@
+//! Gateway load benchmark (see below).
+
+fn main() {}

@@ -1,0 +1,129 @@
+//! `unilogin-gateway [--config FILE] [--listen ADDR] [--json-logs]` or `unilogin-gateway --sandbox`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use unilogin_gateway::config::{DEFAULTS_YAML, GatewayConfig, LogFormat};
+use unilogin_gateway::{Gateway, Sandbox, SandboxOptions, init_logging, shutdown_signal};
+
+const USAGE: &str = "\
+unilogin-gateway: a login service for DingTalk, Feishu, WeCom and OAuth2 tenants
+
+USAGE:
+    unilogin-gateway [--config FILE] [--listen ADDR] [--json-logs]
+    unilogin-gateway --sandbox [--listen ADDR] [--json-logs]
+    unilogin-gateway --print-defaults
+
+OPTIONS:
+    --config FILE      gateway configuration (YAML, merged over the embedded defaults)
+    --listen ADDR      listen address (overrides `listen`; sandbox default 127.0.0.1:8080)
+    --sandbox          run against built-in platform fakes with a demo tenant, offline
+    --json-logs        JSON log lines
+    --print-defaults   print the embedded default configuration and exit
+    -h, --help         this text
+";
+
+struct Args {
+    config: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    sandbox: bool,
+    json_logs: bool,
+}
+
+fn parse_args() -> Result<Option<Args>, String> {
+    let mut args = Args {
+        config: None,
+        listen: None,
+        sandbox: false,
+        json_logs: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--config" => {
+                args.config = Some(it.next().ok_or("--config needs a file")?.into());
+            }
+            "--listen" => {
+                let v = it.next().ok_or("--listen needs an address")?;
+                args.listen = Some(v.parse().map_err(|e| format!("--listen {v}: {e}"))?);
+            }
+            "--sandbox" => args.sandbox = true,
+            "--json-logs" => args.json_logs = true,
+            "--print-defaults" => {
+                print!("{DEFAULTS_YAML}");
+                return Ok(None);
+            }
+            "-h" | "--help" => {
+                print!("{USAGE}");
+                return Ok(None);
+            }
+            other => return Err(format!("unknown argument `{other}`\n\n{USAGE}")),
+        }
+    }
+    Ok(Some(args))
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let mut config = match &args.config {
+        Some(path) => GatewayConfig::from_file(path).map_err(|e| e.to_string())?,
+        None => GatewayConfig::default(),
+    };
+    if args.json_logs {
+        config.log.format = LogFormat::Json;
+    }
+    init_logging(config.log.format, &config.log.filter);
+    if args.sandbox {
+        let listen = args.listen.unwrap_or(config.listen);
+        let sandbox = Sandbox::start(SandboxOptions { listen, config })
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("{}", sandbox.instructions());
+        shutdown_signal().await;
+        sandbox.stop().await;
+        return Ok(());
+    }
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    let listen = config.listen;
+    let gateway = Gateway::builder(config)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    tracing::info!(%listen, public_url = %gateway.config().public_url, "unilogin gateway listening");
+    gateway
+        .serve(listener, shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(Some(a)) => a,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("unilogin-gateway: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Prometheus metrics (`GET /metrics`, OpenMetrics text):
+//!
+//! | metric | labels | what |
+//! |---|---|---|
+//! | `unilogin_logins_total` | `tenant`, `platform`, `flow`, `outcome` | finished logins; `outcome` is `success` or the error kind |
+//! | `unilogin_upstream_login_seconds` | `platform`, `flow` | time spent in the platform calls of one login (histogram) |
+//! | `unilogin_token_cache_*_total` | — | the app-token cache's counters (L1/L2 hits, refreshes, failures, lock waits, store errors) |
+//! | `unilogin_token_cache_entries` | — | tokens held in memory |
+//!
+//! Tenant and platform labels only take configured values (a request for an unknown tenant is
+//! counted under `-`), so clients cannot grow the label space.
+
+use std::fmt;
+use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use unilogin::Sso;
+
+/// Labels of `unilogin_logins_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LoginLabels {
+    /// Tenant (or `-`).
+    pub tenant: String,
+    /// Platform (or `-`).
+    pub platform: String,
+    /// `h5` or `web`.
+    pub flow: String,
+    /// `success` or an error kind.
+    pub outcome: String,
+}
+
+/// Labels of `unilogin_upstream_login_seconds`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamLabels {
+    /// Platform.
+    pub platform: String,
+    /// `h5` or `web`.
+    pub flow: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 1 ms … ~16 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
+type LatencyFamily = Family<UpstreamLabels, Histogram, fn() -> Histogram>;
+
+/// The gateway's metrics. Cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: std::sync::Arc<Registry>,
+    logins: Family<LoginLabels, Counter>,
+    upstream: LatencyFamily,
+}
+
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+struct TokenCacheCollector {
+    sso: Sso,
+}
+
+impl fmt::Debug for TokenCacheCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenCacheCollector")
+    }
+}
+
+impl Collector for TokenCacheCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
+        let s = self.sso.token_cache().stats();
+        let counters = [
+            (
+                "unilogin_token_cache_l1_hits",
+                "App-token requests answered from memory.",
+                s.l1_hits,
+            ),
+            (
+                "unilogin_token_cache_l2_hits",
+                "App tokens taken from the shared store.",
+                s.l2_hits,
+            ),
+            (
+                "unilogin_token_cache_refreshes",
+                "Upstream app-token requests.",
+                s.refreshes,
+            ),
+            (
+                "unilogin_token_cache_refresh_failures",
+                "Failed upstream app-token requests.",
+                s.refresh_failures,
+            ),
+            (
+                "unilogin_token_cache_lock_waits",
+                "Waits for a refresh already running here or in another replica.",
+                s.lock_waits,
+            ),
+            (
+                "unilogin_token_cache_store_errors",
+                "Failed or timed-out shared store operations.",
+                s.store_errors,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let c = ConstCounter::new(value);
+            let m = encoder.encode_descriptor(name, help, None, c.metric_type())?;
+            c.encode(m)?;
+        }
+        let g = ConstGauge::new(i64::try_from(s.entries).unwrap_or(i64::MAX));
+        let m = encoder.encode_descriptor(
+            "unilogin_token_cache_entries",
+            "App tokens held in memory.",
+            None,
+            g.metric_type(),
+        )?;
+        g.encode(m)
+    }
+}
+
+impl Metrics {
+    /// Metrics for a gateway over `sso` (its token cache is read at every scrape).
+    pub fn new(sso: &Sso) -> Self {
+        let mut registry = Registry::default();
+        let logins = Family::<LoginLabels, Counter>::default();
+        registry.register(
+            "unilogin_logins",
+            "Finished logins by tenant, platform, flow and outcome",
+            logins.clone(),
+        );
+        let upstream: LatencyFamily = Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "unilogin_upstream_login_seconds",
+            "Time spent in the platform calls of one login",
+            upstream.clone(),
+        );
+        registry.register_collector(Box::new(TokenCacheCollector { sso: sso.clone() }));
+        Self {
+            registry: std::sync::Arc::new(registry),
+            logins,
+            upstream,
+        }
+    }
+
+    /// Counts one finished login.
+    pub fn login(&self, tenant: &str, platform: &str, flow: &str, outcome: &str) {
+        self.logins
+            .get_or_create(&LoginLabels {
+                tenant: tenant.to_string(),
+                platform: platform.to_string(),
+                flow: flow.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    /// Records the upstream time of one login.
+    pub fn upstream(&self, platform: &str, flow: &str, elapsed: Duration) {
+        self.upstream
+            .get_or_create(&UpstreamLabels {
+                platform: platform.to_string(),
+                flow: flow.to_string(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn render(&self) -> Result<String, fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}

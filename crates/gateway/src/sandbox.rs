@@ -1,0 +1,265 @@
+//! Sandbox mode (`unilogin-gateway --sandbox`, `cargo xtask sandbox`): the test-kit fakes of
+//! every enabled platform on loopback, a demo tenant configured against them, and the gateway
+//! in front — a complete, offline login service to click through.
+//!
+//! Also the fixture of the gateway's own tests, browser test and load benchmark.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use unilogin::config::{PlatformConfig, StaticConfig};
+use unilogin::{Error, Result};
+use unilogin_testkit::FakePlatform;
+use url::Url;
+
+use crate::app::{Gateway, SandboxHooks};
+use crate::config::GatewayConfig;
+
+/// The demo tenant's id.
+pub const DEMO_TENANT: &str = "demo";
+
+/// A running platform fake and the demo tenant's configuration of it.
+pub struct SandboxPlatform {
+    /// The fake.
+    pub fake: Arc<dyn FakePlatform>,
+    /// The demo tenant's configuration pointing at it.
+    pub config: Value,
+}
+
+impl std::fmt::Debug for SandboxPlatform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxPlatform")
+            .field("name", &self.fake.name())
+            .field("base_url", &self.fake.base_url())
+            .finish()
+    }
+}
+
+fn scopes() -> Value {
+    json!({
+        "default": ["user:read"],
+        "rules": [{ "when": { "user_id": ["user002"] }, "grant": ["admin:write"] }]
+    })
+}
+
+#[cfg(feature = "dingtalk")]
+async fn dingtalk(return_to: &str) -> Result<SandboxPlatform> {
+    let fake = unilogin_testkit::dingtalk::try_start()
+        .await
+        .map_err(|e| Error::Internal(format!("starting the DingTalk fake: {e}")))?;
+    let creds = fake.credentials();
+    let base = fake.base_url().to_string();
+    Ok(SandboxPlatform {
+        config: json!({
+            "tenant": DEMO_TENANT, "platform": "dingtalk",
+            "app_key": creds.app_key, "app_secret": creds.app_secret,
+            "corp_id": creds.corp_id, "agent_id": creds.agent_id,
+            "hosts": { "oapi": base, "api": base, "login": base },
+            "redirect_uris": [return_to],
+            "options": { "scopes": scopes() },
+        }),
+        fake: Arc::new(fake),
+    })
+}
+
+/// Starts the fake of every platform this binary was built with, configured for the demo
+/// tenant, with `return_to` as the tenant's only allowed return URL.
+pub async fn start_fakes(return_to: &str) -> Result<Vec<SandboxPlatform>> {
+    let _ = return_to;
+    #[allow(unused_mut)]
+    let mut out = Vec::new();
+    #[cfg(feature = "dingtalk")]
+    out.push(dingtalk(return_to).await?);
+    Ok(out)
+}
+
+/// Options of [`Sandbox::start`].
+#[derive(Debug, Clone)]
+pub struct SandboxOptions {
+    /// Where the gateway listens (port 0: any free port).
+    pub listen: SocketAddr,
+    /// Settings applied before the sandbox's own (`public_url`, `cookies.secure` and tenants
+    /// are always set by the sandbox).
+    pub config: GatewayConfig,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            config: GatewayConfig::default(),
+        }
+    }
+}
+
+/// A running sandbox: fakes + gateway. Dropping it stops the gateway and the fakes.
+pub struct Sandbox {
+    /// The gateway (for its metrics, issuer, …).
+    pub gateway: Gateway,
+    /// Its base URL (`http://127.0.0.1:PORT/`).
+    pub url: Url,
+    /// The platform fakes.
+    pub platforms: Vec<SandboxPlatform>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("url", &self.url.as_str())
+            .field("platforms", &self.platforms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sandbox {
+    /// Starts the fakes and a gateway configured against them.
+    pub async fn start(options: SandboxOptions) -> Result<Self> {
+        let listener = TcpListener::bind(options.listen).await.map_err(|e| {
+            Error::config(
+                None,
+                None,
+                "listen",
+                format!(
+                    "cannot listen on {}: {e} (pick another address with --listen)",
+                    options.listen
+                ),
+            )
+        })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::Internal(format!("listener address: {e}")))?;
+        let url = Url::parse(&format!("http://{addr}/"))
+            .map_err(|e| Error::Internal(format!("sandbox URL: {e}")))?;
+        let platforms = start_fakes(url.as_str()).await?;
+        let configs = platforms
+            .iter()
+            .map(|p| {
+                serde_json::from_value::<PlatformConfig>(p.config.clone())
+                    .map_err(|e| Error::config(None, None, "sandbox tenant", e.to_string()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut config = options.config;
+        config.listen = addr;
+        config.public_url = url.clone();
+        config.cookies.secure = false;
+        config.tenants_file = None;
+        let fakes: Vec<(String, Arc<dyn FakePlatform>)> = platforms
+            .iter()
+            .map(|p| (p.fake.name().to_string(), p.fake.clone()))
+            .collect();
+        let issue = move |platform: &str| {
+            fakes
+                .iter()
+                .find(|(n, _)| n == platform)
+                .map(|(_, f)| f.issue_h5_code(&f.demo_user_id()))
+        };
+        let links = platforms
+            .iter()
+            .map(|p| {
+                let name = p.fake.name();
+                (
+                    format!("{name} (PC: web/QR login)"),
+                    login_link(&url, name, &url),
+                )
+            })
+            .collect();
+        let gateway = Gateway::builder(config)
+            .config_source(StaticConfig::new(configs))
+            .sandbox(SandboxHooks {
+                issue_h5_code: Arc::new(issue),
+                links,
+            })
+            .build()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = gateway.clone();
+        let task = tokio::spawn(async move {
+            server
+                .serve(listener, async move {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Ok(Self {
+            gateway,
+            url,
+            platforms,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// The PC login link of `platform` for the demo tenant, returning to the home page.
+    pub fn login_link(&self, platform: &str) -> String {
+        login_link(&self.url, platform, &self.url)
+    }
+
+    /// The fake of `platform`.
+    pub fn fake(&self, platform: &str) -> Option<&Arc<dyn FakePlatform>> {
+        self.platforms
+            .iter()
+            .find(|p| p.fake.name() == platform)
+            .map(|p| &p.fake)
+    }
+
+    /// What to print for a person trying the sandbox.
+    pub fn instructions(&self) -> String {
+        let base = self.url.as_str().trim_end_matches('/');
+        let mut s = format!(
+            "unilogin gateway sandbox: {} platform fake(s) on loopback, tenant `{DEMO_TENANT}`, nothing leaves this machine.\n\n\
+             Gateway: {base}/   (home page: shows who is signed in)\n",
+            self.platforms.len()
+        );
+        for p in &self.platforms {
+            let name = p.fake.name();
+            let code = p.fake.issue_h5_code(&p.fake.demo_user_id());
+            s.push_str(&format!(
+                "\n== {name} (fake at {fake})\n\
+                 1. PC web/QR login: open {link}\n   \
+                    On the fake {name} page press \"Approve\" next to a user; you land on {base}/ signed in.\n\
+                 2. H5 login-free exchange (the code the {name} client's JSAPI would give, valid 5 min):\n   \
+                    curl -s -H 'content-type: application/json' -d '{{\"code\":\"{code}\"}}' {base}/auth/{DEMO_TENANT}/{name}/code\n   \
+                    A fresh code any time: curl -s -X POST {base}/sandbox/{name}/h5-code\n\
+                 3. The H5 page an in-client browser gets: open {base}/auth/{DEMO_TENANT}/{name}/login with a {name} User-Agent.\n",
+                fake = p.fake.base_url(),
+                link = self.login_link(name),
+            ));
+        }
+        s.push_str(&format!(
+            "\nThen: {base}/me (your session's claims), {base}/.well-known/jwks.json, {base}/metrics, {base}/readyz.\n\
+             Stop with Ctrl-C.\n"
+        ));
+        s
+    }
+
+    /// Stops the gateway (gracefully) and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn login_link(base: &Url, platform: &str, return_to: &Url) -> String {
+    let mut url = base.clone();
+    url.set_path(&format!("/auth/{DEMO_TENANT}/{platform}/login"));
+    url.query_pairs_mut()
+        .append_pair("return_to", return_to.as_str());
+    url.to_string()
+}

@@ -1,0 +1,239 @@
+//! Shared by the gateway's integration tests: a gateway on a loopback port in front of a
+//! DingTalk fake, with three tenants (`demo`, `acme` enabled; `off` disabled), and an HTTP
+//! client that does not follow redirects.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use unilogin::config::{PlatformConfig, StaticConfig};
+use unilogin_gateway::{Gateway, GatewayConfig};
+use unilogin_testkit::dingtalk::{self, FakeDingTalk};
+use url::Url;
+
+pub struct TestGateway {
+    pub gateway: Gateway,
+    pub base: Url,
+    pub fake: Arc<FakeDingTalk>,
+    pub http: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+pub fn tenant(fake: &FakeDingTalk, tenant: &str, enabled: bool, return_to: &str) -> Value {
+    let creds = fake.credentials();
+    let base = fake.base_url();
+    json!({
+        "tenant": tenant, "platform": "dingtalk", "enabled": enabled,
+        "app_key": creds.app_key, "app_secret": creds.app_secret, "corp_id": creds.corp_id,
+        "hosts": { "oapi": base, "api": base, "login": base },
+        "redirect_uris": [return_to, format!("{return_to}done")],
+        "options": { "scopes": {
+            "default": ["user:read"],
+            "rules": [{ "when": { "user_id": ["user002"] }, "grant": ["admin:write"] }]
+        }},
+    })
+}
+
+/// A gateway on 127.0.0.1:0 over `fake` (a new DingTalk fake when `None`), with `yaml` merged
+/// over the defaults, and `keys` when given.
+pub async fn start_with(
+    yaml: &str,
+    fake: Option<Arc<FakeDingTalk>>,
+    configure: impl FnOnce(unilogin_gateway::GatewayBuilder) -> unilogin_gateway::GatewayBuilder,
+) -> TestGateway {
+    let fake = match fake {
+        Some(f) => f,
+        None => Arc::new(dingtalk::start().await),
+    };
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let base = Url::parse(&format!("http://{addr}/")).unwrap();
+    let mut config = GatewayConfig::from_yaml(yaml).unwrap();
+    config.public_url = base.clone();
+    config.cookies.secure = false;
+    let tenants: Vec<PlatformConfig> = [
+        tenant(&fake, "demo", true, base.as_str()),
+        tenant(&fake, "acme", true, base.as_str()),
+        tenant(&fake, "off", false, base.as_str()),
+    ]
+    .into_iter()
+    .map(|v| serde_json::from_value(v).unwrap())
+    .collect();
+    let gateway = configure(Gateway::builder(config).config_source(StaticConfig::new(tenants)))
+        .build()
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = gateway.clone();
+    tokio::spawn(async move {
+        let _ = server
+            .serve(listener, async move {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    TestGateway {
+        gateway,
+        base,
+        fake,
+        http: client(),
+        stop: Some(stop),
+    }
+}
+
+pub async fn start() -> TestGateway {
+    start_with("", None, |b| b).await
+}
+
+/// A started web login: what the browser holds after `GET …/login`.
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub authorize: Url,
+    pub state: String,
+    pub binding: String,
+}
+
+pub fn cookie_value(resp: &reqwest::Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            let first = v.split(';').next()?;
+            let (k, val) = first.split_once('=')?;
+            (k == name).then(|| val.to_string())
+        })
+}
+
+pub fn query_of(url: &Url) -> HashMap<String, String> {
+    url.query_pairs().into_owned().collect()
+}
+
+impl TestGateway {
+    pub fn url(&self, path: &str) -> String {
+        self.base
+            .join(path.trim_start_matches('/'))
+            .unwrap()
+            .to_string()
+    }
+
+    pub fn login_url(&self, tenant: &str, return_to: &str) -> String {
+        let mut u = self
+            .base
+            .join(&format!("auth/{tenant}/dingtalk/login"))
+            .unwrap();
+        u.query_pairs_mut().append_pair("return_to", return_to);
+        u.to_string()
+    }
+
+    /// `GET …/login` from a PC browser (optionally re-sending a binding cookie).
+    pub async fn start_login(&self, tenant: &str, binding: Option<&str>) -> Started {
+        let mut req = self.http.get(self.login_url(tenant, self.base.as_str()));
+        if let Some(b) = binding {
+            req = req.header("cookie", format!("unilogin_login={b}"));
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 303, "{:?}", resp.text().await);
+        let binding = cookie_value(&resp, "unilogin_login").expect("binding cookie");
+        let authorize = Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
+        let state = query_of(&authorize)["state"].clone();
+        Started {
+            authorize,
+            state,
+            binding,
+        }
+    }
+
+    /// What the fake's Approve button does for `user`: the callback URL it redirects to.
+    pub async fn approve(&self, started: &Started, user: &str) -> Url {
+        let q = query_of(&started.authorize);
+        let form = [
+            ("client_id", q["client_id"].as_str()),
+            ("redirect_uri", q["redirect_uri"].as_str()),
+            ("scope", q["scope"].as_str()),
+            ("state", q["state"].as_str()),
+            ("user_id", user),
+            ("action", "approve"),
+        ];
+        let resp = self
+            .http
+            .post(format!("{}/oauth2/approve", self.fake.base_url()))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 303);
+        Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap()
+    }
+
+    /// `GET callback` with the binding cookie.
+    pub async fn callback(&self, callback: &Url, binding: Option<&str>) -> reqwest::Response {
+        let mut req = self.http.get(callback.as_str());
+        if let Some(b) = binding {
+            req = req.header("cookie", format!("unilogin_login={b}"));
+        }
+        req.send().await.unwrap()
+    }
+
+    /// A complete PC login for `user` on `tenant`; returns the session token.
+    pub async fn pc_login(&self, tenant: &str, user: &str) -> String {
+        let started = self.start_login(tenant, None).await;
+        let cb = self.approve(&started, user).await;
+        let resp = self.callback(&cb, Some(&started.binding)).await;
+        assert_eq!(resp.status(), 303, "{:?}", resp.text().await);
+        cookie_value(&resp, "unilogin_session").expect("session cookie")
+    }
+
+    /// `POST …/code` with `{code}`.
+    pub async fn post_code(&self, tenant: &str, code: &str) -> reqwest::Response {
+        self.http
+            .post(self.url(&format!("auth/{tenant}/dingtalk/code")))
+            .json(&json!({ "code": code }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn me(&self, token: &str) -> reqwest::Response {
+        self.http
+            .get(self.url("me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// Asserts an error response: status, kind, and a message containing `needle`.
+pub async fn assert_error(resp: reqwest::Response, status: u16, kind: &str, needle: &str) -> Value {
+    assert_eq!(resp.status(), status);
+    let trace = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], kind, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains(needle),
+        "{needle:?} not in {body}"
+    );
+    assert_eq!(body["trace_id"], trace.as_str());
+    body
+}
