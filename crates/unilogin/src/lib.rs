@@ -47,6 +47,12 @@ pub use unilogin_custom_oauth as custom_oauth;
 #[cfg_attr(docsrs, doc(cfg(feature = "sql")))]
 pub use unilogin_sql as sql;
 
+/// Session tokens (Ed25519 JWT, JWKS, rotation, scopes, revocation) and the axum/tower guard
+/// that protects your own APIs with them (feature `axum`).
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use unilogin_axum as axum;
+
 /// The README's examples, compiled as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
