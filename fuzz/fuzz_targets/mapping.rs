@@ -7,12 +7,22 @@
 //! configuration error.
 #![no_main]
 
+use std::sync::OnceLock;
+
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
 use unilogin_core::mapping::MappingRules;
 use unilogin_core::{Error, PlatformName, TenantId};
 
 const DEFAULT_RULES: &str = include_str!("../../crates/dingtalk/rules.yaml");
+
+/// The default DingTalk rules, compiled once per process.
+fn defaults() -> &'static MappingRules {
+    static RULES: OnceLock<MappingRules> = OnceLock::new();
+    RULES.get_or_init(|| {
+        MappingRules::from_yaml("dingtalk", DEFAULT_RULES).expect("default rules load")
+    })
+}
 
 fuzz_target!(|data: &[u8]| {
     let (yaml, doc_bytes) = match data.iter().position(|&b| b == 0) {
@@ -25,7 +35,9 @@ fuzz_target!(|data: &[u8]| {
     let doc: Value = match doc_bytes {
         Some(bytes) => serde_json::from_slice(bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned())),
-        None => json!({"result": {"userid": "u1", "dept_id_list": [1, 2], "mobile": "+8613800000000"}}),
+        None => {
+            json!({"result": {"userid": "u1", "dept_id_list": [1, 2], "mobile": "+8613800000000"}})
+        }
     };
     let platform = PlatformName::new("fuzz").expect("valid name");
     let tenant = TenantId::new("t").expect("valid tenant");
@@ -38,7 +50,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // 2. The fuzzed document against the default DingTalk rules.
-    let defaults = MappingRules::from_yaml("dingtalk", DEFAULT_RULES).expect("default rules load");
+    let defaults = defaults();
     check(defaults.map(&platform, &tenant, &doc));
 
     // 3. The fuzzed YAML and the fuzzed document as tenant overrides of the defaults.
@@ -55,7 +67,14 @@ fn check(result: unilogin_core::Result<unilogin_core::mapping::UserProfile>) {
     match result {
         Ok(p) => {
             assert!(!p.user_id.is_empty(), "empty user id");
-            for v in [&p.name, &p.mobile, &p.email, &p.union_id, &p.open_id, &p.avatar] {
+            for v in [
+                &p.name,
+                &p.mobile,
+                &p.email,
+                &p.union_id,
+                &p.open_id,
+                &p.avatar,
+            ] {
                 assert_ne!(v.as_deref(), Some(""), "empty string field");
             }
         }
