@@ -46,15 +46,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(jwks_url) => {
             let issuer = std::env::var("ISSUER")?;
             let audience = std::env::var("AUDIENCE")?;
-            // Setup line 1 of 5: where the issuer's keys are, who issues, who the tokens are for.
+            // Setup: where the issuer's keys are, who issues, who the tokens are for.
             Guard::jwks(jwks_url, issuer, audience).build()?
         }
         Err(_) => standalone_guard()?,
     };
-    // Setup lines 2-5: routes, the per-route scope, the guard around them.
+    // Setup, continued: routes, the per-route scope, the guard around them.
     let app = Router::new()
         .route("/me", get(me))
-        .route("/admin/delete", post(delete).layer(RequireScopes::new(["admin:write"])))
+        .route(
+            "/admin/delete",
+            post(delete).layer(RequireScopes::new(["admin:write"])),
+        )
         .layer(guard);
 
     let listener = tokio::net::TcpListener::bind(&addr).await?;
@@ -66,7 +69,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// A local key and issuer standing in for the gateway; prints two tokens to try.
 fn standalone_guard() -> Result<Guard, Box<dyn std::error::Error>> {
     let keys = SessionKeys::generate()?;
-    let issuer = SessionIssuer::new(keys, "http://localhost", "example-apis", Duration::from_secs(3600));
+    let issuer = SessionIssuer::new(
+        keys,
+        "http://localhost",
+        "example-apis",
+        Duration::from_secs(3600),
+    );
     let profile: unilogin::UserProfile = serde_json::from_value(serde_json::json!({
         "platform": "dingtalk", "tenant": "acme", "user_id": "u-1", "name": "Zhang San"
     }))?;
