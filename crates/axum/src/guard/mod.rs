@@ -1,4 +1,4 @@
-//! The guard: a tower [`Layer`] that lets a request through only with a valid session token,
+//! The guard: a tower [`Layer`](tower_layer::Layer) that lets a request through only with a valid session token,
 //! and the [`AuthUser`] extractor and [`RequireScopes`] layer that build on it.
 //!
 //! For every request the guard reads `Authorization: Bearer <token>`, checks the signature

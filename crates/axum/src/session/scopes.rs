@@ -1,25 +1,4 @@
 //! Which scopes a person gets, from their [`UserProfile`], configured per tenant.
-//!
-//! The configuration (the tenant's `options.scopes`) is a default set for everyone plus rules
-//! that grant more when every condition of their `when` holds:
-//!
-//! ```yaml
-//! default: [user:read]
-//! rules:
-//!   - when: { extra: { admin: true } }          # DingTalk `admin: true`, mapped into extra
-//!     grant: [admin:read, admin:write]
-//!   - when: { extra: { roles: "财务" } }         # a role name inside a list field
-//!     grant: [finance:read]
-//!   - when: { department: ["1001", "1002"] }    # any of these department ids
-//!     grant: [reports:read]
-//!   - when: { platform: feishu, user_id: ou_42 }  # all conditions must hold
-//!     grant: [beta]
-//! ```
-//!
-//! A condition's value is a scalar or a list of scalars meaning "any of". A profile field that
-//! is a list (`department_ids`, an `extra` array) matches when any element matches. Scalars
-//! compare by their text, so `1001` matches `"1001"` and `true` matches `"true"`; `null` never
-//! matches.
 
 use std::collections::BTreeMap;
 
@@ -38,8 +17,28 @@ pub fn is_valid_scope(s: &str) -> bool {
 }
 
 /// Scopes granted from a profile: a default set plus conditional grants. Built from the tenant
-/// configuration's `options.scopes` with [`ScopeRules::from_value`]; see the [module
-/// docs](self) for the format.
+/// configuration's `options.scopes` with [`ScopeRules::from_value`].
+///
+/// The configuration (the tenant's `options.scopes`) is a default set for everyone plus rules
+/// that grant more when every condition of their `when` holds:
+///
+/// ```yaml
+/// default: [user:read]
+/// rules:
+///   - when: { extra: { admin: true } }          # DingTalk `admin: true`, mapped into extra
+///     grant: [admin:read, admin:write]
+///   - when: { extra: { roles: "财务" } }         # a role name inside a list field
+///     grant: [finance:read]
+///   - when: { department: ["1001", "1002"] }    # any of these department ids
+///     grant: [reports:read]
+///   - when: { platform: feishu, user_id: ou_42 }  # all conditions must hold
+///     grant: [beta]
+/// ```
+///
+/// A condition's value is a scalar or a list of scalars meaning "any of". A profile field that
+/// is a list (`department_ids`, an `extra` array) matches when any element matches. Scalars
+/// compare by their text, so `1001` matches `"1001"` and `true` matches `"true"`; `null` never
+/// matches.
 ///
 /// ```
 /// use unilogin_axum::session::ScopeRules;
