@@ -78,6 +78,9 @@ pub fn provision() -> Result {
     ensure_debian_program("pg_ctlcluster", "postgresql")?;
     ensure_debian_program("mariadb-install-db", "mariadb-server")?;
     provision_oauth2_mock_server()?;
+    // unilogin-gateway's browser test drives headless Chromium through chromedriver.
+    ensure_debian_program("chromium", "chromium")?;
+    ensure_debian_program("chromedriver", "chromium-driver")?;
     Ok(())
 }
 

@@ -41,6 +41,13 @@ const MAX_CODE_LEN: usize = 512;
 /// Longest accepted `return_to`.
 const MAX_RETURN_TO_LEN: usize = 2048;
 
+/// The S256 PKCE challenge of `verifier`: `BASE64URL(SHA-256(verifier))` without padding.
+pub fn pkce_challenge(verifier: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier))
+}
+
 fn wants_html(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
@@ -242,6 +249,11 @@ async fn start_login(
     let cfg = &gw.inner.config;
     let callback = gw.callback_url(target.tenant.as_str(), &target.platform)?;
     let state = crate::random_hex(32);
+    // PKCE (RFC 7636, S256) and an OIDC nonce for every redirect login; platforms that do not
+    // use them ignore them.
+    let code_verifier = crate::random_hex(32);
+    let code_challenge = pkce_challenge(&code_verifier);
+    let nonce = crate::random_hex(16);
     let url = gw
         .inner
         .sso
@@ -252,8 +264,8 @@ async fn start_login(
                 flow,
                 redirect_uri: &callback,
                 state: &unilogin::State::new(state.clone()),
-                nonce: None,
-                code_challenge: None,
+                nonce: Some(&nonce),
+                code_challenge: Some(&code_challenge),
             },
         )
         .await;
@@ -303,6 +315,8 @@ async fn start_login(
         return_to: return_to.to_string(),
         binding: binding.clone(),
         expires_at_ms: now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(0)),
+        code_verifier: Some(code_verifier),
+        nonce: Some(nonce),
     };
     // Kept twice as long as valid, so late and replayed callbacks are told apart from forged.
     gw.inner
@@ -406,32 +420,24 @@ async fn finish_login(
         })?;
     let code = AuthCode::new(code.clone());
     let callback = gw.callback_url(target.tenant.as_str(), &target.platform)?;
-    let sso = &gw.inner.sso;
-    let login = match record.flow {
-        Flow::Web => {
-            let cb = WebCallback {
-                code: &code,
-                redirect_uri: &callback,
-                code_verifier: None,
-                nonce: None,
-            };
-            gw.run_login(
-                &target,
-                Flow::Web,
-                sso.complete_web_login(&target.tenant, &target.platform, cb),
-            )
-            .await?
-        }
-        // In-client OAuth (WeCom): the code is the H5 login-free code.
-        Flow::H5 => {
-            gw.run_login(
-                &target,
-                Flow::H5,
-                sso.login_with_code(&target.tenant, &target.platform, &code),
-            )
-            .await?
-        }
+    // Every redirect login, web/QR or in-client OAuth (WeCom, Feishu inside the client), comes
+    // back here with a code of the authorize endpoint: the web exchange (with the redirect URI
+    // and PKCE verifier) completes it. The metric keeps the flow the login was started with.
+    let cb = WebCallback {
+        code: &code,
+        redirect_uri: &callback,
+        code_verifier: record.code_verifier.as_deref(),
+        nonce: record.nonce.as_deref(),
     };
+    let login = gw
+        .run_login(
+            &target,
+            record.flow,
+            gw.inner
+                .sso
+                .complete_web_login(&target.tenant, &target.platform, cb),
+        )
+        .await?;
     let (_, cookie) = gw.session_for(&target, &login.profile).await?;
     let return_to = Url::parse(&record.return_to)
         .map_err(|_| ApiError::from(Error::Internal("stored return_to unparsable".into())))?;
@@ -661,6 +667,14 @@ pub async fn not_found() -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pkce_s256_matches_rfc7636_appendix_b() {
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
 
     #[test]
     fn html_is_chosen_by_accept() {

@@ -66,6 +66,46 @@ async fn dingtalk(return_to: &str) -> Result<SandboxPlatform> {
     })
 }
 
+#[cfg(feature = "feishu")]
+async fn feishu(return_to: &str) -> Result<SandboxPlatform> {
+    let fake = unilogin_testkit::feishu::try_start()
+        .await
+        .map_err(|e| Error::Internal(format!("starting the Feishu fake: {e}")))?;
+    let creds = fake.credentials();
+    let base = fake.base_url().to_string();
+    Ok(SandboxPlatform {
+        config: json!({
+            "tenant": DEMO_TENANT, "platform": "feishu",
+            "app_key": creds.app_key, "app_secret": creds.app_secret, "corp_id": creds.corp_id,
+            "hosts": { "open": base, "accounts": base },
+            "redirect_uris": [return_to],
+            "options": { "region": "feishu", "scopes": scopes() },
+        }),
+        fake: Arc::new(fake),
+    })
+}
+
+#[cfg(feature = "wecom")]
+async fn wecom(return_to: &str) -> Result<SandboxPlatform> {
+    let fake = unilogin_testkit::wecom::try_start()
+        .await
+        .map_err(|e| Error::Internal(format!("starting the WeCom fake: {e}")))?;
+    let creds = fake.credentials();
+    let base = fake.base_url().to_string();
+    Ok(SandboxPlatform {
+        config: json!({
+            "tenant": DEMO_TENANT, "platform": "wecom",
+            // WeCom's app identifier is the corpid; the secret is the app's own Secret.
+            "app_key": creds.corp_id, "app_secret": creds.app_secret,
+            "corp_id": creds.corp_id, "agent_id": creds.agent_id,
+            "hosts": { "qyapi": base, "oauth": base, "login": base, "open": base },
+            "redirect_uris": [return_to],
+            "options": { "scopes": scopes() },
+        }),
+        fake: Arc::new(fake),
+    })
+}
+
 /// Starts the fake of every platform this binary was built with, configured for the demo
 /// tenant, with `return_to` as the tenant's only allowed return URL.
 pub async fn start_fakes(return_to: &str) -> Result<Vec<SandboxPlatform>> {
@@ -74,6 +114,10 @@ pub async fn start_fakes(return_to: &str) -> Result<Vec<SandboxPlatform>> {
     let mut out = Vec::new();
     #[cfg(feature = "dingtalk")]
     out.push(dingtalk(return_to).await?);
+    #[cfg(feature = "feishu")]
+    out.push(feishu(return_to).await?);
+    #[cfg(feature = "wecom")]
+    out.push(wecom(return_to).await?);
     Ok(out)
 }
 

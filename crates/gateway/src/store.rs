@@ -29,6 +29,12 @@ pub struct LoginState {
     pub binding: String,
     /// When the state stops being accepted (Unix milliseconds).
     pub expires_at_ms: u64,
+    /// The PKCE verifier whose S256 challenge went to the authorize URL.
+    #[serde(default)]
+    pub code_verifier: Option<String>,
+    /// The OIDC nonce sent to the authorize URL.
+    #[serde(default)]
+    pub nonce: Option<String>,
 }
 
 impl fmt::Debug for LoginState {
@@ -40,6 +46,8 @@ impl fmt::Debug for LoginState {
             .field("return_to", &self.return_to)
             .field("binding", &"***")
             .field("expires_at_ms", &self.expires_at_ms)
+            .field("code_verifier", &self.code_verifier.as_ref().map(|_| "***"))
+            .field("nonce", &self.nonce)
             .finish()
     }
 }
@@ -185,6 +193,8 @@ mod tests {
             return_to: "https://app.example/".into(),
             binding: "b1nd".into(),
             expires_at_ms: now_ms() + 60_000,
+            code_verifier: Some("v3rifier".into()),
+            nonce: None,
         }
     }
 
@@ -223,6 +233,7 @@ mod tests {
 
     #[test]
     fn debug_hides_binding() {
-        assert!(!format!("{:?}", record()).contains("b1nd"));
+        let s = format!("{:?}", record());
+        assert!(!s.contains("b1nd") && !s.contains("v3rifier"), "{s}");
     }
 }
