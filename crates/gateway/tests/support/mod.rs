@@ -70,12 +70,15 @@ pub async fn start_with(
     let addr = listener.local_addr().unwrap();
     let base = Url::parse(&format!("http://{addr}/")).unwrap();
     let mut config = GatewayConfig::from_yaml(yaml).unwrap();
-    config.public_url = base.clone();
+    // Replicas behind one proxy share a public URL: keep one given in `yaml`.
+    if !yaml.contains("public_url") {
+        config.public_url = base.clone();
+    }
     config.cookies.secure = false;
     let tenants: Vec<PlatformConfig> = [
-        tenant(&fake, "demo", true, base.as_str()),
-        tenant(&fake, "acme", true, base.as_str()),
-        tenant(&fake, "off", false, base.as_str()),
+        tenant(&fake, "demo", true, config.public_url.as_str()),
+        tenant(&fake, "acme", true, config.public_url.as_str()),
+        tenant(&fake, "off", false, config.public_url.as_str()),
     ]
     .into_iter()
     .map(|v| serde_json::from_value(v).unwrap())
@@ -148,7 +151,8 @@ impl TestGateway {
 
     /// `GET …/login` from a PC browser (optionally re-sending a binding cookie).
     pub async fn start_login(&self, tenant: &str, binding: Option<&str>) -> Started {
-        let mut req = self.http.get(self.login_url(tenant, self.base.as_str()));
+        let return_to = self.gateway.config().public_url.to_string();
+        let mut req = self.http.get(self.login_url(tenant, &return_to));
         if let Some(b) = binding {
             req = req.header("cookie", format!("unilogin_login={b}"));
         }

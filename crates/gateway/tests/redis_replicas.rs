@@ -1,0 +1,162 @@
+//! Two gateway instances sharing one Redis (a private `redis-server` process) behave as one
+//! service behind a load balancer: a login started on one finishes on the other, a state is
+//! consumed once across both, a logout on one revokes the token on the other, and the app
+//! token is fetched from the platform once for both.
+
+mod support;
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::{assert_error, cookie_value, start_with};
+use unilogin_axum::session::SessionKeys;
+use unilogin_testkit::dingtalk::{self, endpoints};
+use url::Url;
+
+const INSTALL_HINT: &str =
+    "redis-server is not on PATH: install the Debian package redis-server or run cargo xtask ci";
+
+struct RedisServer {
+    port: u16,
+    child: Child,
+}
+
+impl RedisServer {
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start redis-server ({e}): {INSTALL_HINT}"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not come up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { port, child }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Two replicas over one Redis and one DingTalk fake, signing with the same key, sharing the
+/// public URL of the first.
+async fn replicas(redis: &RedisServer) -> (support::TestGateway, support::TestGateway) {
+    let fake = Arc::new(dingtalk::start().await);
+    let keys = SessionKeys::generate().unwrap();
+    let yaml = format!("redis: {{url: '{}', prefix: 'gwtest:'}}", redis.url());
+    let k = keys.clone();
+    let a = start_with(&yaml, Some(fake.clone()), move |b| b.session_keys(k)).await;
+    let yaml_b = format!("{yaml}\npublic_url: '{}'", a.base);
+    let b = start_with(&yaml_b, Some(fake), move |b| b.session_keys(keys)).await;
+    (a, b)
+}
+
+fn on(gw: &support::TestGateway, url: &Url) -> Url {
+    let mut moved = url.clone();
+    moved.set_port(gw.base.port()).unwrap();
+    moved
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_started_on_one_replica_finishes_on_the_other() {
+    let redis = RedisServer::start();
+    let (a, b) = replicas(&redis).await;
+
+    let started = a.start_login("demo", None).await;
+    let cb = a.approve(&started, "user001").await;
+    // The load balancer sends the callback to replica B.
+    let resp = b.callback(&on(&b, &cb), Some(&started.binding)).await;
+    assert_eq!(resp.status(), 303, "{:?}", resp.text().await);
+    assert_eq!(resp.headers()["location"], a.base.as_str());
+    let token = cookie_value(&resp, "unilogin_session").unwrap();
+    // Replaying it on A: consumed once across replicas.
+    let resp = a.callback(&cb, Some(&started.binding)).await;
+    assert_error(resp, 400, "state", "already used").await;
+    // Both replicas accept the session.
+    assert_eq!(a.me(&token).await.status(), 200);
+    assert_eq!(b.me(&token).await.status(), 200);
+
+    // An H5 login on A after the web login on B: the app token came from Redis.
+    let code = a.fake.issue_h5_code("user002");
+    assert_eq!(a.post_code("demo", &code).await.status(), 200);
+    assert_eq!(
+        a.fake.calls(endpoints::GETTOKEN) + a.fake.calls(endpoints::OAUTH2_ACCESS_TOKEN),
+        1,
+        "one upstream app-token request for both replicas"
+    );
+
+    // Logout on B revokes the token on A too.
+    let r = b
+        .http
+        .post(b.url("logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = a.me(&token).await;
+    assert_error(r, 401, "unauthenticated", "invalid").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_callbacks_with_one_state_succeed_once() {
+    let redis = RedisServer::start();
+    let (a, b) = replicas(&redis).await;
+    let started = a.start_login("demo", None).await;
+    let cb = a.approve(&started, "user001").await;
+    let cb_b = on(&b, &cb);
+    let (ra, rb) = tokio::join!(
+        a.callback(&cb, Some(&started.binding)),
+        b.callback(&cb_b, Some(&started.binding)),
+    );
+    let mut statuses = [ra.status().as_u16(), rb.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [303, 400]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outage_makes_the_replica_unready_and_fails_closed() {
+    let mut redis = RedisServer::start();
+    let (a, _b) = replicas(&redis).await;
+    let token = a.pc_login("demo", "user001").await;
+    let r = a.http.get(a.url("readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    redis.kill();
+    let r = a.http.get(a.url("readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "not_ready");
+    // No pending login can be stored: 503, not a login without state.
+    let r = a
+        .http
+        .get(a.login_url("demo", a.base.as_str()))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 503, "store_unavailable", "unavailable").await;
+    // The deny-list cannot be read: sessions are refused rather than trusted.
+    let r = a.me(&token).await;
+    assert_eq!(r.status(), 401);
+}
