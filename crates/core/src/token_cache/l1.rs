@@ -6,7 +6,7 @@
 //! are milliseconds on the cache's own monotonic clock.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{PoisonError, RwLock};
 
 use super::TokenKey;
@@ -55,15 +55,16 @@ struct Shard {
 pub(crate) struct L1 {
     shards: Box<[Shard]>,
     mask: u64,
-    per_shard: usize,
+    max_entries: usize,
+    len: AtomicUsize,
 }
 
 impl L1 {
-    /// A map holding about `max_entries` tokens (at most `max_entries` + shards - 1).
+    /// A map holding at most `max_entries` tokens (the bound is global; when it is reached the
+    /// inserting shard evicts one of its own entries).
     pub(crate) fn new(max_entries: usize) -> Self {
         let max_entries = max_entries.max(1);
         let shards = (max_entries / 16).clamp(1, 64).next_power_of_two().min(64);
-        let per_shard = max_entries.div_ceil(shards);
         let shards: Box<[Shard]> = (0..shards)
             .map(|_| Shard {
                 inner: RwLock::new(ShardInner::default()),
@@ -73,7 +74,8 @@ impl L1 {
         Self {
             mask: (shards.len() - 1) as u64,
             shards,
-            per_shard,
+            max_entries,
+            len: AtomicUsize::new(0),
         }
     }
 
@@ -157,7 +159,6 @@ impl L1 {
         refresh_at: u64,
         now: u64,
     ) {
-        let cap = self.per_shard;
         let mut inner = self
             .shard(key)
             .inner
@@ -175,25 +176,28 @@ impl L1 {
             *slot = Slot::new(entry);
             return;
         }
-        let i = if let Some(i) = inner.free.pop() {
-            i as usize
-        } else if inner.slots.len() < cap {
-            let len = inner.slots.len();
-            if len == inner.slots.capacity() {
-                // Grow geometrically but never past the shard's capacity.
-                let extra = len.max(4).min(cap - len);
-                inner.slots.reserve_exact(extra);
-            }
-            inner.slots.push(Slot::empty());
-            len
-        } else {
+        let full = self.len.load(Ordering::Relaxed) >= self.max_entries;
+        let i = if full && !inner.index.is_empty() {
             inner.evict(now)
+        } else {
+            self.len.fetch_add(1, Ordering::Relaxed);
+            if let Some(i) = inner.free.pop() {
+                i as usize
+            } else {
+                let len = inner.slots.len();
+                if len == inner.slots.capacity() {
+                    // Grow by a quarter: amortized O(1) pushes with little unused capacity.
+                    inner.slots.reserve_exact((len / 4).max(4));
+                }
+                inner.slots.push(Slot::empty());
+                len
+            }
         };
         let ShardInner { index, slots, .. } = &mut *inner;
         if let Some(slot) = slots.get_mut(i) {
             *slot = Slot::new(entry);
-            // Slot indices fit in u32: a shard never holds more than `cap` slots and the cache
-            // refuses capacities that do not fit (see `TokenCacheBuilder::max_entries`).
+            // Slot indices fit in u32: a shard holds at most `max_entries` (+ a few racing
+            // inserts) slots, and `TokenCacheBuilder::max_entries` caps that at `u32::MAX / 2`.
             index.insert(key.clone(), i as u32);
         }
     }
@@ -219,22 +223,14 @@ impl L1 {
                 slot.entry = None;
             }
             inner.free.push(i);
+            self.len.fetch_sub(1, Ordering::Relaxed);
         }
         matches
     }
 
     /// Number of entries.
     pub(crate) fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| {
-                s.inner
-                    .read()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .index
-                    .len()
-            })
-            .sum()
+        self.len.load(Ordering::Relaxed)
     }
 
     /// Total hits.
@@ -265,30 +261,32 @@ impl Slot {
 }
 
 impl ShardInner {
-    /// Frees one slot with the CLOCK policy (expired entries first in sweep order) and returns
-    /// its index. Called only when the shard is full (`slots` is not empty).
+    /// Frees one occupied slot with the CLOCK policy (expired entries go at once) and returns
+    /// its index. Called only when the shard holds at least one entry. Free slots are skipped:
+    /// they are on the free list.
     fn evict(&mut self, now: u64) -> usize {
         let n = self.slots.len();
         // Two sweeps always find a victim: the first clears every reference bit it passes.
+        let mut victim = None;
         for _ in 0..(2 * n) {
             let i = self.hand % n;
             self.hand = (i + 1) % n;
             let slot = &mut self.slots[i];
-            let victim = match &slot.entry {
-                None => true,
+            let take = match &slot.entry {
+                None => false,
                 Some(e) if now >= e.expires_at => true,
                 Some(_) => !std::mem::replace(slot.referenced.get_mut(), false),
             };
-            if victim {
-                if let Some(e) = slot.entry.take() {
-                    self.index.remove(&e.key);
-                }
-                return i;
+            if take {
+                victim = Some(i);
+                break;
             }
         }
-        // Not reachable (see above); evict at the hand to stay total.
-        let i = self.hand % n;
-        if let Some(e) = self.slots[i].entry.take() {
+        // Not reachable with an occupied slot (see above); stay total anyway.
+        let i = victim
+            .or_else(|| self.slots.iter().position(|s| s.entry.is_some()))
+            .unwrap_or(0);
+        if let Some(e) = self.slots.get_mut(i).and_then(|s| s.entry.take()) {
             self.index.remove(&e.key);
         }
         i
@@ -361,5 +359,22 @@ mod tests {
         assert!(l1.remove_if(&k, &AccessToken::new("a")));
         assert!(matches!(l1.lookup(&k, 1, None), Lookup::Miss));
         assert_eq!(l1.len(), 0);
+    }
+
+    #[test]
+    fn freed_slots_are_reused_and_the_bound_holds() {
+        let l1 = L1::new(2);
+        l1.insert(&key(0), AccessToken::new("a"), 1000, 900, 0);
+        l1.insert(&key(1), AccessToken::new("b"), 1000, 900, 0);
+        assert!(l1.remove_if(&key(0), &AccessToken::new("a")));
+        l1.insert(&key(2), AccessToken::new("c"), 1000, 900, 0);
+        assert_eq!(l1.len(), 2);
+        l1.insert(&key(3), AccessToken::new("d"), 1000, 900, 0);
+        assert_eq!(l1.len(), 2);
+        let live = (0..4)
+            .filter(|&i| matches!(l1.lookup(&key(i), 1, None), Lookup::Hit { .. }))
+            .count();
+        assert_eq!(live, 2);
+        assert!(matches!(l1.lookup(&key(3), 1, None), Lookup::Hit { .. }));
     }
 }

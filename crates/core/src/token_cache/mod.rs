@@ -154,11 +154,10 @@ impl TokenCacheBuilder {
         self
     }
 
-    /// Maximum number of tokens kept in memory (default 100,000); beyond it the least recently
-    /// used ones are evicted (CLOCK approximation; the bound is per shard, so the total may
-    /// exceed it by less than the shard count, 64).
+    /// Maximum number of tokens kept in memory (default 100,000); beyond it a least recently
+    /// used one is evicted (CLOCK approximation, within the inserting key's shard).
     pub fn max_entries(mut self, max_entries: usize) -> Self {
-        self.max_entries = max_entries.clamp(1, u32::MAX as usize);
+        self.max_entries = max_entries.clamp(1, (u32::MAX / 2) as usize);
         self
     }
 
@@ -359,6 +358,9 @@ struct KeyState {
     backoff: Option<(u64, Error)>,
 }
 
+/// Aligned so that the `Arc`'s reference counts (changed by every clone of the cache) do not
+/// share a cache line with the fields every hit reads.
+#[repr(align(128))]
 struct Inner {
     l1: L1,
     flights: Mutex<HashMap<TokenKey, KeyState, PrehashedState>>,
