@@ -17,7 +17,12 @@ use crate::types::AccessToken;
 pub(crate) enum Lookup {
     /// A valid token. `claimed` is true for exactly one caller per refresh attempt once the token
     /// is inside its refresh window: that caller starts the background refresh.
-    Hit { token: AccessToken, claimed: bool },
+    Hit {
+        token: AccessToken,
+        claimed: bool,
+        /// When the token enters its refresh window.
+        refresh_at: u64,
+    },
     /// No valid token.
     Miss,
 }
@@ -57,7 +62,13 @@ pub(crate) struct L1 {
     mask: u64,
     max_entries: usize,
     len: AtomicUsize,
+    /// Bumped after every change of any entry; per-thread copies (see `l0`) are valid only
+    /// while it is unchanged.
+    epoch: Epoch,
 }
+
+#[repr(align(128))]
+struct Epoch(AtomicU64);
 
 impl L1 {
     /// A map holding at most `max_entries` tokens (the bound is global; when it is reached the
@@ -76,6 +87,7 @@ impl L1 {
             shards,
             max_entries,
             len: AtomicUsize::new(0),
+            epoch: Epoch(AtomicU64::new(0)),
         }
     }
 
@@ -119,6 +131,7 @@ impl L1 {
         Lookup::Hit {
             token: entry.token.clone(),
             claimed,
+            refresh_at: entry.refresh_at,
         }
     }
 
@@ -174,6 +187,7 @@ impl L1 {
             && let Some(slot) = inner.slots.get_mut(i as usize)
         {
             *slot = Slot::new(entry);
+            self.bump();
             return;
         }
         let full = self.len.load(Ordering::Relaxed) >= self.max_entries;
@@ -200,6 +214,7 @@ impl L1 {
             // inserts) slots, and `TokenCacheBuilder::max_entries` caps that at `u32::MAX / 2`.
             index.insert(key.clone(), i as u32);
         }
+        self.bump();
     }
 
     /// Removes `key`'s entry if its token is `token`. Returns whether it removed.
@@ -224,8 +239,18 @@ impl L1 {
             }
             inner.free.push(i);
             self.len.fetch_sub(1, Ordering::Relaxed);
+            self.bump();
         }
         matches
+    }
+
+    /// The change counter (read before a lookup whose result is copied into a per-thread cache).
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.0.load(Ordering::Acquire)
+    }
+
+    fn bump(&self) {
+        self.epoch.0.fetch_add(1, Ordering::Release);
     }
 
     /// Number of entries.

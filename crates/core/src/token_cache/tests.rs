@@ -678,3 +678,79 @@ fn outside_a_tokio_runtime_get_fails_instead_of_panicking() {
     assert!(e.to_string().contains("tokio runtime"), "{e}");
     assert_eq!(calls.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn per_thread_copies_never_outlive_an_invalidation_or_a_refresh() {
+    let a = TokenCache::new();
+    let b = TokenCache::new();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let k = key("l0");
+    for _ in 0..3 {
+        // Miss, L1 hit (copies into this thread's L0), L0 hit — alternating two caches.
+        assert_eq!(
+            a.get(&k, refresher(&calls, None, "a1", 7200))
+                .await
+                .unwrap()
+                .expose(),
+            "a1"
+        );
+        assert_eq!(
+            b.get(&k, refresher(&calls, None, "b1", 7200))
+                .await
+                .unwrap()
+                .expose(),
+            "b1"
+        );
+    }
+    for _ in 0..3 {
+        assert_eq!(
+            a.get(&k, refresher(&calls, None, "x", 7200))
+                .await
+                .unwrap()
+                .expose(),
+            "a1"
+        );
+    }
+    assert_eq!(a.stats().l1_hits, 5);
+    a.invalidate(&k, &AccessToken::new("a1")).await;
+    assert_eq!(
+        a.get(&k, refresher(&calls, None, "a2", 7200))
+            .await
+            .unwrap()
+            .expose(),
+        "a2"
+    );
+    assert_eq!(
+        a.get(&k, refresher(&calls, None, "x", 7200))
+            .await
+            .unwrap()
+            .expose(),
+        "a2"
+    );
+    assert_eq!(
+        a.get(&k, refresher(&calls, None, "x", 7200))
+            .await
+            .unwrap()
+            .expose(),
+        "a2"
+    );
+    assert_eq!(
+        b.get(&k, refresher(&calls, None, "x", 7200))
+            .await
+            .unwrap()
+            .expose(),
+        "b1"
+    );
+    // Another key's refresh also makes the copies stale; they are re-read, still correct.
+    a.get(&key("other"), refresher(&calls, None, "o", 7200))
+        .await
+        .unwrap();
+    assert_eq!(
+        a.get(&k, refresher(&calls, None, "x", 7200))
+            .await
+            .unwrap()
+            .expose(),
+        "a2"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+}
