@@ -140,23 +140,30 @@ fn spawn_fake() -> FakeProcess {
         .expect("spawn the fake process");
     let mut out = BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
-    loop {
+    let announced = loop {
         line.clear();
-        assert!(
-            out.read_line(&mut line).expect("read") > 0,
-            "fake process exited"
-        );
-        if let Some(rest) = line.trim().strip_prefix("@@ ") {
-            let p: Vec<&str> = rest.split(' ').collect();
-            return FakeProcess {
-                base: p[0].into(),
-                issue_url: format!("{}/issue", p[1]),
-                app_key: p[2].into(),
-                app_secret: p[3].into(),
-                corp_id: p[4].into(),
-                child,
-            };
+        if out.read_line(&mut line).unwrap_or(0) == 0 {
+            break None;
         }
+        if let Some(rest) = line.trim().strip_prefix("@@ ") {
+            let p: Vec<String> = rest.split(' ').map(str::to_string).collect();
+            if p.len() == 5 {
+                break Some(p);
+            }
+        }
+    };
+    let Some(p) = announced else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the fake process exited before announcing its address");
+    };
+    FakeProcess {
+        base: p[0].clone(),
+        issue_url: format!("{}/issue", p[1]),
+        app_key: p[2].clone(),
+        app_secret: p[3].clone(),
+        corp_id: p[4].clone(),
+        child,
     }
 }
 
@@ -360,9 +367,10 @@ fn main() {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let mut config = GatewayConfig::default();
-        config.public_url = format!("http://{addr}/").parse().expect("url");
-        config.cookies.secure = false;
+        let config = GatewayConfig::from_yaml(&format!(
+            "public_url: 'http://{addr}/'\ncookies: {{secure: false}}"
+        ))
+        .expect("config");
         let gateway = Gateway::builder(config)
             .config_source(StaticConfig::new(vec![tenant]))
             .build()
