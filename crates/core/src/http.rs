@@ -101,6 +101,9 @@ impl HttpClient {
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .redirect(reqwest::redirect::Policy::none())
+            // Shorter than common server keep-alive timeouts (Node: 5 s), so a pooled
+            // connection the server already closed is not reused for a non-idempotent POST.
+            .pool_idle_timeout(Duration::from_secs(4))
             .user_agent(config.user_agent.clone())
             .build()
             .map_err(|e| {

@@ -126,7 +126,9 @@ fn artifacts_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
     let dir = target.join("browser");
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    // An absolute path without `..`: Chromium resolves its profile directory itself, and
+    // chromedriver must find the DevToolsActivePort file at the same path.
+    dir.canonicalize().unwrap_or(dir)
 }
 
 async fn screenshot(client: &Client, name: &str) -> PathBuf {

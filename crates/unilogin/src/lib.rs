@@ -53,6 +53,11 @@ pub use unilogin_sql as sql;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use unilogin_axum as axum;
 
+/// Redis L2 token store shared by replicas (feature `redis`).
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use unilogin_redis as redis;
+
 /// The README's examples, compiled as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
