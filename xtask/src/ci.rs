@@ -36,21 +36,22 @@ pub fn run_ci(root: &Path, args: &[String]) -> Result {
         sh(
             root,
             "cargo",
-            &["test", "--workspace", "--all-targets"],
+            &[
+                "test",
+                "--workspace",
+                "--lib",
+                "--bins",
+                "--tests",
+                "--examples",
+            ],
             &[],
         )?;
         sh(root, "cargo", &["test", "--workspace", "--doc"], &[])
     })?;
     if !quick {
         step("facade feature matrix", || feature_matrix(root))?;
-        step("benchmarks still run (quick mode)", || {
-            sh(
-                root,
-                "cargo",
-                &["test", "--workspace", "--benches"],
-                &[("UNILOGIN_BENCH_QUICK", "1")],
-            )
-        })?;
+        // Benchmarks are compiled by clippy --all-targets above and run by `cargo xtask bench`;
+        // their load generators are not meant for debug builds on a shared CI machine.
     }
     println!("xtask ci: all steps passed in {:.0?}", started.elapsed());
     Ok(())
