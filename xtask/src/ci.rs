@@ -7,7 +7,7 @@ use crate::util::{ensure_debian_program, output, run as sh};
 use crate::{Result, platform_features};
 
 /// Runs the CI pipeline. `args` may contain `--skip-provision` (services already there) or
-/// `--quick` (skip the facade feature matrix and the bench smoke run).
+/// `--quick` (skip the facade feature matrix).
 pub fn run_ci(root: &Path, args: &[String]) -> Result {
     let quick = args.iter().any(|a| a == "--quick");
     let started = Instant::now();

@@ -623,3 +623,16 @@ mod tests {
         assert!(redact_excerpt(&"x".repeat(1000)).chars().count() <= 161);
     }
 }
+
+impl From<crate::types::InvalidId> for Error {
+    /// An identifier that failed validation (for example a tenant id from a request) is a
+    /// configuration-class error naming the identifier kind.
+    fn from(e: crate::types::InvalidId) -> Self {
+        Error::Config {
+            tenant: None,
+            platform: None,
+            field: e.kind.to_string(),
+            reason: e.to_string(),
+        }
+    }
+}
