@@ -553,6 +553,19 @@ pub fn redact_excerpt(body: &str) -> String {
     json.replace_all(&masked, "$1\"***\"").into_owned()
 }
 
+impl From<crate::types::InvalidId> for Error {
+    /// An identifier that failed validation (for example a tenant id from a request) is a
+    /// configuration-class error naming the identifier kind.
+    fn from(e: crate::types::InvalidId) -> Self {
+        Error::Config {
+            tenant: None,
+            platform: None,
+            field: e.kind.to_string(),
+            reason: e.to_string(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -621,18 +634,5 @@ mod tests {
             "{e}"
         );
         assert!(redact_excerpt(&"x".repeat(1000)).chars().count() <= 161);
-    }
-}
-
-impl From<crate::types::InvalidId> for Error {
-    /// An identifier that failed validation (for example a tenant id from a request) is a
-    /// configuration-class error naming the identifier kind.
-    fn from(e: crate::types::InvalidId) -> Self {
-        Error::Config {
-            tenant: None,
-            platform: None,
-            field: e.kind.to_string(),
-            reason: e.to_string(),
-        }
     }
 }
