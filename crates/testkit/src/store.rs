@@ -19,6 +19,20 @@ pub const CODE_TTL: Duration = Duration::from_secs(5 * 60);
 /// Stores sweep dead entries once they hold more than this many.
 const SWEEP_THRESHOLD: usize = 10_000;
 
+/// Sweeps `map` with `keep` when it has grown past `*next`, then sets the next threshold to
+/// twice what survived (at least [`SWEEP_THRESHOLD`]), so the cost of sweeping stays amortised
+/// O(1) per insert even when most entries are alive.
+fn sweep<V>(
+    map: &mut HashMap<String, V>,
+    next: &mut usize,
+    keep: impl FnMut(&String, &mut V) -> bool,
+) {
+    if map.len() > *next {
+        map.retain(keep);
+        *next = (map.len() * 2).max(SWEEP_THRESHOLD);
+    }
+}
+
 /// A random opaque identifier: `prefix` followed by 32 lowercase hex digits (128 random bits).
 pub fn random_id(prefix: &str) -> String {
     format!("{prefix}{:032x}", rand::random::<u128>())
@@ -40,6 +54,22 @@ pub enum TokenRejection {
     Revoked,
 }
 
+/// A map plus the size at which it is swept next.
+#[derive(Debug)]
+struct Swept<V> {
+    map: HashMap<String, V>,
+    next_sweep: usize,
+}
+
+impl<V> Default for Swept<V> {
+    fn default() -> Self {
+        Self {
+            map: HashMap::new(),
+            next_sweep: SWEEP_THRESHOLD,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct TokenEntry<M> {
     meta: M,
@@ -52,7 +82,7 @@ struct TokenEntry<M> {
 pub struct TokenStore<M> {
     clock: FakeClock,
     prefix: String,
-    tokens: Mutex<HashMap<String, TokenEntry<M>>>,
+    tokens: Mutex<Swept<TokenEntry<M>>>,
 }
 
 impl<M: Clone> TokenStore<M> {
@@ -61,7 +91,7 @@ impl<M: Clone> TokenStore<M> {
         Self {
             clock,
             prefix: prefix.into(),
-            tokens: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(Swept::default()),
         }
     }
 
@@ -69,11 +99,10 @@ impl<M: Clone> TokenStore<M> {
     pub fn issue(&self, meta: M, ttl: Duration) -> String {
         let token = random_id(&self.prefix);
         let now = self.clock.now();
-        let mut tokens = lock(&self.tokens);
-        if tokens.len() > SWEEP_THRESHOLD {
-            tokens.retain(|_, e| !e.revoked && e.expires_at > now);
-        }
-        tokens.insert(
+        let mut guard = lock(&self.tokens);
+        let Swept { map, next_sweep } = &mut *guard;
+        sweep(map, next_sweep, |_, e| !e.revoked && e.expires_at > now);
+        map.insert(
             token.clone(),
             TokenEntry {
                 meta,
@@ -87,7 +116,7 @@ impl<M: Clone> TokenStore<M> {
     /// The metadata of a live token, or why it is refused.
     pub fn check(&self, token: &str) -> Result<M, TokenRejection> {
         let now = self.clock.now();
-        let tokens = lock(&self.tokens);
+        let tokens = &lock(&self.tokens).map;
         let entry = tokens.get(token).ok_or(TokenRejection::Unknown)?;
         if entry.revoked {
             Err(TokenRejection::Revoked)
@@ -101,7 +130,7 @@ impl<M: Clone> TokenStore<M> {
     /// Time left on a live token.
     pub fn remaining(&self, token: &str) -> Option<Duration> {
         let now = self.clock.now();
-        let tokens = lock(&self.tokens);
+        let tokens = &lock(&self.tokens).map;
         let entry = tokens.get(token)?;
         (!entry.revoked && entry.expires_at > now).then(|| entry.expires_at - now)
     }
@@ -110,6 +139,7 @@ impl<M: Clone> TokenStore<M> {
     pub fn find_live(&self, pred: impl Fn(&M) -> bool) -> Option<String> {
         let now = self.clock.now();
         lock(&self.tokens)
+            .map
             .iter()
             .filter(|(_, e)| !e.revoked && e.expires_at > now && pred(&e.meta))
             .max_by_key(|(_, e)| e.expires_at)
@@ -119,7 +149,7 @@ impl<M: Clone> TokenStore<M> {
     /// Reset a live token's lifetime to `ttl` from now. False if it is not live.
     pub fn extend(&self, token: &str, ttl: Duration) -> bool {
         let now = self.clock.now();
-        match lock(&self.tokens).get_mut(token) {
+        match lock(&self.tokens).map.get_mut(token) {
             Some(e) if !e.revoked && e.expires_at > now => {
                 e.expires_at = now + ttl;
                 true
@@ -130,7 +160,7 @@ impl<M: Clone> TokenStore<M> {
 
     /// Revoke one token. False if unknown.
     pub fn revoke(&self, token: &str) -> bool {
-        match lock(&self.tokens).get_mut(token) {
+        match lock(&self.tokens).map.get_mut(token) {
             Some(e) => {
                 e.revoked = true;
                 true
@@ -143,7 +173,7 @@ impl<M: Clone> TokenStore<M> {
     pub fn revoke_where(&self, pred: impl Fn(&M) -> bool) -> usize {
         let now = self.clock.now();
         let mut n = 0;
-        for e in lock(&self.tokens).values_mut() {
+        for e in lock(&self.tokens).map.values_mut() {
             if pred(&e.meta) {
                 if !e.revoked && e.expires_at > now {
                     n += 1;
@@ -163,6 +193,7 @@ impl<M: Clone> TokenStore<M> {
     pub fn live_count(&self) -> usize {
         let now = self.clock.now();
         lock(&self.tokens)
+            .map
             .values()
             .filter(|e| !e.revoked && e.expires_at > now)
             .count()
@@ -193,7 +224,7 @@ pub struct CodeStore<M> {
     clock: FakeClock,
     prefix: String,
     ttl: Duration,
-    codes: Mutex<HashMap<String, CodeEntry<M>>>,
+    codes: Mutex<Swept<CodeEntry<M>>>,
 }
 
 impl<M: Clone> CodeStore<M> {
@@ -203,7 +234,7 @@ impl<M: Clone> CodeStore<M> {
             clock,
             prefix: prefix.into(),
             ttl,
-            codes: Mutex::new(HashMap::new()),
+            codes: Mutex::new(Swept::default()),
         }
     }
 
@@ -211,11 +242,10 @@ impl<M: Clone> CodeStore<M> {
     pub fn issue(&self, meta: M) -> String {
         let code = random_id(&self.prefix);
         let now = self.clock.now();
-        let mut codes = lock(&self.codes);
-        if codes.len() > SWEEP_THRESHOLD {
-            codes.retain(|_, e| !e.used && e.expires_at > now);
-        }
-        codes.insert(
+        let mut guard = lock(&self.codes);
+        let Swept { map, next_sweep } = &mut *guard;
+        sweep(map, next_sweep, |_, e| !e.used && e.expires_at > now);
+        map.insert(
             code.clone(),
             CodeEntry {
                 meta,
@@ -229,14 +259,14 @@ impl<M: Clone> CodeStore<M> {
     /// The metadata of a still-usable code without using it (for checks that must not burn it).
     pub fn peek(&self, code: &str) -> Result<M, CodeRejection> {
         let now = self.clock.now();
-        let codes = lock(&self.codes);
+        let codes = &lock(&self.codes).map;
         Self::usable(codes.get(code), now).map(|e| e.meta.clone())
     }
 
     /// Use a code: succeeds once, within its lifetime.
     pub fn consume(&self, code: &str) -> Result<M, CodeRejection> {
         let now = self.clock.now();
-        let mut codes = lock(&self.codes);
+        let codes = &mut lock(&self.codes).map;
         let entry = codes.get_mut(code);
         Self::usable(entry.as_deref(), now)?;
         match entry {
@@ -302,6 +332,36 @@ mod tests {
         let e = store.issue(9);
         clock.advance(CODE_TTL - Duration::from_secs(1));
         assert_eq!(store.consume(&e), Ok(9));
+    }
+
+    #[test]
+    fn sweeps_are_amortised_and_drop_only_dead_codes() {
+        let clock = FakeClock::new();
+        let store = CodeStore::new(clock.clone(), "c_", CODE_TTL);
+        let used = store.issue(0u32);
+        store.consume(&used).ok();
+        for i in 0..SWEEP_THRESHOLD {
+            store.issue(u32::try_from(i).unwrap_or(u32::MAX));
+        }
+        // Past the threshold: one sweep drops the used code and keeps every live one...
+        let live = store.issue(1);
+        let (len, next) = {
+            let g = lock(&store.codes);
+            (g.map.len(), g.next_sweep)
+        };
+        assert_eq!(len, SWEEP_THRESHOLD + 1);
+        assert_eq!(store.peek(&used), Err(CodeRejection::Unknown));
+        assert_eq!(store.peek(&live), Ok(1));
+        // ...and the next sweep waits until the map has doubled, not until the next insert.
+        assert_eq!(next, 2 * SWEEP_THRESHOLD);
+        clock.advance(CODE_TTL);
+        for _ in 0..SWEEP_THRESHOLD {
+            store.issue(2);
+        }
+        assert_eq!(lock(&store.codes).map.len(), 2 * SWEEP_THRESHOLD + 1);
+        store.issue(3);
+        // Everything issued before the clock moved has expired and is gone.
+        assert_eq!(lock(&store.codes).map.len(), SWEEP_THRESHOLD + 1);
     }
 
     #[test]
