@@ -71,7 +71,10 @@ pub struct PlatformConfig {
     pub mode: Option<String>,
     /// App key / app id / client id.
     pub app_key: AppKey,
-    /// App secret / client secret.
+    /// App secret / client secret. Only a public OAuth client leaves it out (see
+    /// [`PlatformConfig::is_public_client`]); [`PlatformConfig::validate`] refuses any other
+    /// configuration without one.
+    #[serde(default = "no_secret")]
     pub app_secret: AppSecret,
     /// Organisation id, where the platform needs one (DingTalk corpId, WeCom corpid, Feishu
     /// tenant_key).
@@ -122,6 +125,19 @@ fn validation_http() -> Result<&'static HttpClient> {
         .map_err(Clone::clone)
 }
 
+fn no_secret() -> AppSecret {
+    AppSecret::new("")
+}
+
+/// Whether `options` declare a public OAuth client: `token_auth_method: none` (RFC 7591's name
+/// for a client that has no secret).
+pub(crate) fn declares_public_client(options: &serde_json::Map<String, serde_json::Value>) -> bool {
+    options
+        .get("token_auth_method")
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(|m| m.trim() == "none")
+}
+
 fn blank(s: &Option<String>) -> bool {
     s.as_deref().is_some_and(|v| v.trim().is_empty())
 }
@@ -130,7 +146,9 @@ impl PlatformConfig {
     /// Checks everything that can be checked before a login, with an [`Error::Config`] naming
     /// the tenant, the platform and the field:
     ///
-    /// - `app_key` and `app_secret` are present (not blank);
+    /// - `app_key` and `app_secret` are present (not blank); `app_secret` may be left out only
+    ///   by a [public client](Self::is_public_client), and the platform's `build` then decides
+    ///   whether it supports one;
     /// - `mode`, `corp_id`, `agent_id`, when given, are not blank;
     /// - every host override is an absolute `http(s)` URL with a host and without user info,
     ///   query or fragment;
@@ -156,8 +174,11 @@ impl PlatformConfig {
         if self.app_key.as_str().trim().is_empty() {
             return Err(self.error("app_key", "must not be empty"));
         }
-        if self.app_secret.expose().trim().is_empty() {
-            return Err(self.error("app_secret", "must not be empty"));
+        if self.app_secret.expose().trim().is_empty() && !self.is_public_client() {
+            return Err(self.error(
+                "app_secret",
+                "must not be empty (only a public OAuth client, `options.token_auth_method: none`, has no secret)",
+            ));
         }
         for (field, value) in [
             ("mode", &self.mode),
@@ -234,6 +255,24 @@ impl PlatformConfig {
             },
             other => other,
         }
+    }
+
+    /// Whether this is a public OAuth client, which has no secret: `options.token_auth_method`
+    /// is `none` (RFC 7591's name). Only platforms that implement client authentication read
+    /// that option (custom-oauth in `mode: oidc`); every other platform's handler needs
+    /// `app_secret`.
+    ///
+    /// ```
+    /// use unilogin_core::config::PlatformConfig;
+    /// let cfg: PlatformConfig = serde_json::from_value(serde_json::json!({
+    ///     "tenant": "acme", "platform": "some-platform", "app_key": "spa-client",
+    ///     "options": { "token_auth_method": "none" }
+    /// })).unwrap();
+    /// assert!(cfg.is_public_client() && cfg.app_secret.is_empty());
+    /// assert!(cfg.validate().is_ok());
+    /// ```
+    pub fn is_public_client(&self) -> bool {
+        declares_public_client(&self.options)
     }
 
     /// A configuration error about `field` of this configuration.

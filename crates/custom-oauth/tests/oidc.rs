@@ -271,6 +271,94 @@ async fn client_secret_post_sends_the_secret_in_the_body() {
 }
 
 #[tokio::test]
+async fn a_public_client_has_no_secret_and_sends_none() {
+    let provider = Provider::start();
+    let mut config = provider.config(json!({"token_auth_method": "none"}));
+    config.as_object_mut().unwrap().remove("app_secret");
+    let config: PlatformConfig = serde_json::from_value(config).unwrap();
+    config
+        .validate()
+        .expect("a public client validates without app_secret");
+    assert!(config.app_secret.is_empty());
+    let sso = Sso::builder(StaticConfig::new(vec![config]))
+        .build()
+        .unwrap();
+    let login = provider.login(&sso).await.expect("public client login");
+    assert_eq!(login.profile.user_id, "johndoe");
+    // No client authentication at all: no Basic header, no client_secret; the client id and
+    // the PKCE verifier identify the request.
+    let last = &provider.stats().await["lastToken"];
+    assert!(last["authorization"].is_null(), "{last}");
+    assert!(last["body"].get("client_secret").is_none(), "{last}");
+    assert_eq!(last["body"]["client_id"], json!(CLIENT_ID));
+    assert!(
+        last["body"]["code_verifier"]
+            .as_str()
+            .is_some_and(|v| v.len() == 43)
+    );
+}
+
+#[tokio::test]
+async fn a_confidential_client_without_secret_is_refused_at_load() {
+    use unilogin_core::config::{CachedSource, ConfigSource, YamlText};
+    // YAML: the entry is rejected naming tenant, platform and field; the public one loads.
+    let yaml = "tenants:\n  acme:\n    custom-oauth:\n      mode: oidc\n      app_key: web-client\n      \
+                options: { issuer: \"https://idp.example.com\", token_auth_method: client_secret_post }\n  \
+                globex:\n    custom-oauth:\n      mode: oidc\n      app_key: spa-client\n      \
+                options: { issuer: \"https://idp.example.com\", token_auth_method: none }\n";
+    let (source, report) = CachedSource::new(YamlText::new(yaml)).await.unwrap();
+    assert_eq!(report.rejected.len(), 1, "{report:?}");
+    let err = source
+        .get(&acme(), "custom-oauth")
+        .await
+        .expect_err("confidential client without a secret");
+    let text = err.to_string();
+    for want in ["acme", "custom-oauth", "app_secret", "missing"] {
+        assert!(text.contains(want), "`{want}` missing from {text}");
+    }
+    let globex = TenantId::new("globex").unwrap();
+    let public = source
+        .get(&globex, "custom-oauth")
+        .await
+        .expect("public client");
+    assert!(public.app_secret.is_empty());
+
+    // Deserialized directly (no YAML), the handler itself refuses it, for every confidential
+    // method, naming the field.
+    let http = unilogin_core::http::HttpClient::new(&Default::default()).unwrap();
+    for method in [
+        None,
+        Some("client_secret_basic"),
+        Some("client_secret_post"),
+    ] {
+        let mut options = json!({"issuer": "https://idp.example.com"});
+        if let Some(m) = method {
+            options["token_auth_method"] = json!(m);
+        }
+        let config: PlatformConfig = serde_json::from_value(json!({
+            "tenant": "acme", "platform": "custom-oauth", "mode": "oidc",
+            "app_key": CLIENT_ID, "options": options,
+        }))
+        .unwrap();
+        for text in [
+            config.validate().unwrap_err().to_string(),
+            unilogin_custom_oauth::build(unilogin_core::registry::PlatformContext {
+                config: &config,
+                http: &http,
+            })
+            .map(|_| ())
+            .unwrap_err()
+            .to_string(),
+        ] {
+            assert!(
+                text.contains("acme") && text.contains("app_secret"),
+                "{method:?}: {text}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_wrong_pkce_verifier_is_refused_by_the_provider() {
     let provider = Provider::start();
     let sso = provider.sso(json!({}));

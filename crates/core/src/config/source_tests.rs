@@ -112,6 +112,33 @@ async fn field_errors_name_tenant_platform_and_field_without_secrets() {
 }
 
 #[tokio::test]
+async fn only_a_public_client_may_leave_out_the_secret() {
+    let text = "tenants:\n  acme:\n    spa: { app_key: k, options: { token_auth_method: none } }\n    \
+                other: { app_key: k, options: { token_auth_method: client_secret_post } }\n";
+    let (_, src, report) = source(text).await;
+    assert_eq!(report.rejected.len(), 1);
+    let public = src.get(&t("acme"), "spa").await.unwrap();
+    assert!(public.is_public_client() && public.app_secret.is_empty());
+    let e = src.get(&t("acme"), "other").await.unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("acme") && text.contains("app_secret") && text.contains("missing"),
+        "{text}"
+    );
+    // Deserialized directly (StaticConfig), the same rule holds at validation.
+    let confidential: PlatformConfig = serde_json::from_value(serde_json::json!({
+        "tenant": "acme", "platform": "other", "app_key": "k",
+        "options": { "token_auth_method": "client_secret_basic" }
+    }))
+    .unwrap();
+    let text = confidential.validate().unwrap_err().to_string();
+    assert!(
+        text.contains("acme") && text.contains("app_secret"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn whole_document_errors_fail_the_load() {
     for text in [
         "tenants: [1, 2]",

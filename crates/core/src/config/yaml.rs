@@ -27,9 +27,9 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::cached::{ConfigLoader, LoadedEntry};
-use super::{PlatformConfig, SecretRef};
+use super::{PlatformConfig, SecretRef, declares_public_client};
 use crate::error::{Error, Result};
-use crate::types::{AppKey, PlatformName, TenantId};
+use crate::types::{AppKey, AppSecret, PlatformName, TenantId};
 
 /// The largest configuration file read.
 const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
@@ -185,8 +185,19 @@ fn entry(
         None => return Err(err("app_key", "missing".into())),
         Some(k) => AppKey::new(&k).map_err(|e| err("app_key", e.to_string()))?,
     };
+    let public_client = match get("options") {
+        Some(Value::Object(o)) => declares_public_client(o),
+        _ => false,
+    };
     let app_secret = match get("app_secret") {
-        None => return Err(err("app_secret", "missing".into())),
+        None if public_client => AppSecret::new(""),
+        None => {
+            return Err(err(
+                "app_secret",
+                "missing (only a public OAuth client, `options.token_auth_method: none`, goes without)"
+                    .into(),
+            ));
+        }
         // Never echo the value: it may be the secret itself.
         Some(Value::String(s)) => SecretRef::parse(s)
             .resolve(base_dir)

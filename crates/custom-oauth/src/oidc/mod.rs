@@ -335,10 +335,10 @@ impl Oidc {
                 "with userinfo off the user comes from the id_token: set options.require_id_token (and options.issuer)",
             ));
         }
-        if config.app_secret.is_empty() && auth != AuthMethod::None {
+        if config.app_secret.expose().trim().is_empty() && auth != AuthMethod::None {
             return Err(config.error(
                 "app_secret",
-                "must not be empty (or set options.token_auth_method: none for a public client)",
+                "required for a confidential client (client_secret_basic / client_secret_post); a public client sets options.token_auth_method: none and has no secret",
             ));
         }
         Ok(Self {

@@ -166,6 +166,12 @@ impl Steps {
     pub fn new(config: &PlatformConfig, http: HttpClient) -> Result<Self> {
         let options: Options = serde_json::from_value(Value::Object(config.options.clone()))
             .map_err(|e| config.error("options", format!("{e} (mode `steps`)")))?;
+        if config.app_secret.expose().trim().is_empty() {
+            return Err(config.error(
+                "app_secret",
+                "required in mode `steps` (public clients exist only in mode `oidc`)",
+            ));
+        }
         let mut compiled: BTreeMap<&'static str, Step> = BTreeMap::new();
         for (i, spec) in options.steps.iter().enumerate() {
             let Some(&name) = STEP_NAMES.iter().find(|n| **n == spec.name.trim()) else {
