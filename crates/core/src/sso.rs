@@ -135,6 +135,109 @@ impl SsoBuilder {
 
 const TRANSIENT_RETRIES: u32 = 2;
 
+/// How long a user token set refreshed by [`Sso::refresh_user_token`] stays in the shared store
+/// for replicas that refresh the same refresh token slightly later.
+pub const USER_REFRESH_KEEP: Duration = Duration::from_secs(30);
+
+/// [`UserToken`] as the opaque value [`TokenCache::single_flight`] shares through the store.
+mod shared_user_token {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Serialize};
+
+    use crate::error::{Error, Result};
+    use crate::platform::UserToken;
+    use crate::types::{AccessToken, RefreshToken};
+
+    /// Bumped when the encoding changes: a replica reading another version treats it as absent.
+    const VERSION: u8 = 1;
+
+    /// Wire form. Deliberately without `Debug`: it holds the secrets in clear.
+    #[derive(Serialize, Deserialize)]
+    struct Wire {
+        v: u8,
+        access_token: String,
+        refresh_token: Option<String>,
+        expires_in_ms: Option<u64>,
+        refresh_expires_in_ms: Option<u64>,
+        scope: Option<String>,
+    }
+
+    fn millis(d: Option<Duration>) -> Option<u64> {
+        d.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub(super) fn encode(token: &UserToken) -> Result<AccessToken> {
+        let wire = Wire {
+            v: VERSION,
+            access_token: token.access_token.expose().to_owned(),
+            refresh_token: token.refresh_token.as_ref().map(|r| r.expose().to_owned()),
+            expires_in_ms: millis(token.expires_in),
+            refresh_expires_in_ms: millis(token.refresh_expires_in),
+            scope: token.scope.clone(),
+        };
+        serde_json::to_string(&wire)
+            .map(AccessToken::new)
+            .map_err(|_| Error::Internal("cannot encode a user token to share it".into()))
+    }
+
+    /// `None` for anything this version did not write (never panics, never echoes the value).
+    pub(super) fn decode(shared: &AccessToken) -> Option<UserToken> {
+        let wire: Wire = serde_json::from_str(shared.expose()).ok()?;
+        (wire.v == VERSION).then(|| UserToken {
+            access_token: AccessToken::new(wire.access_token),
+            refresh_token: wire.refresh_token.map(RefreshToken::new),
+            expires_in: wire.expires_in_ms.map(Duration::from_millis),
+            refresh_expires_in: wire.refresh_expires_in_ms.map(Duration::from_millis),
+            scope: wire.scope,
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn round_trip_keeps_every_field_and_debug_stays_redacted() {
+            let token = UserToken {
+                access_token: AccessToken::new("u-secret-access"),
+                refresh_token: Some(RefreshToken::new("ur-secret-refresh")),
+                expires_in: Some(Duration::from_secs(7200)),
+                refresh_expires_in: None,
+                scope: Some("offline_access".into()),
+            };
+            let shared = encode(&token).unwrap();
+            assert!(!format!("{shared:?} {shared}").contains("secret"));
+            let back = decode(&shared).unwrap();
+            assert_eq!(back.access_token.expose(), "u-secret-access");
+            assert_eq!(
+                back.refresh_token.as_ref().map(|r| r.expose()),
+                Some("ur-secret-refresh")
+            );
+            assert_eq!(back.expires_in, Some(Duration::from_secs(7200)));
+            assert_eq!(back.refresh_expires_in, None);
+            assert_eq!(back.scope.as_deref(), Some("offline_access"));
+            assert!(!format!("{back:?}").contains("secret"));
+        }
+
+        #[test]
+        fn malformed_or_foreign_values_decode_to_none() {
+            for bad in [
+                "",
+                "not json",
+                "{}",
+                r#"{"v":2,"access_token":"a"}"#,
+                r#"{"v":1,"access_token":7}"#,
+                r#"{"v":1,"access_token":"a","expires_in_ms":-1}"#,
+                "[1,2,3]",
+            ] {
+                assert!(decode(&AccessToken::new(bad)).is_none(), "{bad}");
+            }
+            assert!(decode(&AccessToken::new(r#"{"v":1,"access_token":"a"}"#)).is_some());
+        }
+    }
+}
+
 impl Sso {
     /// Starts building an [`Sso`] over a configuration source.
     pub fn builder(config: impl ConfigSource + 'static) -> SsoBuilder {
@@ -219,6 +322,16 @@ impl Sso {
     }
 
     /// Refreshes a user's token with the platform.
+    ///
+    /// Concurrent refreshes of the same refresh token run **once**, in this process and across
+    /// every replica whose [`TokenCache`] shares a store, and all callers get the same new token
+    /// set ([`TokenCache::single_flight`] under [`TokenKey::user_refresh`](crate::token_cache::TokenKey::user_refresh)):
+    /// with single-use refresh tokens (Feishu) a second upstream refresh would be refused and
+    /// log that user out. With a store, the new token set is also kept there for
+    /// [`USER_REFRESH_KEEP`] (in clear text, like app tokens), so a refresh with the same token
+    /// arriving that much later gets it too instead of the platform's refusal; its
+    /// `expires_in` figures are then as the platform reported them at the refresh. Without a
+    /// store only concurrent callers of this process share.
     pub async fn refresh_user_token(
         &self,
         tenant: &TenantId,
@@ -226,7 +339,24 @@ impl Sso {
         refresh_token: &RefreshToken,
     ) -> Result<UserToken> {
         let p = self.prepare(tenant, platform).await?;
-        p.handler.refresh_user_token(refresh_token).await
+        let key = p.handler.token_key().user_refresh(refresh_token);
+        let (handler, token) = (p.handler.clone(), refresh_token.clone());
+        let shared = self
+            .inner
+            .cache
+            .single_flight(&key, USER_REFRESH_KEEP, move || async move {
+                let fresh = handler.refresh_user_token(&token).await?;
+                shared_user_token::encode(&fresh)
+            })
+            .await?;
+        match shared_user_token::decode(&shared) {
+            Some(token) => Ok(token),
+            None => {
+                // Another version's encoding: treat it as absent and ask the platform.
+                tracing::warn!(key = %key, "unreadable shared user token; refreshing without it");
+                p.handler.refresh_user_token(refresh_token).await
+            }
+        }
     }
 
     /// Checks a user-supplied return URL against the tenant's allow-list (exact match).

@@ -16,8 +16,12 @@
 //! compares it with the configured `corp_id` and refuses people from other tenants with
 //! [`Error::NotInTenant`]. App tokens (`tenant_access_token` or `app_access_token`) are
 //! cached by the core with the lifetime Feishu reports in `expire` (the *remaining* time).
-//! User refresh tokens are single use: concurrent refreshes of the same refresh token in one
-//! process collapse into one upstream call ([`SingleFlight`]).
+//! User refresh tokens are single use: the core's
+//! [`Sso::refresh_user_token`](unilogin_core::sso::Sso::refresh_user_token) collapses concurrent
+//! refreshes of the same refresh token into one upstream call, in one process and across
+//! replicas sharing a token store
+//! ([`TokenCache::single_flight`](unilogin_core::token_cache::TokenCache::single_flight)).
+//! [`Platform::refresh_user_token`] on this handler makes exactly one upstream call.
 //!
 //! ## Configuration
 //! `app_key` / `app_secret`: the app's App ID (`cli_…`) and App Secret. `corp_id` (required):
@@ -33,7 +37,7 @@
 //!   and status) or `"off"`.
 //! - `department_id_type`: `"open_department_id"` (default) or `"department_id"`.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use reqwest::Method;
@@ -46,7 +50,6 @@ use unilogin_core::envelope::{
 use unilogin_core::http::{HttpClient, UpstreamResponse};
 use unilogin_core::platform::{AuthorizeRequest, Identity, Platform, UserToken, WebCallback};
 use unilogin_core::registry::{PlatformContext, PlatformRegistration};
-use unilogin_core::singleflight::SingleFlight;
 use unilogin_core::token_cache::{FetchedToken, TokenKey};
 use unilogin_core::{
     AccessToken, AppKey, AppSecret, AuthCode, Error, ErrorClass, PlatformName, RefreshToken,
@@ -78,10 +81,6 @@ const TOKEN_PERMISSION_HINT: &str = "the access token has no permission for this
 const USER_SCOPE_HINT: &str = "the user has not granted a scope this call needs: add it to options.scope so the authorize page asks for it";
 const AVAILABILITY_HINT: &str = "the user may not use this app: add them to the app's availability range (可用范围) in the Feishu developer console";
 const CONTACT_RANGE_HINT: &str = "the directory does not show this user to the app: widen the app's contact range (通讯录权限范围), or set options.contact to \"best_effort\" or \"off\"";
-
-/// In-process de-duplication of user-token refreshes (refresh tokens are single use).
-static REFRESHES: LazyLock<SingleFlight<(String, String), UserToken>> =
-    LazyLock::new(SingleFlight::new);
 
 /// Which endpoint issues app tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -401,29 +400,6 @@ impl Feishu {
             documents,
         })
     }
-
-    async fn refresh_once(&self, refresh_token: &RefreshToken) -> Result<UserToken> {
-        match self.token_api {
-            TokenApi::V2 => {
-                let grant = json!({
-                    "grant_type": "refresh_token",
-                    "client_id": self.app_id.as_str(),
-                    "client_secret": self.app_secret.expose(),
-                    "refresh_token": refresh_token.expose(),
-                });
-                self.v2_token(grant, true).await
-            }
-            TokenApi::V1 => {
-                // The refresh step gets no cached app token, so v1 costs one token call here.
-                let app_token = self.fetch_app_token().await?.token;
-                let grant = json!({
-                    "grant_type": "refresh_token",
-                    "refresh_token": refresh_token.expose(),
-                });
-                self.v1_token(&app_token, grant, true).await
-            }
-        }
-    }
 }
 
 fn with_slash(mut url: Url) -> Url {
@@ -608,18 +584,30 @@ impl Platform for Feishu {
         Ok(url)
     }
 
+    /// One upstream refresh. Refresh tokens are single use: call it through
+    /// [`Sso::refresh_user_token`](unilogin_core::sso::Sso::refresh_user_token), which runs
+    /// concurrent refreshes of one token once across replicas.
     async fn refresh_user_token(&self, refresh_token: &RefreshToken) -> Result<UserToken> {
-        let key = (
-            self.app_id.as_str().to_owned(),
-            refresh_token.expose().to_owned(),
-        );
-        let this = self.clone();
-        let refresh_token = refresh_token.clone();
-        REFRESHES
-            .run(key, move || async move {
-                this.refresh_once(&refresh_token).await
-            })
-            .await
+        match self.token_api {
+            TokenApi::V2 => {
+                let grant = json!({
+                    "grant_type": "refresh_token",
+                    "client_id": self.app_id.as_str(),
+                    "client_secret": self.app_secret.expose(),
+                    "refresh_token": refresh_token.expose(),
+                });
+                self.v2_token(grant, true).await
+            }
+            TokenApi::V1 => {
+                // The refresh step gets no cached app token, so v1 costs one token call here.
+                let app_token = self.fetch_app_token().await?.token;
+                let grant = json!({
+                    "grant_type": "refresh_token",
+                    "refresh_token": refresh_token.expose(),
+                });
+                self.v1_token(&app_token, grant, true).await
+            }
+        }
     }
 
     fn classify(&self, code: &UpstreamCode) -> ErrorClass {

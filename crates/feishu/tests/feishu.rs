@@ -10,6 +10,7 @@ use unilogin_core::config::{PlatformConfig, StaticConfig};
 use unilogin_core::http::{HttpClient, HttpConfig};
 use unilogin_core::platform::{AuthorizeRequest, Flow, Platform, WebCallback};
 use unilogin_core::sso::{AuthorizeParams, Sso};
+use unilogin_core::token_cache::{MemoryStore, TokenCache};
 use unilogin_core::{AuthCode, Error, RefreshToken, State, TenantId};
 use unilogin_feishu::Feishu;
 use unilogin_testkit::Fault;
@@ -41,7 +42,13 @@ fn config(fs: &FakeFeishu, options: Value) -> PlatformConfig {
 }
 
 fn sso(fs: &FakeFeishu, options: Value) -> Sso {
+    sso_with_cache(fs, options, TokenCache::new())
+}
+
+/// A "replica": its own `Sso` and token cache (give each a cache over one shared store).
+fn sso_with_cache(fs: &FakeFeishu, options: Value, cache: TokenCache) -> Sso {
     Sso::builder(StaticConfig::new(vec![config(fs, options)]))
+        .token_cache(cache)
         .build()
         .unwrap()
 }
@@ -127,6 +134,86 @@ async fn two_concurrent_v2_refreshes_make_one_upstream_call() {
 #[tokio::test]
 async fn two_concurrent_v1_refreshes_make_one_upstream_call() {
     concurrent_refreshes_collapse("v1", ep::OIDC_REFRESH_ACCESS_TOKEN).await;
+}
+
+/// Two replicas (separate `Sso`s and token caches over one shared store): eight concurrent
+/// refreshes of one single-use refresh token, spread across both, make one upstream call.
+async fn refreshes_collapse_across_replicas(token_api: &str, endpoint: &str) {
+    let fs = feishu::start().await;
+    if token_api == "v1" {
+        fs.set_user_token_api(feishu::UserTokenApi::V1Oidc);
+    }
+    let store = Arc::new(MemoryStore::new());
+    let options = json!({ "token_api": token_api });
+    let replicas = [
+        sso_with_cache(
+            &fs,
+            options.clone(),
+            TokenCache::builder().store(store.clone()).build(),
+        ),
+        sso_with_cache(
+            &fs,
+            options,
+            TokenCache::builder().store(store.clone()).build(),
+        ),
+    ];
+    let refresh = refresh_token_of(&replicas[0], &fs).await;
+    fs.reset_calls();
+    fs.inject(endpoint, Fault::Delay(Duration::from_millis(200)))
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (sso, refresh) = (replicas[i % 2].clone(), refresh.clone());
+        tasks.push(tokio::spawn(async move {
+            sso.refresh_user_token(&tenant(), "feishu", &refresh).await
+        }));
+    }
+    let mut pairs = Vec::new();
+    for t in tasks {
+        let token = t.await.unwrap().expect("every caller gets the new token");
+        let new_refresh = token.refresh_token.expect("a new refresh token");
+        pairs.push((
+            token.access_token.expose().to_owned(),
+            new_refresh.expose().to_owned(),
+        ));
+    }
+    assert_eq!(
+        fs.calls(endpoint),
+        1,
+        "one upstream refresh for both replicas"
+    );
+    assert!(
+        pairs.iter().all(|p| *p == pairs[0]),
+        "{} distinct",
+        pairs.len()
+    );
+    let (_, new_refresh) = &pairs[0];
+    assert_ne!(new_refresh, refresh.expose());
+    // The fake kept the single-use rule: the old token is dead upstream, the new one alive.
+    assert_eq!(fs.live_refresh_tokens(), 1);
+    // A replica asking with the old token shortly after gets the same pair from the store…
+    let late = replicas[1]
+        .refresh_user_token(&tenant(), "feishu", &refresh)
+        .await
+        .expect("kept for late replicas");
+    assert_eq!(late.access_token.expose(), pairs[0].0);
+    assert_eq!(fs.calls(endpoint), 1);
+    // …and the new refresh token works on either replica.
+    replicas[1]
+        .refresh_user_token(&tenant(), "feishu", &RefreshToken::new(new_refresh))
+        .await
+        .expect("the new refresh token");
+    assert_eq!(fs.calls(endpoint), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_v2_refreshes_across_two_replicas_make_one_upstream_call() {
+    refreshes_collapse_across_replicas("v2", ep::OAUTH_TOKEN_V2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_v1_refreshes_across_two_replicas_make_one_upstream_call() {
+    refreshes_collapse_across_replicas("v1", ep::OIDC_REFRESH_ACCESS_TOKEN).await;
 }
 
 #[tokio::test]

@@ -4,8 +4,16 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 
+use sha2::{Digest, Sha256};
+
 use crate::error::UpstreamCtx;
-use crate::types::{PlatformName, TenantId};
+use crate::types::{PlatformName, RefreshToken, TenantId};
+
+/// Separates an app key from the suffix of a key derived from it (see
+/// [`TokenKey::user_refresh`]). It can never occur in an app key: platform and tenant are
+/// identifiers of `[A-Za-z0-9._-]`, and every other byte of the app id and agent is
+/// percent-encoded.
+const DERIVED: char = '#';
 
 /// The scope of one app access token: platform, tenant, app id (corp id / app key / `client_id`)
 /// and, where the platform has one, the agent id (WeCom `agentid`, DingTalk agent).
@@ -14,6 +22,10 @@ use crate::types::{PlatformName, TenantId};
 /// never be served each other's token, in memory or in a shared store. The string form is
 /// `platform:tenant:app[:agent]` with every byte of `app` and `agent` outside `[A-Za-z0-9._-]`
 /// percent-encoded (platform and tenant are validated identifiers that cannot contain `:`).
+///
+/// Keys derived from an app key for one-off shared work ([`user_refresh`](TokenKey::user_refresh))
+/// append `#` and a suffix. `#` never occurs in an app key, so a derived key can never equal an
+/// app key, and two derived keys are equal only if their app keys and suffixes are.
 ///
 /// The key is cheap to clone (one reference count) and carries a precomputed hash, so a cache
 /// lookup never re-hashes the string.
@@ -46,12 +58,15 @@ fn push_escaped(out: &mut String, part: &str) {
         if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
             out.push(char::from(b));
         } else {
-            const HEX: &[u8; 16] = b"0123456789ABCDEF";
             out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0F)]));
+            push_hex(out, b, b"0123456789ABCDEF");
         }
     }
+}
+
+fn push_hex(out: &mut String, b: u8, digits: &[u8; 16]) {
+    out.push(char::from(digits[usize::from(b >> 4)]));
+    out.push(char::from(digits[usize::from(b & 0x0F)]));
 }
 
 impl TokenKey {
@@ -74,6 +89,10 @@ impl TokenKey {
             text.push(':');
             push_escaped(&mut text, agent);
         }
+        Self::from_text(text)
+    }
+
+    fn from_text(text: String) -> Self {
         let hash = hasher().hash_one(text.as_str());
         Self {
             text: Arc::from(text),
@@ -81,7 +100,44 @@ impl TokenKey {
         }
     }
 
-    /// The injective, store-safe string form (only `[A-Za-z0-9._:%-]`).
+    /// The key under which a refresh of this app's user token `refresh_token` is
+    /// de-duplicated, in this process and across replicas sharing a store
+    /// ([`TokenCache::single_flight`](super::TokenCache::single_flight)).
+    ///
+    /// The refresh token itself never appears in the key (keys are written to shared stores and
+    /// logs): the suffix is the hex SHA-256 of it, `<app key>#user-refresh:<64 hex digits>`.
+    /// Refresh tokens are long random strings, so the digest reveals nothing usable. Because
+    /// `#` never occurs in an app key, such a key can never be mistaken for any app's token key.
+    ///
+    /// ```
+    /// use unilogin_core::token_cache::TokenKey;
+    /// use unilogin_core::{PlatformName, RefreshToken, TenantId};
+    /// let app = TokenKey::new(
+    ///     &PlatformName::new("feishu").unwrap(),
+    ///     &TenantId::new("acme").unwrap(),
+    ///     "cli_a1",
+    ///     None,
+    /// );
+    /// let key = app.user_refresh(&RefreshToken::new("ur-secret"));
+    /// assert!(key.as_str().starts_with("feishu:acme:cli_a1#user-refresh:"));
+    /// assert!(!key.as_str().contains("ur-secret"));
+    /// assert_eq!(key.tenant(), app.tenant());
+    /// ```
+    pub fn user_refresh(&self, refresh_token: &RefreshToken) -> TokenKey {
+        const TAG: &str = "user-refresh:";
+        let digest = Sha256::digest(refresh_token.expose().as_bytes());
+        let mut text = String::with_capacity(self.text.len() + 1 + TAG.len() + 2 * digest.len());
+        text.push_str(&self.text);
+        text.push(DERIVED);
+        text.push_str(TAG);
+        for b in digest {
+            push_hex(&mut text, b, b"0123456789abcdef");
+        }
+        Self::from_text(text)
+    }
+
+    /// The injective, store-safe string form: only `[A-Za-z0-9._:%-]` for app keys, plus one
+    /// `#` in derived keys such as [`user_refresh`](Self::user_refresh).
     pub fn as_str(&self) -> &str {
         &self.text
     }
@@ -213,6 +269,48 @@ mod tests {
                 "{k:?}"
             );
         }
+    }
+
+    #[test]
+    fn user_refresh_keys_never_collide_with_app_keys_or_each_other() {
+        let apps = [
+            key("a", None),
+            key("a", Some("b")),
+            key("a#user-refresh:00", None),
+            key("a", Some("#")),
+            key("", None),
+        ];
+        let refresh = [RefreshToken::new("r1"), RefreshToken::new("r2")];
+        let mut seen = std::collections::HashSet::new();
+        for app in &apps {
+            // `#` in an app id or agent is escaped: no app key contains the separator.
+            assert!(!app.as_str().contains(DERIVED), "{app:?}");
+            assert!(seen.insert(app.as_str().to_string()), "collision: {app:?}");
+        }
+        for app in &apps {
+            for r in &refresh {
+                let derived = app.user_refresh(r);
+                assert_eq!(derived.as_str().matches(DERIVED).count(), 1, "{derived:?}");
+                let (prefix, suffix) = derived.as_str().split_once(DERIVED).unwrap();
+                assert_eq!(prefix, app.as_str());
+                assert_eq!(suffix.len(), "user-refresh:".len() + 64);
+                assert!(!derived.as_str().contains(r.expose()), "{derived:?}");
+                assert!(
+                    seen.insert(derived.as_str().to_string()),
+                    "collision: {derived:?}"
+                );
+                // Deterministic: every replica derives the same key.
+                assert_eq!(derived, app.user_refresh(&RefreshToken::new(r.expose())));
+                assert_eq!(derived.platform(), app.platform());
+                assert_eq!(derived.tenant(), app.tenant());
+            }
+        }
+        // The digest is SHA-256 of the refresh token ("abc": the FIPS 180-2 test vector).
+        let abc = key("a", None).user_refresh(&RefreshToken::new("abc"));
+        assert!(
+            abc.as_str()
+                .ends_with("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        );
     }
 
     #[test]

@@ -27,6 +27,10 @@
 //! only if it is still the stored one (compare-and-delete), so a late report about an old token
 //! cannot erase the fresh one.
 //!
+//! [`TokenCache::single_flight`] uses the same machinery (in-process de-duplication, the
+//! store's lease, polling, degradation) for work that must run once across replicas but is not
+//! an app token: refreshing a user token whose refresh token is single use (Feishu).
+//!
 //! ```
 //! use std::time::Duration;
 //! use unilogin_core::token_cache::{FetchedToken, TokenCache, TokenKey};
@@ -75,6 +79,7 @@ pub use stats::TokenCacheStats;
 pub use store::{MemoryStore, StoredToken, TokenStore};
 
 use crate::error::{Error, Result};
+use crate::singleflight::SingleFlight;
 use crate::types::AccessToken;
 use key::PrehashedState;
 use l1::{L1, Lookup};
@@ -234,6 +239,7 @@ impl TokenCacheBuilder {
                 l1: L1::new(self.max_entries),
                 l0_hits: Mutex::new(Vec::new()),
                 flights: Mutex::new(HashMap::default()),
+                shared: SingleFlight::new(),
                 store: self.store,
                 cfg,
                 epoch: Instant::now(),
@@ -352,6 +358,84 @@ impl TokenCache {
         }
     }
 
+    /// Runs `work` **once** for `key` across this process and every replica sharing the store,
+    /// and gives every concurrent caller its result. Made for work that must not run twice, such
+    /// as refreshing a user token with a single-use refresh token (key:
+    /// [`TokenKey::user_refresh`]); [`Sso::refresh_user_token`](crate::sso::Sso::refresh_user_token)
+    /// uses it for every platform.
+    ///
+    /// 1. Callers in this process share one execution ([`SingleFlight`]), which runs as a
+    ///    detached task: a cancelled caller cancels neither the work nor the lease handling.
+    /// 2. With a usable store, a value stored under `key` (another replica's result) is returned
+    ///    as is. Otherwise the replica that takes the store's lease for `key` runs `work`,
+    ///    stores its value under `key` for `keep` and releases the lease; the others poll the
+    ///    store with the same back-off as app-token refreshes until the value appears, or take
+    ///    the lease and run `work` themselves once the holder released it (its work failed) or
+    ///    its lease lapsed (it died).
+    /// 3. Failures are never stored: callers of this process share the error, waiting replicas
+    ///    run `work` themselves.
+    /// 4. A store that fails or times out (or none at all) leaves only the in-process
+    ///    de-duplication; it never fails the call.
+    ///
+    /// The value is opaque to the store (kept like an access token, in clear text: protect the
+    /// store accordingly) and, once the work finished, is served to callers for `keep` more:
+    /// a replica that asks slightly late gets the same value instead of running the work again.
+    /// `keep` of zero stores nothing, so only concurrent callers of one process share. `work` is
+    /// bounded by the cache's refresh timeout ([`Error::Timeout`]); the counters `lock_waits`
+    /// and `store_errors` include these calls, `refreshes` does not.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use unilogin_core::token_cache::{MemoryStore, TokenCache, TokenKey};
+    /// use unilogin_core::{AccessToken, PlatformName, RefreshToken, TenantId};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> unilogin_core::Result<()> {
+    /// let store = Arc::new(MemoryStore::new());
+    /// let (a, b) = (
+    ///     TokenCache::builder().store(store.clone()).build(),
+    ///     TokenCache::builder().store(store).build(),
+    /// );
+    /// let app = TokenKey::new(
+    ///     &PlatformName::new("feishu").unwrap(),
+    ///     &TenantId::new("acme").unwrap(),
+    ///     "cli_a1",
+    ///     None,
+    /// );
+    /// let key = app.user_refresh(&RefreshToken::new("ur-1"));
+    /// let keep = Duration::from_secs(30);
+    /// let first = a
+    ///     .single_flight(&key, keep, || async { Ok(AccessToken::new("new pair")) })
+    ///     .await?;
+    /// // Another replica asking for the same key gets the value without running its work.
+    /// let second = b
+    ///     .single_flight(&key, keep, || async { Ok(AccessToken::new("a second refresh")) })
+    ///     .await?;
+    /// assert_eq!((first.expose(), second.expose()), ("new pair", "new pair"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn single_flight<F, Fut>(
+        &self,
+        key: &TokenKey,
+        keep: Duration,
+        work: F,
+    ) -> Result<AccessToken>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<AccessToken>> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        let shared_key = key.clone();
+        self.inner
+            .shared
+            .run(key.clone(), move || async move {
+                inner.run_shared(&shared_key, keep, work).await
+            })
+            .await
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> TokenCacheStats {
         let inner = &self.inner;
@@ -380,6 +464,16 @@ struct Config {
 
 type Outcome = Option<Result<AccessToken>>;
 
+/// What [`Inner::elect`] decided.
+enum Election<T> {
+    /// A value from the store that the caller accepted.
+    Found(T),
+    /// This cache holds the lease: do the work, then release it.
+    Leased,
+    /// No store to coordinate through (it failed, or a holder outlived its lease): do the work.
+    Alone,
+}
+
 #[derive(Default)]
 struct KeyState {
     /// The running refresh: its id and the channel its result arrives on.
@@ -398,6 +492,8 @@ struct Inner {
     /// Hit counters of the threads whose L0 serves this cache.
     l0_hits: Mutex<Vec<Arc<AtomicU64>>>,
     flights: Mutex<HashMap<TokenKey, KeyState, PrehashedState>>,
+    /// In-process flights of [`TokenCache::single_flight`].
+    shared: SingleFlight<TokenKey, AccessToken>,
     store: Option<Arc<dyn TokenStore>>,
     cfg: Config,
     epoch: Instant,
@@ -639,77 +735,138 @@ impl Inner {
         let Some(store) = self.usable_store().cloned() else {
             return self.refresh(key, refresher).await;
         };
-        match self.store_op(key, store.get(key)).await {
-            Ok(Some(st)) if self.acceptable(&st, current.as_ref()) => {
-                return Ok(self.adopt(key, st));
+        let take = |st: StoredToken| {
+            self.acceptable(&st, current.as_ref())
+                .then(|| self.adopt(key, st))
+        };
+        match self.elect(&store, key, take).await {
+            Election::Found(token) => Ok(token),
+            Election::Alone => self.refresh(key, refresher).await,
+            Election::Leased => {
+                let result = self.refresh(key, refresher).await;
+                // After a rate-limit error the lease is kept until it lapses: it then throttles
+                // the other replicas' attempts too.
+                if !matches!(result, Err(Error::RateLimited { .. })) {
+                    self.release(&store, key).await;
+                }
+                result
             }
-            Ok(_) => {}
-            Err(()) => return self.refresh(key, refresher).await,
         }
+    }
+
+    /// The cross-replica election shared by app tokens and [`TokenCache::single_flight`]: a
+    /// value in the store that `take` accepts is the answer; otherwise whoever takes the store's
+    /// lease for `key` does the work, and the others poll the store (backing off from
+    /// [`POLL_FIRST`] to [`POLL_MAX`]) until `take` accepts what the holder stored or the lease
+    /// is theirs (the holder released it or died). A store failure, or a lease held past its
+    /// lifetime, leaves the caller on its own.
+    async fn elect<T>(
+        &self,
+        store: &Arc<dyn TokenStore>,
+        key: &TokenKey,
+        mut take: impl FnMut(StoredToken) -> Option<T>,
+    ) -> Election<T> {
         let lease = self.cfg.lease_ttl;
-        match self
-            .store_op(key, store.try_lease(key, &self.owner, lease))
-            .await
-        {
-            Ok(true) => return self.refresh_leased(&store, key, refresher, current).await,
-            Ok(false) => {}
-            Err(()) => return self.refresh(key, refresher).await,
-        }
-        // Another replica is refreshing: wait for its token, or for its lease to lapse.
-        Counters::bump(&self.counters.lock_waits);
-        let deadline = self.now_ms() + ms(lease) + 1000;
+        let mut deadline = None;
         let mut pause = POLL_FIRST;
         loop {
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(POLL_MAX);
-            if self.usable_store().is_none() {
-                break;
-            }
-            match self.store_op(key, store.get(key)).await {
-                Ok(Some(st)) if self.acceptable(&st, current.as_ref()) => {
-                    return Ok(self.adopt(key, st));
-                }
-                Ok(_) => {}
-                Err(()) => break,
+            match self.take_stored(store, key, &mut take).await {
+                Ok(Some(v)) => return Election::Found(v),
+                Ok(None) => {}
+                Err(()) => return Election::Alone,
             }
             match self
                 .store_op(key, store.try_lease(key, &self.owner, lease))
                 .await
             {
-                Ok(true) => return self.refresh_leased(&store, key, refresher, current).await,
+                Ok(true) => {
+                    // The previous holder may have stored a value between our read and our lease.
+                    if let Ok(Some(v)) = self.take_stored(store, key, &mut take).await {
+                        self.release(store, key).await;
+                        return Election::Found(v);
+                    }
+                    return Election::Leased;
+                }
                 Ok(false) => {}
-                Err(()) => break,
+                Err(()) => return Election::Alone,
             }
+            // Another replica holds the lease: wait for its value, or for its lease to lapse.
+            let deadline = *deadline.get_or_insert_with(|| {
+                Counters::bump(&self.counters.lock_waits);
+                self.now_ms() + ms(lease) + 1000
+            });
             if self.now_ms() >= deadline {
                 tracing::warn!(key = %key, "token refresh lease held past its lifetime; refreshing without it");
-                break;
+                return Election::Alone;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(POLL_MAX);
+            if self.usable_store().is_none() {
+                return Election::Alone;
             }
         }
-        self.refresh(key, refresher).await
     }
 
-    async fn refresh_leased<F, Fut>(
+    /// The value stored under `key` if `take` accepts it; `Err` if the store failed.
+    async fn take_stored<T>(
         &self,
         store: &Arc<dyn TokenStore>,
         key: &TokenKey,
-        refresher: F,
-        current: Option<(AccessToken, u64)>,
-    ) -> Result<AccessToken>
-    where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<FetchedToken>> + Send + 'static,
-    {
-        // The previous holder may have stored a token between our read and our lease.
-        let result = match self.store_op(key, store.get(key)).await {
-            Ok(Some(st)) if self.acceptable(&st, current.as_ref()) => Ok(self.adopt(key, st)),
-            _ => self.refresh(key, refresher).await,
-        };
-        // After a rate-limit error the lease is kept until it lapses: it then throttles the
-        // other replicas' attempts too.
-        if !matches!(result, Err(Error::RateLimited { .. })) && self.usable_store().is_some() {
+        take: &mut impl FnMut(StoredToken) -> Option<T>,
+    ) -> std::result::Result<Option<T>, ()> {
+        Ok(self.store_op(key, store.get(key)).await?.and_then(take))
+    }
+
+    /// Releases this cache's lease of `key` (if the store is usable; a lease left behind lapses).
+    async fn release(&self, store: &Arc<dyn TokenStore>, key: &TokenKey) {
+        if self.usable_store().is_some() {
             let _ = self
                 .store_op(key, store.release_lease(key, &self.owner))
                 .await;
+        }
+    }
+
+    /// `work` bounded by the refresh timeout ([`Error::Timeout`] at `token_cache.refresh`).
+    async fn bounded<T>(&self, key: &TokenKey, work: impl Future<Output = Result<T>>) -> Result<T> {
+        match tokio::time::timeout(self.cfg.refresh_timeout, work).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Timeout {
+                ctx: key.error_ctx("token_cache.refresh"),
+            }),
+        }
+    }
+
+    /// The body of [`TokenCache::single_flight`], run once per key in this process.
+    async fn run_shared<F, Fut>(
+        &self,
+        key: &TokenKey,
+        keep: Duration,
+        work: F,
+    ) -> Result<AccessToken>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<AccessToken>>,
+    {
+        let Some(store) = self.usable_store().cloned() else {
+            return self.bounded(key, work()).await;
+        };
+        let election = self.elect(&store, key, |st| Some(st.token)).await;
+        let leased = match election {
+            Election::Found(value) => return Ok(value),
+            Election::Leased => true,
+            Election::Alone => false,
+        };
+        let result = self.bounded(key, work()).await;
+        if let Ok(value) = &result
+            && !keep.is_zero()
+            && self.usable_store().is_some()
+        {
+            let _ = self.store_op(key, store.set(key, value, keep)).await;
+        }
+        // Released whatever the outcome: after a failure a waiting replica tries itself (and
+        // gets the platform's own answer); failures are never shared through the store.
+        if leased {
+            self.release(&store, key).await;
         }
         result
     }
@@ -721,13 +878,7 @@ impl Inner {
         Fut: Future<Output = Result<FetchedToken>> + Send + 'static,
     {
         Counters::bump(&self.counters.refreshes);
-        let result = match tokio::time::timeout(self.cfg.refresh_timeout, refresher()).await {
-            Ok(r) => r,
-            Err(_) => Err(Error::Timeout {
-                ctx: key.error_ctx("token_cache.refresh"),
-            }),
-        };
-        let fetched = match result {
+        let fetched = match self.bounded(key, refresher()).await {
             Ok(f) => f,
             Err(e) => {
                 Counters::bump(&self.counters.refresh_failures);

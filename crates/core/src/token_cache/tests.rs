@@ -754,3 +754,159 @@ async fn per_thread_copies_never_outlive_an_invalidation_or_a_refresh() {
     );
     assert_eq!(calls.load(Ordering::SeqCst), 4);
 }
+
+type Work = Pin<Box<dyn Future<Output = Result<AccessToken>> + Send>>;
+
+/// Work for `single_flight` that counts its calls, takes `delay`, then returns `result`.
+fn work(
+    calls: &Arc<AtomicUsize>,
+    delay: Duration,
+    result: Result<&str>,
+) -> impl FnOnce() -> Work + Send + 'static {
+    let calls = calls.clone();
+    let result = result.map(AccessToken::new);
+    move || {
+        Box::pin(async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(delay).await;
+            result
+        })
+    }
+}
+
+fn refresh_key() -> TokenKey {
+    key("cli_a1").user_refresh(&crate::types::RefreshToken::new("ur-single-use"))
+}
+
+const KEEP: Duration = Duration::from_secs(30);
+
+#[tokio::test(start_paused = true)]
+async fn single_flight_runs_once_across_two_replicas_sharing_a_store() {
+    let store = Arc::new(MemoryStore::new());
+    let replicas = [
+        TokenCache::builder().store(store.clone()).build(),
+        TokenCache::builder().store(store.clone()).build(),
+    ];
+    let calls = Arc::new(AtomicUsize::new(0));
+    let k = refresh_key();
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let cache = replicas[i % 2].clone();
+        let (k, w) = (
+            k.clone(),
+            work(&calls, Duration::from_millis(300), Ok("v1")),
+        );
+        tasks.push(tokio::spawn(async move {
+            cache.single_flight(&k, KEEP, w).await
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap().expose(), "v1");
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "one execution for 16 callers"
+    );
+    // One replica waited on the other's lease (in-process joins are not lease waits).
+    let waits: u64 = replicas.iter().map(|c| c.stats().lock_waits).sum();
+    assert_eq!(waits, 1);
+    // The value is kept for `keep`, the lease is free again, and app-token stats are untouched.
+    let stored = store.get(&k).await.unwrap().unwrap();
+    assert_eq!(stored.token.expose(), "v1");
+    assert!(stored.ttl <= KEEP, "{:?}", stored.ttl);
+    assert!(
+        store
+            .try_lease(&k, "probe", Duration::from_secs(1))
+            .await
+            .unwrap()
+    );
+    store.release_lease(&k, "probe").await.unwrap();
+    assert_eq!(
+        replicas[0].stats().refreshes + replicas[1].stats().refreshes,
+        0
+    );
+    // A late caller within `keep` gets the same value; after it, the work runs again.
+    let late = replicas[1]
+        .single_flight(&k, KEEP, work(&calls, Duration::ZERO, Ok("v2")))
+        .await
+        .unwrap();
+    assert_eq!((late.expose(), calls.load(Ordering::SeqCst)), ("v1", 1));
+    tokio::time::advance(KEEP).await;
+    let again = replicas[1]
+        .single_flight(&k, KEEP, work(&calls, Duration::ZERO, Ok("v2")))
+        .await
+        .unwrap();
+    assert_eq!((again.expose(), calls.load(Ordering::SeqCst)), ("v2", 2));
+    // Another key is independent.
+    let other = key("cli_a1").user_refresh(&crate::types::RefreshToken::new("ur-other"));
+    let v = replicas[0]
+        .single_flight(&other, KEEP, work(&calls, Duration::ZERO, Ok("v3")))
+        .await
+        .unwrap();
+    assert_eq!((v.expose(), calls.load(Ordering::SeqCst)), ("v3", 3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn single_flight_with_a_failing_store_still_runs_once_per_process() {
+    let store = Arc::new(FlakyStore::default());
+    store.down.store(true, Ordering::SeqCst);
+    let cache = TokenCache::builder().store(store.clone()).build();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let k = refresh_key();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (cache, k) = (cache.clone(), k.clone());
+        let w = work(&calls, Duration::from_millis(300), Ok("local"));
+        tasks.push(tokio::spawn(async move {
+            cache.single_flight(&k, KEEP, w).await
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap().expose(), "local");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(cache.stats().store_errors, 1, "tried once, then left alone");
+    assert_eq!(store.calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_single_flight_releases_the_lease_and_a_waiting_replica_runs_the_work() {
+    let store = Arc::new(MemoryStore::new());
+    let a = TokenCache::builder().store(store.clone()).build();
+    let b = TokenCache::builder().store(store.clone()).build();
+    let (a_calls, b_calls) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let k = refresh_key();
+    let refused = Error::ReauthRequired {
+        ctx: ctx(),
+        code: UpstreamCode::Number(20026),
+    };
+    let first = {
+        let (a, k) = (a.clone(), k.clone());
+        let w = work(&a_calls, Duration::from_millis(300), Err(refused));
+        tokio::spawn(async move { a.single_flight(&k, KEEP, w).await })
+    };
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let started = tokio::time::Instant::now();
+    let second = b
+        .single_flight(&k, KEEP, work(&b_calls, Duration::ZERO, Ok("b")))
+        .await;
+    assert!(
+        matches!(first.await.unwrap(), Err(Error::ReauthRequired { .. })),
+        "the holder gets its own failure"
+    );
+    assert_eq!(
+        second.unwrap().expose(),
+        "b",
+        "the waiter ran the work itself"
+    );
+    assert_eq!(a_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(b_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(b.stats().lock_waits, 1, "b waited on a's lease");
+    // b took over as soon as a released, long before a's lease would have lapsed.
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}
