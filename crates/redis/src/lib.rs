@@ -25,6 +25,12 @@
 //! - Lease: `<prefix>lease:<key>` taken with `SET NX PX` holding a random owner id, released by a
 //!   Lua compare-and-delete so only the owner can release it.
 //!
+//! - One-off shared results
+//!   ([`TokenCache::single_flight`](unilogin_core::token_cache::TokenCache::single_flight)): a
+//!   user token set refreshed by one replica (JSON), kept briefly under a derived key
+//!   `<app key>#user-refresh:<SHA-256 of the refresh token>` with its own lease, in the same
+//!   token/lease layout. The refresh token itself never appears in a key.
+//!
 //! Tokens are stored in clear text: protect the Redis instance (network, `requirepass`/ACL, TLS)
 //! like any credential store.
 //!

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 use support::{RedisServer, Worker, key, token_endpoint};
-use unilogin_core::AccessToken;
 use unilogin_core::token_cache::{FetchedToken, TokenCache, TokenStore};
+use unilogin_core::{AccessToken, RefreshToken};
 use unilogin_redis::RedisStore;
 
 fn fixed(
@@ -308,4 +308,89 @@ async fn an_unreachable_redis_never_fails_a_get() {
     }
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert!(cache.stats().store_errors >= 1);
+}
+
+/// `TokenCache::single_flight` (how `Sso::refresh_user_token` runs a single-use refresh once)
+/// over two caches on two Redis connections — two replicas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_flight_runs_once_across_two_caches_on_two_redis_connections() {
+    let server = RedisServer::start();
+    let replica = || {
+        let store = RedisStore::open(server.url()).unwrap();
+        TokenCache::builder().store(Arc::new(store)).build()
+    };
+    let replicas = [replica(), replica()];
+    let keep = Duration::from_secs(30);
+    let calls = Arc::new(AtomicU64::new(0));
+    // The work of a replica: counts, takes `delay`, then succeeds with `value` or is refused.
+    let work = |delay: u64, value: Option<&'static str>| {
+        let calls = calls.clone();
+        move || async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+            value.map(AccessToken::new).ok_or_else(|| {
+                unilogin_core::Error::Internal("refused (expected by this test)".into())
+            })
+        }
+    };
+    let k = key("cli_a1").user_refresh(&RefreshToken::new("ur-secret-1"));
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let (cache, k, w) = (
+            replicas[i % 2].clone(),
+            k.clone(),
+            work(200, Some("pair-1")),
+        );
+        tasks.push(tokio::spawn(async move {
+            cache.single_flight(&k, keep, w).await
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap().expose(), "pair-1");
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "one execution for both replicas"
+    );
+    // Kept in Redis for `keep` under a key that does not reveal the refresh token; lease free.
+    let probe = RedisStore::open(server.url()).unwrap();
+    let stored = probe.get(&k).await.unwrap().unwrap();
+    assert_eq!(stored.token.expose(), "pair-1");
+    assert!(stored.ttl <= keep, "{:?}", stored.ttl);
+    assert!(probe.try_lease(&k, "probe", keep).await.unwrap());
+    assert!(probe.release_lease(&k, "probe").await.unwrap());
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = conn.keys("*").await.unwrap();
+    assert!(
+        !keys.is_empty() && keys.iter().all(|k| !k.contains("ur-secret")),
+        "{keys:?}"
+    );
+
+    // A refused holder releases the lease at once and stores nothing: the waiting replica runs
+    // the work itself, well before the lease would have lapsed.
+    let k2 = key("cli_a1").user_refresh(&RefreshToken::new("ur-secret-2"));
+    let holder = {
+        let (cache, k2, w) = (replicas[0].clone(), k2.clone(), work(300, None));
+        tokio::spawn(async move { cache.single_flight(&k2, keep, w).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = std::time::Instant::now();
+    let waiter = replicas[1]
+        .single_flight(&k2, keep, work(0, Some("pair-2")))
+        .await;
+    assert!(holder.await.unwrap().is_err());
+    assert_eq!(waiter.unwrap().expose(), "pair-2");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    let waits: u64 = replicas.iter().map(|c| c.stats().lock_waits).sum();
+    assert_eq!(
+        waits, 2,
+        "one replica waited on the other's lease, each time"
+    );
 }
