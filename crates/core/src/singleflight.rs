@@ -5,7 +5,10 @@
 //! idea for anything else that must not run twice at once, such as refreshing a user token with
 //! a *single-use* refresh token (Feishu): a second refresh with the same refresh token would be
 //! refused and, worse, the first refresh's new token would be the only valid one. Collapsing the
-//! two calls keeps both callers logged in.
+//! two calls keeps both callers logged in. For that case use
+//! [`TokenCache::single_flight`](crate::token_cache::TokenCache::single_flight), which adds the
+//! cross-replica step (the token store's lease) on top of this type;
+//! [`Sso::refresh_user_token`](crate::sso::Sso::refresh_user_token) already does.
 //!
 //! The work runs as a **detached** task on the current Tokio runtime: a caller that is cancelled
 //! (its request timed out, the browser went away) does not cancel the upstream call that the
