@@ -1,197 +1,33 @@
-//! `mode: steps` against a loopback fake of a self-built platform whose shapes differ from the
-//! three known platforms: a nested `{status:{code,msg}, payload:{...}}` envelope, the app token
-//! sent in a request header, a numeric user id, a form-encoded token request.
+//! `mode: steps` against the test kit's self-built platform fake (`unilogin_testkit::selfbuilt`),
+//! whose shapes differ from the three known platforms: a nested
+//! `{result: {status, payload | error: {code, message}}}` envelope, a form-encoded token request,
+//! the app token sent in a request header, numeric user ids, HTTP statuses per error code.
+//! The shared conformance suite runs against it too (`tests/tests/custom_oauth.rs`); these tests
+//! cover what is specific to steps mode: the tenant configuration alone, its validation, error
+//! classification through the configured code lists, and the authorize URL template.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::time::Duration;
 
-use axum::extract::{Form, Path, Query, State};
-use axum::http::HeaderMap;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde_json::{Value, json};
 use unilogin_core::config::{PlatformConfig, StaticConfig};
 use unilogin_core::platform::WebCallback;
 use unilogin_core::sso::{AuthorizeParams, Sso};
 use unilogin_core::{AuthCode, Error, Flow, State as LoginState, TenantId};
+use unilogin_testkit::selfbuilt::{
+    self, DEFAULT_APP_ID, DEFAULT_APP_SECRET, DEMO_USER_ID, OUTSIDER_USER_ID, TENANT_CONFIG_JSON,
+    endpoints as ep,
+};
+use unilogin_testkit::{FakePlatform, Fault, Times};
 use url::Url;
 
 use unilogin_custom_oauth as _;
 
-const APP_KEY: &str = "acme-app";
-const APP_SECRET: &str = "fake_steps_secret_0001";
-
-#[derive(Default)]
-struct Fake {
-    tokens: HashSet<String>,
-    issued: u64,
-    codes: HashMap<String, u64>,
-    calls: HashMap<&'static str, u64>,
-}
-
-type Shared = Arc<Mutex<Fake>>;
-
-fn ok(payload: Value) -> Json<Value> {
-    Json(json!({"status": {"code": 0, "msg": "ok"}, "payload": payload}))
-}
-
-fn err(code: i64, msg: &str) -> Json<Value> {
-    Json(json!({"status": {"code": code, "msg": msg}}))
-}
-
-async fn token(State(s): State<Shared>, Form(f): Form<HashMap<String, String>>) -> Json<Value> {
-    let mut s = s.lock().unwrap();
-    *s.calls.entry("token").or_default() += 1;
-    if f.get("appId").map(String::as_str) != Some(APP_KEY)
-        || f.get("appSecret").map(String::as_str) != Some(APP_SECRET)
-    {
-        return err(40001, "invalid app credentials");
-    }
-    s.issued += 1;
-    let t = format!("fake_app_token_{}", s.issued);
-    s.tokens.insert(t.clone());
-    ok(json!({"credential": {"value": t, "ttl": "3600"}}))
-}
-
-fn authorized(s: &Fake, headers: &HeaderMap) -> bool {
-    headers
-        .get("x-open-token")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| s.tokens.contains(t))
-}
-
-async fn identify(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Json<Value> {
-    let mut s = s.lock().unwrap();
-    *s.calls.entry("identify").or_default() += 1;
-    if !authorized(&s, &headers) {
-        return err(40101, "token expired");
-    }
-    match q.get("auth_code").and_then(|c| s.codes.remove(c)) {
-        Some(id) => ok(json!({"user": {"id": id, "unionId": "union-10086"}})),
-        None => err(40102, "code invalid"),
-    }
-}
-
-async fn user(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Json<Value> {
-    let mut s = s.lock().unwrap();
-    *s.calls.entry("user").or_default() += 1;
-    if !authorized(&s, &headers) {
-        return err(40101, "token expired");
-    }
-    if id != "10086" {
-        return err(40404, "no such user");
-    }
-    ok(json!({"profile": {
-        "id": 10086,
-        "displayName": " Zhang San ",
-        "contact": {"mobile": "+8613800000000", "mail": "User001@Example.com"},
-        "org": {"deptIds": [7, 9]}
-    }}))
-}
-
-struct Running {
-    base: String,
-    state: Shared,
-}
-
-impl Running {
-    fn code(&self, id: u64) -> AuthCode {
-        let code = format!("fake_code_{}", rand_suffix());
-        self.state.lock().unwrap().codes.insert(code.clone(), id);
-        AuthCode::new(code)
-    }
-    fn calls(&self, name: &str) -> u64 {
-        self.state
-            .lock()
-            .unwrap()
-            .calls
-            .get(name)
-            .copied()
-            .unwrap_or(0)
-    }
-    fn revoke(&self) {
-        self.state.lock().unwrap().tokens.clear();
-    }
-}
-
-fn rand_suffix() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::Relaxed).to_string()
-}
-
-async fn start() -> Running {
-    let state: Shared = Arc::default();
-    let app = Router::new()
-        .route("/open/v3/auth/token", post(token))
-        .route("/open/v3/sso/identify", get(identify))
-        .route("/open/v3/users/{id}", get(user))
-        .with_state(state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Running { base, state }
-}
-
-fn config(base: &str) -> Value {
-    json!({
-        "tenant": "acme",
-        "platform": "custom-oauth",
-        "mode": "steps",
-        "app_key": APP_KEY,
-        "app_secret": APP_SECRET,
-        "redirect_uris": ["https://app.acme.example/cb"],
-        "options": {
-            "authorize_url": format!("{base}/open/v3/sso/authorize?app={{app_key}}&redirect={{redirect_uri}}&state={{state}}"),
-            "errors": {
-                "code": "$.status.code",
-                "message": "$.status.msg",
-                "token_invalid": [40101],
-                "invalid_code": [40102],
-                "not_in_tenant": ["40404"],
-                "misconfigured": [40001]
-            },
-            "steps": [
-                {
-                    "name": "app_token", "method": "POST",
-                    "url": format!("{base}/open/v3/auth/token"),
-                    "params_in": "form",
-                    "params": {"appId": "{app_key}", "appSecret": "{app_secret}"},
-                    "success": {"path": "$.status.code", "equals": 0},
-                    "extract": {"token": "$.payload.credential.value", "expires_in": "$.payload.credential.ttl"}
-                },
-                {
-                    "name": "user_id",
-                    "url": format!("{base}/open/v3/sso/identify?auth_code={{code}}"),
-                    "params_in": "header",
-                    "params": {"X-Open-Token": "{access_token}"},
-                    "success": {"path": "$.status.code", "equals": "0"},
-                    "extract": {"user_id": "$.payload.user.id", "union_id": "$.payload.user.unionId"}
-                },
-                {
-                    "name": "user_detail",
-                    "url": format!("{base}/open/v3/users/{{user_id}}"),
-                    "headers": {"X-Open-Token": "{access_token}"},
-                    "success": {"path": "$.status.code", "equals": 0}
-                }
-            ]
-        },
-        "mapping": {
-            "user_id": {"path": "$.payload.profile.id", "required": true},
-            "name": {"path": "$.payload.profile.displayName", "transform": "trim"},
-            "mobile": {"path": "$.payload.profile.contact.mobile", "transform": "strip_country_code"},
-            "email": {"path": "$.payload.profile.contact.mail", "transform": "lowercase"},
-            "department_ids": {"path": "$.payload.profile.org.deptIds[*]", "many": true}
-        }
-    })
-}
-
 fn sso(config: Value) -> Sso {
     let config: PlatformConfig = serde_json::from_value(config).unwrap();
+    config
+        .validate()
+        .expect("the tenant configuration validates");
     Sso::builder(StaticConfig::new(vec![config]))
         .build()
         .unwrap()
@@ -201,50 +37,114 @@ fn acme() -> TenantId {
     TenantId::new("acme").unwrap()
 }
 
+fn code(fake: &selfbuilt::FakeSelfBuilt, user: &str) -> AuthCode {
+    AuthCode::new(fake.issue_h5_code(user))
+}
+
 #[tokio::test]
 async fn steps_login_maps_the_user_and_caches_the_app_token() {
-    let fake = start().await;
-    let sso = sso(config(&fake.base));
+    let fake = selfbuilt::start().await;
+    let sso = sso(fake.tenant_config());
     let login = sso
-        .login_with_code(&acme(), "custom-oauth", &fake.code(10086))
+        .login_with_code(&acme(), "custom-oauth", &code(&fake, DEMO_USER_ID))
         .await
         .expect("login");
     let p = &login.profile;
-    assert_eq!(p.user_id, "10086");
+    assert_eq!(p.user_id, "10086", "a numeric id becomes the user id");
     assert_eq!(p.union_id.as_deref(), Some("union-10086"));
     assert_eq!(p.name.as_deref(), Some("Zhang San"));
     assert_eq!(p.mobile.as_deref(), Some("13800000000"));
     assert_eq!(p.email.as_deref(), Some("user001@example.com"));
-    assert_eq!(p.department_ids, ["7", "9"]);
+    assert_eq!(p.department_ids, ["1", "100"]);
     // A second login reuses the cached app token.
-    sso.login_with_code(&acme(), "custom-oauth", &fake.code(10086))
+    sso.login_with_code(&acme(), "custom-oauth", &code(&fake, DEMO_USER_ID))
         .await
         .expect("warm login");
-    assert_eq!(fake.calls("token"), 1);
-    assert_eq!(fake.calls("identify"), 2);
-    assert_eq!(fake.calls("user"), 2);
+    assert_eq!(fake.calls(ep::AUTH_TOKEN), 1);
+    assert_eq!(fake.calls(ep::SSO_IDENTIFY), 2);
+    assert_eq!(fake.calls(ep::USERS_GET), 2);
 }
 
 #[tokio::test]
-async fn steps_revoked_app_token_is_replaced_once() {
-    let fake = start().await;
-    let sso = sso(config(&fake.base));
-    sso.login_with_code(&acme(), "custom-oauth", &fake.code(10086))
+async fn steps_org_id_and_user_not_found_codes_mean_not_in_tenant() {
+    let fake = selfbuilt::start().await;
+    // With corp_id, the extracted `org_id` stops an outsider before the detail call.
+    let sso_with_org = sso(fake.tenant_config());
+    let err = sso_with_org
+        .login_with_code(&acme(), "custom-oauth", &code(&fake, OUTSIDER_USER_ID))
+        .await
+        .expect_err("outsider");
+    assert!(matches!(err, Error::NotInTenant { .. }), "{err:?}");
+    assert_eq!(fake.calls(ep::USERS_GET), 0);
+    // Without corp_id, the platform's 3004 at the detail step is classified by
+    // `errors.not_in_tenant`.
+    let mut config = fake.tenant_config();
+    config.as_object_mut().unwrap().remove("corp_id");
+    let err = sso(config)
+        .login_with_code(&acme(), "custom-oauth", &code(&fake, OUTSIDER_USER_ID))
+        .await
+        .expect_err("outsider");
+    assert!(matches!(err, Error::NotInTenant { .. }), "{err:?}");
+    assert_eq!(fake.calls(ep::USERS_GET), 1);
+}
+
+#[tokio::test]
+async fn steps_error_codes_are_classified_by_the_configured_lists() {
+    let fake = selfbuilt::start().await;
+    let sso = sso(fake.tenant_config());
+    sso.login_with_code(&acme(), "custom-oauth", &code(&fake, DEMO_USER_ID))
         .await
         .expect("cold login");
-    fake.revoke();
-    sso.login_with_code(&acme(), "custom-oauth", &fake.code(10086))
+    // Rate limited: the code in `errors.rate_limited`, with the platform's Retry-After.
+    fake.inject(ep::USERS_GET, Fault::RateLimited).unwrap();
+    let err = sso
+        .login_with_code(&acme(), "custom-oauth", &code(&fake, DEMO_USER_ID))
         .await
-        .expect("login after revocation");
-    assert_eq!(fake.calls("token"), 2, "exactly one new app token");
-    assert_eq!(fake.calls("identify"), 3, "one rejected call and one retry");
+        .expect_err("rate limited");
+    match &err {
+        Error::RateLimited {
+            code, retry_after, ..
+        } => {
+            assert_eq!(code.to_string(), "4029");
+            assert_eq!(*retry_after, Some(Duration::from_secs(30)));
+        }
+        other => panic!("expected RateLimited, got {other:?}"),
+    }
+    // A code in no list is a plain upstream error carrying the code and message.
+    fake.inject(ep::USERS_GET, Fault::code(4242)).unwrap();
+    let err = sso
+        .login_with_code(&acme(), "custom-oauth", &code(&fake, DEMO_USER_ID))
+        .await
+        .expect_err("unclassified");
+    assert!(
+        matches!(&err, Error::Upstream { code, .. } if code.to_string() == "4242"),
+        "{err:?}"
+    );
+    // Moving a code to another list changes its class, with no code change: 4242 as
+    // token-invalid is retried once with a fresh token.
+    let mut config = fake.tenant_config();
+    config["options"]["errors"]["token_invalid"] = json!([2002, 4242]);
+    let reclassified = self::sso(config);
+    reclassified
+        .login_with_code(&acme(), "custom-oauth", &code(&fake, DEMO_USER_ID))
+        .await
+        .expect("cold login");
+    fake.reset_calls();
+    fake.inject_fault(ep::USERS_GET, Fault::code(4242), Times::Once)
+        .unwrap();
+    reclassified
+        .login_with_code(&acme(), "custom-oauth", &code(&fake, DEMO_USER_ID))
+        .await
+        .expect("retried with a fresh token");
+    assert_eq!(fake.calls(ep::AUTH_TOKEN), 1);
+    assert_eq!(fake.calls(ep::USERS_GET), 2);
 }
 
 #[tokio::test]
-async fn steps_used_code_is_invalid_code_and_unknown_user_not_in_tenant() {
-    let fake = start().await;
-    let sso = sso(config(&fake.base));
-    let code = fake.code(10086);
+async fn steps_used_code_is_invalid_code() {
+    let fake = selfbuilt::start().await;
+    let sso = sso(fake.tenant_config());
+    let code = code(&fake, DEMO_USER_ID);
     sso.login_with_code(&acme(), "custom-oauth", &code)
         .await
         .expect("first use");
@@ -252,33 +152,31 @@ async fn steps_used_code_is_invalid_code_and_unknown_user_not_in_tenant() {
         .login_with_code(&acme(), "custom-oauth", &code)
         .await
         .expect_err("reuse");
-    assert!(matches!(err, Error::InvalidCode { .. }), "{err:?}");
-    let err = sso
-        .login_with_code(&acme(), "custom-oauth", &fake.code(1))
-        .await
-        .expect_err("unknown user");
-    assert!(matches!(err, Error::NotInTenant { .. }), "{err:?}");
+    assert!(
+        matches!(&err, Error::InvalidCode { code, .. } if code.to_string() == "3001"),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
 async fn steps_wrong_secret_is_a_configuration_error_without_the_secret() {
-    let fake = start().await;
-    let mut cfg = config(&fake.base);
+    let fake = selfbuilt::start().await;
+    let mut cfg = fake.tenant_config();
     cfg["app_secret"] = json!("fake_wrong_secret_999");
     let err = sso(cfg)
-        .login_with_code(&acme(), "custom-oauth", &fake.code(10086))
+        .login_with_code(&acme(), "custom-oauth", &code(&fake, DEMO_USER_ID))
         .await
         .expect_err("wrong secret");
     assert!(matches!(err, Error::Misconfigured { .. }), "{err:?}");
     let text = format!("{err} {err:?}");
     assert!(!text.contains("fake_wrong_secret_999"), "{text}");
-    assert!(text.contains("40001"), "{text}");
+    assert!(text.contains("2001"), "{text}");
 }
 
 #[tokio::test]
 async fn steps_web_flow_builds_the_authorize_url_and_exchanges_the_code() {
-    let fake = start().await;
-    let sso = sso(config(&fake.base));
+    let fake = selfbuilt::start().await;
+    let sso = sso(fake.tenant_config());
     let redirect = Url::parse("https://app.acme.example/cb?x=1").unwrap();
     let state = LoginState::new("st&ate/1");
     let url = sso
@@ -295,12 +193,17 @@ async fn steps_web_flow_builds_the_authorize_url_and_exchanges_the_code() {
         )
         .await
         .unwrap();
+    assert!(url.as_str().starts_with(fake.base_url()), "{url}");
     let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
-    assert_eq!(q["app"], APP_KEY);
-    assert_eq!(q["redirect"], redirect.as_str());
+    assert_eq!(q["app_id"], DEFAULT_APP_ID);
+    assert_eq!(q["redirect_uri"], redirect.as_str());
     assert_eq!(q["state"], "st&ate/1");
-    assert!(!url.as_str().contains(APP_SECRET));
-    let code = fake.code(10086);
+    assert_eq!(q["response_type"], "code");
+    assert!(!url.as_str().contains(DEFAULT_APP_SECRET));
+    // The platform's own page accepts the URL (parameters validated by the fake).
+    let page = reqwest::get(url.clone()).await.unwrap();
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+    let code = AuthCode::new(fake.approve_web_login(DEMO_USER_ID));
     let login = sso
         .complete_web_login(
             &acme(),
@@ -315,6 +218,7 @@ async fn steps_web_flow_builds_the_authorize_url_and_exchanges_the_code() {
         .await
         .expect("web login");
     assert_eq!(login.profile.user_id, "10086");
+    assert_eq!(login.flow, Flow::Web);
 }
 
 /// Builds the handler of a configuration and returns the error text.
@@ -332,9 +236,9 @@ fn load_error(cfg: Value) -> String {
 
 #[test]
 fn config_errors_name_tenant_step_and_field() {
-    let base = "http://127.0.0.1:9";
+    let base = "https://open.selfbuilt.example";
     let with = |f: &dyn Fn(&mut Value)| {
-        let mut c = config(base);
+        let mut c: Value = serde_json::from_str(TENANT_CONFIG_JSON).unwrap();
         f(&mut c);
         load_error(c)
     };
@@ -362,7 +266,9 @@ fn config_errors_name_tenant_step_and_field() {
             ],
         ),
         (
-            with(&|c| c["options"]["steps"][1]["extract"]["user_id"] = json!("$.payload.user[")),
+            with(&|c| {
+                c["options"]["steps"][1]["extract"]["user_id"] = json!("$.result.payload.user[")
+            }),
             &[
                 "acme",
                 "options.steps.user_id.extract.user_id",
@@ -370,7 +276,7 @@ fn config_errors_name_tenant_step_and_field() {
             ],
         ),
         (
-            with(&|c| c["options"]["steps"][0]["success"]["path"] = json!("status.code")),
+            with(&|c| c["options"]["steps"][0]["success"]["path"] = json!("result.status")),
             &[
                 "acme",
                 "options.steps.app_token.success.path",
@@ -382,7 +288,7 @@ fn config_errors_name_tenant_step_and_field() {
             &["acme", "options.steps.app_token.params_in", "`body`"],
         ),
         (
-            with(&|c| c["options"]["steps"][0]["params"]["appSecret"] = json!(APP_SECRET)),
+            with(&|c| c["options"]["steps"][0]["params"]["appSecret"] = json!(DEFAULT_APP_SECRET)),
             &[
                 "acme",
                 "options.steps.app_token.params.appSecret",
@@ -410,11 +316,41 @@ fn config_errors_name_tenant_step_and_field() {
             with(&|c| c["options"]["steps"][0]["method"] = json!("GET")),
             &["acme", "options.steps.app_token.params_in", "GET"],
         ),
+        (
+            with(&|c| c["options"]["errors"]["rate_limited"] = json!([4029, 2002])),
+            &[
+                "acme",
+                "options.errors.rate_limited[1]",
+                "listed in two classes",
+            ],
+        ),
+        (
+            with(&|c| c["options"]["errors"]["transient"] = json!([5000, 1.5])),
+            &["acme", "options.errors.transient[1]", "integer"],
+        ),
+        (
+            with(&|c| c["options"]["errors"]["code"] = json!("$.result.error[")),
+            &["acme", "options.errors.code", "invalid JSONPath"],
+        ),
+        (
+            with(&|c| c["options"]["errors"]["token_invalid_codes"] = json!([2002])),
+            &["acme", "options", "unknown field `token_invalid_codes`"],
+        ),
+        (
+            with(&|c| {
+                c.as_object_mut().unwrap().remove("app_secret");
+            }),
+            &["acme", "app_secret", "required in mode `steps`"],
+        ),
+        (
+            with(&|c| c["options"]["token_auth_method"] = json!("none")),
+            &["acme", "options", "unknown field `token_auth_method`"],
+        ),
     ];
     for (text, wants) in cases {
         for want in wants {
             assert!(text.contains(want), "`{want}` missing from: {text}");
         }
-        assert!(!text.contains(APP_SECRET), "secret in: {text}");
+        assert!(!text.contains(DEFAULT_APP_SECRET), "secret in: {text}");
     }
 }

@@ -37,6 +37,16 @@ pub fn html(status: StatusCode, body: String) -> Response {
     response(status, "text/html;charset=utf-8", body)
 }
 
+/// A redirect with `status` (302, 303, …) to `url`; `None` if the URL cannot be sent as a
+/// `Location` header.
+pub fn redirect(status: StatusCode, url: &url::Url) -> Option<Response> {
+    let location = HeaderValue::from_str(url.as_str()).ok()?;
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(header::LOCATION, location);
+    Some(resp)
+}
+
 /// Escape text for HTML element content and double-quoted attribute values.
 pub fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -43,7 +43,9 @@
 //!   [`Times`]), [`calls`], [`clock`] ([`FakeClock`]), [`store`] (tokens and single-use codes),
 //!   [`users`] ([`FakeUser`]), [`http`] (request parsing and response helpers) and [`platform`]
 //!   (the object-safe [`FakePlatform`] trait used by the conformance suite).
-//! * Platform fakes: [`dingtalk`], [`feishu`] (also Lark). WeCom follows the same pattern.
+//! * Platform fakes: [`dingtalk`], [`feishu`] (also Lark), [`wecom`], and [`selfbuilt`] (an
+//!   in-house "open platform" with shapes unlike the other three, which unilogin reaches through
+//!   `custom-oauth` in `mode: steps`).
 //!
 //! # Adding a platform fake
 //! 1. Describe endpoints with [`server::EndpointSpec`] (name, method, path, envelope family).
@@ -63,6 +65,7 @@ pub mod faults;
 pub mod feishu;
 pub mod http;
 pub mod platform;
+pub mod selfbuilt;
 pub mod server;
 pub mod store;
 pub mod users;

@@ -52,6 +52,37 @@ pub struct EndpointSpec {
     pub family: &'static str,
 }
 
+impl EndpointSpec {
+    /// An endpoint (shorthand for the struct literal).
+    pub fn new(
+        name: &'static str,
+        method: Method,
+        path: &'static str,
+        family: &'static str,
+    ) -> Self {
+        Self {
+            name,
+            method,
+            path,
+            family,
+        }
+    }
+}
+
+/// Adapts a handler over shared state, `async fn(Arc<S>, Request) -> Response`, to the
+/// `Fn(Request)` form [`FakeRouter::endpoint`] registers.
+pub fn with_state<S, F, Fut>(
+    state: &Arc<S>,
+    handler: F,
+) -> impl Fn(Request) -> Fut + Send + Sync + 'static
+where
+    S: Send + Sync + 'static,
+    F: Fn(Arc<S>, Request) -> Fut + Send + Sync + 'static,
+{
+    let state = state.clone();
+    move |req| handler(state.clone(), req)
+}
+
 /// How a platform answers what the shared infrastructure decides: platform faults, wrong methods
 /// and unknown paths. Implemented once per platform fake.
 pub trait PlatformResponder: Send + Sync + 'static {

@@ -147,7 +147,7 @@ pub struct Steps {
 fn extract_keys(step: &str) -> (&'static [&'static str], &'static [&'static str]) {
     match step {
         "app_token" => (&["token", "expires_in"], &["token"]),
-        "user_id" => (&["user_id", "union_id", "open_id"], &["user_id"]),
+        "user_id" => (&["user_id", "union_id", "open_id", "org_id"], &["user_id"]),
         _ => (&[], &[]),
     }
 }
@@ -416,6 +416,7 @@ impl Steps {
             user_id: Some(self.require(&self.user_id, "user_id", &response)?),
             union_id: self.extract_str(&self.user_id, "union_id", &response),
             open_id: self.extract_str(&self.user_id, "open_id", &response),
+            org_id: self.extract_str(&self.user_id, "org_id", &response),
             ..Identity::default()
         })
     }
