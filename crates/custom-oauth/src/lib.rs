@@ -6,7 +6,9 @@
 //!
 //! - **`mode: oidc`** ([`Oidc`]): the standard authorization-code flow with PKCE (S256, on by
 //!   default), `state`, `client_secret_basic` / `client_secret_post` / `none` client
-//!   authentication, scopes and extra authorize parameters. With an `issuer`, the endpoints come
+//!   authentication (a public client, `options.token_auth_method: none`, has no `app_secret` at
+//!   all and sends none; a confidential one without it is refused at load), scopes and extra
+//!   authorize parameters. With an `issuer`, the endpoints come
 //!   from OIDC discovery (cached), and a returned `id_token` is verified (signature against the
 //!   provider's JWKS, refetched once when an unknown key id appears, `iss`, `aud`/`azp`, `exp`,
 //!   `nbf`, `nonce`) before its claims are used; the userinfo endpoint is optional. RFC 6749
@@ -15,9 +17,14 @@
 //!   `user_detail`), each with a method, a URL template (`{app_key}`, `{app_secret}`, `{code}`,
 //!   `{access_token}`, `{user_id}`; values URL-encoded), where its parameters go (query, form,
 //!   JSON body or headers), a success test (a JSONPath and the value it must have) and the
-//!   JSONPaths of the values the next step needs. The app token goes through the core token
-//!   cache like every other platform's. Secrets are only ever placeholders in the stored
-//!   configuration.
+//!   JSONPaths of the values the next step needs (token and expiry; user id, union id, open id
+//!   and organisation id, which the `Sso` checks against `corp_id`). The app token goes through
+//!   the core token cache like every other platform's. Which of the platform's error codes mean
+//!   "token invalid" (invalidate and retry once), "code invalid", "not in tenant", "rate
+//!   limited", "transient" or "misconfigured" is configuration too (`options.errors`), read by
+//!   [`Platform::classify`]. Secrets are only ever placeholders in the stored configuration.
+//!   The test kit's `unilogin_testkit::selfbuilt` fake, with its bundled tenant configuration,
+//!   is a complete example; it passes the shared conformance suite.
 //!
 //! Both end in the mapping engine with the tenant's rules. The defaults
 //! ([`DEFAULT_RULES`]) read standard OIDC claims at the top level (`$.sub`, `$.email`, ...);

@@ -299,6 +299,34 @@ async fn a_public_client_has_no_secret_and_sends_none() {
 }
 
 #[tokio::test]
+async fn the_documented_public_client_config_logs_in_as_written() {
+    use unilogin_core::config::{CachedSource, YamlText};
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/platforms/custom-oauth.md"
+    );
+    let doc = std::fs::read_to_string(path).expect("reading the platform docs");
+    let yaml = doc
+        .split("```yaml\n")
+        .filter_map(|block| block.split("```").next())
+        .find(|block| block.contains("token_auth_method: none "))
+        .expect("the public-client example");
+    assert!(!yaml.contains("app_secret:"), "{yaml}");
+    let provider = Provider::start();
+    // Only the issuer and the client id differ from the documentation.
+    let yaml = yaml
+        .replace("https://idp.acme.example/realms/staff", &provider.issuer)
+        .replace("acme-spa", CLIENT_ID);
+    let (source, report) = CachedSource::new(YamlText::new(yaml)).await.unwrap();
+    assert!(report.rejected.is_empty(), "{report:?}");
+    let sso = Sso::builder(source).build().unwrap();
+    let login = provider.login(&sso).await.expect("public client login");
+    assert_eq!(login.profile.user_id, "johndoe");
+    let last = &provider.stats().await["lastToken"];
+    assert!(last["authorization"].is_null() && last["body"].get("client_secret").is_none());
+}
+
+#[tokio::test]
 async fn a_confidential_client_without_secret_is_refused_at_load() {
     use unilogin_core::config::{CachedSource, ConfigSource, YamlText};
     // YAML: the entry is rejected naming tenant, platform and field; the public one loads.

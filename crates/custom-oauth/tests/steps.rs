@@ -221,6 +221,48 @@ async fn steps_web_flow_builds_the_authorize_url_and_exchanges_the_code() {
     assert_eq!(login.flow, Flow::Web);
 }
 
+/// The fenced YAML block of `docs/platforms/custom-oauth.md` that contains `marker`.
+fn documented_yaml(marker: &str) -> String {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/platforms/custom-oauth.md"
+    );
+    let doc = std::fs::read_to_string(path).expect("reading the platform docs");
+    doc.split("```yaml\n")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .find(|block| block.contains(marker))
+        .unwrap_or_else(|| panic!("no YAML block with `{marker}` in {path}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_documented_steps_config_logs_in_as_written() {
+    use unilogin_core::config::{CachedSource, YamlText};
+    let fake = selfbuilt::start().await;
+    // Only the host and the secret reference differ from the documentation.
+    let yaml = documented_yaml("mode: steps")
+        .replace("https://open.selfbuilt.example", fake.base_url())
+        .replace("env:ACME_OPEN_SECRET", DEFAULT_APP_SECRET);
+    let (source, report) = CachedSource::new(YamlText::new(yaml)).await.unwrap();
+    assert!(report.rejected.is_empty(), "{report:?}");
+    let sso = Sso::builder(source).build().unwrap();
+    let login = sso
+        .login_with_code(&acme(), "custom-oauth", &code(&fake, DEMO_USER_ID))
+        .await
+        .expect("login with the documented configuration");
+    let p = &login.profile;
+    assert_eq!(p.user_id, "10086");
+    assert_eq!(p.email.as_deref(), Some("user001@example.com"));
+    assert_eq!(p.job_title.as_deref(), Some("Engineer"));
+    assert_eq!(p.department_ids, ["1", "100"]);
+    let err = sso
+        .login_with_code(&acme(), "custom-oauth", &code(&fake, OUTSIDER_USER_ID))
+        .await
+        .expect_err("outsider");
+    assert!(matches!(err, Error::NotInTenant { .. }), "{err:?}");
+}
+
 /// Builds the handler of a configuration and returns the error text.
 fn load_error(cfg: Value) -> String {
     let config: PlatformConfig = serde_json::from_value(cfg).unwrap();
