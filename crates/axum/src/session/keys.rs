@@ -8,7 +8,8 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use jsonwebtoken::{DecodingKey, EncodingKey, Header};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::SessionError;
@@ -48,8 +49,45 @@ struct KeySet {
 /// The key that signs new tokens.
 pub(crate) struct SigningKey {
     pub(crate) kid: String,
-    pub(crate) encoding: EncodingKey,
+    /// The parsed key pair, kept for the key's lifetime: `jsonwebtoken::encode` re-parses the
+    /// PKCS#8 document on every call, and for Ed25519 that derives the public key again, a
+    /// second scalar multiplication as costly as the signature itself.
+    pair: Ed25519KeyPair,
     pub(crate) public: PublicKey,
+}
+
+impl SigningKey {
+    /// Parses a PKCS#8 (v1 or v2) Ed25519 private key document.
+    fn from_pkcs8(kid: String, der: &[u8]) -> Result<Self, SessionError> {
+        let pair = Ed25519KeyPair::from_pkcs8(der)
+            .map_err(|_| SessionError::Key("not a valid Ed25519 PKCS#8 private key".into()))?;
+        let public = PublicKey {
+            kid: kid.clone(),
+            x: URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
+        };
+        Ok(Self { kid, pair, public })
+    }
+
+    /// The JWS compact serialization (RFC 7515 §7.1) of `claims` under `header`, signed with
+    /// this key: byte for byte what `jsonwebtoken::encode` makes of them (Ed25519 signatures are
+    /// deterministic; a test compares the two), without re-parsing the key.
+    pub(crate) fn sign_jws(
+        &self,
+        header: &Header,
+        claims: &impl Serialize,
+    ) -> Result<String, SessionError> {
+        let header = serde_json::to_vec(header).map_err(|e| SessionError::Sign(e.to_string()))?;
+        let claims = serde_json::to_vec(claims).map_err(|e| SessionError::Sign(e.to_string()))?;
+        // 4/3 of the input, two dots and the 86-character signature.
+        let mut jws = String::with_capacity((header.len() + claims.len()) * 4 / 3 + 96);
+        URL_SAFE_NO_PAD.encode_string(&header, &mut jws);
+        jws.push('.');
+        URL_SAFE_NO_PAD.encode_string(&claims, &mut jws);
+        let signature = self.pair.sign(jws.as_bytes());
+        jws.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature.as_ref(), &mut jws);
+        Ok(jws)
+    }
 }
 
 /// A published public key.
@@ -83,19 +121,12 @@ impl SessionKeys {
     /// `openssl genpkey -algorithm ED25519`; v1 and v2 documents are accepted) under key id `kid`.
     pub fn from_pkcs8_pem(pem: &str, kid: &str) -> Result<Self, SessionError> {
         check_kid(kid)?;
-        let encoding = EncodingKey::from_ed_pem(pem.as_bytes())
+        let der = EncodingKey::from_ed_pem(pem.as_bytes())
             .map_err(|_| SessionError::Key("not an Ed25519 PKCS#8 PEM private key".into()))?;
-        let pair = Ed25519KeyPair::from_pkcs8(encoding.as_bytes())
-            .map_err(|_| SessionError::Key("not a valid Ed25519 PKCS#8 private key".into()))?;
-        let public = PublicKey {
-            kid: kid.to_string(),
-            x: URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
-        };
-        Ok(Self::from_signing_key(SigningKey {
-            kid: kid.to_string(),
-            encoding,
-            public,
-        }))
+        Ok(Self::from_signing_key(SigningKey::from_pkcs8(
+            kid.to_string(),
+            der.as_bytes(),
+        )?))
     }
 
     fn from_signing_key(key: SigningKey) -> Self {
@@ -206,18 +237,8 @@ fn new_signing_key() -> Result<SigningKey, SessionError> {
     let rng = SystemRandom::new();
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
         .map_err(|_| SessionError::Key("generating an Ed25519 key failed".into()))?;
-    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
-        .map_err(|_| SessionError::Key("generated Ed25519 key was rejected".into()))?;
     let kid = random_id(&rng, 12)?;
-    let public = PublicKey {
-        kid: kid.clone(),
-        x: URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
-    };
-    Ok(SigningKey {
-        kid,
-        encoding: EncodingKey::from_ed_der(pkcs8.as_ref()),
-        public,
-    })
+    SigningKey::from_pkcs8(kid, pkcs8.as_ref())
 }
 
 /// `len` random bytes from the system CSPRNG, base64url without padding.
@@ -251,6 +272,30 @@ mod tests {
         assert_eq!(x.len(), 32);
         // Nothing private is published.
         assert!(k.get("d").is_none());
+    }
+
+    #[test]
+    fn signatures_equal_jsonwebtoken_encode_and_verify() {
+        use jsonwebtoken::{Algorithm, Validation};
+        let der = EncodingKey::from_ed_pem(PEM.as_bytes()).unwrap();
+        let key = SigningKey::from_pkcs8("k1".into(), der.as_bytes()).unwrap();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some("k1".into());
+        header.typ = Some("JWT".into());
+        let claims = json!({ "sub": "user001", "exp": 4_000_000_000u64, "name": "张三 \"q\"" });
+        let ours = key.sign_jws(&header, &claims).unwrap();
+        let theirs = jsonwebtoken::encode(&header, &claims, &der).unwrap();
+        assert_eq!(ours, theirs);
+        let decoding = DecodingKey::from_ed_components(&key.public.x).unwrap();
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.validate_aud = false;
+        let back = jsonwebtoken::decode::<Value>(&ours, &decoding, &validation).unwrap();
+        assert_eq!(back.claims, claims);
+        // A changed payload no longer verifies.
+        let mut parts: Vec<&str> = ours.split('.').collect();
+        let other = URL_SAFE_NO_PAD.encode(br#"{"sub":"admin","exp":4000000000}"#);
+        parts[1] = &other;
+        assert!(jsonwebtoken::decode::<Value>(&parts.join("."), &decoding, &validation).is_err());
     }
 
     #[test]

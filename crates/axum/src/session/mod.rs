@@ -272,8 +272,7 @@ impl SessionIssuer {
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(key.kid.clone());
         header.typ = Some("JWT".into());
-        jsonwebtoken::encode(&header, claims, &key.encoding)
-            .map_err(|e| SessionError::Sign(e.to_string()))
+        key.sign_jws(&header, claims)
     }
 
     /// Verifies a token signed by this issuer's keys (signature, `iss`, `aud`, `exp`, `nbf`
