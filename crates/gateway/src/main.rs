@@ -7,6 +7,12 @@ use std::process::ExitCode;
 use unilogin_gateway::config::{DEFAULTS_YAML, GatewayConfig, LogFormat};
 use unilogin_gateway::{Gateway, Sandbox, SandboxOptions, init_logging, shutdown_signal};
 
+// mimalloc returns freed pages to the OS and keeps per-thread heaps small, so the resident set
+// stays flat under connection churn (glibc's per-thread arenas grew it; see docs/performance.md).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USAGE: &str = "\
 unilogin-gateway: a login service for DingTalk, Feishu, WeCom and OAuth2 tenants
 
