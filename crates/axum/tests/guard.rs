@@ -304,9 +304,41 @@ async fn scopes_from_a_dingtalk_profile_open_the_admin_route() {
     assert_eq!(get_with(&reports, &admin).await.status(), 403);
 }
 
+// A test-only Ed25519 key (`openssl genpkey -algorithm ED25519`).
+const PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIAu4vFM0/jEgkjgtKnU3RgHjnFHDuKYgV82orab7LD25\n-----END PRIVATE KEY-----\n";
+
+#[tokio::test]
+async fn rotation_to_the_staged_key_needs_no_refetch() {
+    let keys = SessionKeys::generate().unwrap();
+    let jwks = jwks_server(keys.clone(), Duration::ZERO).await;
+    // A guard that will not refetch for an hour: only keys it already has can pass.
+    let (base, guard) =
+        guarded(Guard::jwks(&jwks.url, ISS, AUD).jwks_refetch_interval(Duration::from_secs(3600)))
+            .await;
+    let url = format!("{base}/me");
+    let iss = issuer(&keys);
+    let old = iss.issue(&alice(), &[]).unwrap().token;
+    assert_eq!(get_with(&url, &old).await.status(), 200);
+    assert_eq!(jwks.hits(), 1);
+    let staged = keys.next_kid().unwrap();
+
+    keys.rotate(iss.ttl()).unwrap();
+    assert_eq!(keys.current_kid(), staged);
+    let new = iss.issue(&alice(), &[]).unwrap().token;
+    assert_eq!(
+        get_with(&url, &new).await.status(),
+        200,
+        "the new kid was published before use"
+    );
+    assert_eq!(get_with(&url, &old).await.status(), 200);
+    assert_eq!(jwks.hits(), 1, "no refetch");
+    assert_eq!(guard.jwks_fetches(), 1);
+}
+
 #[tokio::test]
 async fn key_rotation_old_tokens_keep_working_new_kid_fetched_once_for_many_requests() {
-    let keys = SessionKeys::generate().unwrap();
+    // Keys from a file stage nothing, so the rotation's key is new to the guard.
+    let keys = SessionKeys::from_pkcs8_pem(PEM, "file-key").unwrap();
     // A slow JWKS (150 ms) so that the concurrent requests below overlap with the fetch.
     let jwks = jwks_server(keys.clone(), Duration::from_millis(150)).await;
     let (base, guard) =

@@ -448,9 +448,13 @@ async fn health_readiness_jwks_and_metrics() {
         .await
         .unwrap();
     let keys = jwks["keys"].as_array().unwrap();
-    assert_eq!(keys.len(), 1);
-    assert_eq!(keys[0]["alg"], "EdDSA");
-    assert!(keys[0].get("d").is_none(), "no private key material");
+    // The signing key, then the key the next rotation will sign with (published ahead).
+    assert_eq!(keys.len(), 2);
+    assert_ne!(keys[0]["kid"], keys[1]["kid"]);
+    for key in keys {
+        assert_eq!(key["alg"], "EdDSA");
+        assert!(key.get("d").is_none(), "no private key material");
+    }
     // The token's header names the published key.
     use base64_header::kid_of;
     assert_eq!(kid_of(&token), keys[0]["kid"].as_str().unwrap());

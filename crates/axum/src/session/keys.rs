@@ -30,10 +30,14 @@ pub const RETIREMENT_MARGIN: Duration = Duration::from_secs(120);
 /// use unilogin_axum::session::SessionKeys;
 /// let keys = SessionKeys::generate().unwrap();
 /// let first = keys.current_kid();
+/// // The key the next rotation signs with is published before it signs anything.
+/// let next = keys.next_kid().unwrap();
+/// assert_eq!(keys.kids(), [first.clone(), next.clone()]);
 /// keys.rotate(Duration::from_secs(3600)).unwrap();
-/// assert_ne!(keys.current_kid(), first);
-/// // Both public keys are published until the old key's tokens have expired.
-/// assert_eq!(keys.jwks()["keys"].as_array().unwrap().len(), 2);
+/// assert_eq!(keys.current_kid(), next);
+/// // Current, newly staged next, and the old key until its tokens have expired.
+/// assert_eq!(keys.jwks()["keys"].as_array().unwrap().len(), 3);
+/// assert_eq!(keys.kids()[2], first);
 /// ```
 #[derive(Clone)]
 pub struct SessionKeys {
@@ -42,6 +46,9 @@ pub struct SessionKeys {
 
 struct KeySet {
     current: Arc<SigningKey>,
+    /// The key the next [`SessionKeys::rotate`] makes current, published ahead of use so that
+    /// verifiers holding a JWKS fetched since it was staged know it before the first token.
+    next: Option<Arc<SigningKey>>,
     /// Public keys of retired signing keys, with the time they stop being published.
     retired: Vec<(PublicKey, SystemTime)>,
 }
@@ -112,9 +119,12 @@ impl PublicKey {
 }
 
 impl SessionKeys {
-    /// One fresh Ed25519 key with a random key id.
+    /// One fresh Ed25519 key with a random key id, plus a staged next key (see
+    /// [`stage_next`](Self::stage_next)), so even the first rotation signs with a published key.
     pub fn generate() -> Result<Self, SessionError> {
-        Ok(Self::from_signing_key(new_signing_key()?))
+        let keys = Self::from_signing_key(new_signing_key()?);
+        keys.stage_next()?;
+        Ok(keys)
     }
 
     /// Loads an Ed25519 private key from PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`, as written by
@@ -133,26 +143,55 @@ impl SessionKeys {
         Self {
             inner: Arc::new(RwLock::new(KeySet {
                 current: Arc::new(key),
+                next: None,
                 retired: Vec::new(),
             })),
         }
     }
 
-    /// Generates a new signing key (with a new random key id) and makes it current. The old
-    /// public key stays published in [`jwks`](Self::jwks) for `token_ttl` (plus
-    /// [`RETIREMENT_MARGIN`]), so tokens it signed keep verifying until they expire.
+    /// Generates a key and publishes it in [`jwks`](Self::jwks) as the *next* signing key,
+    /// without signing with it yet; the following [`rotate`](Self::rotate) makes it current.
+    /// Does nothing when a next key is already staged.
+    ///
+    /// Verifiers cache the JWKS and refetch it for an unknown key id at most once per interval
+    /// (the guard: 10 s by default). Staging the next key at least that long before rotating
+    /// means no verifier meets a key id it has not seen. [`generate`](Self::generate) stages
+    /// one at once and every `rotate` stages the one after, so periodic rotation needs no
+    /// more than calling `rotate`.
+    pub fn stage_next(&self) -> Result<(), SessionError> {
+        if self.read().next.is_some() {
+            return Ok(());
+        }
+        let key = Arc::new(new_signing_key()?);
+        self.write().next.get_or_insert(key);
+        Ok(())
+    }
+
+    /// Makes the staged next key current (or, with none staged, a new one) and stages a fresh
+    /// next key. The old public key stays published in [`jwks`](Self::jwks) for `token_ttl`
+    /// (plus [`RETIREMENT_MARGIN`]), so tokens it signed keep verifying until they expire.
     pub fn rotate(&self, token_ttl: Duration) -> Result<(), SessionError> {
-        let next = new_signing_key()?;
         let now = SystemTime::now();
         let retire_at = now
             .checked_add(token_ttl)
             .and_then(|t| t.checked_add(RETIREMENT_MARGIN))
             .ok_or_else(|| SessionError::Key("token_ttl is too large".into()))?;
+        let staged = Arc::new(new_signing_key()?);
         let mut set = self.write();
-        let old = std::mem::replace(&mut set.current, Arc::new(next));
+        let next = match set.next.take() {
+            Some(next) => next,
+            None => Arc::new(new_signing_key()?),
+        };
+        let old = std::mem::replace(&mut set.current, next);
+        set.next = Some(staged);
         set.retired.push((old.public.clone(), retire_at));
         set.retired.retain(|(_, until)| *until > now);
         Ok(())
+    }
+
+    /// The key id of the staged next signing key, if one is staged.
+    pub fn next_kid(&self) -> Option<String> {
+        self.read().next.as_ref().map(|k| k.kid.clone())
     }
 
     /// The key id of the current signing key.
@@ -160,14 +199,16 @@ impl SessionKeys {
         self.read().current.kid.clone()
     }
 
-    /// Every key id currently published (the signing key first).
+    /// Every key id currently published (the signing key first, then the staged next key, then
+    /// retired keys).
     pub fn kids(&self) -> Vec<String> {
         self.published().into_iter().map(|k| k.kid).collect()
     }
 
     /// The public key set as a JWKS document:
     /// `{"keys":[{"kty":"OKP","crv":"Ed25519","x":..,"kid":..,"alg":"EdDSA","use":"sig"},..]}`,
-    /// the current signing key first, then retired keys that are still within their lifetime.
+    /// the current signing key first, then the staged next key, then retired keys that are
+    /// still within their lifetime.
     pub fn jwks(&self) -> Value {
         let keys: Vec<Value> = self.published().iter().map(PublicKey::jwk).collect();
         json!({ "keys": keys })
@@ -189,6 +230,7 @@ impl SessionKeys {
         let now = SystemTime::now();
         let set = self.read();
         std::iter::once(set.current.public.clone())
+            .chain(set.next.iter().map(|k| k.public.clone()))
             .chain(
                 set.retired
                     .iter()
@@ -257,11 +299,13 @@ mod tests {
     const PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIAu4vFM0/jEgkjgtKnU3RgHjnFHDuKYgV82orab7LD25\n-----END PRIVATE KEY-----\n";
 
     #[test]
-    fn generated_keys_publish_one_okp_jwk() {
+    fn generated_keys_publish_the_current_and_the_next_okp_jwk() {
         let keys = SessionKeys::generate().unwrap();
         let jwks = keys.jwks();
         let list = jwks["keys"].as_array().unwrap();
-        assert_eq!(list.len(), 1);
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[1]["kid"], keys.next_kid().unwrap().as_str());
+        assert_ne!(list[0]["x"], list[1]["x"]);
         let k = &list[0];
         assert_eq!(k["kty"], "OKP");
         assert_eq!(k["crv"], "Ed25519");
@@ -338,16 +382,46 @@ mod tests {
         let keys = SessionKeys::generate().unwrap();
         let clone = keys.clone();
         let old = keys.current_kid();
+        let staged = keys.next_kid().unwrap();
         keys.rotate(Duration::from_secs(600)).unwrap();
         let new = clone.current_kid();
-        assert_ne!(old, new, "clones share the key set");
-        assert_eq!(keys.kids(), vec![new.clone(), old.clone()]);
+        assert_eq!(
+            new, staged,
+            "clones share the key set; the staged key becomes current"
+        );
+        let next = keys.next_kid().unwrap();
+        assert!(next != old && next != new);
+        assert_eq!(keys.kids(), vec![new.clone(), next.clone(), old.clone()]);
         assert!(keys.decoding_key(&old).is_some());
         // Simulate the old key's lifetime having passed.
         keys.write().retired[0].1 = SystemTime::now() - Duration::from_secs(1);
-        assert_eq!(keys.kids(), vec![new.clone()]);
+        assert_eq!(keys.kids(), vec![new.clone(), next]);
         assert!(keys.decoding_key(&old).is_none());
         assert!(keys.decoding_key(&new).is_some());
+    }
+
+    #[test]
+    fn file_keys_stage_only_when_asked_and_rotation_always_stages_the_next() {
+        let keys = SessionKeys::from_pkcs8_pem(PEM, "2026-01").unwrap();
+        // Replicas sharing a key file publish the same set: nothing random is added.
+        assert_eq!(keys.kids(), ["2026-01"]);
+        assert_eq!(keys.next_kid(), None);
+        keys.stage_next().unwrap();
+        let staged = keys.next_kid().unwrap();
+        keys.stage_next().unwrap();
+        assert_eq!(
+            keys.next_kid().unwrap(),
+            staged,
+            "staging twice keeps the first"
+        );
+        keys.rotate(Duration::from_secs(60)).unwrap();
+        assert_eq!(keys.current_kid(), staged);
+        // Without a staged key, rotation still works (new key at once) and stages the next.
+        let unstaged = SessionKeys::from_pkcs8_pem(PEM, "2026-01").unwrap();
+        unstaged.rotate(Duration::from_secs(60)).unwrap();
+        assert_ne!(unstaged.current_kid(), "2026-01");
+        assert!(unstaged.next_kid().is_some());
+        assert_eq!(unstaged.kids().len(), 3);
     }
 
     #[test]
