@@ -201,10 +201,10 @@ mod tests {
     #[tokio::test]
     async fn take_is_single_use() {
         let s = MemoryStateStore::new(10);
-        s.put("st", &record(), Duration::from_secs(60))
-            .await
-            .unwrap();
-        assert_eq!(s.take("st").await.unwrap(), Taken::Found(record()));
+        // One record: `record()` reads the clock, and two calls can straddle a millisecond.
+        let r = record();
+        s.put("st", &r, Duration::from_secs(60)).await.unwrap();
+        assert_eq!(s.take("st").await.unwrap(), Taken::Found(r));
         assert_eq!(s.take("st").await.unwrap(), Taken::Used);
         assert_eq!(s.take("other").await.unwrap(), Taken::Missing);
     }
