@@ -20,6 +20,7 @@ use unilogin_testkit::{FakeUser, Fault, Times};
 use url::Url;
 
 // Link the platform crate so its registration is collected.
+use unilogin_testkit::FakePlatform as _;
 use unilogin_wecom as _;
 
 /// The demo person as `user/get` shows them to every app.

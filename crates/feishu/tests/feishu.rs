@@ -13,6 +13,7 @@ use unilogin_core::sso::{AuthorizeParams, Sso};
 use unilogin_core::token_cache::{MemoryStore, TokenCache};
 use unilogin_core::{AuthCode, Error, RefreshToken, State, TenantId};
 use unilogin_feishu::Feishu;
+use unilogin_testkit::FakePlatform as _;
 use unilogin_testkit::Fault;
 use unilogin_testkit::feishu::{
     self, DEMO_USER_ID, FakeFeishu, OUTSIDER_USER_ID, SCOPE_CONTACT_BASE, SCOPE_EMPLOYEE_ID,

@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use unilogin_benchkit::{Metric, percentile, quick, write_metrics};
+use unilogin_testkit::FakePlatform as _;
 use unilogin_testkit::dingtalk::endpoints::{GETUSERINFO, USER_GET};
 use unilogin_testkit::{Fault, Times};
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::{assert_error, cookie_value, query_of, start, start_with};
+use unilogin_testkit::FakePlatform as _;
 use unilogin_testkit::Fault;
 use unilogin_testkit::dingtalk::endpoints;
 use url::Url;

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use support::{assert_error, cookie_value, start_with};
 use unilogin_axum::session::SessionKeys;
+use unilogin_testkit::FakePlatform as _;
 use unilogin_testkit::dingtalk::{self, endpoints};
 use url::Url;
 

@@ -16,6 +16,7 @@ use unilogin_testkit::FakeUser;
 use unilogin_testkit::dingtalk::{self, FakeApp, endpoints};
 
 use unilogin_dingtalk as _;
+use unilogin_testkit::FakePlatform as _;
 
 fn t(s: &str) -> TenantId {
     TenantId::new(s).unwrap()

@@ -9,7 +9,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use unilogin_testkit::{Fault, FakeUser};
+//! use unilogin_testkit::{Fault, FakePlatform as _, FakeUser};
 //! use unilogin_testkit::dingtalk::{self, endpoints};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -23,6 +23,7 @@
 //! let creds = dt.credentials();
 //! # let _ = (oapi, &creds, &code);
 //!
+//! // Every fake shares one harness interface (`FakePlatform`): call counts, faults, clock.
 //! // Make the next user-detail call fail the way DingTalk does, then check the cost of a login.
 //! dt.inject(endpoints::USER_GET, Fault::TokenInvalid)?;
 //! dt.advance_clock(Duration::from_secs(301)); // `code` has now expired

@@ -6,6 +6,7 @@
 
 use unilogin::config::{PlatformConfig, StaticConfig};
 use unilogin::{AuthCode, Sso, TenantId};
+use unilogin_testkit::FakePlatform as _;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -10,6 +10,7 @@ use unilogin::config::{PlatformConfig, StaticConfig};
 use unilogin::platform::WebCallback;
 use unilogin::sso::AuthorizeParams;
 use unilogin::{AuthCode, Flow, Sso, State, TenantId};
+use unilogin_testkit::FakePlatform as _;
 use url::Url;
 
 const CALLBACK: &str = "https://app.example.com/auth/feishu/callback";

@@ -11,6 +11,7 @@
 use unilogin::config::{PlatformConfig, StaticConfig};
 use unilogin::sso::AuthorizeParams;
 use unilogin::{AuthCode, Flow, Sso, State, TenantId};
+use unilogin_testkit::FakePlatform as _;
 use url::Url;
 
 #[tokio::main]

@@ -84,7 +84,6 @@ use url::Url;
 pub use envelope::{API_FORBIDDEN, DATA_FORMAT_ERROR, RATE_LIMITED};
 
 use crate::clock::FakeClock;
-use crate::faults::{Fault, FaultError, Times};
 use crate::platform::{AppCredentials, EndpointRole, FakePlatform};
 use crate::server::{EndpointSpec, FakeRouter, FakeServer, Harness};
 use crate::store::{CODE_TTL, CodeStore, TokenStore, random_id};
@@ -723,56 +722,6 @@ impl FakeWeCom {
     pub fn revoke_app_tokens(&self) {
         let n = self.state.app_tokens.revoke_all();
         tracing::debug!(revoked = n, "fake wecom: app tokens revoked");
-    }
-
-    /// Requests that reached `endpoint` (see [`endpoints`]), including rejected ones.
-    pub fn calls(&self, endpoint: &str) -> u64 {
-        self.server.harness().calls(endpoint)
-    }
-
-    /// Requests that reached the fake.
-    pub fn total_calls(&self) -> u64 {
-        self.server.harness().total_calls()
-    }
-
-    /// Forget all call counts.
-    pub fn reset_calls(&self) {
-        self.server.harness().reset_calls();
-    }
-
-    /// Arm `fault` on `endpoint` for the next request.
-    pub fn inject(&self, endpoint: &str, fault: Fault) -> Result<(), FaultError> {
-        self.server.harness().inject(endpoint, fault, Times::Once)
-    }
-
-    /// Arm `fault` on `endpoint` for `times` requests.
-    pub fn inject_fault(
-        &self,
-        endpoint: &str,
-        fault: Fault,
-        times: Times,
-    ) -> Result<(), FaultError> {
-        self.server.harness().inject(endpoint, fault, times)
-    }
-
-    /// Disarm every fault.
-    pub fn clear_faults(&self) {
-        self.server.harness().clear_faults();
-    }
-
-    /// Move the fake clock forward.
-    pub fn advance_clock(&self, by: Duration) {
-        self.server.harness().advance_clock(by);
-    }
-
-    /// Every endpoint name.
-    pub fn endpoints(&self) -> Vec<&'static str> {
-        self.server.harness().endpoint_names()
-    }
-
-    /// The shared harness (clock, calls, faults).
-    pub fn harness(&self) -> &Harness {
-        self.server.harness()
     }
 
     /// Stop the server and wait for it.
