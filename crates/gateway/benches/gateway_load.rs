@@ -390,33 +390,34 @@ struct RawClient {
 }
 
 impl RawClient {
-    /// The user's detail document for `code`.
-    async fn login(&self, code: &str) -> Result<Value, String> {
-        let info: Value = self
-            .http
-            .post(format!("{}/topapi/v2/user/getuserinfo", self.base))
+    /// `POST {base}{path}?access_token=…` with a JSON body; the JSON answer.
+    async fn call(&self, path: &str, body: Value) -> Result<Value, String> {
+        self.http
+            .post(format!("{}{path}", self.base))
             .query(&[("access_token", &self.token)])
-            .json(&json!({ "code": code }))
+            .json(&body)
             .send()
             .await
-            .map_err(|e| format!("getuserinfo: {e}"))?
+            .map_err(|e| format!("{path}: {e}"))?
             .json()
             .await
-            .map_err(|e| format!("getuserinfo body: {e}"))?;
+            .map_err(|e| format!("{path} body: {e}"))
+    }
+
+    /// The user's detail document for `code`.
+    async fn login(&self, code: &str) -> Result<Value, String> {
+        let info = self
+            .call("/topapi/v2/user/getuserinfo", json!({ "code": code }))
+            .await?;
         let userid = info["result"]["userid"]
             .as_str()
             .ok_or_else(|| format!("getuserinfo: {info}"))?;
-        let detail: Value = self
-            .http
-            .post(format!("{}/topapi/v2/user/get", self.base))
-            .query(&[("access_token", &self.token)])
-            .json(&json!({ "userid": userid, "language": "zh_CN" }))
-            .send()
-            .await
-            .map_err(|e| format!("user/get: {e}"))?
-            .json()
-            .await
-            .map_err(|e| format!("user/get body: {e}"))?;
+        let detail = self
+            .call(
+                "/topapi/v2/user/get",
+                json!({ "userid": userid, "language": "zh_CN" }),
+            )
+            .await?;
         if detail["errcode"] == 0 {
             Ok(detail)
         } else {
@@ -555,10 +556,10 @@ async fn rss_now(gateway: &GatewayProcess) -> f64 {
     samples[samples.len() / 2]
 }
 
-/// Logins with `concurrency` workers, each fetching codes in batches: `warmup`, then the RSS is
-/// read, `duration` more, then it is read again, both while every worker is busy, so the two
-/// readings compare the same steady state (stopping the workers between them would measure
-/// connection teardown instead).
+/// Logins with `concurrency` workers, each fetching codes in batches: `warmup`, then `duration`
+/// more during which the gateway's RSS is sampled every second, all while every worker is busy,
+/// so the samples compare the same steady state (stopping the workers between them would
+/// measure connection teardown instead).
 async fn soak(
     gateway: &GatewayProcess,
     subject: &Subject,
