@@ -17,9 +17,10 @@ use serde_json::Value;
 use unilogin_core::config::{PlatformConfig, StaticConfig};
 use unilogin_core::error::BadBody;
 use unilogin_core::http::HttpConfig;
-use unilogin_core::platform::WebCallback;
-use unilogin_core::sso::{AuthorizeParams, Sso};
-use unilogin_core::{AuthCode, Error, Flow, Login, State, TenantId};
+use unilogin_core::platform::InClient;
+use unilogin_core::sso::Sso;
+use unilogin_core::web_login::Callback;
+use unilogin_core::{AuthCode, Error, Flow, Login, TenantId};
 use unilogin_testkit::{EndpointRole, FakePlatform, Fault, Times};
 use url::Url;
 
@@ -124,31 +125,53 @@ impl Setup {
     /// Logs the demo user in with a fresh H5 code.
     pub async fn h5_login(&self, sso: &Sso) -> Result<Login, Error> {
         let code = AuthCode::new(self.fake.issue_h5_code(&self.fake.demo_user_id()));
-        sso.login_with_code(&tenant(), self.platform(), &code).await
+        self.h5_login_code(sso, &code).await
+    }
+
+    /// Redeems an in-client code the way the platform's registration declares: a JSAPI code
+    /// through the stateless exchange, an in-client OAuth code by finishing the `Flow::H5`
+    /// redirect login it came back on (with its state).
+    pub async fn h5_login_code(&self, sso: &Sso, code: &AuthCode) -> Result<Login, Error> {
+        let prepared = sso.prepare(&tenant(), self.platform()).await?;
+        match prepared.registration().in_client {
+            InClient::Jsapi(_) => prepared.login_with_code(code).await,
+            InClient::Redirect | InClient::None => {
+                let redirect = Url::parse(CALLBACK).expect("static URL");
+                let start = prepared.start_web_login(Flow::H5, &redirect).await?;
+                let callback = Callback {
+                    code: code.clone(),
+                    state: start.pending.state.clone(),
+                    iss: None,
+                };
+                prepared.finish_web_login(&start.pending, &callback).await
+            }
+        }
     }
 
     /// Logs `user_id` in through the web flow (authorize URL, approve, callback).
     pub async fn web_login(&self, sso: &Sso, user_id: &str) -> Result<Login, Error> {
+        self.web_login_keeping(sso, user_id)
+            .await
+            .map(|(login, _)| login)
+    }
+
+    /// [`web_login`](Self::web_login), also returning the pending login's secrets (state, PKCE
+    /// verifier, nonce) so that a test can look for them in logs.
+    pub async fn web_login_keeping(
+        &self,
+        sso: &Sso,
+        user_id: &str,
+    ) -> Result<(Login, Vec<String>), Error> {
         let redirect = Url::parse(CALLBACK).expect("static URL");
-        let state = State::new("conformanceState0123456789");
-        let url = sso
-            .authorize_url(
-                &tenant(),
-                self.platform(),
-                AuthorizeParams {
-                    flow: Flow::Web,
-                    redirect_uri: &redirect,
-                    state: &state,
-                    nonce: None,
-                    code_challenge: None,
-                },
-            )
+        let start = sso
+            .start_web_login(&tenant(), self.platform(), Flow::Web, &redirect)
             .await?;
+        let url = &start.url;
         let query: Vec<(String, String)> = url.query_pairs().into_owned().collect();
         assert!(
             query
                 .iter()
-                .any(|(k, v)| k == "state" && v == state.expose()),
+                .any(|(k, v)| k == "state" && v == start.pending.state.expose()),
             "authorize URL lacks the state: {url}"
         );
         assert!(
@@ -157,18 +180,19 @@ impl Setup {
                 .any(|(k, v)| k == "redirect_uri" && v == CALLBACK),
             "authorize URL lacks the redirect_uri: {url}"
         );
-        let code = AuthCode::new(self.fake.approve_web_login(user_id));
-        sso.complete_web_login(
-            &tenant(),
-            self.platform(),
-            WebCallback {
-                code: &code,
-                redirect_uri: &redirect,
-                code_verifier: None,
-                nonce: None,
-            },
-        )
-        .await
+        let callback = Callback {
+            code: AuthCode::new(self.fake.approve_web_login(user_id)),
+            state: start.pending.state.clone(),
+            iss: None,
+        };
+        let secrets = vec![
+            start.pending.state.expose().to_string(),
+            start.pending.pkce_verifier.expose().to_string(),
+            start.pending.nonce.expose().to_string(),
+            callback.code.expose().to_string(),
+        ];
+        let login = sso.finish_web_login(&start.pending, &callback).await?;
+        Ok((login, secrets))
     }
 }
 
@@ -330,12 +354,10 @@ pub async fn persistent_token_rejection_fails_after_one_retry(setup: Setup) {
 pub async fn reused_code_is_rejected_and_not_retried(setup: Setup) {
     let sso = setup.sso();
     let code = AuthCode::new(setup.fake.issue_h5_code(&setup.fake.demo_user_id()));
-    sso.login_with_code(&tenant(), setup.platform(), &code)
-        .await
-        .expect("first use");
+    setup.h5_login_code(&sso, &code).await.expect("first use");
     setup.fake.reset_calls();
-    let err = sso
-        .login_with_code(&tenant(), setup.platform(), &code)
+    let err = setup
+        .h5_login_code(&sso, &code)
         .await
         .expect_err("second use must fail");
     assert!(matches!(err, Error::InvalidCode { .. }), "{err:?}");
@@ -351,8 +373,8 @@ pub async fn expired_code_is_rejected(setup: Setup) {
     let sso = setup.sso();
     let code = AuthCode::new(setup.fake.issue_h5_code(&setup.fake.demo_user_id()));
     setup.fake.advance_clock(Duration::from_secs(6 * 60));
-    let err = sso
-        .login_with_code(&tenant(), setup.platform(), &code)
+    let err = setup
+        .h5_login_code(&sso, &code)
         .await
         .expect_err("expired code must fail");
     assert!(matches!(err, Error::InvalidCode { .. }), "{err:?}");
@@ -361,8 +383,8 @@ pub async fn expired_code_is_rejected(setup: Setup) {
 /// A code the platform never issued is `InvalidCode`.
 pub async fn forged_code_is_rejected(setup: Setup) {
     let sso = setup.sso();
-    let err = sso
-        .login_with_code(&tenant(), setup.platform(), &AuthCode::new("forged-code"))
+    let err = setup
+        .h5_login_code(&sso, &AuthCode::new("forged-code"))
         .await
         .expect_err("forged code must fail");
     assert!(matches!(err, Error::InvalidCode { .. }), "{err:?}");
@@ -539,6 +561,34 @@ pub async fn outsider_is_not_in_tenant(setup: Setup) {
     assert!(matches!(err, Error::NotInTenant { .. }), "{err:?}");
 }
 
+/// A code alone is redeemed only for platforms whose registration declares a JSAPI login:
+/// any other platform refuses it before an upstream call, even a code the platform issued.
+pub async fn stateless_codes_follow_the_declared_surface(setup: Setup) {
+    let sso = setup.sso();
+    let prepared = sso
+        .prepare(&tenant(), setup.platform())
+        .await
+        .expect("prepare");
+    let code = AuthCode::new(setup.fake.issue_h5_code(&setup.fake.demo_user_id()));
+    setup.fake.reset_calls();
+    let result = prepared.login_with_code(&code).await;
+    if prepared.registration().in_client.redeems_without_state() {
+        result.expect("a JSAPI code is redeemed without state");
+        return;
+    }
+    let err = result.expect_err("a redirect code posted alone must be refused");
+    assert!(
+        matches!(err, Error::RedirectLoginRequired { .. }),
+        "{err:?}"
+    );
+    assert_eq!(setup.fake.total_calls(), 0, "the platform was called");
+    // The same code still completes the redirect login it belongs to.
+    setup
+        .h5_login_code(&sso, &code)
+        .await
+        .expect("redirect login with the code");
+}
+
 /// Unknown tenants, unknown platforms and disabled configurations are typed errors.
 pub async fn unknown_targets_are_typed(setup: Setup) {
     let sso = setup.sso();
@@ -591,32 +641,33 @@ pub async fn secrets_never_leak(setup: Setup) {
 
     let code = setup.fake.issue_h5_code(&setup.fake.demo_user_id());
     secrets.push(code.clone());
-    let login = sso
-        .login_with_code(&tenant(), setup.platform(), &AuthCode::new(code.clone()))
+    let login = setup
+        .h5_login_code(&sso, &AuthCode::new(code.clone()))
         .await
         .expect("h5 login");
     texts.push(format!("{login:?}"));
-    let err = sso
-        .login_with_code(&tenant(), setup.platform(), &AuthCode::new(code))
+    let err = setup
+        .h5_login_code(&sso, &AuthCode::new(code))
         .await
         .expect_err("reuse");
     texts.push(format!("{err} {err:?}"));
-    let web = setup
-        .web_login(&sso, &setup.fake.demo_user_id())
+    let (web, web_secrets) = setup
+        .web_login_keeping(&sso, &setup.fake.demo_user_id())
         .await
         .expect("web login");
     texts.push(format!("{web:?}"));
-    secrets.push("conformanceState0123456789".into());
+    secrets.extend(web_secrets);
     if let Some(t) = &web.user_token {
         secrets.push(t.access_token.expose().to_string());
         if let Some(r) = &t.refresh_token {
             secrets.push(r.expose().to_string());
         }
     }
-    let handler = sso
-        .handler(&tenant(), setup.platform())
+    let prepared = sso
+        .prepare(&tenant(), setup.platform())
         .await
-        .expect("handler");
+        .expect("prepare");
+    let handler = prepared.handler();
     let app_token = handler.fetch_app_token().await.expect("app token");
     secrets.push(app_token.token.expose().to_string());
     setup.inject(EndpointRole::UserDetail, Fault::TokenInvalid, Times::Always);
@@ -694,6 +745,7 @@ macro_rules! conformance_suite {
             hung_upstream_times_out,
             outsider_is_not_in_tenant,
             unknown_targets_are_typed,
+            stateless_codes_follow_the_declared_surface,
         );
         #[tokio::test(flavor = "current_thread")]
         async fn secrets_never_leak() {

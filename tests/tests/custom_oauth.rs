@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use unilogin_conformance::{CALLBACK, Expected, Setup, TENANT, conformance_suite};
-use unilogin_testkit::FakePlatform;
 use unilogin_testkit::selfbuilt::{self, FakeSelfBuilt};
 
 // Link the platform crate so its registration is collected.

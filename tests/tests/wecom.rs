@@ -8,10 +8,10 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use unilogin_conformance::{CALLBACK, Expected, Setup, TENANT, conformance_suite, tenant};
 use unilogin_core::config::{PlatformConfig, StaticConfig};
-use unilogin_core::platform::WebCallback;
-use unilogin_core::sso::{AuthorizeParams, Sso};
+use unilogin_core::sso::Sso;
 use unilogin_core::token_cache::{FetchedToken, TokenCache};
-use unilogin_core::{AccessToken, AuthCode, Error, Flow, State, TenantId};
+use unilogin_core::web_login::Callback;
+use unilogin_core::{AccessToken, AuthCode, Error, Flow, Login, TenantId};
 use unilogin_testkit::wecom::{
     self, DEFAULT_AGENT_ID, DEMO_USER_ID, FakeWeCom, LEGACY_AGENT_ID, OAuthScope, OUTSIDER_USER_ID,
     SECOND_AGENT_ID, endpoints as ep,
@@ -141,22 +141,39 @@ fn sso_for(configs: Vec<Value>, cache: Option<TokenCache>) -> Sso {
     builder.build().expect("sso")
 }
 
-async fn h5_login(
+/// An in-client login: WeCom's codes come back on its OAuth redirect, so the code finishes the
+/// `Flow::H5` redirect login it belongs to (never the stateless exchange).
+async fn h5_login(sso: &Sso, tenant: &TenantId, code: String) -> Result<Login, Error> {
+    redirect_login(sso, tenant, Flow::H5, code).await
+}
+
+async fn redirect_login(
     sso: &Sso,
     tenant: &TenantId,
+    flow: Flow,
     code: String,
-) -> Result<unilogin_core::Login, Error> {
-    sso.login_with_code(tenant, "wecom", &AuthCode::new(code))
-        .await
+) -> Result<Login, Error> {
+    let redirect = Url::parse(CALLBACK).unwrap();
+    let start = sso
+        .start_web_login(tenant, "wecom", flow, &redirect)
+        .await?;
+    let callback = Callback {
+        code: AuthCode::new(code),
+        state: start.pending.state.clone(),
+        iss: None,
+    };
+    sso.finish_web_login(&start.pending, &callback).await
 }
 
 /// The token the cache holds for a tenant's handler (fails if none is cached).
 async fn cached_token(sso: &Sso, tenant: &TenantId) -> AccessToken {
     let key = sso
-        .handler(tenant, "wecom")
+        .prepare(tenant, "wecom")
         .await
-        .expect("handler")
-        .token_key();
+        .expect("prepare")
+        .handler()
+        .token_key()
+        .expect("WeCom handlers use an app token");
     sso.token_cache()
         .get(&key, || async {
             Err::<FetchedToken, _>(Error::Internal("no cached token".into()))
@@ -295,21 +312,11 @@ async fn in_client_oauth_link_end_to_end_with_privateinfo() {
         None,
     );
     let redirect = Url::parse(CALLBACK).unwrap();
-    let state = State::new("h5State0123");
-    let url = sso
-        .authorize_url(
-            &tenant(),
-            "wecom",
-            AuthorizeParams {
-                flow: Flow::H5,
-                redirect_uri: &redirect,
-                state: &state,
-                nonce: None,
-                code_challenge: None,
-            },
-        )
+    let start = sso
+        .start_web_login(&tenant(), "wecom", Flow::H5, &redirect)
         .await
         .expect("link");
+    let url = &start.url;
     assert_eq!(url.path(), "/connect/oauth2/authorize");
     assert_eq!(url.fragment(), Some("wechat_redirect"));
     let q: Vec<(String, String)> = url.query_pairs().into_owned().collect();
@@ -329,15 +336,14 @@ async fn in_client_oauth_link_end_to_end_with_privateinfo() {
     assert!(q.contains(&("agentid".into(), DEFAULT_AGENT_ID.into())));
     assert!(q.contains(&("appid".into(), fake.credentials().corp_id)));
 
-    let callback = follow_link(&url).await;
-    let params: Vec<(String, String)> = callback.query_pairs().into_owned().collect();
-    assert!(params.contains(&("state".into(), "h5State0123".into())));
-    let code = params
-        .iter()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.clone())
-        .expect("code");
-    let login = h5_login(&sso, &tenant(), code).await.expect("login");
+    let callback = follow_link(url).await;
+    let callback = Callback::from_query(callback.query_pairs()).expect("callback");
+    assert!(callback.state_matches(&start.pending));
+    let login = sso
+        .finish_web_login(&start.pending, &callback)
+        .await
+        .expect("login");
+    assert_eq!(login.flow, Flow::H5);
     assert_eq!(login.profile.mobile.as_deref(), Some("13800000000"));
     assert_eq!(login.profile.email.as_deref(), Some("user001@example.com"));
     assert_eq!(
@@ -359,44 +365,16 @@ async fn web_login_pages_end_to_end() {
         let fake = wecom::start().await;
         let sso = sso_for(vec![config(&fake, option)], None);
         let redirect = Url::parse(CALLBACK).unwrap();
-        let state = State::new("web-state_with.punctuation~ok");
-        let url = sso
-            .authorize_url(
-                &tenant(),
-                "wecom",
-                AuthorizeParams {
-                    flow: Flow::Web,
-                    redirect_uri: &redirect,
-                    state: &state,
-                    nonce: None,
-                    code_challenge: None,
-                },
-            )
+        let start = sso
+            .start_web_login(&tenant(), "wecom", Flow::Web, &redirect)
             .await
             .expect("url");
-        assert_eq!(url.path(), path);
-        let callback = follow_link(&url).await;
-        let code = callback
-            .query_pairs()
-            .find(|(k, _)| k == "code")
-            .map(|(_, v)| v.into_owned())
-            .expect("code");
-        assert!(
-            callback
-                .query_pairs()
-                .any(|(k, v)| k == "state" && v == state.expose())
-        );
+        assert_eq!(start.url.path(), path);
+        let callback = follow_link(&start.url).await;
+        let callback = Callback::from_query(callback.query_pairs()).expect("callback");
+        assert!(callback.state_matches(&start.pending));
         let login = sso
-            .complete_web_login(
-                &tenant(),
-                "wecom",
-                WebCallback {
-                    code: &AuthCode::new(code),
-                    redirect_uri: &redirect,
-                    code_verifier: None,
-                    nonce: None,
-                },
-            )
+            .finish_web_login(&start.pending, &callback)
             .await
             .expect("web login");
         assert_eq!(login.profile.user_id, DEMO_USER_ID);
@@ -408,31 +386,33 @@ async fn web_login_pages_end_to_end() {
     }
 }
 
-/// WeCom's `state` rule is enforced before a link is built: typed error, no upstream call.
+/// WeCom's `state` rule (1-128 ASCII letters and digits, errcode 84025 otherwise) holds for
+/// every state the core generates, and a code posted without its state is refused before any
+/// upstream call.
 #[tokio::test]
-async fn h5_state_outside_alphanumerics_is_refused_before_building_the_link() {
+async fn core_states_satisfy_wecom_and_stateless_codes_are_refused() {
     let fake = wecom::start().await;
     let sso = sso_for(vec![config(&fake, json!({}))], None);
     let redirect = Url::parse(CALLBACK).unwrap();
-    for bad in ["has-dash", "with space", "", &"a".repeat(129), "ünïcode"] {
-        let state = State::new(bad);
-        let err = sso
-            .authorize_url(
-                &tenant(),
-                "wecom",
-                AuthorizeParams {
-                    flow: Flow::H5,
-                    redirect_uri: &redirect,
-                    state: &state,
-                    nonce: None,
-                    code_challenge: None,
-                },
-            )
+    for _ in 0..20 {
+        let start = sso
+            .start_web_login(&tenant(), "wecom", Flow::H5, &redirect)
             .await
-            .expect_err("bad state");
-        assert!(matches!(err, Error::Unsupported { .. }), "{bad:?}: {err:?}");
-        assert!(!err.to_string().contains(bad) || bad.is_empty());
+            .expect("link");
+        assert!(unilogin_wecom::is_valid_h5_state(
+            start.pending.state.expose()
+        ));
     }
+    let code = AuthCode::new(fake.approve_web_login(DEMO_USER_ID));
+    fake.reset_calls();
+    let err = sso
+        .login_with_code(&tenant(), "wecom", &code)
+        .await
+        .expect_err("a web code posted alone");
+    assert!(
+        matches!(err, Error::RedirectLoginRequired { .. }),
+        "{err:?}"
+    );
     assert_eq!(fake.total_calls(), 0);
 }
 
@@ -517,20 +497,14 @@ async fn non_member_is_not_in_tenant_in_both_flows() {
         .await
         .expect_err("outsider");
     assert!(matches!(err, Error::NotInTenant { .. }), "{err:?}");
-    let redirect = Url::parse(CALLBACK).unwrap();
-    let err = sso
-        .complete_web_login(
-            &tenant(),
-            "wecom",
-            WebCallback {
-                code: &AuthCode::new(fake.approve_web_login(OUTSIDER_USER_ID)),
-                redirect_uri: &redirect,
-                code_verifier: None,
-                nonce: None,
-            },
-        )
-        .await
-        .expect_err("outsider on the web");
+    let err = redirect_login(
+        &sso,
+        &tenant(),
+        Flow::Web,
+        fake.approve_web_login(OUTSIDER_USER_ID),
+    )
+    .await
+    .expect_err("outsider on the web");
     assert!(matches!(err, Error::NotInTenant { .. }), "{err:?}");
     assert_eq!(fake.calls(ep::USER_GET), 0);
 }

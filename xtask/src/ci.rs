@@ -1,5 +1,9 @@
 //! `cargo xtask ci`: everything CI checks, in order, stopping at the first failure.
 
+pub mod docsrs;
+pub mod gateway_features;
+pub mod msrv;
+
 use std::path::Path;
 use std::time::Instant;
 
@@ -7,7 +11,7 @@ use crate::util::{ensure_debian_program, output, run as sh};
 use crate::{Result, platform_features};
 
 /// Runs the CI pipeline. `args` may contain `--skip-provision` (services already there) or
-/// `--quick` (skip the facade feature matrix).
+/// `--quick` (skip the facade and gateway feature matrices).
 pub fn run_ci(root: &Path, args: &[String]) -> Result {
     let quick = args.iter().any(|a| a == "--quick");
     let started = Instant::now();
@@ -17,6 +21,7 @@ pub fn run_ci(root: &Path, args: &[String]) -> Result {
     step("rustfmt", || {
         sh(root, "cargo", &["fmt", "--all", "--", "--check"], &[])
     })?;
+    step("the declared MSRV builds", || msrv::msrv(root))?;
     step("clippy", || {
         sh(
             root,
@@ -32,6 +37,7 @@ pub fn run_ci(root: &Path, args: &[String]) -> Result {
             &[],
         )
     })?;
+    step("docs as docs.rs builds them", || docsrs::docs(root))?;
     step("tests, doc tests and examples", || {
         sh(
             root,
@@ -50,6 +56,9 @@ pub fn run_ci(root: &Path, args: &[String]) -> Result {
     })?;
     if !quick {
         step("facade feature matrix", || feature_matrix(root))?;
+        step("gateway feature combinations", || {
+            gateway_features::gateway_features(root)
+        })?;
         // Benchmarks are compiled by clippy --all-targets above and run by `cargo xtask bench`;
         // their load generators are not meant for debug builds on a shared CI machine.
     }
@@ -95,15 +104,7 @@ fn provision_oauth2_mock_server() -> Result {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .ok_or_else(|| "xtask has no parent directory".to_string())?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let target = if target.is_absolute() {
-        target
-    } else {
-        root.join(target)
-    };
-    let dir = target
+    let dir = crate::util::target_dir(root)
         .join("tmp")
         .join(format!("oauth2-mock-server-{OAUTH2_MOCK_SERVER}"));
     if dir

@@ -1,7 +1,7 @@
 //! `cargo xtask`: the project's automation, in Rust instead of shell scripts.
 //!
 //! ```text
-//! cargo xtask ci                 format, lint, test, examples, feature matrix (what CI runs)
+//! cargo xtask ci                 format, MSRV, lint, docs, tests, feature matrices (what CI runs)
 //! cargo xtask bench              run the benchmarks, write target/bench/summary.json
 //! cargo xtask new-platform NAME  scaffold crates/NAME and its facade feature
 //! cargo xtask fuzz [SECONDS]     run the mapping fuzz target for a bounded time
@@ -46,8 +46,9 @@ fn main() -> ExitCode {
 }
 
 const USAGE: &str = "usage: cargo xtask <command>
-  ci                  rustfmt check, clippy -D warnings, tests (with real Redis), doc tests,
-                      examples, facade feature matrix
+  ci                  rustfmt check, declared MSRV, clippy -D warnings, docs as docs.rs builds
+                      them, tests (with real Redis), doc tests, examples, facade and gateway
+                      feature matrices (--quick skips the matrices)
   bench               run benchmarks; prints a table, writes target/bench/summary.json
   new-platform NAME   scaffold crates/NAME (handler, registration, rules, conformance wiring)
   fuzz [SECONDS]      run the mapping fuzz target (default 60 s)

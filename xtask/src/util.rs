@@ -82,3 +82,35 @@ pub fn ensure_debian_program(program: &str, package: &str) -> Result {
         ))
     }
 }
+
+/// The cargo target directory: `CARGO_TARGET_DIR` (relative to `root` when relative) or
+/// `root/target`.
+pub fn target_dir(root: &Path) -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    if target.is_absolute() {
+        target
+    } else {
+        root.join(target)
+    }
+}
+
+/// `cargo metadata --format-version 1 <args>`, parsed.
+pub fn cargo_metadata(root: &Path, args: &[&str]) -> Result<serde_json::Value> {
+    let mut all = vec!["metadata", "--format-version", "1"];
+    all.extend_from_slice(args);
+    let text = output(root, "cargo", &all, &[])?;
+    serde_json::from_str(&text).map_err(|e| format!("parsing `cargo metadata`: {e}"))
+}
+
+/// The package named `name` in `cargo metadata` output.
+pub fn metadata_package<'a>(
+    metadata: &'a serde_json::Value,
+    name: &str,
+) -> Result<&'a serde_json::Value> {
+    metadata["packages"]
+        .as_array()
+        .and_then(|packages| packages.iter().find(|p| p["name"] == name))
+        .ok_or_else(|| format!("`cargo metadata` lists no package `{name}`"))
+}

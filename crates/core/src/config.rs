@@ -35,7 +35,7 @@ use url::Url;
 
 use crate::error::{Error, Result};
 use crate::http::{HttpClient, HttpConfig};
-use crate::mapping::MappingRules;
+use crate::mapping::{MappingRules, ScopeRules};
 use crate::redirect::validate_redirect_shape;
 use crate::registry::{PlatformContext, Registry};
 use crate::types::{AppKey, AppSecret, PlatformName, TenantId};
@@ -93,6 +93,11 @@ pub struct PlatformConfig {
     /// The exact redirect URIs this tenant may send users back to.
     #[serde(default)]
     pub redirect_uris: Vec<String>,
+    /// Which session scopes a person gets from their profile (read by session issuers such as
+    /// the gateway, never by the platform): `{default: [..], rules: [{when: {..}, grant: [..]}]}`,
+    /// validated and compiled when the configuration is read.
+    #[serde(default)]
+    pub session_scopes: Option<ScopeRules>,
     /// Platform-specific flow options.
     #[serde(default)]
     pub options: serde_json::Map<String, serde_json::Value>,
@@ -111,6 +116,7 @@ impl fmt::Debug for PlatformConfig {
             .field("agent_id", &self.agent_id)
             .field("hosts", &self.hosts)
             .field("redirect_uris", &self.redirect_uris)
+            .field("session_scopes", &self.session_scopes.is_some())
             .field("options", &self.options.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }

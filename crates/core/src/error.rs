@@ -145,6 +145,10 @@ pub enum StateProblem {
     WrongBrowser,
     /// The state was issued for another tenant or platform.
     WrongTarget,
+    /// The callback's `iss` names another issuer than the provider's (RFC 9207).
+    WrongIssuer,
+    /// The provider promises `iss` in its callbacks (RFC 9207) and this one has none.
+    MissingIssuer,
 }
 
 impl fmt::Display for StateProblem {
@@ -156,6 +160,10 @@ impl fmt::Display for StateProblem {
             StateProblem::Reused => "already used",
             StateProblem::WrongBrowser => "issued to another browser",
             StateProblem::WrongTarget => "issued for another tenant or platform",
+            StateProblem::WrongIssuer => {
+                "answered by another issuer than the provider's (RFC 9207 `iss`)"
+            }
+            StateProblem::MissingIssuer => "lacks the `iss` the provider promises (RFC 9207)",
         })
     }
 }
@@ -389,6 +397,34 @@ pub enum Error {
         operation: &'static str,
     },
 
+    /// The platform's codes also arrive on browser redirects, so a code alone (without the
+    /// state and PKCE verifier of the redirect login it belongs to) is never redeemed.
+    #[error(
+        "platform `{platform}` codes are redeemed only by finishing the redirect login they belong to (with its state), never posted alone"
+    )]
+    RedirectLoginRequired {
+        /// The platform.
+        platform: PlatformName,
+    },
+
+    /// A callback lacks what a redirect login needs (its code).
+    #[error("invalid callback: {reason}")]
+    InvalidCallback {
+        /// What is wrong.
+        reason: &'static str,
+    },
+
+    /// A shared store (state, revocations, tokens) failed; the operation failed closed.
+    #[error("{store} store: {operation} failed: {message}")]
+    Store {
+        /// Which store (`redis`, `sql`, `memory`).
+        store: &'static str,
+        /// What was being done.
+        operation: &'static str,
+        /// The store's description, without credentials.
+        message: String,
+    },
+
     /// An internal invariant failed (a background task died, a lock was poisoned).
     #[error("internal error: {0}")]
     Internal(String),
@@ -514,6 +550,9 @@ impl Error {
             Error::State(_) => "state",
             Error::RedirectNotAllowed { .. } => "redirect_not_allowed",
             Error::Unsupported { .. } => "unsupported",
+            Error::RedirectLoginRequired { .. } => "redirect_login_required",
+            Error::Store { .. } => "store_unavailable",
+            Error::InvalidCallback { .. } => "invalid_callback",
             Error::Internal(_) => "internal",
         }
     }

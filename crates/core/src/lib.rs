@@ -1,10 +1,10 @@
 //! # unilogin-core
 //!
-//! The contracts every unilogin crate builds on: the [`Platform`](platform::Platform) trait each
-//! platform crate implements, the [`Registry`](registry::Registry) that collects them with
+//! The contracts every unilogin crate builds on: the [`Platform`] trait each
+//! platform crate implements, the [`Registry`] that collects them with
 //! `inventory`, the one [`Error`] type, the app-token cache ([`token_cache`]) and the mapping
 //! engine ([`mapping`]) that turns any platform's user document into a
-//! [`UserProfile`](mapping::UserProfile).
+//! [`UserProfile`].
 //!
 //! The core never knows a platform's name: everything platform-specific arrives through the
 //! trait and the registry.
@@ -22,13 +22,14 @@ pub mod sso;
 pub mod token_cache;
 pub mod types;
 pub mod user_agent;
+pub mod web_login;
 
 pub use error::{Error, ErrorClass, Result, UpstreamCode, UpstreamCtx};
 pub use mapping::{MappingRules, UserProfile};
 pub use platform::{Flow, Identity, Platform};
 pub use registry::{PlatformRegistration, Registry};
-pub use sso::{Login, Sso};
+pub use sso::{Login, Prepared, Sso};
 pub use types::{
-    AccessToken, AppKey, AppSecret, AuthCode, InvalidId, PlatformName, RefreshToken, State,
-    TenantId, UserTicket,
+    AccessToken, AppKey, AppSecret, AuthCode, InvalidId, Nonce, PkceVerifier, PlatformName,
+    RefreshToken, State, TenantId, UserTicket,
 };

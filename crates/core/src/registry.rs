@@ -9,6 +9,7 @@
 //!         description: "DingTalk (钉钉): H5 login-free and web/QR OAuth2",
 //!         default_rules: include_str!("../rules.yaml"),
 //!         user_agent_markers: &["dingtalk"],
+//!         in_client: InClient::Jsapi(JSAPI_LOGIN),
 //!         build: DingTalk::build,
 //!     }
 //! }
@@ -23,7 +24,7 @@ use std::sync::Arc;
 use crate::config::PlatformConfig;
 use crate::error::{Error, Result};
 use crate::http::HttpClient;
-use crate::platform::Platform;
+use crate::platform::{InClient, Platform};
 
 /// What a handler is built from.
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +46,9 @@ pub struct PlatformRegistration {
     pub default_rules: &'static str,
     /// Lower-case substrings of a `User-Agent` that mean "inside this platform's client".
     pub user_agent_markers: &'static [&'static str],
+    /// How a page inside the platform's client obtains a login code, and so whether codes may
+    /// be redeemed without state.
+    pub in_client: InClient,
     /// Builds a handler for one tenant's configuration, validating it.
     pub build: fn(PlatformContext<'_>) -> Result<Arc<dyn Platform>>,
 }

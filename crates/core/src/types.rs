@@ -299,6 +299,14 @@ secret_newtype!(
     State
 );
 secret_newtype!(
+    /// A PKCE code verifier (RFC 7636): sent only to the token endpoint.
+    PkceVerifier
+);
+secret_newtype!(
+    /// An OpenID Connect `nonce`, bound into the `id_token`.
+    Nonce
+);
+secret_newtype!(
     /// WeCom's `user_ticket`, which unlocks a member's sensitive fields for 30 minutes.
     UserTicket
 );

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use unilogin_core::mapping::{MappingRules, UserProfile};
 use unilogin_core::{Error, PlatformName, TenantId};
+use unilogin_testkit::fixtures as fx;
 
 const DINGTALK_RULES: &str = include_str!("../../dingtalk/rules.yaml");
 const FEISHU_RULES: &str = include_str!("../../feishu/rules.yaml");
@@ -21,44 +22,40 @@ fn fixture(text: &str) -> Value {
 }
 
 fn dt_user_get() -> Value {
-    fixture(include_str!("fixtures/dingtalk/topapi_v2_user_get.json"))
+    fixture(fx::dingtalk::TOPAPI_V2_USER_GET)
 }
 fn dt_me() -> Value {
-    fixture(include_str!("fixtures/dingtalk/v1_contact_users_me.json"))
+    fixture(fx::dingtalk::V1_CONTACT_USERS_ME)
 }
 fn dt_getuserinfo() -> Value {
-    fixture(include_str!(
-        "fixtures/dingtalk/topapi_v2_user_getuserinfo.json"
-    ))
+    fixture(fx::dingtalk::TOPAPI_V2_USER_GETUSERINFO)
 }
 fn fs_user_info() -> Value {
-    fixture(include_str!("fixtures/feishu/authen_v1_user_info.json"))
+    fixture(fx::feishu::AUTHEN_V1_USER_INFO)
 }
 fn fs_contact_user() -> Value {
-    fixture(include_str!("fixtures/feishu/contact_v3_users_get.json"))["data"]["user"].clone()
+    fixture(fx::feishu::CONTACT_V3_USERS_GET)["data"]["user"].clone()
 }
 fn fs_access_token_v1() -> Value {
-    fixture(include_str!("fixtures/feishu/authen_v1_access_token.json"))
+    fixture(fx::feishu::AUTHEN_V1_ACCESS_TOKEN)
 }
 fn wc_user_get() -> Value {
-    fixture(include_str!("fixtures/wecom/user_get.json"))
+    fixture(fx::wecom::USER_GET)
 }
 fn wc_detail() -> Value {
-    fixture(include_str!("fixtures/wecom/auth_getuserdetail.json"))
+    fixture(fx::wecom::AUTH_GETUSERDETAIL)
 }
 fn wc_member() -> Value {
-    fixture(include_str!("fixtures/wecom/auth_getuserinfo_member.json"))
+    fixture(fx::wecom::AUTH_GETUSERINFO_MEMBER)
 }
 fn wc_non_member() -> Value {
-    fixture(include_str!(
-        "fixtures/wecom/auth_getuserinfo_non_member.json"
-    ))
+    fixture(fx::wecom::AUTH_GETUSERINFO_NON_MEMBER)
 }
 fn wc_legacy() -> Value {
-    fixture(include_str!("fixtures/wecom/user_getuserinfo_legacy.json"))
+    fixture(fx::wecom::USER_GETUSERINFO_LEGACY)
 }
 fn custom_userinfo() -> Value {
-    fixture(include_str!("fixtures/custom/userinfo_oidc.json"))
+    fixture(fx::custom::USERINFO_OIDC)
 }
 
 /// `base` with the top-level key `key` set to `value`.

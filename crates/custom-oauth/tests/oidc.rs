@@ -11,18 +11,23 @@ use std::sync::Mutex;
 
 use serde_json::{Value, json};
 use unilogin_core::config::{PlatformConfig, StaticConfig};
-use unilogin_core::error::IdTokenProblem;
-use unilogin_core::platform::WebCallback;
-use unilogin_core::sso::{AuthorizeParams, Sso};
-use unilogin_core::{AuthCode, Error, Flow, Login, State, TenantId};
-use unilogin_custom_oauth::{nonce, pkce_pair};
+use unilogin_core::error::{IdTokenProblem, StateProblem};
+use unilogin_core::platform::IssuerPolicy;
+use unilogin_core::registry::PlatformContext;
+use unilogin_core::sso::Sso;
+use unilogin_core::web_login::{Callback, PendingLogin, random_hex};
+use unilogin_core::{AuthCode, Error, Flow, Login, PkceVerifier};
 use url::Url;
+
+mod common;
+use common::{acme, documented_yaml};
 
 /// The pinned package version (Node.js ^20.19 / ^22.12 / ^24).
 const MOCK_VERSION: &str = "8.2.3";
 const CLIENT_ID: &str = "unilogin-client";
 const CLIENT_SECRET: &str = "fake_oidc_secret_0001";
 const CALLBACK: &str = "https://app.acme.example/auth/callback";
+const DEFAULT_SCOPE: &str = "openid profile email";
 
 /// Where the package is installed: `<target>/tmp/oauth2-mock-server-<version>`.
 fn install_dir() -> PathBuf {
@@ -143,63 +148,51 @@ impl Provider {
 
     /// Runs a whole web login: authorize URL, the provider's redirect (no browser), callback.
     async fn login(&self, sso: &Sso) -> Result<Login, Error> {
-        self.login_with(sso, |v, n| (v, n)).await
+        self.login_with(sso, DEFAULT_SCOPE, |_| {}).await
     }
 
+    /// [`login`](Self::login) expecting `scope` on the authorize URL, with `tweak` applied to
+    /// the pending login before the callback is finished.
     async fn login_with(
         &self,
         sso: &Sso,
-        tweak: impl FnOnce(String, String) -> (String, String),
+        scope: &str,
+        tweak: impl FnOnce(&mut PendingLogin),
     ) -> Result<Login, Error> {
-        let pkce = pkce_pair();
-        let nonce = nonce();
+        let (mut pending, callback) = self.authorize(sso, scope).await?;
+        tweak(&mut pending);
+        sso.finish_web_login(&pending, &callback).await
+    }
+
+    /// Starts a login and follows the provider's redirect back: the pending login and the
+    /// callback, checked to carry the PKCE challenge, the nonce, the scope and the state.
+    async fn authorize(&self, sso: &Sso, scope: &str) -> Result<(PendingLogin, Callback), Error> {
         let redirect = Url::parse(CALLBACK).unwrap();
-        let state = State::new("oidcTestState0123456789");
-        let url = sso
-            .authorize_url(
-                &acme(),
-                "custom-oauth",
-                AuthorizeParams {
-                    flow: Flow::Web,
-                    redirect_uri: &redirect,
-                    state: &state,
-                    nonce: Some(&nonce),
-                    code_challenge: Some(&pkce.challenge),
-                },
-            )
+        let start = sso
+            .start_web_login(&acme(), "custom-oauth", Flow::Web, &redirect)
             .await?;
-        let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        let q: HashMap<String, String> = start.url.query_pairs().into_owned().collect();
         assert_eq!(q["code_challenge_method"], "S256");
-        assert_eq!(q["code_challenge"], pkce.challenge);
-        assert_eq!(q["scope"], "openid profile email");
+        assert_eq!(q["code_challenge"], start.pending.code_challenge());
+        assert_eq!(q["nonce"], start.pending.nonce.expose());
+        assert_eq!(q["state"], start.pending.state.expose());
+        assert_eq!(q["scope"], scope);
         assert_eq!(q["client_id"], CLIENT_ID);
+        let location = self.follow(&start.url).await;
+        let callback = Callback::from_query(location.query_pairs()).expect("a callback");
+        Ok((start.pending, callback))
+    }
+
+    /// The provider's redirect for an authorize URL.
+    async fn follow(&self, url: &Url) -> Url {
         let response = self.http.get(url.clone()).send().await.unwrap();
         assert!(response.status().is_redirection(), "{}", response.status());
-        let location = Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
-        let back: HashMap<String, String> = location.query_pairs().into_owned().collect();
-        assert_eq!(back["state"], state.expose());
-        let code = AuthCode::new(back["code"].clone());
-        let (verifier, nonce) = tweak(pkce.verifier, nonce);
-        sso.complete_web_login(
-            &acme(),
-            "custom-oauth",
-            WebCallback {
-                code: &code,
-                redirect_uri: &redirect,
-                code_verifier: Some(&verifier),
-                nonce: Some(&nonce),
-            },
-        )
-        .await
+        Url::parse(response.headers()["location"].to_str().unwrap()).unwrap()
     }
 }
 
 /// A predicate on an error.
 type Check = fn(&Error) -> bool;
-
-fn acme() -> TenantId {
-    TenantId::new("acme").unwrap()
-}
 
 fn problem(e: &Error) -> Option<IdTokenProblem> {
     match e {
@@ -212,7 +205,11 @@ fn problem(e: &Error) -> Option<IdTokenProblem> {
 async fn code_flow_with_pkce_discovery_id_token_and_refresh() {
     let provider = Provider::start();
     let sso = provider.sso(json!({}));
-    let login = provider.login(&sso).await.expect("login");
+    let (pending, callback) = provider.authorize(&sso, DEFAULT_SCOPE).await.unwrap();
+    let login = sso
+        .finish_web_login(&pending, &callback)
+        .await
+        .expect("login");
     let p = &login.profile;
     assert_eq!(p.user_id, "johndoe");
     assert_eq!(p.name.as_deref(), Some("Zhang San"));
@@ -223,10 +220,9 @@ async fn code_flow_with_pkce_discovery_id_token_and_refresh() {
     let last = &provider.stats().await["lastToken"];
     let basic = last["authorization"].as_str().unwrap();
     assert!(basic.starts_with("Basic "), "{basic}");
-    assert!(
-        last["body"]["code_verifier"]
-            .as_str()
-            .is_some_and(|v| v.len() == 43)
+    assert_eq!(
+        last["body"]["code_verifier"],
+        json!(pending.pkce_verifier.expose())
     );
     assert!(last["body"].get("client_secret").is_none());
     assert_eq!(last["body"]["redirect_uri"], json!(CALLBACK));
@@ -294,32 +290,63 @@ async fn a_public_client_has_no_secret_and_sends_none() {
     assert!(
         last["body"]["code_verifier"]
             .as_str()
-            .is_some_and(|v| v.len() == 43)
+            .is_some_and(|v| (43..=128).contains(&v.len()))
+    );
+}
+
+/// An `Sso` over a documented configuration, the provider's issuer in place of the example's.
+async fn documented_sso(provider: &Provider, yaml: &str) -> Sso {
+    use unilogin_core::config::{CachedSource, YamlText};
+    let yaml = yaml.replace("https://idp.acme.example/realms/staff", &provider.issuer);
+    let (source, report) = CachedSource::new(YamlText::new(yaml)).await.unwrap();
+    assert!(report.rejected.is_empty(), "{report:?}");
+    Sso::builder(source).build().unwrap()
+}
+
+#[tokio::test]
+async fn the_documented_confidential_client_config_logs_in_as_written() {
+    let yaml = documented_yaml("token_auth_method: client_secret_basic");
+    assert!(
+        yaml.contains("scopes: [openid, profile, email, phone]"),
+        "{yaml}"
+    );
+    let provider = Provider::start();
+    // Only the issuer and the secret reference differ from the documentation; `options.scopes`
+    // are the OAuth scopes (session scope rules are the top-level `session_scopes`).
+    let yaml = yaml.replace("env:ACME_OIDC_CLIENT_SECRET", CLIENT_SECRET);
+    let sso = documented_sso(&provider, &yaml).await;
+    let redirect = Url::parse(CALLBACK).unwrap();
+    let start = sso
+        .start_web_login(&acme(), "custom-oauth", Flow::Web, &redirect)
+        .await
+        .unwrap();
+    let q: HashMap<String, String> = start.url.query_pairs().into_owned().collect();
+    assert_eq!(
+        (q["prompt"].as_str(), q["ui_locales"].as_str()),
+        ("login", "zh-CN")
+    );
+    let login = provider
+        .login_with(&sso, "openid profile email phone", |_| {})
+        .await
+        .expect("login with the documented configuration");
+    assert_eq!(login.profile.user_id, "johndoe");
+    assert_eq!(login.profile.email.as_deref(), Some("user001@example.com"));
+    let last = &provider.stats().await["lastToken"];
+    assert!(
+        last["authorization"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("Basic "))
     );
 }
 
 #[tokio::test]
 async fn the_documented_public_client_config_logs_in_as_written() {
-    use unilogin_core::config::{CachedSource, YamlText};
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../docs/platforms/custom-oauth.md"
-    );
-    let doc = std::fs::read_to_string(path).expect("reading the platform docs");
-    let yaml = doc
-        .split("```yaml\n")
-        .filter_map(|block| block.split("```").next())
-        .find(|block| block.contains("token_auth_method: none "))
-        .expect("the public-client example");
+    let yaml = documented_yaml("token_auth_method: none ");
     assert!(!yaml.contains("app_secret:"), "{yaml}");
     let provider = Provider::start();
     // Only the issuer and the client id differ from the documentation.
-    let yaml = yaml
-        .replace("https://idp.acme.example/realms/staff", &provider.issuer)
-        .replace("acme-spa", CLIENT_ID);
-    let (source, report) = CachedSource::new(YamlText::new(yaml)).await.unwrap();
-    assert!(report.rejected.is_empty(), "{report:?}");
-    let sso = Sso::builder(source).build().unwrap();
+    let yaml = yaml.replace("acme-spa", CLIENT_ID);
+    let sso = documented_sso(&provider, &yaml).await;
     let login = provider.login(&sso).await.expect("public client login");
     assert_eq!(login.profile.user_id, "johndoe");
     let last = &provider.stats().await["lastToken"];
@@ -344,7 +371,7 @@ async fn a_confidential_client_without_secret_is_refused_at_load() {
     for want in ["acme", "custom-oauth", "app_secret", "missing"] {
         assert!(text.contains(want), "`{want}` missing from {text}");
     }
-    let globex = TenantId::new("globex").unwrap();
+    let globex = unilogin_core::TenantId::new("globex").unwrap();
     let public = source
         .get(&globex, "custom-oauth")
         .await
@@ -391,7 +418,9 @@ async fn a_wrong_pkce_verifier_is_refused_by_the_provider() {
     let provider = Provider::start();
     let sso = provider.sso(json!({}));
     let err = provider
-        .login_with(&sso, |_, n| (pkce_pair().verifier, n))
+        .login_with(&sso, DEFAULT_SCOPE, |p| {
+            p.pkce_verifier = PkceVerifier::new(random_hex(32))
+        })
         .await
         .expect_err("wrong verifier");
     assert!(
@@ -605,4 +634,141 @@ fn oidc_config_errors_name_the_field() {
             assert!(e.contains(want), "`{want}` missing from {e} ({options})");
         }
     }
+}
+
+/// The handler of a configuration, built as the registry builds it.
+fn handler(config: Value) -> std::sync::Arc<dyn unilogin_core::Platform> {
+    let config: PlatformConfig = serde_json::from_value(config).unwrap();
+    let http = unilogin_core::http::HttpClient::new(&Default::default()).unwrap();
+    unilogin_custom_oauth::build(PlatformContext {
+        config: &config,
+        http: &http,
+    })
+    .expect("the configuration builds")
+}
+
+/// A fresh login (discovering afresh) refused for its callback's `iss`, before the code is spent.
+async fn refused_for_iss(provider: &Provider, problem: StateProblem) {
+    let tokens = provider.count("/token").await;
+    let err = provider
+        .login(&provider.sso(json!({})))
+        .await
+        .expect_err("refused for its iss");
+    assert!(matches!(err, Error::State(p) if p == problem), "{err:?}");
+    assert_eq!(
+        provider.count("/token").await,
+        tokens,
+        "the code was not spent"
+    );
+}
+
+#[tokio::test]
+async fn rfc9207_iss_is_checked_before_the_code_is_spent() {
+    let provider = Provider::start();
+    let policy = |required| {
+        Some(IssuerPolicy {
+            issuer: provider.issuer.clone(),
+            required,
+        })
+    };
+    let discovered = || async {
+        let handler = handler(provider.config(json!({})));
+        handler.authorization_issuer().await.unwrap()
+    };
+    // Not advertised: the discovered issuer, not required. A callback without `iss` passes,
+    // one naming another issuer is refused.
+    assert_eq!(discovered().await, policy(false));
+    provider
+        .login(&provider.sso(json!({})))
+        .await
+        .expect("no iss, not advertised");
+    let evil = json!({"send": "https://evil.example"});
+    provider.control("iss", evil).await;
+    refused_for_iss(&provider, StateProblem::WrongIssuer).await;
+
+    // Advertised: the callback must carry exactly the issuer.
+    provider.control("iss", json!({"advertise": true})).await;
+    assert_eq!(discovered().await, policy(true));
+    refused_for_iss(&provider, StateProblem::MissingIssuer).await;
+    let exact = json!({"advertise": true, "send": true});
+    provider.control("iss", exact).await;
+    let login = provider
+        .login(&provider.sso(json!({})))
+        .await
+        .expect("iss sent");
+    assert_eq!(login.profile.user_id, "johndoe");
+    let slash = json!({"advertise": true, "send": format!("{}/", provider.issuer)});
+    provider.control("iss", slash).await;
+    refused_for_iss(&provider, StateProblem::WrongIssuer).await;
+}
+
+#[tokio::test]
+async fn without_an_issuer_there_is_no_iss_policy_and_no_app_token() {
+    let h = handler(json!({
+        "tenant": "acme", "platform": "custom-oauth", "mode": "oidc",
+        "app_key": CLIENT_ID, "app_secret": CLIENT_SECRET,
+        "options": {
+            "authorization_endpoint": "https://idp.example.com/authorize",
+            "token_endpoint": "https://idp.example.com/token",
+            "userinfo_endpoint": "https://idp.example.com/userinfo",
+        },
+    }));
+    assert_eq!(h.authorization_issuer().await.unwrap(), None);
+    assert!(h.token_key().is_none(), "an OAuth2 client has no app token");
+}
+
+#[tokio::test]
+async fn pkce_off_sends_neither_challenge_nor_verifier() {
+    let provider = Provider::start();
+    let sso = provider.sso(json!({"pkce": false}));
+    let redirect = Url::parse(CALLBACK).unwrap();
+    let start = sso
+        .start_web_login(&acme(), "custom-oauth", Flow::Web, &redirect)
+        .await
+        .unwrap();
+    let q: HashMap<String, String> = start.url.query_pairs().into_owned().collect();
+    assert!(!q.contains_key("code_challenge") && !q.contains_key("code_challenge_method"));
+    assert_eq!(q["nonce"], start.pending.nonce.expose());
+    let location = provider.follow(&start.url).await;
+    let callback = Callback::from_query(location.query_pairs()).unwrap();
+    let login = sso
+        .finish_web_login(&start.pending, &callback)
+        .await
+        .expect("login without PKCE");
+    assert_eq!(login.profile.user_id, "johndoe");
+    let last = &provider.stats().await["lastToken"];
+    assert!(last["body"].get("code_verifier").is_none(), "{last}");
+}
+
+#[tokio::test]
+async fn codes_are_redeemed_only_through_the_redirect_login() {
+    let provider = Provider::start();
+    let sso = provider.sso(json!({}));
+    let err = sso
+        .login_with_code(&acme(), "custom-oauth", &AuthCode::new("posted-code"))
+        .await
+        .expect_err("a posted code");
+    assert!(
+        matches!(err, Error::RedirectLoginRequired { .. }),
+        "{err:?}"
+    );
+    // The callback's state must be the pending login's.
+    let (pending, callback) = provider.authorize(&sso, DEFAULT_SCOPE).await.unwrap();
+    let forged = Callback {
+        code: callback.code.clone(),
+        state: unilogin_core::State::new(random_hex(32)),
+        iss: None,
+    };
+    let err = sso
+        .finish_web_login(&pending, &forged)
+        .await
+        .expect_err("forged state");
+    assert!(
+        matches!(err, Error::State(StateProblem::Unknown)),
+        "{err:?}"
+    );
+    assert_eq!(provider.count("/token").await, 0);
+    sso.finish_web_login(&pending, &callback)
+        .await
+        .expect("the real callback");
 }

@@ -4,22 +4,27 @@
 //! the app token sent in a request header, numeric user ids, HTTP statuses per error code.
 //! The shared conformance suite runs against it too (`tests/tests/custom_oauth.rs`); these tests
 //! cover what is specific to steps mode: the tenant configuration alone, its validation, error
-//! classification through the configured code lists, and the authorize URL template.
+//! classification through the configured code lists, and the authorize URL template. Every login
+//! is a redirect login (`Sso::start_web_login`, then `Sso::finish_web_login`): a steps-mode code
+//! is never redeemed without the state of the login it came back to.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use unilogin_core::config::{PlatformConfig, StaticConfig};
-use unilogin_core::platform::WebCallback;
-use unilogin_core::sso::{AuthorizeParams, Sso};
-use unilogin_core::{AuthCode, Error, Flow, State as LoginState, TenantId};
+use unilogin_core::sso::Sso;
+use unilogin_core::web_login::Callback;
+use unilogin_core::{AuthCode, Error, Flow, Login};
 use unilogin_testkit::selfbuilt::{
     self, DEFAULT_APP_ID, DEFAULT_APP_SECRET, DEMO_USER_ID, OUTSIDER_USER_ID, TENANT_CONFIG_JSON,
     endpoints as ep,
 };
 use unilogin_testkit::{FakePlatform, Fault, Times};
 use url::Url;
+
+mod common;
+use common::{acme, documented_yaml};
 
 use unilogin_custom_oauth as _;
 
@@ -33,22 +38,27 @@ fn sso(config: Value) -> Sso {
         .unwrap()
 }
 
-fn acme() -> TenantId {
-    TenantId::new("acme").unwrap()
-}
+const CALLBACK: &str = "https://app.acme.example/auth/callback";
 
-fn code(fake: &selfbuilt::FakeSelfBuilt, user: &str) -> AuthCode {
-    AuthCode::new(fake.issue_h5_code(user))
+/// A whole redirect login of `user`: start, the platform's approval, the callback.
+async fn web_login(sso: &Sso, fake: &selfbuilt::FakeSelfBuilt, user: &str) -> Result<Login, Error> {
+    let redirect = Url::parse(CALLBACK).unwrap();
+    let start = sso
+        .start_web_login(&acme(), "custom-oauth", Flow::Web, &redirect)
+        .await?;
+    let callback = Callback {
+        code: AuthCode::new(fake.approve_web_login(user)),
+        state: start.pending.state.clone(),
+        iss: None,
+    };
+    sso.finish_web_login(&start.pending, &callback).await
 }
 
 #[tokio::test]
 async fn steps_login_maps_the_user_and_caches_the_app_token() {
     let fake = selfbuilt::start().await;
     let sso = sso(fake.tenant_config());
-    let login = sso
-        .login_with_code(&acme(), "custom-oauth", &code(&fake, DEMO_USER_ID))
-        .await
-        .expect("login");
+    let login = web_login(&sso, &fake, DEMO_USER_ID).await.expect("login");
     let p = &login.profile;
     assert_eq!(p.user_id, "10086", "a numeric id becomes the user id");
     assert_eq!(p.union_id.as_deref(), Some("union-10086"));
@@ -57,7 +67,7 @@ async fn steps_login_maps_the_user_and_caches_the_app_token() {
     assert_eq!(p.email.as_deref(), Some("user001@example.com"));
     assert_eq!(p.department_ids, ["1", "100"]);
     // A second login reuses the cached app token.
-    sso.login_with_code(&acme(), "custom-oauth", &code(&fake, DEMO_USER_ID))
+    web_login(&sso, &fake, DEMO_USER_ID)
         .await
         .expect("warm login");
     assert_eq!(fake.calls(ep::AUTH_TOKEN), 1);
@@ -70,8 +80,7 @@ async fn steps_org_id_and_user_not_found_codes_mean_not_in_tenant() {
     let fake = selfbuilt::start().await;
     // With corp_id, the extracted `org_id` stops an outsider before the detail call.
     let sso_with_org = sso(fake.tenant_config());
-    let err = sso_with_org
-        .login_with_code(&acme(), "custom-oauth", &code(&fake, OUTSIDER_USER_ID))
+    let err = web_login(&sso_with_org, &fake, OUTSIDER_USER_ID)
         .await
         .expect_err("outsider");
     assert!(matches!(err, Error::NotInTenant { .. }), "{err:?}");
@@ -80,8 +89,7 @@ async fn steps_org_id_and_user_not_found_codes_mean_not_in_tenant() {
     // `errors.not_in_tenant`.
     let mut config = fake.tenant_config();
     config.as_object_mut().unwrap().remove("corp_id");
-    let err = sso(config)
-        .login_with_code(&acme(), "custom-oauth", &code(&fake, OUTSIDER_USER_ID))
+    let err = web_login(&sso(config), &fake, OUTSIDER_USER_ID)
         .await
         .expect_err("outsider");
     assert!(matches!(err, Error::NotInTenant { .. }), "{err:?}");
@@ -92,13 +100,12 @@ async fn steps_org_id_and_user_not_found_codes_mean_not_in_tenant() {
 async fn steps_error_codes_are_classified_by_the_configured_lists() {
     let fake = selfbuilt::start().await;
     let sso = sso(fake.tenant_config());
-    sso.login_with_code(&acme(), "custom-oauth", &code(&fake, DEMO_USER_ID))
+    web_login(&sso, &fake, DEMO_USER_ID)
         .await
         .expect("cold login");
     // Rate limited: the code in `errors.rate_limited`, with the platform's Retry-After.
     fake.inject(ep::USERS_GET, Fault::RateLimited).unwrap();
-    let err = sso
-        .login_with_code(&acme(), "custom-oauth", &code(&fake, DEMO_USER_ID))
+    let err = web_login(&sso, &fake, DEMO_USER_ID)
         .await
         .expect_err("rate limited");
     match &err {
@@ -112,8 +119,7 @@ async fn steps_error_codes_are_classified_by_the_configured_lists() {
     }
     // A code in no list is a plain upstream error carrying the code and message.
     fake.inject(ep::USERS_GET, Fault::code(4242)).unwrap();
-    let err = sso
-        .login_with_code(&acme(), "custom-oauth", &code(&fake, DEMO_USER_ID))
+    let err = web_login(&sso, &fake, DEMO_USER_ID)
         .await
         .expect_err("unclassified");
     assert!(
@@ -125,15 +131,13 @@ async fn steps_error_codes_are_classified_by_the_configured_lists() {
     let mut config = fake.tenant_config();
     config["options"]["errors"]["token_invalid"] = json!([2002, 4242]);
     let reclassified = self::sso(config);
-    reclassified
-        .login_with_code(&acme(), "custom-oauth", &code(&fake, DEMO_USER_ID))
+    web_login(&reclassified, &fake, DEMO_USER_ID)
         .await
         .expect("cold login");
     fake.reset_calls();
     fake.inject_fault(ep::USERS_GET, Fault::code(4242), Times::Once)
         .unwrap();
-    reclassified
-        .login_with_code(&acme(), "custom-oauth", &code(&fake, DEMO_USER_ID))
+    web_login(&reclassified, &fake, DEMO_USER_ID)
         .await
         .expect("retried with a fresh token");
     assert_eq!(fake.calls(ep::AUTH_TOKEN), 1);
@@ -144,12 +148,22 @@ async fn steps_error_codes_are_classified_by_the_configured_lists() {
 async fn steps_used_code_is_invalid_code() {
     let fake = selfbuilt::start().await;
     let sso = sso(fake.tenant_config());
-    let code = code(&fake, DEMO_USER_ID);
-    sso.login_with_code(&acme(), "custom-oauth", &code)
+    let redirect = Url::parse(CALLBACK).unwrap();
+    let start = sso
+        .start_web_login(&acme(), "custom-oauth", Flow::Web, &redirect)
+        .await
+        .unwrap();
+    let callback = Callback {
+        code: AuthCode::new(fake.approve_web_login(DEMO_USER_ID)),
+        state: start.pending.state.clone(),
+        iss: None,
+    };
+    sso.finish_web_login(&start.pending, &callback)
         .await
         .expect("first use");
+    // Keeping the pending login single-use is the caller's part; the platform refuses the code.
     let err = sso
-        .login_with_code(&acme(), "custom-oauth", &code)
+        .finish_web_login(&start.pending, &callback)
         .await
         .expect_err("reuse");
     assert!(
@@ -163,8 +177,7 @@ async fn steps_wrong_secret_is_a_configuration_error_without_the_secret() {
     let fake = selfbuilt::start().await;
     let mut cfg = fake.tenant_config();
     cfg["app_secret"] = json!("fake_wrong_secret_999");
-    let err = sso(cfg)
-        .login_with_code(&acme(), "custom-oauth", &code(&fake, DEMO_USER_ID))
+    let err = web_login(&sso(cfg), &fake, DEMO_USER_ID)
         .await
         .expect_err("wrong secret");
     assert!(matches!(err, Error::Misconfigured { .. }), "{err:?}");
@@ -178,62 +191,69 @@ async fn steps_web_flow_builds_the_authorize_url_and_exchanges_the_code() {
     let fake = selfbuilt::start().await;
     let sso = sso(fake.tenant_config());
     let redirect = Url::parse("https://app.acme.example/cb?x=1").unwrap();
-    let state = LoginState::new("st&ate/1");
-    let url = sso
-        .authorize_url(
-            &acme(),
-            "custom-oauth",
-            AuthorizeParams {
-                flow: Flow::Web,
-                redirect_uri: &redirect,
-                state: &state,
-                nonce: None,
-                code_challenge: None,
-            },
-        )
+    let start = sso
+        .start_web_login(&acme(), "custom-oauth", Flow::Web, &redirect)
         .await
         .unwrap();
+    let url = &start.url;
     assert!(url.as_str().starts_with(fake.base_url()), "{url}");
     let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
     assert_eq!(q["app_id"], DEFAULT_APP_ID);
     assert_eq!(q["redirect_uri"], redirect.as_str());
-    assert_eq!(q["state"], "st&ate/1");
+    assert_eq!(q["state"], start.pending.state.expose());
     assert_eq!(q["response_type"], "code");
     assert!(!url.as_str().contains(DEFAULT_APP_SECRET));
-    // The platform's own page accepts the URL (parameters validated by the fake).
+    // The platform's own page accepts the URL (parameters validated by the fake), and its
+    // Approve form sends the browser back with the code and the state.
     let page = reqwest::get(url.clone()).await.unwrap();
     assert_eq!(page.status(), reqwest::StatusCode::OK);
-    let code = AuthCode::new(fake.approve_web_login(DEMO_USER_ID));
+    let mut form: Vec<(String, String)> = q.into_iter().collect();
+    form.push(("user_id".into(), DEMO_USER_ID.into()));
+    let approved = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}/open/v3/sso/approve", fake.base_url()))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), reqwest::StatusCode::FOUND);
+    let back = Url::parse(approved.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(
+        back.as_str()
+            .starts_with("https://app.acme.example/cb?x=1&"),
+        "{back}"
+    );
+    let callback = Callback::from_query(back.query_pairs()).unwrap();
     let login = sso
-        .complete_web_login(
-            &acme(),
-            "custom-oauth",
-            WebCallback {
-                code: &code,
-                redirect_uri: &redirect,
-                code_verifier: None,
-                nonce: None,
-            },
-        )
+        .finish_web_login(&start.pending, &callback)
         .await
         .expect("web login");
     assert_eq!(login.profile.user_id, "10086");
     assert_eq!(login.flow, Flow::Web);
+    assert!(
+        login.user_token.is_none(),
+        "steps mode issues no user token"
+    );
 }
 
-/// The fenced YAML block of `docs/platforms/custom-oauth.md` that contains `marker`.
-fn documented_yaml(marker: &str) -> String {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../docs/platforms/custom-oauth.md"
+#[tokio::test]
+async fn steps_codes_are_never_redeemed_without_their_redirect_login() {
+    let fake = selfbuilt::start().await;
+    let sso = sso(fake.tenant_config());
+    let code = AuthCode::new(fake.issue_h5_code(DEMO_USER_ID));
+    let err = sso
+        .login_with_code(&acme(), "custom-oauth", &code)
+        .await
+        .expect_err("a posted code");
+    assert!(
+        matches!(err, Error::RedirectLoginRequired { .. }),
+        "{err:?}"
     );
-    let doc = std::fs::read_to_string(path).expect("reading the platform docs");
-    doc.split("```yaml\n")
-        .skip(1)
-        .filter_map(|block| block.split("```").next())
-        .find(|block| block.contains(marker))
-        .unwrap_or_else(|| panic!("no YAML block with `{marker}` in {path}"))
-        .to_string()
+    for endpoint in [ep::AUTH_TOKEN, ep::SSO_IDENTIFY, ep::USERS_GET] {
+        assert_eq!(fake.calls(endpoint), 0, "{endpoint}: no upstream call");
+    }
 }
 
 #[tokio::test]
@@ -247,8 +267,7 @@ async fn the_documented_steps_config_logs_in_as_written() {
     let (source, report) = CachedSource::new(YamlText::new(yaml)).await.unwrap();
     assert!(report.rejected.is_empty(), "{report:?}");
     let sso = Sso::builder(source).build().unwrap();
-    let login = sso
-        .login_with_code(&acme(), "custom-oauth", &code(&fake, DEMO_USER_ID))
+    let login = web_login(&sso, &fake, DEMO_USER_ID)
         .await
         .expect("login with the documented configuration");
     let p = &login.profile;
@@ -256,8 +275,7 @@ async fn the_documented_steps_config_logs_in_as_written() {
     assert_eq!(p.email.as_deref(), Some("user001@example.com"));
     assert_eq!(p.job_title.as_deref(), Some("Engineer"));
     assert_eq!(p.department_ids, ["1", "100"]);
-    let err = sso
-        .login_with_code(&acme(), "custom-oauth", &code(&fake, OUTSIDER_USER_ID))
+    let err = web_login(&sso, &fake, OUTSIDER_USER_ID)
         .await
         .expect_err("outsider");
     assert!(matches!(err, Error::NotInTenant { .. }), "{err:?}");
@@ -349,6 +367,24 @@ fn config_errors_name_tenant_step_and_field() {
         (
             with(&|c| c["options"]["steps"][1]["url"] = json!("http://sso.example.com/x?c={code}")),
             &["acme", "options.steps.user_id.url", "https"],
+        ),
+        (
+            with(&|c| {
+                c["options"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("authorize_url");
+            }),
+            &[
+                "acme",
+                "options.authorize_url",
+                "required",
+                "redirect login",
+            ],
+        ),
+        (
+            with(&|c| c["hosts"] = json!({"api": "https://open.selfbuilt.example"})),
+            &["acme", "hosts.api", "no named hosts"],
         ),
         (
             with(&|c| c["mode"] = json!("saml")),

@@ -1,6 +1,6 @@
 //! unilogin-feishu against the test-kit fake: what the shared conformance suite does not cover
-//! (single-use refresh tokens, the reissue rule's lifetimes, PKCE through the authorize page,
-//! scopes, the directory modes, hosts and configuration errors).
+//! (single-use refresh tokens, the reissue rule's lifetimes, PKCE through the authorize page and
+//! what it binds, scopes, the directory modes, hosts, the JSAPI login and configuration errors).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,10 +8,12 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use unilogin_core::config::{PlatformConfig, StaticConfig};
 use unilogin_core::http::{HttpClient, HttpConfig};
-use unilogin_core::platform::{AuthorizeRequest, Flow, Platform, WebCallback};
-use unilogin_core::sso::{AuthorizeParams, Sso};
+use unilogin_core::platform::{AuthorizeRequest, Flow, Platform};
+use unilogin_core::registry::PlatformContext;
+use unilogin_core::sso::Sso;
 use unilogin_core::token_cache::{MemoryStore, TokenCache};
-use unilogin_core::{AuthCode, Error, RefreshToken, State, TenantId};
+use unilogin_core::web_login::{Callback, PendingLogin, WebLoginStart};
+use unilogin_core::{AuthCode, Error, PkceVerifier, RefreshToken, State, TenantId};
 use unilogin_feishu::Feishu;
 use unilogin_testkit::FakePlatform as _;
 use unilogin_testkit::Fault;
@@ -54,12 +56,16 @@ fn sso_with_cache(fs: &FakeFeishu, options: Value, cache: TokenCache) -> Sso {
         .unwrap()
 }
 
-fn handler(fs: &FakeFeishu, options: Value) -> Feishu {
-    Feishu::new(
-        &config(fs, options),
-        HttpClient::new(&HttpConfig::default()).unwrap(),
-    )
-    .unwrap()
+fn build(config: &PlatformConfig) -> Result<Arc<dyn Platform>, Error> {
+    let http = HttpClient::new(&HttpConfig::default()).unwrap();
+    Feishu::build(PlatformContext {
+        config,
+        http: &http,
+    })
+}
+
+fn handler(fs: &FakeFeishu, options: Value) -> Arc<dyn Platform> {
+    build(&config(fs, options)).unwrap()
 }
 
 async fn h5(sso: &Sso, fs: &FakeFeishu, user: &str) -> Result<unilogin_core::Login, Error> {
@@ -67,20 +73,65 @@ async fn h5(sso: &Sso, fs: &FakeFeishu, user: &str) -> Result<unilogin_core::Log
     sso.login_with_code(&tenant(), "feishu", &code).await
 }
 
-async fn web(sso: &Sso, fs: &FakeFeishu, user: &str) -> Result<unilogin_core::Login, Error> {
+async fn start(sso: &Sso) -> WebLoginStart {
     let redirect = Url::parse(CALLBACK).unwrap();
-    let code = AuthCode::new(fs.approve_web_login(user));
-    sso.complete_web_login(
-        &tenant(),
-        "feishu",
-        WebCallback {
-            code: &code,
-            redirect_uri: &redirect,
-            code_verifier: None,
-            nonce: None,
-        },
-    )
-    .await
+    sso.start_web_login(&tenant(), "feishu", Flow::Web, &redirect)
+        .await
+        .expect("start a web login")
+}
+
+/// The callback of `pending`'s login carrying `code`.
+fn callback(code: String, pending: &PendingLogin) -> Callback {
+    Callback {
+        code: AuthCode::new(code),
+        state: pending.state.clone(),
+        iss: None,
+    }
+}
+
+/// A web login whose code the fake's Approve helper issues (bound to neither the redirect URI
+/// nor PKCE).
+async fn web(sso: &Sso, fs: &FakeFeishu, user: &str) -> Result<unilogin_core::Login, Error> {
+    let start = start(sso).await;
+    let cb = callback(fs.approve_web_login(user), &start.pending);
+    sso.finish_web_login(&start.pending, &cb).await
+}
+
+/// Sends the browser through the fake's authorize page and presses Approve for `user`:
+/// the callback (its code bound to the page's `redirect_uri` and PKCE challenge).
+async fn through_the_authorize_page(fs: &FakeFeishu, url: &Url, user: &str) -> Callback {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = http.get(url.clone()).send().await.unwrap();
+    assert_eq!(page.status(), 200, "{}", page.text().await.unwrap());
+    // Press Approve with the page's own hidden fields.
+    let mut form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    form.retain(|(k, _)| k != "response_type");
+    form.push(("user_id".into(), user.into()));
+    form.push(("action".into(), "approve".into()));
+    let approve = http
+        .post(format!(
+            "{}/open-apis/authen/v1/authorize/approve",
+            fs.base_url()
+        ))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approve.status(), 302);
+    let back = Url::parse(approve.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(back.as_str().starts_with(CALLBACK), "{back}");
+    Callback::from_query(back.query_pairs()).expect("a code and the state")
+}
+
+/// `pending` with another PKCE verifier.
+fn with_verifier(pending: &PendingLogin, verifier: &str) -> PendingLogin {
+    PendingLogin {
+        pkce_verifier: PkceVerifier::new(verifier),
+        ..pending.clone()
+    }
 }
 
 async fn refresh_token_of(sso: &Sso, fs: &FakeFeishu) -> RefreshToken {
@@ -244,83 +295,86 @@ async fn app_token_lifetime_is_the_remaining_time_feishu_reports() {
 async fn web_login_with_pkce_through_the_authorize_page() {
     let fs = feishu::start().await;
     let sso = sso(&fs, json!({ "scope": "offline_access" }));
-    let redirect = Url::parse(CALLBACK).unwrap();
-    let state = State::new("pkceState0123456789abcdef");
-    let verifier = "dBjftJeZ4CK-P1bQ6jW6nmx5g3QMVJnGgsmiQNu8Z8g";
-    let challenge = "YZCSp30zVtOSMXhjEQMywM6GtwfK-nzpcaTNnxvo49Q";
-    let url = sso
-        .authorize_url(
-            &tenant(),
-            "feishu",
-            AuthorizeParams {
-                flow: Flow::Web,
-                redirect_uri: &redirect,
-                state: &state,
-                nonce: None,
-                code_challenge: Some(challenge),
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(url.path(), "/open-apis/authen/v1/authorize");
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let page = http.get(url.clone()).send().await.unwrap();
-    assert_eq!(page.status(), 200, "{}", page.text().await.unwrap());
-    // Press Approve for the demo user with the page's own hidden fields.
-    let mut form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-    form.retain(|(k, _)| k != "response_type");
-    form.push(("user_id".into(), DEMO_USER_ID.into()));
-    form.push(("action".into(), "approve".into()));
-    let approve = http
-        .post(format!(
-            "{}/open-apis/authen/v1/authorize/approve",
-            fs.base_url()
-        ))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(approve.status(), 302);
-    let back = Url::parse(approve.headers()["location"].to_str().unwrap()).unwrap();
-    let get = |k: &str| {
-        back.query_pairs()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.into_owned())
-    };
-    assert_eq!(get("state").as_deref(), Some(state.expose()));
-    let code = AuthCode::new(get("code").unwrap());
+    let start = start(&sso).await;
+    assert_eq!(start.url.path(), "/open-apis/authen/v1/authorize");
+    let cb = through_the_authorize_page(&fs, &start.url, DEMO_USER_ID).await;
+    assert!(cb.state_matches(&start.pending));
     let wrong = sso
-        .complete_web_login(
-            &tenant(),
-            "feishu",
-            WebCallback {
-                code: &code,
-                redirect_uri: &redirect,
-                code_verifier: Some("not-the-verifier"),
-                nonce: None,
-            },
-        )
+        .finish_web_login(&with_verifier(&start.pending, "not-the-verifier"), &cb)
         .await
         .expect_err("wrong verifier");
     assert!(matches!(wrong, Error::InvalidCode { .. }), "{wrong:?}");
     let login = sso
-        .complete_web_login(
-            &tenant(),
-            "feishu",
-            WebCallback {
-                code: &code,
-                redirect_uri: &redirect,
-                code_verifier: Some(verifier),
-                nonce: None,
-            },
-        )
+        .finish_web_login(&start.pending, &cb)
         .await
         .expect("login with the verifier");
     assert_eq!(login.profile.user_id, DEMO_USER_ID);
     assert!(login.user_token.unwrap().refresh_token.is_some());
+}
+
+/// A v2 web login asks for a PKCE S256 challenge and its code exchange sends the verifier (the
+/// fake refuses the code without the matching one); v1, whose exchange has no verifier
+/// parameter, sends none.
+#[tokio::test]
+async fn v2_web_logins_send_a_pkce_s256_challenge() {
+    for token_api in ["v2", "v1"] {
+        let fs = feishu::start().await;
+        if token_api == "v1" {
+            fs.set_user_token_api(feishu::UserTokenApi::V1Oidc);
+        }
+        let sso = sso(&fs, json!({ "token_api": token_api }));
+        let start = start(&sso).await;
+        let q: std::collections::HashMap<_, _> = start.url.query_pairs().into_owned().collect();
+        if token_api == "v2" {
+            assert_eq!(q["code_challenge"], start.pending.code_challenge());
+            assert_eq!(q["code_challenge_method"], "S256");
+        } else {
+            assert!(!q.contains_key("code_challenge"), "v1 sent a challenge");
+        }
+        assert_eq!(q["state"], start.pending.state.expose(), "{token_api}");
+        let cb = through_the_authorize_page(&fs, &start.url, DEMO_USER_ID).await;
+        if token_api == "v2" {
+            let other = with_verifier(&start.pending, &"0".repeat(64));
+            let err = sso
+                .finish_web_login(&other, &cb)
+                .await
+                .expect_err("verifier");
+            assert!(matches!(err, Error::InvalidCode { .. }), "{err:?}");
+        }
+        let login = sso.finish_web_login(&start.pending, &cb).await;
+        assert_eq!(login.expect(token_api).profile.user_id, DEMO_USER_ID);
+    }
+}
+
+/// The stateless H5 endpoint is open to Feishu (its JSAPI codes carry no state), so a web code
+/// must not be redeemable there: with v2 it is bound to its `redirect_uri` and PKCE challenge,
+/// which the H5 exchange never sends. The refusal spends nothing: the web login still finishes.
+#[tokio::test]
+async fn a_v2_web_code_cannot_be_redeemed_as_an_h5_code() {
+    let fs = feishu::start().await;
+    let sso = sso(&fs, json!({}));
+    let start = start(&sso).await;
+    let cb = through_the_authorize_page(&fs, &start.url, DEMO_USER_ID).await;
+    let err = sso
+        .login_with_code(&tenant(), "feishu", &cb.code)
+        .await
+        .expect_err("a PKCE-bound web code posted as an H5 code");
+    assert!(matches!(err, Error::InvalidCode { .. }), "{err:?}");
+    let login = sso.finish_web_login(&start.pending, &cb).await;
+    assert_eq!(login.expect("the web login").profile.user_id, DEMO_USER_ID);
+}
+
+/// What the crate docs say of v1: `authen/v1/oidc/access_token` takes no verifier, so a v1 web
+/// code is redeemable without it, through the H5 endpoint too.
+#[tokio::test]
+async fn v1_web_codes_are_not_pkce_bound() {
+    let fs = feishu::start().await;
+    fs.set_user_token_api(feishu::UserTokenApi::V1Oidc);
+    let sso = sso(&fs, json!({ "token_api": "v1" }));
+    let start = start(&sso).await;
+    let cb = through_the_authorize_page(&fs, &start.url, DEMO_USER_ID).await;
+    let login = sso.login_with_code(&tenant(), "feishu", &cb.code).await;
+    assert_eq!(login.expect("v1: not bound").profile.user_id, DEMO_USER_ID);
 }
 
 #[tokio::test]
@@ -332,19 +386,15 @@ async fn authorize_urls_follow_region_overrides_and_token_api() {
         flow: Flow::Web,
         redirect_uri: &redirect,
         state: &state,
-        nonce: None,
-        code_challenge: Some("abc"),
+        nonce: "n",
+        code_challenge: "abc",
     };
-    let http = HttpClient::new(&HttpConfig::default()).unwrap();
-    let build = |region: &str, hosts: Value, token_api: &str| {
+    let url = async |region: &str, hosts: Value, token_api: &str| {
         let mut cfg = config(&fs, json!({"region": region, "token_api": token_api}));
         cfg.hosts = serde_json::from_value(hosts).unwrap();
-        Feishu::new(&cfg, http.clone())
-            .unwrap()
-            .authorize_url(&req)
-            .unwrap()
+        build(&cfg).unwrap().authorize_url(&req).await.unwrap()
     };
-    let feishu_url = build("feishu", json!({}), "v2");
+    let feishu_url = url("feishu", json!({}), "v2").await;
     assert!(
         feishu_url
             .as_str()
@@ -354,40 +404,55 @@ async fn authorize_urls_follow_region_overrides_and_token_api() {
     let q: std::collections::HashMap<_, _> = feishu_url.query_pairs().into_owned().collect();
     assert_eq!(q["client_id"], fs.credentials().app_key);
     assert_eq!(q["redirect_uri"], CALLBACK);
+    assert_eq!(q["state"], "s");
     assert_eq!(q["code_challenge"], "abc");
     assert_eq!(q["code_challenge_method"], "S256");
     assert!(!q.contains_key("scope"));
-    let lark = build("lark", json!({}), "v1");
+    let lark = url("lark", json!({}), "v1").await;
     assert!(
         lark.as_str()
             .starts_with("https://accounts.larksuite.com/open-apis/authen/v1/authorize?"),
         "{lark}"
     );
-    assert!(
-        !lark.query_pairs().any(|(k, _)| k == "code_challenge"),
-        "v1 cannot send a verifier"
-    );
-    let custom = build(
+    let q: std::collections::HashMap<_, _> = lark.query_pairs().into_owned().collect();
+    assert!(!q.contains_key("code_challenge"), "v1 sends no challenge");
+    let custom = url(
         "lark",
         json!({"accounts": "https://sso.example.com/base"}),
         "v2",
-    );
+    )
+    .await;
     assert!(
         custom
             .as_str()
             .starts_with("https://sso.example.com/base/open-apis/authen/v1/authorize?"),
         "{custom}"
     );
+    let mut cfg = config(
+        &fs,
+        json!({ "scope": "  offline_access   contact:user.base:readonly " }),
+    );
+    cfg.hosts = Default::default();
+    let scoped = build(&cfg).unwrap().authorize_url(&req).await.unwrap();
+    let q: std::collections::HashMap<_, _> = scoped.query_pairs().into_owned().collect();
+    assert_eq!(q["scope"], "offline_access contact:user.base:readonly");
 }
 
 #[tokio::test]
 async fn configuration_errors_name_the_field() {
     let fs = feishu::start().await;
-    let http = HttpClient::new(&HttpConfig::default()).unwrap();
     let mut no_corp = config(&fs, json!({}));
     no_corp.corp_id = None;
-    let e = Feishu::new(&no_corp, http.clone()).unwrap_err().to_string();
+    let e = build(&no_corp).unwrap_err().to_string();
     assert!(e.contains("corp_id") && e.contains("tenant_key"), "{e}");
+    // A host the platform does not have (a typo) is refused rather than ignored.
+    let mut typo = config(&fs, json!({}));
+    typo.hosts = serde_json::from_value(json!({"acounts": "http://127.0.0.1:1/"})).unwrap();
+    let e = build(&typo).unwrap_err().to_string();
+    assert!(
+        e.contains("hosts.acounts") && e.contains("open, accounts"),
+        "{e}"
+    );
     for (option, value) in [
         ("region", json!("mars")),
         ("token_api", json!("v3")),
@@ -396,8 +461,9 @@ async fn configuration_errors_name_the_field() {
         ("department_id_type", json!("name")),
         ("region", json!(1)),
     ] {
-        let cfg = config(&fs, json!({ option: value }));
-        let e = Feishu::new(&cfg, http.clone()).unwrap_err().to_string();
+        let e = build(&config(&fs, json!({ option: value })))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(&format!("options.{option}")), "{e}");
     }
     let h = handler(&fs, json!({}));
@@ -552,9 +618,43 @@ async fn registration_and_user_agent_markers() {
     assert_eq!(r.user_agent_markers, &["lark/", "larklocale", "feishu"]);
     let rules = unilogin_core::MappingRules::from_yaml("feishu", r.default_rules);
     assert!(rules.is_ok());
-    let _: Arc<dyn Platform> = (r.build)(unilogin_core::registry::PlatformContext {
-        config: &config(&feishu::start().await, json!({})),
+    let fs = feishu::start().await;
+    let _: Arc<dyn Platform> = (r.build)(PlatformContext {
+        config: &config(&fs, json!({})),
         http: &HttpClient::new(&HttpConfig::default()).unwrap(),
     })
     .unwrap();
+    // Which token key: the two app-token endpoints never share a cached token.
+    let tenant_key = handler(&fs, json!({})).token_key().unwrap();
+    let app_key = handler(&fs, json!({"app_token_api": "app"}))
+        .token_key()
+        .unwrap();
+    assert_ne!(tenant_key, app_key);
+}
+
+#[tokio::test]
+async fn the_jsapi_login_is_tt_request_access_with_the_legacy_fallback() {
+    let r = unilogin_core::Registry::get("feishu").unwrap();
+    assert!(r.in_client.redeems_without_state());
+    let jsapi = r.in_client.jsapi().expect("a JSAPI login");
+    assert_eq!(jsapi.global, "tt");
+    assert_eq!(
+        jsapi.sdk_url,
+        "https://lf1-cdn-tos.bytegoofy.com/goofy/lark/op/h5-js-sdk-1.5.16.js"
+    );
+    let js = jsapi.get_code.trim();
+    assert!(js.starts_with("function (p)") && js.ends_with('}'), "{js}");
+    for call in [
+        "tt.requestAccess({ appID: p.appId, scopeList: []",
+        "tt.requestAuthCode({ appId: p.appId",
+        "h5sdk.ready(run)",
+        "return new Promise(",
+    ] {
+        assert!(js.contains(call), "{call}");
+    }
+    let fs = feishu::start().await;
+    let cfg = config(&fs, json!({}));
+    let params = (jsapi.params)(&cfg);
+    assert_eq!(params, json!({ "appId": fs.credentials().app_key }));
+    assert!(!params.to_string().contains(&fs.credentials().app_secret));
 }

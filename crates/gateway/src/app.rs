@@ -7,7 +7,6 @@ use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use unilogin::config::{ConfigSource, StaticConfig};
 use unilogin::token_cache::TokenCache;
@@ -15,39 +14,20 @@ use unilogin::{Error, Result, Sso};
 use unilogin_axum::session::{MemoryRevocationList, RevocationList, SessionIssuer, SessionKeys};
 
 use crate::config::GatewayConfig;
-use crate::handlers;
 use crate::metrics::Metrics;
-use crate::store::{MemoryStateStore, StateStore};
+use crate::routes;
+use crate::store::{LoginStateStore, MemoryStateStore};
 use crate::trace::{self, TraceSettings};
-
-/// Issues an H5 code for a platform's demo user (sandbox only).
-pub type IssueCode = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
-
-/// Sandbox-only hooks: the platform fakes stand in for the platform clients' JSAPI.
-#[derive(Clone)]
-pub struct SandboxHooks {
-    /// Issues an H5 code for the platform's demo user (what the client's JSAPI would return).
-    pub issue_h5_code: IssueCode,
-    /// Links shown on the home page (label, URL).
-    pub links: Vec<(String, String)>,
-}
-
-impl fmt::Debug for SandboxHooks {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SandboxHooks")
-            .field("links", &self.links)
-            .finish_non_exhaustive()
-    }
-}
 
 pub(crate) struct Inner {
     pub(crate) config: GatewayConfig,
     pub(crate) sso: Sso,
-    pub(crate) states: Arc<dyn StateStore>,
+    pub(crate) states: Arc<dyn LoginStateStore>,
     pub(crate) revocations: Arc<dyn RevocationList>,
     pub(crate) issuer: SessionIssuer,
     pub(crate) metrics: Metrics,
-    pub(crate) sandbox: Option<SandboxHooks>,
+    #[cfg(feature = "sandbox")]
+    pub(crate) sandbox: Option<crate::sandbox::SandboxHooks>,
 }
 
 /// A configured gateway. Cheap to clone; build with [`Gateway::builder`].
@@ -70,10 +50,11 @@ pub struct GatewayBuilder {
     config: GatewayConfig,
     source: Option<Arc<dyn ConfigSource>>,
     keys: Option<SessionKeys>,
-    states: Option<Arc<dyn StateStore>>,
+    states: Option<Arc<dyn LoginStateStore>>,
     revocations: Option<Arc<dyn RevocationList>>,
     token_cache: Option<TokenCache>,
-    sandbox: Option<SandboxHooks>,
+    #[cfg(feature = "sandbox")]
+    sandbox: Option<crate::sandbox::SandboxHooks>,
 }
 
 impl fmt::Debug for GatewayBuilder {
@@ -98,7 +79,7 @@ impl GatewayBuilder {
     }
 
     /// Keeps pending logins here (default: Redis when `redis.url` is set, else memory).
-    pub fn state_store(mut self, store: Arc<dyn StateStore>) -> Self {
+    pub fn state_store(mut self, store: Arc<dyn LoginStateStore>) -> Self {
         self.states = Some(store);
         self
     }
@@ -116,7 +97,8 @@ impl GatewayBuilder {
     }
 
     /// Sandbox mode hooks.
-    pub fn sandbox(mut self, hooks: SandboxHooks) -> Self {
+    #[cfg(feature = "sandbox")]
+    pub fn sandbox(mut self, hooks: crate::sandbox::SandboxHooks) -> Self {
         self.sandbox = Some(hooks);
         self
     }
@@ -151,22 +133,22 @@ impl GatewayBuilder {
             },
         };
         let redis = open_redis(&config)?;
-        let states: Arc<dyn StateStore> = match (self.states, &redis) {
+        let states: Arc<dyn LoginStateStore> = match (self.states, &redis) {
             (Some(s), _) => s,
             #[cfg(feature = "redis")]
-            (None, Some(r)) => Arc::new(r.stores.clone()),
+            (None, Some(r)) => Arc::new(r.state_store()),
             _ => Arc::new(MemoryStateStore::new(config.login.max_pending)),
         };
         let revocations: Arc<dyn RevocationList> = match (self.revocations, &redis) {
             (Some(r), _) => r,
             #[cfg(feature = "redis")]
-            (None, Some(r)) => Arc::new(r.stores.revocations()),
+            (None, Some(r)) => Arc::new(r.revocation_list()),
             _ => Arc::new(MemoryRevocationList::new()),
         };
         let cache = match (self.token_cache, &redis) {
             (Some(c), _) => c,
             #[cfg(feature = "redis")]
-            (None, Some(r)) => TokenCache::builder().store(r.tokens.clone()).build(),
+            (None, Some(r)) => TokenCache::builder().store(Arc::new(r.clone())).build(),
             _ => TokenCache::new(),
         };
         let sso = Sso::builder(ArcSource(source))
@@ -188,31 +170,23 @@ impl GatewayBuilder {
                 revocations,
                 issuer,
                 metrics,
+                #[cfg(feature = "sandbox")]
                 sandbox: self.sandbox,
             }),
         })
     }
 }
 
+/// One Redis connection for pending logins, revocations and app tokens.
 #[cfg(feature = "redis")]
-struct RedisParts {
-    stores: crate::redis_store::RedisStores,
-    tokens: Arc<dyn unilogin::token_cache::TokenStore>,
-}
-
-#[cfg(feature = "redis")]
-fn open_redis(config: &GatewayConfig) -> Result<Option<RedisParts>> {
+fn open_redis(config: &GatewayConfig) -> Result<Option<unilogin_redis::RedisStore>> {
     let Some(url) = &config.redis.url else {
         return Ok(None);
     };
-    let stores = crate::redis_store::RedisStores::open(url, &config.redis.prefix)?;
-    let tokens = unilogin_redis::RedisStore::builder(url.clone())
+    unilogin_redis::RedisStore::builder(url.clone())
         .prefix(config.redis.prefix.clone())
-        .build()?;
-    Ok(Some(RedisParts {
-        stores,
-        tokens: Arc::new(tokens),
-    }))
+        .build()
+        .map(Some)
 }
 
 #[cfg(not(feature = "redis"))]
@@ -257,6 +231,7 @@ impl Gateway {
             states: None,
             revocations: None,
             token_cache: None,
+            #[cfg(feature = "sandbox")]
             sandbox: None,
         }
     }
@@ -287,25 +262,7 @@ impl Gateway {
             request_timeout: Duration::from_millis(self.inner.config.limits.request_timeout_ms),
             trust_forwarded_for: self.inner.config.proxy.trust_forwarded_for,
         };
-        let mut router = Router::new()
-            .route("/", get(handlers::home))
-            .route("/auth/{tenant}/{platform}/login", get(handlers::login))
-            .route(
-                "/auth/{tenant}/{platform}/callback",
-                get(handlers::callback),
-            )
-            .route("/auth/{tenant}/{platform}/code", post(handlers::code))
-            .route("/me", get(handlers::me))
-            .route("/logout", post(handlers::logout))
-            .route("/healthz", get(handlers::healthz))
-            .route("/readyz", get(handlers::readyz))
-            .route("/metrics", get(handlers::metrics))
-            .route("/.well-known/jwks.json", get(handlers::jwks));
-        if self.inner.sandbox.is_some() {
-            router = router.route("/sandbox/{platform}/h5-code", post(handlers::sandbox_code));
-        }
-        router
-            .fallback(handlers::not_found)
+        routes::router(self)
             .layer(DefaultBodyLimit::max(
                 self.inner.config.limits.max_body_bytes,
             ))

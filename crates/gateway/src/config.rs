@@ -4,6 +4,7 @@
 //! Tenants' platform settings are not in this file: `tenants_file` names a YAML list of
 //! [`PlatformConfig`] entries (or the sandbox generates them).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,8 +12,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 use unilogin::config::PlatformConfig;
-use unilogin::http::HttpConfig;
-use unilogin::{Error, Result};
+use unilogin::HttpConfig;
+use unilogin::{Error, Registry, Result};
 use url::Url;
 
 /// The embedded defaults, as YAML text.
@@ -134,10 +135,22 @@ pub struct ProxyConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct H5Config {
-    /// DingTalk JSAPI script URL.
-    pub dingtalk_jssdk: Option<String>,
-    /// Feishu / Lark H5 JSSDK script URL.
-    pub feishu_jssdk: Option<String>,
+    /// Per platform name: the JS SDK the H5 page loads instead of the one the platform's
+    /// registration publishes (a self-hosted copy), or `null` to load none. Platforms not listed
+    /// load their published SDK.
+    #[serde(default)]
+    pub sdk_urls: BTreeMap<String, Option<Url>>,
+}
+
+impl H5Config {
+    /// The SDK script the H5 page of `platform` loads: the configured override, else
+    /// `published` (the registration's). `None`: load no script.
+    pub fn sdk_url<'a>(&'a self, platform: &str, published: &'a str) -> Option<&'a str> {
+        match self.sdk_urls.get(platform) {
+            Some(over) => over.as_ref().map(Url::as_str),
+            None => Some(published),
+        }
+    }
 }
 
 /// Log output format.
@@ -276,6 +289,16 @@ impl GatewayConfig {
                 return Err(config_error(field, "must be letters, digits, `_` or `-`"));
             }
         }
+        for (name, url) in &self.h5.sdk_urls {
+            let field = format!("h5.sdk_urls.{name}");
+            Registry::get(name).map_err(|e| config_error(&field, e.to_string()))?;
+            if url
+                .as_ref()
+                .is_some_and(|u| !matches!(u.scheme(), "https" | "http"))
+            {
+                return Err(config_error(&field, "must be an http(s) URL or null"));
+            }
+        }
         Ok(())
     }
 
@@ -371,6 +394,33 @@ mod tests {
     fn redis_url_is_not_printed() {
         let c = GatewayConfig::from_yaml("redis: {url: 'redis://:hunter2@h:6379/0'}").unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn sdk_urls_override_or_disable_the_published_script() {
+        let c = GatewayConfig::default();
+        assert_eq!(
+            c.h5.sdk_url("p", "https://cdn.example/p.js"),
+            Some("https://cdn.example/p.js")
+        );
+        let Some(name) = Registry::names().first().copied() else {
+            return; // a build without platforms
+        };
+        let yaml = format!("h5: {{sdk_urls: {{{name}: 'https://static.example/sdk.js'}}}}");
+        let c = GatewayConfig::from_yaml(&yaml).unwrap();
+        assert_eq!(
+            c.h5.sdk_url(name, "x"),
+            Some("https://static.example/sdk.js")
+        );
+        let c = GatewayConfig::from_yaml(&format!("h5: {{sdk_urls: {{{name}: null}}}}")).unwrap();
+        assert_eq!(c.h5.sdk_url(name, "x"), None);
+        let e = GatewayConfig::from_yaml("h5: {sdk_urls: {myspace: null}}").unwrap_err();
+        assert!(e.to_string().contains("h5.sdk_urls.myspace"), "{e}");
+        let e = GatewayConfig::from_yaml(&format!("h5: {{sdk_urls: {{{name}: 'ftp://x/'}}}}"))
+            .unwrap_err();
+        assert!(e.to_string().contains("http(s)"), "{e}");
+        // The old per-platform keys are gone.
+        assert!(GatewayConfig::from_yaml("h5: {feishu_jssdk: null}").is_err());
     }
 
     #[test]

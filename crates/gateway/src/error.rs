@@ -58,16 +58,6 @@ impl ApiError {
         }
     }
 
-    /// 503 `store_unavailable`: the state or session store failed (details logged).
-    pub fn store(e: &Error) -> Self {
-        tracing::error!(error = %e, "login state store failed");
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
-            "the login state store is unavailable; try again",
-        )
-    }
-
     /// Render as HTML when `html` is true (browser-facing endpoints).
     pub fn html(mut self, html: bool) -> Self {
         self.html = html;
@@ -84,9 +74,11 @@ impl ApiError {
             Error::State(_)
             | Error::RedirectNotAllowed { .. }
             | Error::InvalidCode { .. }
+            | Error::InvalidCallback { .. }
+            | Error::RedirectLoginRequired { .. }
             | Error::Unsupported { .. } => StatusCode::BAD_REQUEST,
             Error::ReauthRequired { .. } => StatusCode::UNAUTHORIZED,
-            Error::RateLimited { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::RateLimited { .. } | Error::Store { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Upstream {
                 transient: true, ..
             } => StatusCode::SERVICE_UNAVAILABLE,
@@ -116,7 +108,14 @@ impl From<Error> for ApiError {
             | Error::RedirectNotAllowed { .. }
             | Error::InvalidCode { .. }
             | Error::ReauthRequired { .. }
+            | Error::InvalidCallback { .. }
             | Error::Unsupported { .. } => e.to_string(),
+            Error::RedirectLoginRequired { platform } => format!(
+                "platform `{platform}` does not accept a posted code: its codes are redeemed only \
+                 by the redirect login they belong to (with its state and PKCE verifier); start \
+                 the login at `GET /auth/{{tenant}}/{platform}/login` instead"
+            ),
+            Error::Store { .. } => "the login state store is unavailable; try again".into(),
             Error::RateLimited { .. } => "the platform is rate limiting logins; retry later".into(),
             Error::Timeout { .. } => "the platform did not answer in time".into(),
             Error::Config { .. } | Error::Misconfigured { .. } => {
@@ -184,12 +183,13 @@ impl IntoResponse for ApiError {
 mod tests {
     use super::*;
     use unilogin::error::StateProblem;
-    use unilogin::{ErrorClass, PlatformName, TenantId, UpstreamCode, UpstreamCtx};
+    use unilogin::error::ErrorClass;
+    use unilogin::{PlatformName, TenantId, UpstreamCode, UpstreamCtx};
 
     fn ctx() -> UpstreamCtx {
         UpstreamCtx::new(
             Some(TenantId::new("acme").unwrap()),
-            PlatformName::new("dingtalk").unwrap(),
+            PlatformName::new("some-platform").unwrap(),
             "gettoken",
         )
     }
@@ -205,9 +205,23 @@ mod tests {
             (
                 Error::Disabled {
                     tenant: t.clone(),
-                    platform: PlatformName::new("dingtalk").unwrap(),
+                    platform: PlatformName::new("some-platform").unwrap(),
                 },
                 StatusCode::FORBIDDEN,
+            ),
+            (
+                Error::RedirectLoginRequired {
+                    platform: PlatformName::new("some-platform").unwrap(),
+                },
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                Error::Store {
+                    store: "redis",
+                    operation: "take",
+                    message: "timed out".into(),
+                },
+                StatusCode::SERVICE_UNAVAILABLE,
             ),
             (Error::State(StateProblem::Reused), StatusCode::BAD_REQUEST),
             (
@@ -225,6 +239,10 @@ mod tests {
                 StatusCode::SERVICE_UNAVAILABLE,
             ),
             (Error::Timeout { ctx: ctx() }, StatusCode::GATEWAY_TIMEOUT),
+            (
+                Error::InvalidCallback { reason: "no code" },
+                StatusCode::BAD_REQUEST,
+            ),
         ];
         for (e, status) in cases {
             assert_eq!(ApiError::from(e.clone()).status, status, "{e}");
@@ -243,6 +261,27 @@ mod tests {
         let r = ApiError::from(e).into_response();
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(r.headers()[header::RETRY_AFTER], "8");
+    }
+
+    #[test]
+    fn redirect_login_required_says_what_to_do_and_store_errors_stay_generic() {
+        let e = Error::RedirectLoginRequired {
+            platform: PlatformName::new("some-platform").unwrap(),
+        };
+        let a = ApiError::from(e);
+        assert_eq!(a.kind, "redirect_login_required");
+        assert!(
+            a.message.contains("/auth/{tenant}/some-platform/login"),
+            "{}",
+            a.message
+        );
+        let a = ApiError::from(Error::Store {
+            store: "redis",
+            operation: "take",
+            message: "Io: connection refused".into(),
+        });
+        assert_eq!(a.kind, "store_unavailable");
+        assert!(!a.message.contains("refused"), "{}", a.message);
     }
 
     #[test]

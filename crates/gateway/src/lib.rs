@@ -4,20 +4,28 @@
 //! library call. It offers, per tenant and platform:
 //!
 //! - `GET /auth/{tenant}/{platform}/login?return_to=…` — the return URL must be one of the
-//!   tenant's allowed redirect URIs exactly; a single-use `state` bound to a browser cookie is
-//!   stored for a few minutes. The `User-Agent` decides the path: inside the platform's client
-//!   the H5 login-free page (JSAPI code → `POST …/code`) or the platform's in-client OAuth link;
-//!   anywhere else a redirect to the platform's web/QR authorize page.
+//!   tenant's allowed redirect URIs exactly. Inside the platform's client (`User-Agent`) the
+//!   platform's registration decides: a JSAPI platform gets the H5 page (JSAPI code →
+//!   `POST …/code`), a platform whose client opens an OAuth link gets that redirect login;
+//!   anywhere else the web/QR redirect login. A redirect login keeps the core's pending login
+//!   (single-use `state`, PKCE verifier, nonce) bound to a browser cookie for a few minutes.
 //! - `GET /auth/{tenant}/{platform}/callback` — state checked and consumed atomically, code
 //!   exchanged, session issued (cookie), redirect to `return_to`.
-//! - `POST /auth/{tenant}/{platform}/code` — the H5 login-free exchange; returns the profile and
-//!   a session token.
+//! - `POST /auth/{tenant}/{platform}/code` — the H5 login-free exchange of a JSAPI code; returns
+//!   the profile and a session token. Platforms without a JSAPI login are refused
+//!   (`redirect_login_required`) before any upstream call.
 //! - `GET /me`, `POST /logout`, `GET /healthz`, `GET /readyz`, `GET /metrics`,
 //!   `GET /.well-known/jwks.json`.
 //!
 //! Sessions are Ed25519 JWTs from [`unilogin_axum::session::SessionIssuer`], verifiable by any
 //! service through the JWKS (see `unilogin-axum`'s guard). Pending logins and revocations live
-//! in memory, or in Redis so that replicas share them. See `docs/gateway.md`.
+//! in memory, or in Redis (`unilogin-redis`) so that replicas share them. The gateway names no
+//! platform: everything platform-specific comes from the registrations of the linked platform
+//! crates (the sandbox's fakes aside). See `docs/gateway.md`.
+//!
+//! Cargo features: one per platform (`dingtalk`, `feishu`, `wecom`, `custom-oauth`), `redis`,
+//! `mimalloc`, and `sandbox` (the `--sandbox` mode and its routes; the only user of
+//! `unilogin-testkit`). All on by default.
 //!
 //! ```no_run
 //! use unilogin_gateway::{Gateway, config::GatewayConfig};
@@ -34,34 +42,19 @@ pub mod app;
 pub mod config;
 pub mod cookies;
 pub mod error;
-pub mod handlers;
 pub mod metrics;
 pub mod pages;
-#[cfg(feature = "redis")]
-pub mod redis_store;
+pub mod routes;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod store;
 pub mod trace;
 
-pub use app::{Gateway, GatewayBuilder, SandboxHooks, shutdown_signal};
+pub use app::{Gateway, GatewayBuilder, shutdown_signal};
 pub use config::GatewayConfig;
 pub use error::ApiError;
-pub use sandbox::{Sandbox, SandboxOptions};
-
-/// `bytes` random bytes from the thread-local CSPRNG, as lower-case hex.
-pub fn random_hex(bytes: usize) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(bytes * 2);
-    let mut left = bytes;
-    while left > 0 {
-        let chunk: [u8; 32] = rand::random();
-        for b in chunk.iter().take(left) {
-            let _ = write!(out, "{b:02x}");
-        }
-        left = left.saturating_sub(32);
-    }
-    out
-}
+#[cfg(feature = "sandbox")]
+pub use sandbox::{Sandbox, SandboxHooks, SandboxOptions};
 
 /// Installs the global tracing subscriber: text or JSON lines, filter from `RUST_LOG` or
 /// `filter`. Span fields (the request's `trace_id`) appear on every line.
@@ -81,15 +74,4 @@ pub fn init_logging(format: config::LogFormat, filter: &str) {
     };
     // Already installed (tests, embedding applications): keep theirs.
     let _ = result;
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn random_hex_lengths_and_uniqueness() {
-        assert_eq!(super::random_hex(16).len(), 32);
-        assert_eq!(super::random_hex(40).len(), 80);
-        assert_ne!(super::random_hex(32), super::random_hex(32));
-        assert!(super::random_hex(8).bytes().all(|b| b.is_ascii_hexdigit()));
-    }
 }

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use unilogin_gateway::config::{DEFAULTS_YAML, GatewayConfig, LogFormat};
-use unilogin_gateway::{Gateway, Sandbox, SandboxOptions, init_logging, shutdown_signal};
+use unilogin_gateway::{Gateway, init_logging, shutdown_signal};
+#[cfg(feature = "sandbox")]
+use unilogin_gateway::{Sandbox, SandboxOptions};
 
 // mimalloc: measured against glibc malloc in the load benchmark, more logins per second under
 // load, and a resident set that levels off where glibc's kept creeping up (docs/performance.md).
@@ -25,6 +27,7 @@ OPTIONS:
     --config FILE      gateway configuration (YAML, merged over the embedded defaults)
     --listen ADDR      listen address (overrides `listen`; sandbox default 127.0.0.1:8080)
     --sandbox          run against built-in platform fakes with a demo tenant, offline
+                       (builds with the `sandbox` feature only)
     --json-logs        JSON log lines
     --print-defaults   print the embedded default configuration and exit
     -h, --help         this text
@@ -79,6 +82,11 @@ async fn run(args: Args) -> Result<(), String> {
         config.log.format = LogFormat::Json;
     }
     init_logging(config.log.format, &config.log.filter);
+    #[cfg(not(feature = "sandbox"))]
+    if args.sandbox {
+        return Err("this gateway was built without the `sandbox` feature".into());
+    }
+    #[cfg(feature = "sandbox")]
     if args.sandbox {
         let listen = args.listen.unwrap_or(config.listen);
         let sandbox = Sandbox::start(SandboxOptions { listen, config })

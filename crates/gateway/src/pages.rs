@@ -1,6 +1,7 @@
 //! The few HTML pages the gateway serves: errors for browsers, the H5 login-free page that asks
-//! the platform's JSAPI for a code and posts it back, and a small home page that shows who is
-//! signed in.
+//! the platform client's JSAPI for a code and posts it back (rendered from the platform's
+//! [`JsapiLogin`], so the gateway knows no platform by name), and a small home page that shows
+//! who is signed in.
 //!
 //! Everything interpolated is escaped (HTML text/attributes) or embedded as JSON with `<`, `>`,
 //! `&` and line separators escaped (inside `<script>`).
@@ -8,6 +9,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use unilogin::JsapiLogin;
 
 /// Escapes text for HTML element content and quoted attributes.
 pub fn escape(s: &str) -> String {
@@ -85,35 +87,43 @@ pub fn error_page(
     )
 }
 
-/// What the H5 login-free page needs.
+/// What the H5 login-free page needs: the platform's [`JsapiLogin`] and where the code goes.
+#[derive(Debug, Clone)]
+pub struct H5Page<'a> {
+    /// The platform's JSAPI login (its global, its code call).
+    pub jsapi: &'a JsapiLogin,
+    /// The SDK script to load (the published one, an override, or none).
+    pub sdk_url: Option<&'a str>,
+    /// What the page shows and posts.
+    pub config: H5PageConfig,
+}
+
+/// The page's data, embedded as JSON (`<script type="application/json">`).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct H5Page {
-    /// Platform name (selects the JSAPI).
+pub struct H5PageConfig {
+    /// Platform name (display only).
     pub platform: String,
     /// Tenant id (display only).
     pub tenant: String,
-    /// Organisation id for DingTalk's `dd.getAuthCode({corpId})`.
-    pub corp_id: Option<String>,
-    /// App id for Feishu's `tt.requestAccess({appID})`.
-    pub app_id: String,
+    /// The global the platform's SDK defines inside its client (`window[global]`).
+    pub global: String,
+    /// The arguments of the code call ([`JsapiLogin::params`] of the tenant's configuration).
+    pub params: serde_json::Value,
     /// Where to POST `{code}`.
     pub code_url: String,
     /// Where to go once signed in (already checked against the allow-list).
     pub return_to: String,
-    /// Sandbox only: where the page gets a code from the platform fake when no JSAPI exists.
+    /// Sandbox only: where the page gets a code from the platform fake when the global is absent.
     pub sandbox_code_url: Option<String>,
-    /// The platform's JSAPI script, if configured.
-    #[serde(skip)]
-    pub jssdk: Option<String>,
 }
 
 const H5_SCRIPT: &str = r#"(function () {
   var cfg = JSON.parse(document.getElementById('unilogin-h5').textContent);
   var status = document.getElementById('status');
   function fail(msg) { status.textContent = 'Sign-in failed: ' + msg; status.className = 'error'; }
-  function err(e) { return new Error(typeof e === 'string' ? e : JSON.stringify(e)); }
   function post(code) {
+    if (!code) { throw new Error('the client returned no code'); }
     return fetch(cfg.codeUrl, {
       method: 'POST', credentials: 'same-origin',
       headers: { 'content-type': 'application/json' },
@@ -128,57 +138,45 @@ const H5_SCRIPT: &str = r#"(function () {
       location.replace(cfg.returnTo);
     });
   }
-  function dingtalk() {
-    return new Promise(function (ok, ko) {
-      dd.ready(function () {
-        var done = function (r) { ok(r.authCode || r.code); };
-        if (dd.getAuthCode) { dd.getAuthCode({ corpId: cfg.corpId, success: done, fail: function (e) { ko(err(e)); } }); }
-        else { dd.runtime.permission.requestAuthCode({ corpId: cfg.corpId, onSuccess: done, onFail: function (e) { ko(err(e)); } }); }
-      });
-    });
-  }
-  function feishu() {
-    return new Promise(function (ok, ko) {
-      var done = function (r) { ok(r.code); };
-      var legacy = function (e) {
-        if (!tt.requestAuthCode) { ko(err(e)); return; }
-        var run = function () { tt.requestAuthCode({ appId: cfg.appId, success: done, fail: function (e2) { ko(err(e2)); } }); };
-        if (window.h5sdk && h5sdk.ready) { h5sdk.ready(run); } else { run(); }
-      };
-      if (tt.requestAccess) { tt.requestAccess({ appID: cfg.appId, scopeList: [], success: done, fail: legacy }); }
-      else { legacy('tt.requestAccess is not available'); }
-    });
-  }
   function sandbox() {
     return fetch(cfg.sandboxCodeUrl, { method: 'POST' }).then(function (r) { return r.json(); })
       .then(function (j) { if (!j.code) { throw new Error(j.message || 'no code'); } return j.code; });
   }
-  var getCode;
-  if (cfg.platform === 'dingtalk' && window.dd) { getCode = dingtalk(); }
-  else if (cfg.platform === 'feishu' && window.tt) { getCode = feishu(); }
-  else if (cfg.sandboxCodeUrl) { getCode = sandbox(); }
-  else { getCode = Promise.reject(new Error('open this page inside the ' + cfg.platform + ' client')); }
-  getCode.then(post).catch(function (e) { fail(e.message); });
+  var code;
+  if (window[cfg.global]) { code = Promise.resolve(cfg.params).then(getCode); }
+  else if (cfg.sandboxCodeUrl) { code = sandbox(); }
+  else { code = Promise.reject(new Error('open this page inside the ' + cfg.platform + ' client')); }
+  code.then(post).catch(function (e) { fail(e && e.message ? e.message : String(e)); });
 })();"#;
 
-/// The H5 login-free page.
-pub fn h5_page(page: &H5Page) -> Response {
+/// The H5 login-free page: loads the platform's SDK, calls its code function with the tenant's
+/// parameters (or, in the sandbox without the client, asks the fake), posts the code.
+///
+/// The code function is the platform crate's static JavaScript; everything from configuration
+/// or the request is embedded as JSON data, never as code.
+pub fn h5_page(page: &H5Page<'_>) -> Result<Response, unilogin::Error> {
+    let get_code = page.jsapi.get_code;
+    if get_code.to_ascii_lowercase().contains("</script") {
+        return Err(unilogin::Error::Internal(
+            "a platform's JSAPI code function must not contain `</script`".into(),
+        ));
+    }
     let sdk = page
-        .jssdk
-        .as_deref()
+        .sdk_url
         .map(|src| format!("<script src=\"{}\"></script>\n", escape(src)))
         .unwrap_or_default();
-    html(
+    Ok(html(
         StatusCode::OK,
         "Signing in",
         &format!(
             "<h1>Signing in to {tenant}</h1>\n<p id=\"status\">Asking {platform} for a login code...</p>\n\
-             <script type=\"application/json\" id=\"unilogin-h5\">{cfg}</script>\n{sdk}<script>{H5_SCRIPT}</script>",
-            tenant = escape(&page.tenant),
-            platform = escape(&page.platform),
-            cfg = script_json(page),
+             <script type=\"application/json\" id=\"unilogin-h5\">{cfg}</script>\n{sdk}\
+             <script>var getCode = ({get_code});\n{H5_SCRIPT}</script>",
+            tenant = escape(&page.config.tenant),
+            platform = escape(&page.config.platform),
+            cfg = script_json(&page.config),
         ),
-    )
+    ))
 }
 
 /// Who the home page shows as signed in.
@@ -249,19 +247,56 @@ mod tests {
     }
 
     #[test]
-    fn h5_page_embeds_config_safely() {
-        let page = H5Page {
-            platform: "dingtalk".into(),
-            tenant: "acme".into(),
-            corp_id: Some("ding</script>".into()),
-            app_id: "k".into(),
-            code_url: "/auth/acme/dingtalk/code".into(),
-            return_to: "https://app.example/".into(),
-            sandbox_code_url: None,
-            jssdk: Some("https://cdn.example/dd.js".into()),
+    fn h5_page_embeds_config_as_data_and_the_code_function_as_code() {
+        let jsapi = JsapiLogin {
+            sdk_url: "https://cdn.example/sdk.js",
+            global: "xx",
+            get_code: "function (p) { return xx.code(p.org); }",
+            params: |_| serde_json::Value::Null,
         };
-        let r = h5_page(&page);
+        let page = H5Page {
+            jsapi: &jsapi,
+            sdk_url: Some("https://cdn.example/sdk.js?a=1&b=2"),
+            config: H5PageConfig {
+                platform: "some-platform".into(),
+                tenant: "acme".into(),
+                global: "xx".into(),
+                params: serde_json::json!({"org": "o</script><script>alert(1)</script>"}),
+                code_url: "/auth/acme/some-platform/code".into(),
+                return_to: "https://app.example/".into(),
+                sandbox_code_url: None,
+            },
+        };
+        let r = h5_page(&page).unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()[header::REFERRER_POLICY], "no-referrer");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let body = rt
+            .block_on(axum::body::to_bytes(r.into_body(), 1 << 20))
+            .unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert!(
+            body.contains("var getCode = (function (p) { return xx.code(p.org); });"),
+            "{body}"
+        );
+        assert!(
+            body.contains("<script src=\"https://cdn.example/sdk.js?a=1&amp;b=2\"></script>"),
+            "{body}"
+        );
+        assert!(!body.contains("alert(1)</script>"), "{body}");
+        assert!(body.contains("\"global\":\"xx\""), "{body}");
+        let bad = JsapiLogin {
+            get_code: "function () { '</SCRIPT>' }",
+            ..jsapi
+        };
+        assert!(
+            h5_page(&H5Page {
+                jsapi: &bad,
+                ..page
+            })
+            .is_err()
+        );
     }
 }

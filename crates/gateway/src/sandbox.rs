@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -16,8 +16,28 @@ use unilogin::{Error, Result};
 use unilogin_testkit::FakePlatform;
 use url::Url;
 
-use crate::app::{Gateway, SandboxHooks};
+use crate::app::Gateway;
 use crate::config::GatewayConfig;
+
+/// Issues an H5 code for a platform's demo user (sandbox only).
+pub type IssueCode = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Sandbox-only hooks: the platform fakes stand in for the platform clients' JSAPI.
+#[derive(Clone)]
+pub struct SandboxHooks {
+    /// Issues an H5 code for the platform's demo user (what the client's JSAPI would return).
+    pub issue_h5_code: IssueCode,
+    /// Links shown on the home page (label, URL).
+    pub links: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for SandboxHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxHooks")
+            .field("links", &self.links)
+            .finish_non_exhaustive()
+    }
+}
 
 /// The demo tenant's id.
 pub const DEMO_TENANT: &str = "demo";
@@ -39,8 +59,10 @@ impl std::fmt::Debug for SandboxPlatform {
     }
 }
 
-fn scopes() -> Value {
-    json!({
+/// The demo tenant's session scopes: `user:read` for everyone, `admin:write` for `user002`.
+#[cfg(any(feature = "dingtalk", feature = "feishu", feature = "wecom"))]
+fn session_scopes() -> Value {
+    serde_json::json!({
         "default": ["user:read"],
         "rules": [{ "when": { "user_id": ["user002"] }, "grant": ["admin:write"] }]
     })
@@ -54,13 +76,13 @@ async fn dingtalk(return_to: &str) -> Result<SandboxPlatform> {
     let creds = fake.credentials();
     let base = fake.base_url().to_string();
     Ok(SandboxPlatform {
-        config: json!({
+        config: serde_json::json!({
             "tenant": DEMO_TENANT, "platform": "dingtalk",
             "app_key": creds.app_key, "app_secret": creds.app_secret,
             "corp_id": creds.corp_id, "agent_id": creds.agent_id,
             "hosts": { "oapi": base, "api": base, "login": base },
             "redirect_uris": [return_to],
-            "options": { "scopes": scopes() },
+            "session_scopes": session_scopes(),
         }),
         fake: Arc::new(fake),
     })
@@ -74,12 +96,13 @@ async fn feishu(return_to: &str) -> Result<SandboxPlatform> {
     let creds = fake.credentials();
     let base = fake.base_url().to_string();
     Ok(SandboxPlatform {
-        config: json!({
+        config: serde_json::json!({
             "tenant": DEMO_TENANT, "platform": "feishu",
             "app_key": creds.app_key, "app_secret": creds.app_secret, "corp_id": creds.corp_id,
             "hosts": { "open": base, "accounts": base },
             "redirect_uris": [return_to],
-            "options": { "region": "feishu", "scopes": scopes() },
+            "session_scopes": session_scopes(),
+            "options": { "region": "feishu" },
         }),
         fake: Arc::new(fake),
     })
@@ -93,14 +116,14 @@ async fn wecom(return_to: &str) -> Result<SandboxPlatform> {
     let creds = fake.credentials();
     let base = fake.base_url().to_string();
     Ok(SandboxPlatform {
-        config: json!({
+        config: serde_json::json!({
             "tenant": DEMO_TENANT, "platform": "wecom",
             // WeCom's app identifier is the corpid; the secret is the app's own Secret.
             "app_key": creds.corp_id, "app_secret": creds.app_secret,
             "corp_id": creds.corp_id, "agent_id": creds.agent_id,
             "hosts": { "qyapi": base, "oauth": base, "login": base, "open": base },
             "redirect_uris": [return_to],
-            "options": { "scopes": scopes() },
+            "session_scopes": session_scopes(),
         }),
         fake: Arc::new(fake),
     })
@@ -261,18 +284,28 @@ impl Sandbox {
         );
         for p in &self.platforms {
             let name = p.fake.name();
-            let code = p.fake.issue_h5_code(&p.fake.demo_user_id());
             s.push_str(&format!(
                 "\n== {name} (fake at {fake})\n\
                  1. PC web/QR login: open {link}\n   \
-                    On the fake {name} page press \"Approve\" next to a user; you land on {base}/ signed in.\n\
-                 2. H5 login-free exchange (the code the {name} client's JSAPI would give, valid 5 min):\n   \
-                    curl -s -H 'content-type: application/json' -d '{{\"code\":\"{code}\"}}' {base}/auth/{DEMO_TENANT}/{name}/code\n   \
-                    A fresh code any time: curl -s -X POST {base}/sandbox/{name}/h5-code\n\
-                 3. The H5 page an in-client browser gets: open {base}/auth/{DEMO_TENANT}/{name}/login with a {name} User-Agent.\n",
+                    On the fake {name} page press \"Approve\" next to a user; you land on {base}/ signed in.\n",
                 fake = p.fake.base_url(),
                 link = self.login_link(name),
             ));
+            let jsapi = unilogin::Registry::get(name).is_ok_and(|r| r.in_client.jsapi().is_some());
+            if jsapi {
+                let code = p.fake.issue_h5_code(&p.fake.demo_user_id());
+                s.push_str(&format!(
+                    "2. H5 login-free exchange (the code the {name} client's JSAPI would give, valid 5 min):\n   \
+                        curl -s -H 'content-type: application/json' -d '{{\"code\":\"{code}\"}}' {base}/auth/{DEMO_TENANT}/{name}/code\n   \
+                        A fresh code any time: curl -s -X POST {base}/sandbox/{name}/h5-code\n\
+                     3. The H5 page an in-client browser gets: open {base}/auth/{DEMO_TENANT}/{name}/login with a {name} User-Agent.\n"
+                ));
+            } else {
+                s.push_str(&format!(
+                    "2. In-client login: open {base}/auth/{DEMO_TENANT}/{name}/login with a {name} User-Agent: the client's OAuth link, \
+                        a redirect login with state (its codes are never accepted by POST …/code).\n"
+                ));
+            }
         }
         s.push_str(&format!(
             "\nThen: {base}/me (your session's claims), {base}/.well-known/jwks.json, {base}/metrics, {base}/readyz.\n\

@@ -1,9 +1,11 @@
-//! Pending web logins: the single-use `state` of each login, bound to the browser that started
-//! it, kept in a [`StateStore`] (memory by default, Redis when replicas must share it).
+//! Pending redirect logins: the core's [`PendingLogin`] (state, PKCE verifier, nonce, target)
+//! plus what the gateway adds (return URL, browser binding, expiry), kept in a
+//! [`LoginStateStore`] under the login's `state` — memory by default, Redis when replicas must
+//! share it (`unilogin_redis::RedisStateStore`, adapted below).
 //!
-//! A state is **consumed atomically**: [`StateStore::take`] returns the record once and leaves a
-//! `used` tombstone until the record would have been forgotten anyway, so a replayed state is
-//! reported as reused (not unknown) and two concurrent callbacks cannot both succeed.
+//! A state is **consumed atomically**: [`LoginStateStore::take`] returns the record once and
+//! leaves a `used` tombstone until the record would have been forgotten anyway, so a replayed
+//! state is reported as reused (not unknown) and two concurrent callbacks cannot both succeed.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -12,42 +14,31 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use unilogin::{Error, Flow, Result};
+use unilogin::web_login::PendingLogin;
+use unilogin::{Error, Result};
+use url::Url;
 
-/// What the gateway remembers about a pending web login.
+/// What the gateway remembers about a pending redirect login. Serialize it only into a
+/// server-side store: it holds the state and PKCE verifier in clear.
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct LoginState {
-    /// The tenant the login was started for.
-    pub tenant: String,
-    /// The platform the login was started for.
-    pub platform: String,
-    /// The flow (web/QR, or in-client OAuth for platforms that use a redirect).
-    pub flow: Flow,
+pub struct PendingRecord {
+    /// The core's pending login (tenant, platform, flow, redirect URI, state, verifier, nonce).
+    pub login: PendingLogin,
     /// The validated return URL.
-    pub return_to: String,
+    pub return_to: Url,
     /// The browser-binding cookie value the state belongs to.
     pub binding: String,
     /// When the state stops being accepted (Unix milliseconds).
     pub expires_at_ms: u64,
-    /// The PKCE verifier whose S256 challenge went to the authorize URL.
-    #[serde(default)]
-    pub code_verifier: Option<String>,
-    /// The OIDC nonce sent to the authorize URL.
-    #[serde(default)]
-    pub nonce: Option<String>,
 }
 
-impl fmt::Debug for LoginState {
+impl fmt::Debug for PendingRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LoginState")
-            .field("tenant", &self.tenant)
-            .field("platform", &self.platform)
-            .field("flow", &self.flow)
-            .field("return_to", &self.return_to)
+        f.debug_struct("PendingRecord")
+            .field("login", &self.login)
+            .field("return_to", &self.return_to.as_str())
             .field("binding", &"***")
             .field("expires_at_ms", &self.expires_at_ms)
-            .field("code_verifier", &self.code_verifier.as_ref().map(|_| "***"))
-            .field("nonce", &self.nonce)
             .finish()
     }
 }
@@ -56,19 +47,19 @@ impl fmt::Debug for LoginState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Taken {
     /// The state was pending; it is now consumed.
-    Found(LoginState),
+    Found(Box<PendingRecord>),
     /// The state was consumed before.
     Used,
     /// The store never saw this state, or forgot it.
     Missing,
 }
 
-/// Where pending logins live.
+/// Where pending logins live. Failures are [`Error::Store`] (the login then fails closed).
 #[async_trait]
-pub trait StateStore: Send + Sync + fmt::Debug {
+pub trait LoginStateStore: Send + Sync + fmt::Debug {
     /// Stores a pending login under `state`, remembered for `keep_for` (longer than its
     /// validity, so that expired and replayed states can be told apart from forged ones).
-    async fn put(&self, state: &str, record: &LoginState, keep_for: Duration) -> Result<()>;
+    async fn put(&self, state: &str, record: &PendingRecord, keep_for: Duration) -> Result<()>;
 
     /// Atomically consumes `state`.
     async fn take(&self, state: &str) -> Result<Taken>;
@@ -85,8 +76,16 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+fn memory_error(operation: &'static str, message: impl Into<String>) -> Error {
+    Error::Store {
+        store: "memory",
+        operation,
+        message: message.into(),
+    }
+}
+
 enum Slot {
-    Pending(LoginState),
+    Pending(Box<PendingRecord>),
     Used,
 }
 
@@ -95,8 +94,8 @@ struct Entry {
     forget_at: Instant,
 }
 
-/// The in-process [`StateStore`] (one replica). Bounded: expired entries are swept as new ones
-/// arrive, and a full store refuses new logins instead of growing.
+/// The in-process [`LoginStateStore`] (one replica). Bounded: expired entries are swept as new
+/// ones arrive, and a full store refuses new logins instead of growing.
 pub struct MemoryStateStore {
     entries: Mutex<HashMap<String, Entry>>,
     max_entries: usize,
@@ -119,10 +118,13 @@ impl MemoryStateStore {
         }
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Entry>>> {
+    fn lock(
+        &self,
+        operation: &'static str,
+    ) -> Result<std::sync::MutexGuard<'_, HashMap<String, Entry>>> {
         self.entries
             .lock()
-            .map_err(|_| Error::Internal("state store lock poisoned".into()))
+            .map_err(|_| memory_error(operation, "lock poisoned"))
     }
 
     /// Entries currently held (pending and tombstones).
@@ -137,23 +139,23 @@ impl MemoryStateStore {
 }
 
 #[async_trait]
-impl StateStore for MemoryStateStore {
-    async fn put(&self, state: &str, record: &LoginState, keep_for: Duration) -> Result<()> {
+impl LoginStateStore for MemoryStateStore {
+    async fn put(&self, state: &str, record: &PendingRecord, keep_for: Duration) -> Result<()> {
         let now = Instant::now();
-        let mut map = self.lock()?;
+        let mut map = self.lock("put")?;
         if map.len() >= self.max_entries {
             map.retain(|_, e| e.forget_at > now);
             if map.len() >= self.max_entries {
-                return Err(Error::Internal(format!(
-                    "pending login store is full ({} entries)",
-                    self.max_entries
-                )));
+                return Err(memory_error(
+                    "put",
+                    format!("full ({} pending logins)", self.max_entries),
+                ));
             }
         }
         map.insert(
             state.to_string(),
             Entry {
-                slot: Slot::Pending(record.clone()),
+                slot: Slot::Pending(Box::new(record.clone())),
                 forget_at: now + keep_for,
             },
         );
@@ -162,7 +164,7 @@ impl StateStore for MemoryStateStore {
 
     async fn take(&self, state: &str) -> Result<Taken> {
         let now = Instant::now();
-        let mut map = self.lock()?;
+        let mut map = self.lock("take")?;
         let Some(entry) = map.get_mut(state) else {
             return Ok(Taken::Missing);
         };
@@ -177,34 +179,69 @@ impl StateStore for MemoryStateStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        self.lock().map(|_| ())
+        self.lock("ping").map(|_| ())
+    }
+}
+
+/// Redis: the records as JSON in unilogin-redis's single-use store.
+#[cfg(feature = "redis")]
+#[async_trait]
+impl LoginStateStore for unilogin_redis::RedisStateStore {
+    async fn put(&self, state: &str, record: &PendingRecord, keep_for: Duration) -> Result<()> {
+        let json = serde_json::to_string(record)
+            .map_err(|e| Error::Internal(format!("encoding a pending login: {e}")))?;
+        unilogin_redis::RedisStateStore::put(self, state, &json, keep_for).await
+    }
+
+    async fn take(&self, state: &str) -> Result<Taken> {
+        use unilogin_redis::Taken as Raw;
+        Ok(
+            match unilogin_redis::RedisStateStore::take(self, state).await? {
+                Raw::Found(json) => match serde_json::from_str(&json) {
+                    Ok(record) => Taken::Found(Box::new(record)),
+                    Err(_) => {
+                        tracing::warn!(
+                            "undecodable pending login in Redis; treating it as unknown"
+                        );
+                        Taken::Missing
+                    }
+                },
+                Raw::Used => Taken::Used,
+                Raw::Missing => Taken::Missing,
+            },
+        )
+    }
+
+    async fn ping(&self) -> Result<()> {
+        unilogin_redis::RedisStateStore::ping(self).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use unilogin::{Flow, PlatformName, TenantId};
 
-    fn record() -> LoginState {
-        LoginState {
-            tenant: "acme".into(),
-            platform: "dingtalk".into(),
-            flow: Flow::Web,
-            return_to: "https://app.example/".into(),
+    fn record() -> PendingRecord {
+        PendingRecord {
+            login: PendingLogin::new(
+                TenantId::new("acme").unwrap(),
+                PlatformName::new("some-platform").unwrap(),
+                Flow::Web,
+                Url::parse("https://sso.example/auth/acme/some-platform/callback").unwrap(),
+            ),
+            return_to: Url::parse("https://app.example/").unwrap(),
             binding: "b1nd".into(),
             expires_at_ms: now_ms() + 60_000,
-            code_verifier: Some("v3rifier".into()),
-            nonce: None,
         }
     }
 
     #[tokio::test]
     async fn take_is_single_use() {
         let s = MemoryStateStore::new(10);
-        // One record: `record()` reads the clock, and two calls can straddle a millisecond.
         let r = record();
         s.put("st", &r, Duration::from_secs(60)).await.unwrap();
-        assert_eq!(s.take("st").await.unwrap(), Taken::Found(r));
+        assert_eq!(s.take("st").await.unwrap(), Taken::Found(Box::new(r)));
         assert_eq!(s.take("st").await.unwrap(), Taken::Used);
         assert_eq!(s.take("other").await.unwrap(), Taken::Missing);
     }
@@ -228,12 +265,23 @@ mod tests {
             .put("d", &record(), Duration::from_secs(60))
             .await
             .unwrap_err();
+        assert_eq!(e.kind(), "store_unavailable");
         assert!(e.to_string().contains("full"), "{e}");
     }
 
     #[test]
-    fn debug_hides_binding() {
-        let s = format!("{:?}", record());
-        assert!(!s.contains("b1nd") && !s.contains("v3rifier"), "{s}");
+    fn debug_hides_secrets_and_json_round_trips() {
+        let r = record();
+        let s = format!("{r:?}");
+        for secret in [
+            "b1nd",
+            r.login.state.expose(),
+            r.login.pkce_verifier.expose(),
+        ] {
+            assert!(!s.contains(secret), "{s}");
+        }
+        let back: PendingRecord =
+            serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
     }
 }

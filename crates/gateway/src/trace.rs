@@ -35,7 +35,7 @@ impl TraceId {
 
     /// A fresh random trace id (32 hex digits).
     pub fn generate() -> String {
-        crate::random_hex(16)
+        unilogin::web_login::random_hex(16)
     }
 
     /// Whether an incoming id is acceptable: 1 to 128 characters from `[A-Za-z0-9._:-]`.

@@ -232,10 +232,11 @@ async fn chromium_signs_in_with_every_platform() {
         client.close().await.unwrap();
     }
 
-    // Inside the platform's client (its User-Agent): DingTalk gets the H5 page whose script asks
-    // the JSAPI for a code (in the sandbox the fake supplies it), posts it and continues to
-    // return_to; Feishu and WeCom get their in-client OAuth link (the client approves it for the
-    // signed-in member; here the fake's page does, with its button).
+    // Inside the platform's client (its User-Agent), as the platform's registration declares:
+    // JSAPI platforms (DingTalk, Feishu) get the H5 page whose script asks the JSAPI for a code
+    // (in the sandbox, without the client's global, the fake supplies it), posts it and
+    // continues to return_to; WeCom gets its in-client OAuth link (the client approves it for
+    // the signed-in member; here the fake's page does, with its button).
     let h5 = [
         (
             "dingtalk",
@@ -245,7 +246,7 @@ async fn chromium_signs_in_with_every_platform() {
         (
             "feishu",
             "Mozilla/5.0 (Linux; Android 11) Mobile Lark/6.9.9 LarkLocale/zh_CN ChannelName/Feishu",
-            true,
+            false,
         ),
         (
             "wecom",

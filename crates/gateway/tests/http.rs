@@ -218,7 +218,18 @@ async fn callback_without_code_is_refused() {
     let mut cb = Url::parse(&gw.url("auth/demo/dingtalk/callback")).unwrap();
     cb.query_pairs_mut().append_pair("state", &started.state);
     let resp = gw.callback(&cb, Some(&started.binding)).await;
-    assert_error(resp, 400, "missing_code", "no authorization code").await;
+    assert_error(
+        resp,
+        400,
+        "invalid_callback",
+        "no usable authorization code",
+    )
+    .await;
+    // The state was spent by that attempt.
+    let code = gw.fake.approve_web_login("user001");
+    cb.query_pairs_mut().append_pair("code", &code);
+    let resp = gw.callback(&cb, Some(&started.binding)).await;
+    assert_error(resp, 400, "state", "already used").await;
 }
 
 #[tokio::test]

@@ -37,9 +37,24 @@
 //! ## Failure behaviour
 //! Every command is bounded by a short timeout (default 200 ms; connecting too). The connection
 //! is made lazily and re-made in the background after a failure, so building a store never
-//! needs Redis to be up. Errors surface as [`Error::Transport`] / [`Error::Timeout`] at endpoint
-//! `redis`; the [`TokenCache`](unilogin_core::token_cache::TokenCache) turns them into a
-//! degraded, memory-only mode and comes back to Redis by itself.
+//! needs Redis to be up. Errors surface as [`Error::Store`] (`store: "redis"`, the operation,
+//! a secret-free description); the [`TokenCache`](unilogin_core::token_cache::TokenCache) turns
+//! them into a degraded, memory-only mode and comes back to Redis by itself.
+//!
+//! ## Other stores on the same connection
+//! - [`RedisStateStore`] ([`RedisStore::state_store`]): single-use values, such as pending
+//!   redirect logins, taken atomically once across replicas (`<prefix>state:<key>`).
+//! - `RedisRevocationList` (feature `revocations`, `RedisStore::revocation_list`): a
+//!   `unilogin_axum::session::RevocationList` of session token ids (`<prefix>revoked:<jti>`)
+//!   that fails closed.
+
+#[cfg(feature = "revocations")]
+mod revocations;
+mod state;
+
+#[cfg(feature = "revocations")]
+pub use revocations::RedisRevocationList;
+pub use state::{RedisStateStore, Taken};
 
 use std::fmt;
 use std::time::Duration;
@@ -177,25 +192,44 @@ impl RedisStore {
         format!("{}lease:{}", self.prefix, key.as_str())
     }
 
-    /// Runs one command with the timeout, mapping errors to unilogin errors for `key`.
-    async fn run<T>(
+    /// The single-use store on this connection and prefix (see [`RedisStateStore`]).
+    pub fn state_store(&self) -> RedisStateStore {
+        RedisStateStore::new(self.clone())
+    }
+
+    /// The revocation list on this connection and prefix (see [`RedisRevocationList`]).
+    #[cfg(feature = "revocations")]
+    pub fn revocation_list(&self) -> RedisRevocationList {
+        RedisRevocationList::new(self.clone())
+    }
+
+    /// `<prefix><name>`.
+    pub(crate) fn prefixed(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    /// A connection handle (cheap clone of the shared, multiplexed connection).
+    pub(crate) fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// Runs one command with the timeout, mapping failures to [`Error::Store`].
+    pub(crate) async fn run<T>(
         &self,
-        key: &TokenKey,
+        operation: &'static str,
         op: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T> {
-        match tokio::time::timeout(self.op_timeout, op).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) if e.is_timeout() => Err(Error::Timeout {
-                ctx: key.error_ctx("redis"),
-            }),
-            Ok(Err(e)) => Err(Error::Transport {
-                ctx: key.error_ctx("redis"),
-                message: describe(&e),
-            }),
-            Err(_) => Err(Error::Timeout {
-                ctx: key.error_ctx("redis"),
-            }),
-        }
+        let message = match tokio::time::timeout(self.op_timeout, op).await {
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(e)) if e.is_timeout() => "timed out".to_string(),
+            Ok(Err(e)) => describe(&e),
+            Err(_) => format!("no answer within {} ms", self.op_timeout.as_millis()),
+        };
+        Err(Error::Store {
+            store: "redis",
+            operation,
+            message,
+        })
     }
 }
 
@@ -214,7 +248,7 @@ fn describe(e: &redis::RedisError) -> String {
     s
 }
 
-fn px(ttl: Duration) -> u64 {
+pub(crate) fn px(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
@@ -224,7 +258,8 @@ impl TokenStore for RedisStore {
         let mut conn = self.conn.clone();
         let redis_key = self.token_key(key);
         let inv = self.get_with_ttl.key(&redis_key);
-        let found: Option<(String, i64)> = self.run(key, inv.invoke_async(&mut conn)).await?;
+        let found: Option<(String, i64)> =
+            self.run("get token", inv.invoke_async(&mut conn)).await?;
         Ok(found.and_then(|(token, pttl)| {
             // -1: no expiry (not written by us), -2: gone meanwhile; both mean "no usable token".
             let ttl = u64::try_from(pttl).ok().filter(|&ms| ms > 0)?;
@@ -242,7 +277,8 @@ impl TokenStore for RedisStore {
             .arg(token.expose())
             .arg("PX")
             .arg(px(ttl));
-        self.run(key, cmd.query_async::<()>(&mut conn)).await
+        self.run("set token", cmd.query_async::<()>(&mut conn))
+            .await
     }
 
     async fn compare_and_delete(&self, key: &TokenKey, expected: &AccessToken) -> Result<bool> {
@@ -250,7 +286,9 @@ impl TokenStore for RedisStore {
         let redis_key = self.token_key(key);
         let mut inv = self.compare_and_delete.key(&redis_key);
         inv.arg(expected.expose());
-        let deleted: i64 = self.run(key, inv.invoke_async(&mut conn)).await?;
+        let deleted: i64 = self
+            .run("invalidate token", inv.invoke_async(&mut conn))
+            .await?;
         Ok(deleted > 0)
     }
 
@@ -262,7 +300,7 @@ impl TokenStore for RedisStore {
             .arg("NX")
             .arg("PX")
             .arg(px(ttl));
-        let reply: Option<String> = self.run(key, cmd.query_async(&mut conn)).await?;
+        let reply: Option<String> = self.run("take lease", cmd.query_async(&mut conn)).await?;
         Ok(reply.is_some())
     }
 
@@ -271,7 +309,9 @@ impl TokenStore for RedisStore {
         let redis_key = self.lease_key(key);
         let mut inv = self.compare_and_delete.key(&redis_key);
         inv.arg(owner);
-        let deleted: i64 = self.run(key, inv.invoke_async(&mut conn)).await?;
+        let deleted: i64 = self
+            .run("release lease", inv.invoke_async(&mut conn))
+            .await?;
         Ok(deleted > 0)
     }
 }

@@ -6,8 +6,8 @@
 //!
 //! - **Table** `unilogin_platform_config`, created by [`SqlConfigStore::migrate`] (sqlx
 //!   migrations, one per dialect): one live row per (tenant, platform) with proper columns for
-//!   the credentials and flags, JSON text for host overrides, mapping overrides, redirect URIs
-//!   and options, audit columns (`creator`, `created_at`, `modifier`, `modified_at`), `sort`, a
+//!   the credentials and flags, JSON text for host overrides, mapping overrides, session scope
+//!   rules, redirect URIs and options, audit columns (`creator`, `created_at`, `modifier`, `modified_at`), `sort`, a
 //!   `deprecated` flag, a `revision` counter and soft delete (`deleted_at`). The layout is
 //!   described in `docs/configuration.md` ("SQL table").
 //! - **Secrets** are never stored in clear: the `app_secret` column holds either an AES-256-GCM
@@ -49,16 +49,72 @@
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod admin;
 mod cipher;
-mod store;
+mod dialect;
+mod loader;
+mod rows;
 
-pub use cipher::{KEYS_ENV, SecretCipher};
-pub use store::{
-    Backend, ConfigPatch, ConfigRow, NewConfig, SecretInput, SqlConfigStore, StoredSecret, TABLE,
-};
+use std::fmt;
+use std::sync::Arc;
+
+use sqlx::AnyPool;
 use unilogin_core::config::CachedSource;
+
+pub use admin::{ConfigPatch, NewConfig, SecretInput};
+pub use cipher::{KEYS_ENV, SecretCipher};
+pub use dialect::{Backend, TABLE};
+pub use rows::{ConfigRow, StoredSecret};
 #[doc(no_inline)]
 pub use unilogin_core::config::ConfigSource;
 
 /// The database-backed [`ConfigSource`]: the store's rows served from memory, reloadable.
 pub type SqlConfigSource = CachedSource<SqlConfigStore>;
+
+/// The platform configuration table in SQLite, PostgreSQL or MySQL/MariaDB, through sqlx's
+/// `Any` driver (one implementation, one set of queries, one migration per dialect).
+///
+/// - [`migrate`](Self::migrate) creates the table (sqlx migrations, tracked in
+///   `_sqlx_migrations`);
+/// - the admin API ([`create`](Self::create), [`update`](Self::update),
+///   [`set_enabled`](Self::set_enabled), [`set_deprecated`](Self::set_deprecated),
+///   [`delete`](Self::delete), [`list`](Self::list), [`get`](Self::get),
+///   [`reencrypt`](Self::reencrypt)) validates every change the way the loader will, records
+///   who made it, and refuses a change that raced another one;
+/// - as a [`ConfigLoader`](unilogin_core::config::ConfigLoader), wrapped in a [`CachedSource`]
+///   (see [`SqlConfigSource`]), it serves logins from memory and reloads on demand or
+///   periodically.
+///
+/// Cheap to clone (the pool is shared).
+///
+/// The code is split by concern: `dialect` (backends, migrations, SQL text, connecting),
+/// `rows` (row types and row ↔ [`PlatformConfig`](unilogin_core::config::PlatformConfig)),
+/// `admin` (the admin API) and `loader` (the reads and the `ConfigLoader`).
+#[derive(Clone)]
+pub struct SqlConfigStore {
+    pool: AnyPool,
+    backend: Backend,
+    cipher: Arc<SecretCipher>,
+    queries: Arc<dialect::Queries>,
+}
+
+impl fmt::Debug for SqlConfigStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlConfigStore")
+            .field("backend", &self.backend)
+            .field("cipher", &self.cipher)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqlConfigStore {
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool (for health checks or your own queries).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}

@@ -1,6 +1,7 @@
 //! One behaviour suite, run against SQLite, PostgreSQL and MariaDB (real servers, see
-//! `common`): migrations from empty, CRUD, reload on change, invalid change rejected,
-//! encryption round trip, wrong key, isolation between tenants.
+//! `common`): migrations from empty and from the first schema, CRUD, session scope rules,
+//! reload on change, invalid change rejected, encryption round trip, wrong key, isolation
+//! between tenants.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -9,8 +10,10 @@ mod common;
 use std::sync::Arc;
 
 use serde_json::json;
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AssertSqlSafe, Row, SqlSafeStr};
 use unilogin_core::config::{CachedSource, ConfigSource};
+use unilogin_core::mapping::ScopeRules;
 use unilogin_core::{AppKey, AppSecret, Error, PlatformName, TenantId};
 use unilogin_sql::{
     ConfigPatch, NewConfig, SecretCipher, SecretInput, SqlConfigSource, SqlConfigStore,
@@ -107,7 +110,7 @@ async fn migrations_up_from_empty(kind: Kind) {
     .await
     .map(|r| r.try_get::<i64, _>("n").unwrap())
     .unwrap();
-    assert_eq!(applied, 1);
+    assert_eq!(applied, 2);
     // A fresh connection sees the migrated schema.
     let again = SqlConfigStore::connect(&url, SecretCipher::none())
         .await
@@ -140,6 +143,7 @@ async fn crud(kind: Kind) {
         json!({"oapi": "https://oapi.internal.example/"})
     );
     assert!(created.created_at_ms > 0 && created.modified_at_ms >= created.created_at_ms);
+    assert_eq!(created.session_scopes, None);
 
     // A second live row for the same tenant and platform is refused.
     let e = s
@@ -235,6 +239,306 @@ async fn crud(kind: Kind) {
         .unwrap();
     assert_eq!(again.revision, 1);
     assert_eq!(again.app_key, "dingacme2");
+}
+
+async fn count(s: &SqlConfigStore, sql: &str) -> i64 {
+    sqlx::query(AssertSqlSafe(sql.to_string()))
+        .fetch_one(s.pool())
+        .await
+        .unwrap()
+        .try_get::<i64, _>("n")
+        .unwrap()
+}
+
+/// A database migrated by the first release (0001 only) with a row in it: `migrate` adds the
+/// `session_scopes` column and keeps the row, which loads with no scope rules.
+async fn migrations_up_from_0001(kind: Kind) {
+    let url = common::fresh_database(kind).await;
+    let keys = format!("k1:{}", key_a());
+    let s = SqlConfigStore::connect(&url, cipher(&keys)).await.unwrap();
+    let first: &'static str = match kind {
+        Kind::Sqlite => include_str!("../migrations/sqlite/0001_platform_config.sql"),
+        Kind::Postgres => include_str!("../migrations/postgres/0001_platform_config.sql"),
+        Kind::MariaDb => include_str!("../migrations/mysql/0001_platform_config.sql"),
+    };
+    Migrator::with_migrations(vec![Migration::new(
+        1,
+        "platform config".into(),
+        MigrationType::Simple,
+        first.into_sql_str(),
+        false,
+    )])
+    .run(s.pool())
+    .await
+    .unwrap();
+    let secret = cipher(&keys)
+        .encrypt(&AppSecret::new("old-secret"), &t("acme"), &dingtalk())
+        .unwrap();
+    raw(
+        &s,
+        format!(
+            "INSERT INTO unilogin_platform_config (tenant_id, platform, protocol, enabled, app_key, app_secret, corp_id, agent_id, hosts, mapping, redirect_uris, options, sort, deprecated, creator, created_at, modifier, modified_at, revision, deleted_at) \
+             VALUES ('acme', 'dingtalk', NULL, 1, 'dingacme', '{secret}', 'corp-acme', NULL, '{{}}', NULL, '[\"https://acme.example/after-login\"]', '{{}}', 0, 0, 'old', 1, NULL, 1, 1, 0)"
+        ),
+    )
+    .await;
+
+    s.migrate().await.unwrap();
+    assert_eq!(
+        count(
+            &s,
+            "SELECT COUNT(*) AS n FROM _sqlx_migrations WHERE success = TRUE"
+        )
+        .await,
+        2
+    );
+    let listed = s.get(&t("acme"), &dingtalk()).await.unwrap().unwrap();
+    assert_eq!(listed.session_scopes, None);
+    assert_eq!(listed.creator, "old");
+    let src = source(&s).await;
+    let c = src.get(&t("acme"), "dingtalk").await.unwrap();
+    assert_eq!(c.app_secret.expose(), "old-secret");
+    assert_eq!(c.session_scopes, None);
+
+    // The upgraded row takes scope rules like a new one.
+    let rules = json!({"default": ["user:read"]});
+    let updated = s
+        .update(
+            &t("acme"),
+            &dingtalk(),
+            ConfigPatch {
+                session_scopes: Some(Some(rules.clone())),
+                ..ConfigPatch::default()
+            },
+            "bob",
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.session_scopes, Some(rules.clone()));
+    src.reload().await.unwrap();
+    assert_eq!(
+        src.get(&t("acme"), "dingtalk")
+            .await
+            .unwrap()
+            .session_scopes,
+        Some(ScopeRules::from_value(&rules).unwrap())
+    );
+}
+
+async fn session_scopes_round_trip(kind: Kind) {
+    let (url, s) = store(kind, &format!("k1:{}", key_a())).await;
+    let rules = json!({
+        "default": ["user:read"],
+        "rules": [{ "when": { "extra": { "admin": true } }, "grant": ["admin:read", "admin:write"] }]
+    });
+    let mut r = row("acme", "dingacme", "secret-1");
+    r.session_scopes = Some(rules.clone());
+    let created = s.create(r, "alice").await.unwrap();
+    assert_eq!(created.session_scopes, Some(rules.clone()));
+
+    // The loader compiles them into the configuration.
+    let src = source(&s).await;
+    let first = src.get(&t("acme"), "dingtalk").await.unwrap();
+    let loaded = first.session_scopes.clone().expect("session scopes loaded");
+    assert_eq!(loaded, ScopeRules::from_value(&rules).unwrap());
+    let admin = serde_json::from_value(json!({
+        "platform": "dingtalk", "tenant": "acme", "user_id": "u1", "extra": { "admin": true }
+    }))
+    .unwrap();
+    assert_eq!(
+        loaded.scopes_for(&admin),
+        ["user:read", "admin:read", "admin:write"]
+    );
+
+    // Other changes keep them (and an unchanged reload keeps the same Arc).
+    let updated = s
+        .update(
+            &t("acme"),
+            &dingtalk(),
+            ConfigPatch {
+                sort: Some(3),
+                ..ConfigPatch::default()
+            },
+            "bob",
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.session_scopes, Some(rules.clone()));
+    assert!(src.reload().await.unwrap().changed.is_empty());
+    assert!(Arc::ptr_eq(
+        &first,
+        &src.get(&t("acme"), "dingtalk").await.unwrap()
+    ));
+    // Re-encryption keeps them byte for byte.
+    let rotated = SqlConfigStore::connect(&url, cipher(&format!("k2:{},k1:{}", key_b(), key_a())))
+        .await
+        .unwrap();
+    assert_eq!(rotated.reencrypt("ops").await.unwrap(), 1);
+    assert_eq!(
+        rotated
+            .get(&t("acme"), &dingtalk())
+            .await
+            .unwrap()
+            .unwrap()
+            .session_scopes,
+        Some(rules.clone())
+    );
+
+    // From here on the store and its source hold the new key.
+    let s = rotated;
+    let src = source(&s).await;
+    let before = src.get(&t("acme"), "dingtalk").await.unwrap();
+
+    // Replaced as a whole; the change reaches the source at the next reload.
+    let narrower = json!({"default": ["reports:read"]});
+    let updated = s
+        .update(
+            &t("acme"),
+            &dingtalk(),
+            ConfigPatch {
+                session_scopes: Some(Some(narrower.clone())),
+                ..ConfigPatch::default()
+            },
+            "bob",
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.session_scopes, Some(narrower.clone()));
+    assert!(Arc::ptr_eq(
+        &before,
+        &src.get(&t("acme"), "dingtalk").await.unwrap()
+    ));
+    assert_eq!(src.reload().await.unwrap().changed.len(), 1);
+    assert_eq!(
+        src.get(&t("acme"), "dingtalk")
+            .await
+            .unwrap()
+            .session_scopes,
+        Some(ScopeRules::from_value(&narrower).unwrap())
+    );
+
+    // Cleared (`Some(None)`, or JSON null): the column is NULL and no rules load.
+    for clear in [None, Some(serde_json::Value::Null)] {
+        let cleared = s
+            .update(
+                &t("acme"),
+                &dingtalk(),
+                ConfigPatch {
+                    session_scopes: Some(clear),
+                    ..ConfigPatch::default()
+                },
+                "bob",
+            )
+            .await
+            .unwrap();
+        assert_eq!(cleared.session_scopes, None);
+        assert_eq!(
+            count(
+                &s,
+                "SELECT COUNT(*) AS n FROM unilogin_platform_config WHERE tenant_id = 'acme' AND deleted_at = 0 AND session_scopes IS NULL",
+            )
+            .await,
+            1
+        );
+        src.reload().await.unwrap();
+        assert_eq!(
+            src.get(&t("acme"), "dingtalk")
+                .await
+                .unwrap()
+                .session_scopes,
+            None
+        );
+    }
+}
+
+async fn session_scopes_bad_value(kind: Kind) {
+    let (_, s) = store(kind, &format!("k1:{}", key_a())).await;
+    let good = json!({"default": ["user:read"]});
+    let mut r = row("acme", "dingacme", "secret-1");
+    r.session_scopes = Some(good.clone());
+    s.create(r, "alice").await.unwrap();
+    let bad_values = [
+        json!({"default": ["user read"]}),  // not a scope token
+        json!({"defaults": ["user:read"]}), // unknown key
+        json!({"rules": [{"when": {}, "grant": ["x"]}]}), // a rule without conditions
+        json!({"rules": [{"when": {"platform": "dingtalk"}, "grant": []}]}), // empty grant
+        json!(["user:read"]),               // not a map
+    ];
+    // The admin API refuses each, naming tenant, platform and field; nothing is written.
+    for bad in &bad_values {
+        let mut r = row("globex", "dingglobex", "g");
+        r.session_scopes = Some(bad.clone());
+        let e = s.create(r, "alice").await.unwrap_err().to_string();
+        assert!(
+            e.contains("globex") && e.contains("dingtalk") && e.contains("session_scopes"),
+            "{bad}: {e}"
+        );
+        let e = s
+            .update(
+                &t("acme"),
+                &dingtalk(),
+                ConfigPatch {
+                    session_scopes: Some(Some(bad.clone())),
+                    ..ConfigPatch::default()
+                },
+                "bob",
+            )
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("acme") && e.contains("dingtalk") && e.contains("session_scopes"),
+            "{bad}: {e}"
+        );
+    }
+    assert!(s.get(&t("globex"), &dingtalk()).await.unwrap().is_none());
+    let kept = s.get(&t("acme"), &dingtalk()).await.unwrap().unwrap();
+    assert_eq!(kept.session_scopes, Some(good.clone()));
+    assert_eq!(kept.revision, 1);
+
+    // A hand edit is rejected at reload, naming tenant, platform and field, and the last good
+    // configuration stays in force.
+    let src = source(&s).await;
+    let last_good = src.get(&t("acme"), "dingtalk").await.unwrap();
+    for (text, says) in [
+        (r#"{"default": ["user read"]}"#, "session_scopes"),
+        ("{not json", "invalid JSON"),
+    ] {
+        raw(
+            &s,
+            format!(
+                "UPDATE unilogin_platform_config SET session_scopes = '{text}' WHERE tenant_id = 'acme'"
+            ),
+        )
+        .await;
+        let report = src.reload().await.unwrap();
+        assert_eq!(report.rejected.len(), 1, "{report:?}");
+        let e = report.rejected[0].to_string();
+        assert!(
+            e.contains("acme")
+                && e.contains("dingtalk")
+                && e.contains("session_scopes")
+                && e.contains(says),
+            "{e}"
+        );
+        assert!(Arc::ptr_eq(
+            &last_good,
+            &src.get(&t("acme"), "dingtalk").await.unwrap()
+        ));
+        // The listing shows what is stored.
+        let listed = s.get(&t("acme"), &dingtalk()).await.unwrap().unwrap();
+        assert!(listed.session_scopes.is_some());
+    }
+    // A source that never saw a good value answers with the error.
+    let fresh = source(&s).await;
+    let e = fresh
+        .get(&t("acme"), "dingtalk")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("acme") && e.contains("session_scopes"), "{e}");
+    // Disabling still works alongside the bad value.
+    s.disable(&t("acme"), &dingtalk(), "bob").await.unwrap();
 }
 
 async fn reload_on_change(kind: Kind) {
@@ -631,8 +935,20 @@ macro_rules! suite {
                 super::migrations_up_from_empty($kind).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn migrations_up_from_0001() {
+                super::migrations_up_from_0001($kind).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn crud() {
                 super::crud($kind).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn session_scopes_round_trip() {
+                super::session_scopes_round_trip($kind).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn session_scopes_bad_value() {
+                super::session_scopes_bad_value($kind).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn reload_on_change() {

@@ -87,14 +87,16 @@ async fn tenants_never_share_config_tokens_or_codes() {
     assert_eq!(b.profile.user_id, "bob");
     assert_eq!(fake.calls(endpoints::GETTOKEN), 2);
     let key_a = sso
-        .handler(&t("tenant-a"), "dingtalk")
+        .prepare(&t("tenant-a"), "dingtalk")
         .await
         .unwrap()
+        .handler()
         .token_key();
     let key_b = sso
-        .handler(&t("tenant-b"), "dingtalk")
+        .prepare(&t("tenant-b"), "dingtalk")
         .await
         .unwrap()
+        .handler()
         .token_key();
     assert_ne!(key_a, key_b);
 

@@ -6,7 +6,9 @@
 //! are counted under [`UNMATCHED`].
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
+
+use crate::table::lock;
 
 /// Name under which requests to unknown paths are counted.
 pub const UNMATCHED: &str = "unmatched";
@@ -23,34 +25,29 @@ impl CallCounter {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, u64>> {
-        // A panic while holding this lock cannot leave the map inconsistent (single insert).
-        self.counts.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Count one request to `endpoint`.
     pub fn record(&self, endpoint: &str) {
-        *self.lock().entry(endpoint.to_owned()).or_insert(0) += 1;
+        *lock(&self.counts).entry(endpoint.to_owned()).or_insert(0) += 1;
     }
 
     /// Requests counted for `endpoint` since the last reset (0 for unknown names).
     pub fn get(&self, endpoint: &str) -> u64 {
-        self.lock().get(endpoint).copied().unwrap_or(0)
+        lock(&self.counts).get(endpoint).copied().unwrap_or(0)
     }
 
     /// Requests counted for all endpoints, including [`UNMATCHED`].
     pub fn total(&self) -> u64 {
-        self.lock().values().sum()
+        lock(&self.counts).values().sum()
     }
 
     /// A snapshot of every non-zero count, sorted by endpoint name.
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
-        self.lock().clone()
+        lock(&self.counts).clone()
     }
 
     /// Forget all counts.
     pub fn reset(&self) {
-        self.lock().clear();
+        lock(&self.counts).clear();
     }
 }
 

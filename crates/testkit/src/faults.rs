@@ -15,8 +15,10 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::Mutex;
 use std::time::Duration;
+
+use crate::table::lock;
 
 /// Endpoint name that arms a fault for every endpoint of a fake. Endpoint-specific faults are
 /// consulted first. Every endpoint must be able to render the fault, so this is meant for
@@ -192,11 +194,6 @@ impl FaultPlan {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, VecDeque<Armed>>> {
-        // Every mutation is a single push/pop; a poisoned lock holds consistent data.
-        self.armed.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Arm `fault` for `endpoint` (no validation here: the [`crate::server::Harness`] validates).
     pub fn arm(&self, endpoint: &str, fault: Fault, times: Times) {
         let remaining = match times {
@@ -205,7 +202,7 @@ impl FaultPlan {
             Times::N(n) => Some(n),
             Times::Always => None,
         };
-        self.lock()
+        lock(&self.armed)
             .entry(endpoint.to_owned())
             .or_default()
             .push_back(Armed { fault, remaining });
@@ -214,7 +211,7 @@ impl FaultPlan {
     /// The fault the next request to `endpoint` must suffer, if any, counting it down.
     /// Endpoint-specific faults win over [`ANY_ENDPOINT`] ones.
     pub fn take(&self, endpoint: &str) -> Option<Fault> {
-        let mut armed = self.lock();
+        let mut armed = lock(&self.armed);
         for key in [endpoint, ANY_ENDPOINT] {
             let Some(queue) = armed.get_mut(key) else {
                 continue;
@@ -236,12 +233,12 @@ impl FaultPlan {
 
     /// Number of armed entries (an `Always` entry counts once).
     pub fn pending(&self) -> usize {
-        self.lock().values().map(VecDeque::len).sum()
+        lock(&self.armed).values().map(VecDeque::len).sum()
     }
 
     /// Disarm everything.
     pub fn clear(&self) {
-        self.lock().clear();
+        lock(&self.armed).clear();
     }
 }
 

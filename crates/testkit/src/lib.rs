@@ -40,40 +40,56 @@
 //!
 //! # Layout
 //! * Shared infrastructure, reusable by every platform fake:
-//!   [`server`] (endpoint specs, the per-request guard, [`FakeServer`]), [`faults`] ([`Fault`],
-//!   [`Times`]), [`calls`], [`clock`] ([`FakeClock`]), [`store`] (tokens and single-use codes),
-//!   [`users`] ([`FakeUser`]), [`http`] (request parsing and response helpers) and [`platform`]
-//!   (the object-safe [`FakePlatform`] trait used by the conformance suite).
+//!   [`fake`] (the skeleton: [`Fake`] serves a platform [`Backend`] and implements
+//!   [`FakePlatform`] for all of them), [`server`] (endpoint specs, the per-request guard,
+//!   [`FakeServer`], shared fault wording), [`faults`] ([`Fault`], [`Times`]), [`calls`],
+//!   [`clock`] ([`FakeClock`]), [`store`] (tokens and single-use codes), [`users`]
+//!   ([`FakeUser`]), [`http`] (request parsing and response helpers), [`pages`] (the sign-in page,
+//!   its error pages and the redirect back), [`platform`] (the object-safe [`FakePlatform`]
+//!   trait used by the conformance suite) and [`fixtures`] (the platforms' reference documents,
+//!   also read by other crates' tests).
 //! * Platform fakes: [`dingtalk`], [`feishu`] (also Lark), [`wecom`], and [`selfbuilt`] (an
 //!   in-house "open platform" with shapes unlike the other three, which unilogin reaches through
-//!   `custom-oauth` in `mode: steps`).
+//!   `custom-oauth` in `mode: steps`). Each holds only its platform's knowledge: its backend
+//!   (apps, users, tokens, codes), handlers, envelope and pages; its handle is an alias such as
+//!   `FakeDingTalk = Fake<DingTalk>`.
 //!
 //! # Adding a platform fake
-//! 1. Describe endpoints with [`server::EndpointSpec`] (name, method, path, envelope family).
-//! 2. Implement [`server::PlatformResponder`] for the platform's envelope: how
+//! 1. Describe the platform's envelope with a [`server::PlatformResponder`]: how
 //!    [`Fault::Code`]/[`Fault::TokenInvalid`]/… look, and how wrong methods and unknown paths are
-//!    answered.
-//! 3. Keep state in [`store::TokenStore`] / [`store::CodeStore`] / [`users::UserDirectory`] built on
-//!    one [`FakeClock`]; write handlers `async fn(Arc<State>, Request) -> Response` that validate
-//!    like the real platform (credentials/token first, code last).
-//! 4. Register them on a [`server::FakeRouter`], `build()`, [`FakeServer::start`], and implement
-//!    [`FakePlatform`] (most methods have defaults on top of [`server::Harness`]).
+//!    answered ([`server::NumericEnvelope`] and [`server::FaultCodes`] cover the common cases).
+//! 2. Keep state in a backend type built on one [`FakeClock`]: [`store::TokenStore`] /
+//!    [`store::CodeStore`] / [`users::UserDirectory`]; write handlers
+//!    `async fn(Arc<Backend>, Request) -> http::Reply` that validate like the real platform
+//!    (credentials/token first, code last), and pages with [`pages`].
+//! 3. Implement [`Backend`] (identity, default state, the route table on a [`server::FakeRouter`],
+//!    the identity answers) and start it with [`Fake::try_start_with`]; everything else of
+//!    [`FakePlatform`] comes with [`Fake`].
+
+// Handlers and page helpers return early with the platform's rejection `Response` (see
+// `http::Reply`); boxing it on this cold path would only add noise.
+#![allow(clippy::result_large_err)]
 
 pub mod calls;
 pub mod clock;
 pub mod dingtalk;
+pub mod fake;
 pub mod faults;
 pub mod feishu;
+pub mod fixtures;
 pub mod http;
+pub mod pages;
 pub mod platform;
 pub mod selfbuilt;
 pub mod server;
 pub mod store;
+mod table;
 pub mod users;
 pub mod wecom;
 
 pub use calls::{CallCounter, UNMATCHED};
 pub use clock::FakeClock;
+pub use fake::{Backend, Fake};
 pub use faults::{ANY_ENDPOINT, FIVE_MIB, Fault, FaultError, Times};
 pub use platform::{AppCredentials, EndpointRole, FakePlatform};
 pub use server::{FakeServer, Harness};

@@ -4,10 +4,9 @@
 //! `&dyn FakePlatform` and run the same tests against DingTalk, Feishu and WeCom. Every method is
 //! synchronous (state changes are in-memory), so no async-trait machinery is needed. Methods that
 //! only touch shared infrastructure have default implementations on top of
-//! [`FakePlatform::harness`]; a new platform implements the identity methods and
-//! [`revoke_app_tokens`](FakePlatform::revoke_app_tokens).
+//! [`FakePlatform::harness`]; the platform fakes implement the rest once, through the skeleton
+//! [`Fake`](crate::Fake) and their [`Backend`](crate::Backend).
 
-use std::fmt;
 use std::time::Duration;
 
 use crate::faults::{Fault, FaultError, Times};
@@ -28,16 +27,25 @@ pub struct AppCredentials {
     pub agent_id: String,
 }
 
-impl fmt::Debug for AppCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AppCredentials")
-            .field("app_key", &self.app_key)
-            .field("app_secret", &"***")
-            .field("corp_id", &self.corp_id)
-            .field("agent_id", &self.agent_id)
-            .finish()
-    }
+/// `impl Debug` for a struct that holds a secret: its fields in order, as `derive(Debug)` prints
+/// them, but the `[secret]` one as `"***"`:
+/// `debug_hiding_secret!(AppCredentials { app_key, [app_secret], corp_id, agent_id })`.
+macro_rules! debug_hiding_secret {
+    ($ty:ident { $($before:ident,)* [$secret:ident] $(, $after:ident)* $(,)? }) => {
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($before), &self.$before))*
+                    .field(stringify!($secret), &"***")
+                    $(.field(stringify!($after), &self.$after))*
+                    .finish()
+            }
+        }
+    };
 }
+pub(crate) use debug_hiding_secret;
+
+debug_hiding_secret!(AppCredentials { app_key, [app_secret], corp_id, agent_id });
 
 /// What an endpoint does in a login, so platform-neutral suites can aim faults at "the code
 /// exchange" without knowing endpoint names.
@@ -156,8 +164,10 @@ mod tests {
             agent_id: "1".into(),
         };
         let s = format!("{c:?}");
-        assert!(!s.contains("very-secret"), "{s}");
-        assert!(s.contains("***"));
+        assert_eq!(
+            s,
+            r#"AppCredentials { app_key: "k", app_secret: "***", corp_id: "c", agent_id: "1" }"#
+        );
     }
 
     // Compile-time proof that the trait stays object safe.

@@ -29,7 +29,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -99,6 +99,83 @@ pub trait PlatformResponder: Send + Sync + 'static {
 
     /// Answer a request to a path no endpoint serves.
     fn not_found(&self, method: &Method, path: &str) -> Response;
+}
+
+/// For [`PlatformResponder::supports`] on a numeric envelope: whether a [`Fault::Code`] is a
+/// non-zero integer. The refusals read `zero` for code 0 and "`{kind}` are numeric, got …".
+pub fn numeric_code(code: &str, zero: &str, kind: &str) -> Result<(), String> {
+    match code.parse::<i64>() {
+        Ok(0) => Err(zero.to_owned()),
+        Ok(_) => Ok(()),
+        Err(_) => Err(format!("{kind} are numeric, got `{code}`")),
+    }
+}
+
+/// [`PlatformResponder::supports`] of a platform with one numeric JSON envelope (endpoints of
+/// family `api`) beside browser pages (family `page`) that only take transport faults: the
+/// refusals are worded by the other fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NumericEnvelope {
+    /// Family of the JSON endpoints.
+    pub api: &'static str,
+    /// Family of the browser pages.
+    pub page: &'static str,
+    /// Refusal of a platform fault on a page.
+    pub pages_only: &'static str,
+    /// Refusal of `Fault::code(0)`.
+    pub zero: &'static str,
+    /// What the codes are called ("`{codes}` are numeric, got …").
+    pub codes: &'static str,
+    /// Refusal of [`Fault::CodeWithSub`].
+    pub no_sub_code: &'static str,
+}
+
+impl NumericEnvelope {
+    /// Whether `endpoint` can render `fault` (see [`PlatformResponder::supports`]).
+    pub fn supports(&self, endpoint: &EndpointSpec, fault: &Fault) -> Result<(), String> {
+        match (endpoint.family, fault) {
+            (family, _) if family == self.page => Err(self.pages_only.to_owned()),
+            (family, fault) if family == self.api => match fault {
+                Fault::Code(c) => numeric_code(c, self.zero, self.codes),
+                Fault::CodeWithSub { .. } => Err(self.no_sub_code.to_owned()),
+                _ => Ok(()),
+            },
+            (other, _) => Err(format!("unknown endpoint family `{other}`")),
+        }
+    }
+}
+
+/// The error codes a numeric envelope answers the platform faults with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultCodes {
+    /// [`Fault::TokenInvalid`].
+    pub token_invalid: i64,
+    /// [`Fault::CodeInvalid`].
+    pub code_invalid: i64,
+    /// [`Fault::RateLimited`] and [`Fault::RateLimitPage`].
+    pub rate_limited: i64,
+    /// [`Fault::PermissionDenied`].
+    pub permission_denied: i64,
+    /// [`Fault::IpNotAllowed`].
+    pub ip_not_allowed: i64,
+    /// [`Fault::SystemBusy`], a [`Fault::Code`] that is not a number, and any fault the guard
+    /// renders itself: a transient failure is the honest answer.
+    pub system_busy: i64,
+}
+
+impl FaultCodes {
+    /// The code `fault` renders as ([`Fault::Code`] as itself).
+    pub fn of(&self, fault: &Fault) -> i64 {
+        match fault {
+            Fault::Code(c) => c.parse().unwrap_or(self.system_busy),
+            Fault::TokenInvalid => self.token_invalid,
+            Fault::CodeInvalid => self.code_invalid,
+            Fault::RateLimited | Fault::RateLimitPage => self.rate_limited,
+            Fault::PermissionDenied => self.permission_denied,
+            Fault::IpNotAllowed => self.ip_not_allowed,
+            _ => self.system_busy,
+        }
+    }
 }
 
 /// Shared per-fake state used by tests: clock, call counts, armed faults, endpoint list.
@@ -268,15 +345,39 @@ impl FakeRouter {
         }
     }
 
-    /// Register an endpoint. The handler sees only requests with the right method and no fault.
+    /// Register an endpoint. The handler sees only requests with the right method and no fault;
+    /// it may answer anything that converts into a response (e.g. [`http::Reply`]).
     pub fn endpoint<H, Fut>(mut self, spec: EndpointSpec, handler: H) -> Self
     where
         H: Fn(Request) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Response> + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoResponse,
     {
-        let boxed: BoxHandler = Arc::new(move |req| Box::pin(handler(req)));
+        let handler = Arc::new(handler);
+        let boxed: BoxHandler = Arc::new(move |req| {
+            let fut = handler(req);
+            Box::pin(async move { fut.await.into_response() })
+        });
         self.endpoints.push((spec, boxed));
         self
+    }
+
+    /// Register the endpoint `name` (`method` on `path`, envelope `family`) served by
+    /// `handler` over shared `state`: [`endpoint`](Self::endpoint) with [`with_state`].
+    pub fn route<S, F, Fut>(
+        self,
+        state: &Arc<S>,
+        (name, method, path, family): (&'static str, Method, &'static str, &'static str),
+        handler: F,
+    ) -> Self
+    where
+        S: Send + Sync + 'static,
+        F: Fn(Arc<S>, Request) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoResponse,
+    {
+        let spec = EndpointSpec::new(name, method, path, family);
+        self.endpoint(spec, with_state(state, handler))
     }
 
     /// The router (every endpoint guarded, unknown paths answered by the responder) and the

@@ -8,10 +8,12 @@
 //! own envelope.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::clock::FakeClock;
+use crate::table::lock;
+use crate::users::{FakeUser, UserDirectory};
 
 /// Five minutes: the authorization-code lifetime of every platform in the reference.
 pub const CODE_TTL: Duration = Duration::from_secs(5 * 60);
@@ -38,11 +40,6 @@ pub fn random_id(prefix: &str) -> String {
     format!("{prefix}{:032x}", rand::random::<u128>())
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every critical section below leaves the map consistent even if a caller panics later.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 /// Why a token was refused. Platforms usually answer all three the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenRejection {
@@ -59,6 +56,17 @@ pub enum TokenRejection {
 struct Swept<V> {
     map: HashMap<String, V>,
     next_sweep: usize,
+}
+
+impl<V> Swept<V> {
+    /// Store `entry` under a fresh `prefix` id, first sweeping (see [`sweep`]) what `live`
+    /// rejects; returns the id.
+    fn insert_new(&mut self, prefix: &str, entry: V, mut live: impl FnMut(&V) -> bool) -> String {
+        sweep(&mut self.map, &mut self.next_sweep, |_, e| live(e));
+        let id = random_id(prefix);
+        self.map.insert(id.clone(), entry);
+        id
+    }
 }
 
 impl<V> Default for Swept<V> {
@@ -97,20 +105,13 @@ impl<M: Clone> TokenStore<M> {
 
     /// Issue a fresh token valid for `ttl` from the fake "now".
     pub fn issue(&self, meta: M, ttl: Duration) -> String {
-        let token = random_id(&self.prefix);
         let now = self.clock.now();
-        let mut guard = lock(&self.tokens);
-        let Swept { map, next_sweep } = &mut *guard;
-        sweep(map, next_sweep, |_, e| !e.revoked && e.expires_at > now);
-        map.insert(
-            token.clone(),
-            TokenEntry {
-                meta,
-                expires_at: now + ttl,
-                revoked: false,
-            },
-        );
-        token
+        let entry = TokenEntry {
+            meta,
+            expires_at: now + ttl,
+            revoked: false,
+        };
+        lock(&self.tokens).insert_new(&self.prefix, entry, |e| !e.revoked && e.expires_at > now)
     }
 
     /// The metadata of a live token, or why it is refused.
@@ -240,20 +241,36 @@ impl<M: Clone> CodeStore<M> {
 
     /// Issue a fresh code.
     pub fn issue(&self, meta: M) -> String {
-        let code = random_id(&self.prefix);
         let now = self.clock.now();
-        let mut guard = lock(&self.codes);
-        let Swept { map, next_sweep } = &mut *guard;
-        sweep(map, next_sweep, |_, e| !e.used && e.expires_at > now);
-        map.insert(
-            code.clone(),
-            CodeEntry {
-                meta,
-                expires_at: now + self.ttl,
-                used: false,
-            },
-        );
-        code
+        let entry = CodeEntry {
+            meta,
+            expires_at: now + self.ttl,
+            used: false,
+        };
+        lock(&self.codes).insert_new(&self.prefix, entry, |e| !e.used && e.expires_at > now)
+    }
+
+    /// A code for the person `user_id` of `users`, its metadata made from them; for someone
+    /// `users` does not know, a code of this store's format that was never issued (so the
+    /// exchange fails the way it does for a made-up code).
+    pub fn issue_for(
+        &self,
+        users: &UserDirectory,
+        user_id: &str,
+        meta: impl FnOnce(FakeUser) -> M,
+    ) -> String {
+        match users.get(user_id) {
+            Some(user) => self.issue(meta(user)),
+            None => {
+                tracing::warn!("fake: code requested for an unknown user; it will be rejected");
+                self.unissued()
+            }
+        }
+    }
+
+    /// A code of this store's format that was never issued.
+    pub fn unissued(&self) -> String {
+        random_id(&self.prefix)
     }
 
     /// The metadata of a still-usable code without using it (for checks that must not burn it).
@@ -276,6 +293,20 @@ impl<M: Clone> CodeStore<M> {
             }
             None => Err(CodeRejection::Unknown),
         }
+    }
+
+    /// Use a code whose metadata passes `check` (issued for this app, …). A code that fails the
+    /// check is left usable for the client it belongs to, as the platforms do. `None` if the code
+    /// is unknown, used, expired or refused.
+    pub fn consume_if(&self, code: &str, check: impl FnOnce(&M) -> bool) -> Option<M> {
+        let now = self.clock.now();
+        let codes = &mut lock(&self.codes).map;
+        let entry = codes.get_mut(code)?;
+        if Self::usable(Some(&*entry), now).is_err() || !check(&entry.meta) {
+            return None;
+        }
+        entry.used = true;
+        Some(entry.meta.clone())
     }
 
     fn usable(entry: Option<&CodeEntry<M>>, now: Instant) -> Result<&CodeEntry<M>, CodeRejection> {
@@ -362,6 +393,31 @@ mod tests {
         store.issue(3);
         // Everything issued before the clock moved has expired and is gone.
         assert_eq!(lock(&store.codes).map.len(), SWEEP_THRESHOLD + 1);
+    }
+
+    #[test]
+    fn checked_consumption_leaves_refused_codes_usable() {
+        let clock = FakeClock::new();
+        let store = CodeStore::new(clock.clone(), "c_", CODE_TTL);
+        let c = store.issue("app-a");
+        assert_eq!(store.consume_if(&c, |app| *app == "app-b"), None);
+        assert_eq!(store.consume_if(&c, |app| *app == "app-a"), Some("app-a"));
+        assert_eq!(store.consume_if(&c, |_| true), None, "single use");
+        let late = store.issue("app-a");
+        clock.advance(CODE_TTL);
+        assert_eq!(store.consume_if(&late, |_| true), None, "expired");
+        assert_eq!(store.consume_if("zzz", |_| true), None);
+    }
+
+    #[test]
+    fn codes_for_unknown_people_were_never_issued() {
+        let store = CodeStore::new(FakeClock::new(), "c_", CODE_TTL);
+        let users: UserDirectory = [FakeUser::new("u1")].into_iter().collect();
+        let known = store.issue_for(&users, "u1", |u| u.user_id);
+        assert_eq!(store.peek(&known), Ok("u1".to_owned()));
+        let unknown = store.issue_for(&users, "nobody", |u| u.user_id);
+        assert!(unknown.starts_with("c_") && unknown.len() == known.len());
+        assert_eq!(store.peek(&unknown), Err(CodeRejection::Unknown));
     }
 
     #[test]

@@ -5,8 +5,7 @@
 //! Empty string fields are rendered as *absent*, the way platforms omit fields the app has no
 //! permission for, so tests can exercise backup mapping paths.
 
-use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use crate::table::Table;
 
 /// A person known to a fake. Build with [`FakeUser::new`] and the chainable setters, or with struct
 /// update syntax from [`FakeUser::new`] (prefer it over `Default`, which leaves the ids empty).
@@ -81,6 +80,19 @@ impl Default for FakeUser {
     }
 }
 
+/// Chainable `String` setters: `pub fn field(self, v: impl Into<String>) -> Self`.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $field:ident;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $field(mut self, v: impl Into<String>) -> Self {
+                self.$field = v.into();
+                self
+            }
+        )*
+    };
+}
+
 impl FakeUser {
     /// A member of the home organisation with ids derived from `user_id`
     /// (`unionid-<id>`, `openid-<id>`), `name = user_id`, department 1, active, no contact fields.
@@ -96,55 +108,27 @@ impl FakeUser {
         }
     }
 
-    /// Set the cross-app id.
-    pub fn union_id(mut self, v: impl Into<String>) -> Self {
-        self.union_id = v.into();
-        self
-    }
-    /// Set the app-scoped id.
-    pub fn open_id(mut self, v: impl Into<String>) -> Self {
-        self.open_id = v.into();
-        self
-    }
-    /// Set the display name.
-    pub fn name(mut self, v: impl Into<String>) -> Self {
-        self.name = v.into();
-        self
-    }
-    /// Set the mobile number (without country code).
-    pub fn mobile(mut self, v: impl Into<String>) -> Self {
-        self.mobile = v.into();
-        self
-    }
-    /// Set the country calling code (without `+`).
-    pub fn country_code(mut self, v: impl Into<String>) -> Self {
-        self.country_code = v.into();
-        self
-    }
-    /// Set the personal e-mail.
-    pub fn email(mut self, v: impl Into<String>) -> Self {
-        self.email = v.into();
-        self
-    }
-    /// Set the organisation e-mail.
-    pub fn org_email(mut self, v: impl Into<String>) -> Self {
-        self.org_email = v.into();
-        self
-    }
-    /// Set the avatar URL.
-    pub fn avatar(mut self, v: impl Into<String>) -> Self {
-        self.avatar = v.into();
-        self
-    }
-    /// Set the employee number.
-    pub fn job_number(mut self, v: impl Into<String>) -> Self {
-        self.job_number = v.into();
-        self
-    }
-    /// Set the job title.
-    pub fn title(mut self, v: impl Into<String>) -> Self {
-        self.title = v.into();
-        self
+    setters! {
+        /// Set the cross-app id.
+        union_id;
+        /// Set the app-scoped id.
+        open_id;
+        /// Set the display name.
+        name;
+        /// Set the mobile number (without country code).
+        mobile;
+        /// Set the country calling code (without `+`).
+        country_code;
+        /// Set the personal e-mail.
+        email;
+        /// Set the organisation e-mail.
+        org_email;
+        /// Set the avatar URL.
+        avatar;
+        /// Set the employee number.
+        job_number;
+        /// Set the job title.
+        title;
     }
     /// Set the departments.
     pub fn dept_ids(mut self, v: impl IntoIterator<Item = u64>) -> Self {
@@ -152,14 +136,12 @@ impl FakeUser {
         self
     }
     /// Set whether the account is active.
-    pub fn active(mut self, v: bool) -> Self {
-        self.active = v;
-        self
+    pub fn active(self, active: bool) -> Self {
+        Self { active, ..self }
     }
     /// Set whether the person is an organisation administrator.
-    pub fn admin(mut self, v: bool) -> Self {
-        self.admin = v;
-        self
+    pub fn admin(self, admin: bool) -> Self {
+        Self { admin, ..self }
     }
     /// Set the role names.
     pub fn roles<S: Into<String>>(mut self, v: impl IntoIterator<Item = S>) -> Self {
@@ -186,7 +168,7 @@ impl FakeUser {
 /// The users of one fake, keyed by `user_id` (unique within a fake, across organisations).
 #[derive(Debug, Default)]
 pub struct UserDirectory {
-    users: Mutex<BTreeMap<String, FakeUser>>,
+    users: Table<String, FakeUser>,
 }
 
 impl UserDirectory {
@@ -195,34 +177,37 @@ impl UserDirectory {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, FakeUser>> {
-        // Single inserts/reads only: a poisoned lock still holds consistent data.
-        self.users.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Add a user, replacing any user with the same `user_id`.
     pub fn insert(&self, user: FakeUser) {
-        self.lock().insert(user.user_id.clone(), user);
+        self.users.insert(user.user_id.clone(), user);
     }
 
     /// Remove a user; returns it if it existed.
     pub fn remove(&self, user_id: &str) -> Option<FakeUser> {
-        self.lock().remove(user_id)
+        self.users.remove(user_id)
     }
 
     /// The user with this `user_id`.
     pub fn get(&self, user_id: &str) -> Option<FakeUser> {
-        self.lock().get(user_id).cloned()
+        self.users.get(user_id)
     }
 
     /// The first user matching `pred` (in `user_id` order).
     pub fn find(&self, pred: impl Fn(&FakeUser) -> bool) -> Option<FakeUser> {
-        self.lock().values().find(|u| pred(u)).cloned()
+        self.users.find(pred)
     }
 
     /// Every user, in `user_id` order.
     pub fn all(&self) -> Vec<FakeUser> {
-        self.lock().values().cloned().collect()
+        self.users.values()
+    }
+}
+
+impl FromIterator<FakeUser> for UserDirectory {
+    fn from_iter<I: IntoIterator<Item = FakeUser>>(users: I) -> Self {
+        Self {
+            users: users.into_iter().map(|u| (u.user_id.clone(), u)).collect(),
+        }
     }
 }
 

@@ -3,29 +3,29 @@
 //! revocation, the sign-in page, every platform-neutral fault and the `FakePlatform` contract —
 //! over real HTTP on loopback with reqwest, as a platform client talks to it.
 
+mod common;
+
 use std::time::Duration;
 
-use reqwest::StatusCode;
-use reqwest::redirect::Policy;
+use common::{Http, assert_reset, location, query, send, started};
+use reqwest::{RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 use unilogin_testkit::selfbuilt::{
     self, APP_CREDENTIALS_INVALID, BAD_REQUEST, CODE_INVALID, DEFAULT_APP_ID, DEFAULT_APP_SECRET,
-    DEMO_USER_ID, FakeSelfBuilt, HOME_ORG, IP_NOT_ALLOWED, METHOD_NOT_ALLOWED, NOT_FOUND,
-    OUTSIDER_USER_ID, PARTNER_ORG, PERMISSION_DENIED, RATE_LIMITED, RETRY_AFTER_SECS,
-    SECOND_USER_ID, SYSTEM_BUSY, TOKEN_HEADER, TOKEN_INVALID, USER_NOT_FOUND, endpoints as ep,
+    DEMO_USER_ID, HOME_ORG, IP_NOT_ALLOWED, METHOD_NOT_ALLOWED, NOT_FOUND, OUTSIDER_USER_ID,
+    PARTNER_ORG, PERMISSION_DENIED, RATE_LIMITED, RETRY_AFTER_SECS, SECOND_USER_ID, SYSTEM_BUSY,
+    TOKEN_HEADER, TOKEN_INVALID, USER_NOT_FOUND, endpoints as ep,
 };
 use unilogin_testkit::{
     ANY_ENDPOINT, EndpointRole, FakePlatform, FakeUser, Fault, FaultError, Times, UNMATCHED,
 };
 use url::Url;
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client")
-}
+const AUTH_TOKEN: &str = "/open/v3/auth/token";
+const IDENTIFY: &str = "/open/v3/sso/identify";
+const AUTHORIZE: &str = "/open/v3/sso/authorize";
+const APPROVE: &str = "/open/v3/sso/approve";
+const CREDS: [(&str, &str); 2] = [("appId", DEFAULT_APP_ID), ("appSecret", DEFAULT_APP_SECRET)];
 
 /// Status, `Retry-After` and the JSON body of a response.
 struct Answer {
@@ -35,7 +35,9 @@ struct Answer {
 }
 
 impl Answer {
-    async fn of(resp: reqwest::Response) -> Self {
+    /// Send `req` and read the answer.
+    async fn of(req: RequestBuilder) -> Self {
+        let resp = send(req).await;
         let status = resp.status();
         let retry_after = resp
             .headers()
@@ -59,95 +61,57 @@ impl Answer {
 
     /// Asserts the error envelope with `code` and the HTTP status the platform uses for it.
     fn assert_error(&self, code: i64) {
-        assert_eq!(self.body["result"]["status"], "ERROR", "{}", self.body);
-        assert_eq!(
-            self.body["result"]["error"]["code"],
-            json!(code),
-            "{}",
-            self.body
-        );
-        assert!(
-            self.body["result"]["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty()),
-            "{}",
-            self.body
-        );
-        assert!(self.body["result"].get("payload").is_none());
+        let (result, body) = (&self.body["result"], &self.body);
+        assert_eq!(result["status"], "ERROR", "{body}");
+        assert_eq!(result["error"]["code"], json!(code), "{body}");
+        let message = result["error"]["message"].as_str();
+        assert!(message.is_some_and(|m| !m.is_empty()), "{body}");
+        assert!(result.get("payload").is_none());
         assert_eq!(self.status.as_u16(), selfbuilt::status_of(code).as_u16());
     }
 }
 
-async fn token_with(http: &reqwest::Client, fake: &FakeSelfBuilt, form: &[(&str, &str)]) -> Answer {
-    let resp = http
-        .post(format!("{}/open/v3/auth/token", fake.base_url()))
-        .form(form)
-        .send()
-        .await
-        .expect("request");
-    Answer::of(resp).await
+async fn token_with(http: &Http, form: &[(&str, &str)]) -> Answer {
+    Answer::of(http.post(AUTH_TOKEN).form(form)).await
 }
 
-async fn token(http: &reqwest::Client, fake: &FakeSelfBuilt) -> String {
-    let a = token_with(
-        http,
-        fake,
-        &[("appId", DEFAULT_APP_ID), ("appSecret", DEFAULT_APP_SECRET)],
-    )
-    .await;
+async fn token(http: &Http) -> String {
+    let a = token_with(http, &CREDS).await;
     a.payload()["credential"]["value"]
         .as_str()
         .expect("token")
         .to_owned()
 }
 
-async fn identify(
-    http: &reqwest::Client,
-    fake: &FakeSelfBuilt,
-    token: Option<&str>,
-    code: &str,
-) -> Answer {
-    let mut req = http
-        .get(format!("{}/open/v3/sso/identify", fake.base_url()))
-        .query(&[("auth_code", code)]);
+async fn identify(http: &Http, token: Option<&str>, code: &str) -> Answer {
+    let mut req = http.get(IDENTIFY).query(&[("auth_code", code)]);
     if let Some(t) = token {
         req = req.header(TOKEN_HEADER, t);
     }
-    Answer::of(req.send().await.expect("request")).await
+    Answer::of(req).await
 }
 
-async fn user(http: &reqwest::Client, fake: &FakeSelfBuilt, token: &str, id: &str) -> Answer {
-    let resp = http
-        .get(format!("{}/open/v3/users/{id}", fake.base_url()))
-        .header("X-Open-Token", token)
-        .send()
-        .await
-        .expect("request");
-    Answer::of(resp).await
+async fn user(http: &Http, token: &str, id: &str) -> Answer {
+    let req = http.get(&format!("/open/v3/users/{id}"));
+    Answer::of(req.header("X-Open-Token", token)).await
 }
 
 #[tokio::test]
 async fn a_login_has_the_nested_shapes_and_numeric_ids() {
-    let fake = selfbuilt::start().await;
-    let http = client();
-    let a = token_with(
-        &http,
-        &fake,
-        &[("appId", DEFAULT_APP_ID), ("appSecret", DEFAULT_APP_SECRET)],
-    )
-    .await;
+    let (fake, http) = started(selfbuilt::start()).await;
+    let a = token_with(&http, &CREDS).await;
     let credential = &a.payload()["credential"];
     assert_eq!(credential["ttl"], json!(7200));
     let t = credential["value"].as_str().unwrap().to_owned();
 
     let code = fake.issue_h5_code(DEMO_USER_ID);
-    let who = identify(&http, &fake, Some(&t), &code).await;
+    let who = identify(&http, Some(&t), &code).await;
     assert_eq!(
         who.payload()["user"],
         json!({"id": 10086, "unionId": "union-10086", "orgId": HOME_ORG})
     );
 
-    let detail = user(&http, &fake, &t, DEMO_USER_ID).await;
+    let detail = user(&http, &t, DEMO_USER_ID).await;
     let p = &detail.payload()["profile"];
     assert_eq!(p["id"], json!(10086), "ids are numbers");
     assert_eq!(p["displayName"], "Zhang San");
@@ -158,7 +122,7 @@ async fn a_login_has_the_nested_shapes_and_numeric_ids() {
     assert_eq!(p["position"], "Engineer");
     assert_eq!(p["status"], "ACTIVE");
     // Fields the person lacks are left out, not empty.
-    let second = user(&http, &fake, &t, SECOND_USER_ID).await;
+    let second = user(&http, &t, SECOND_USER_ID).await;
     let p = &second.payload()["profile"];
     assert!(
         p.get("avatarUrl").is_none() && p["contact"].get("mail").is_none(),
@@ -171,176 +135,136 @@ async fn a_login_has_the_nested_shapes_and_numeric_ids() {
 
 #[tokio::test]
 async fn the_token_endpoint_wants_a_form_and_the_right_credentials() {
-    let fake = selfbuilt::start().await;
-    let http = client();
-    let url = format!("{}/open/v3/auth/token", fake.base_url());
-    let json_body = http
-        .post(&url)
-        .json(&json!({"appId": DEFAULT_APP_ID, "appSecret": DEFAULT_APP_SECRET}))
-        .send()
-        .await
-        .unwrap();
-    Answer::of(json_body).await.assert_error(BAD_REQUEST);
-    token_with(&http, &fake, &[("appId", DEFAULT_APP_ID)])
+    let (fake, http) = started(selfbuilt::start()).await;
+    let body = json!({"appId": DEFAULT_APP_ID, "appSecret": DEFAULT_APP_SECRET});
+    Answer::of(http.post(AUTH_TOKEN).json(&body))
         .await
         .assert_error(BAD_REQUEST);
-    token_with(
-        &http,
-        &fake,
-        &[("appId", DEFAULT_APP_ID), ("appSecret", "wrong")],
-    )
-    .await
-    .assert_error(APP_CREDENTIALS_INVALID);
-    token_with(
-        &http,
-        &fake,
-        &[("appId", "sb_app_other"), ("appSecret", DEFAULT_APP_SECRET)],
-    )
-    .await
-    .assert_error(APP_CREDENTIALS_INVALID);
-    let get = http.get(&url).send().await.unwrap();
-    Answer::of(get).await.assert_error(METHOD_NOT_ALLOWED);
+    for (form, code) in [
+        (&CREDS[..1], BAD_REQUEST),
+        (
+            &[("appId", DEFAULT_APP_ID), ("appSecret", "wrong")],
+            APP_CREDENTIALS_INVALID,
+        ),
+        (
+            &[("appId", "sb_app_other"), ("appSecret", DEFAULT_APP_SECRET)],
+            APP_CREDENTIALS_INVALID,
+        ),
+    ] {
+        token_with(&http, form).await.assert_error(code);
+    }
+    Answer::of(http.get(AUTH_TOKEN))
+        .await
+        .assert_error(METHOD_NOT_ALLOWED);
     // Every request issues a new token; the earlier one stays valid.
-    let first = token(&http, &fake).await;
-    let second = token(&http, &fake).await;
+    let first = token(&http).await;
+    let second = token(&http).await;
     assert_ne!(first, second);
-    user(&http, &fake, &first, DEMO_USER_ID).await.payload();
+    user(&http, &first, DEMO_USER_ID).await.payload();
     assert_eq!(fake.calls(ep::AUTH_TOKEN), 7, "rejected requests count too");
 }
 
 #[tokio::test]
 async fn the_token_is_checked_first_and_expires_and_revokes() {
-    let fake = selfbuilt::start().await;
-    let http = client();
-    let t = token(&http, &fake).await;
+    let (fake, http) = started(selfbuilt::start()).await;
+    let t = token(&http).await;
     let code = fake.issue_h5_code(DEMO_USER_ID);
     // No header, a token in the query instead of the header, an unknown token: 2002, and the
     // code is not burnt.
-    identify(&http, &fake, None, &code)
+    identify(&http, None, &code)
         .await
         .assert_error(TOKEN_INVALID);
-    let in_query = http
-        .get(format!("{}/open/v3/sso/identify", fake.base_url()))
-        .query(&[("auth_code", code.as_str()), ("access_token", t.as_str())])
-        .send()
-        .await
-        .unwrap();
-    Answer::of(in_query).await.assert_error(TOKEN_INVALID);
-    identify(&http, &fake, Some("fake_sb_app_token_unknown"), &code)
+    let in_query = [("auth_code", code.as_str()), ("access_token", t.as_str())];
+    Answer::of(http.get(IDENTIFY).query(&in_query))
         .await
         .assert_error(TOKEN_INVALID);
-    identify(&http, &fake, Some(&t), &code).await.payload();
+    identify(&http, Some("fake_sb_app_token_unknown"), &code)
+        .await
+        .assert_error(TOKEN_INVALID);
+    identify(&http, Some(&t), &code).await.payload();
 
     fake.revoke_app_tokens();
-    user(&http, &fake, &t, DEMO_USER_ID)
+    user(&http, &t, DEMO_USER_ID)
         .await
         .assert_error(TOKEN_INVALID);
-    let fresh = token(&http, &fake).await;
-    user(&http, &fake, &fresh, DEMO_USER_ID).await.payload();
+    let fresh = token(&http).await;
+    user(&http, &fresh, DEMO_USER_ID).await.payload();
     fake.advance_clock(Duration::from_secs(7201));
-    user(&http, &fake, &fresh, DEMO_USER_ID)
+    user(&http, &fresh, DEMO_USER_ID)
         .await
         .assert_error(TOKEN_INVALID);
     let minted = fake.mint_app_token();
-    user(&http, &fake, &minted, DEMO_USER_ID).await.payload();
+    user(&http, &minted, DEMO_USER_ID).await.payload();
 }
 
 #[tokio::test]
 async fn codes_are_single_use_and_expire_after_five_minutes() {
-    let fake = selfbuilt::start().await;
-    let http = client();
-    let t = token(&http, &fake).await;
+    let (fake, http) = started(selfbuilt::start()).await;
+    let t = token(&http).await;
     let code = fake.issue_h5_code(DEMO_USER_ID);
-    identify(&http, &fake, Some(&t), &code).await.payload();
-    identify(&http, &fake, Some(&t), &code)
+    identify(&http, Some(&t), &code).await.payload();
+    identify(&http, Some(&t), &code)
         .await
         .assert_error(CODE_INVALID);
     let late = fake.approve_web_login(DEMO_USER_ID);
     fake.advance_clock(Duration::from_secs(301));
-    let t = token(&http, &fake).await;
-    identify(&http, &fake, Some(&t), &late)
-        .await
-        .assert_error(CODE_INVALID);
-    identify(&http, &fake, Some(&t), "forged-code")
-        .await
-        .assert_error(CODE_INVALID);
-    identify(&http, &fake, Some(&t), "")
-        .await
-        .assert_error(BAD_REQUEST);
+    let t = token(&http).await;
     // Unknown people get a code that was never issued.
     let nobody = fake.issue_h5_code("99999");
-    identify(&http, &fake, Some(&t), &nobody)
-        .await
-        .assert_error(CODE_INVALID);
+    for (code, error) in [
+        (late.as_str(), CODE_INVALID),
+        ("forged-code", CODE_INVALID),
+        ("", BAD_REQUEST),
+        (&nobody, CODE_INVALID),
+    ] {
+        identify(&http, Some(&t), code).await.assert_error(error);
+    }
 }
 
 #[tokio::test]
 async fn outsiders_sign_in_but_are_not_members() {
-    let fake = selfbuilt::start().await;
-    let http = client();
-    let t = token(&http, &fake).await;
+    let (fake, http) = started(selfbuilt::start()).await;
+    let t = token(&http).await;
     let code = fake.approve_web_login(OUTSIDER_USER_ID);
-    let who = identify(&http, &fake, Some(&t), &code).await;
+    let who = identify(&http, Some(&t), &code).await;
     assert_eq!(who.payload()["user"]["orgId"], PARTNER_ORG);
     assert_eq!(who.payload()["user"]["id"], json!(20001));
-    user(&http, &fake, &t, OUTSIDER_USER_ID)
-        .await
-        .assert_error(USER_NOT_FOUND);
-    user(&http, &fake, &t, "424242")
-        .await
-        .assert_error(USER_NOT_FOUND);
+    for id in [OUTSIDER_USER_ID, "424242"] {
+        user(&http, &t, id).await.assert_error(USER_NOT_FOUND);
+    }
     // A person added by a test shows up, with a numeric id.
     fake.add_user(FakeUser::new("30003").name("Zhao Liu"));
-    assert_eq!(
-        user(&http, &fake, &t, "30003").await.payload()["profile"]["id"],
-        json!(30003)
-    );
+    let added = user(&http, &t, "30003").await;
+    assert_eq!(added.payload()["profile"]["id"], json!(30003));
     assert!(fake.remove_user("30003").is_some());
-    user(&http, &fake, &t, "30003")
-        .await
-        .assert_error(USER_NOT_FOUND);
+    user(&http, &t, "30003").await.assert_error(USER_NOT_FOUND);
 }
 
 /// `GET` the sign-in page with `params`, replacing the value of `key` by `value`.
 async fn page(
-    http: &reqwest::Client,
-    fake: &FakeSelfBuilt,
+    http: &Http,
     params: &[(&str, &str)],
     (key, value): (&str, &str),
 ) -> reqwest::Response {
-    let mut url = Url::parse(&format!("{}/open/v3/sso/authorize", fake.base_url())).unwrap();
+    let mut url = Url::parse(&http.url(AUTHORIZE)).unwrap();
     url.query_pairs_mut().extend_pairs(
         params
             .iter()
             .map(|(k, v)| (*k, if *k == key { value } else { *v })),
     );
-    http.get(url).send().await.unwrap()
-}
-
-/// Posts the Approve form.
-async fn approve(
-    http: &reqwest::Client,
-    fake: &FakeSelfBuilt,
-    form: &[(&str, &str)],
-) -> reqwest::Response {
-    http.post(format!("{}/open/v3/sso/approve", fake.base_url()))
-        .form(form)
-        .send()
-        .await
-        .unwrap()
+    send(http.client.get(url)).await
 }
 
 #[tokio::test]
 async fn the_sign_in_page_validates_and_redirects_with_code_and_state() {
-    let fake = selfbuilt::start().await;
-    let http = client();
+    let (fake, http) = started(selfbuilt::start()).await;
     let good = [
         ("app_id", DEFAULT_APP_ID),
         ("redirect_uri", "https://app.acme.example/auth/callback?x=1"),
         ("response_type", "code"),
         ("state", "st&ate/1"),
     ];
-    let resp = page(&http, &fake, &good, ("", "")).await;
+    let resp = page(&http, &good, ("", "")).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let html = resp.text().await.unwrap();
     assert!(
@@ -353,18 +277,12 @@ async fn the_sign_in_page_validates_and_redirects_with_code_and_state() {
         ("redirect_uri", "https://evil.example/cb"),
         ("redirect_uri", "not a url"),
     ] {
-        let resp = page(&http, &fake, &good, bad).await;
+        let resp = page(&http, &good, bad).await;
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{bad:?}");
         assert!(resp.text().await.unwrap().contains("Sign-in error"));
     }
     fake.allow_redirect_host("evil.example");
-    let resp = page(
-        &http,
-        &fake,
-        &good,
-        ("redirect_uri", "https://evil.example/cb"),
-    )
-    .await;
+    let resp = page(&http, &good, ("redirect_uri", "https://evil.example/cb")).await;
     assert_eq!(
         resp.status(),
         StatusCode::OK,
@@ -374,36 +292,29 @@ async fn the_sign_in_page_validates_and_redirects_with_code_and_state() {
     // Approve: 302 to the callback with the code and the state, and the code works.
     let mut form: Vec<(&str, &str)> = good.to_vec();
     form.push(("user_id", DEMO_USER_ID));
-    let resp = approve(&http, &fake, &form).await;
+    let resp = send(http.post(APPROVE).form(&form)).await;
     assert_eq!(resp.status(), StatusCode::FOUND);
-    let location = Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
+    let location = location(&resp);
     assert_eq!(location.host_str(), Some("app.acme.example"));
-    let q: std::collections::HashMap<String, String> =
-        location.query_pairs().into_owned().collect();
+    let q = query(&location);
     assert_eq!(q["x"], "1");
     assert_eq!(q["state"], "st&ate/1");
-    let t = token(&http, &fake).await;
-    let who = identify(&http, &fake, Some(&t), &q["code"]).await;
+    let t = token(&http).await;
+    let who = identify(&http, Some(&t), &q["code"]).await;
     assert_eq!(who.payload()["user"]["id"], json!(10086));
     // The form must be a form, for a known person.
-    let not_form = http
-        .post(format!("{}/open/v3/sso/approve", fake.base_url()))
-        .json(&json!({"user_id": DEMO_USER_ID}))
-        .send()
-        .await
-        .unwrap();
+    let not_form = send(http.post(APPROVE).json(&json!({"user_id": DEMO_USER_ID}))).await;
     assert_eq!(not_form.status(), StatusCode::BAD_REQUEST);
     form.pop();
     form.push(("user_id", "99999"));
-    let unknown = approve(&http, &fake, &form).await;
+    let unknown = send(http.post(APPROVE).form(&form)).await;
     assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
 async fn platform_faults_render_in_the_nested_envelope() {
-    let fake = selfbuilt::start().await;
-    let http = client();
-    let t = token(&http, &fake).await;
+    let (fake, http) = started(selfbuilt::start()).await;
+    let t = token(&http).await;
     for (fault, code) in [
         (Fault::TokenInvalid, TOKEN_INVALID),
         (Fault::CodeInvalid, CODE_INVALID),
@@ -414,34 +325,25 @@ async fn platform_faults_render_in_the_nested_envelope() {
         (Fault::code(4242), 4242),
     ] {
         fake.inject(ep::USERS_GET, fault.clone()).unwrap();
-        let a = user(&http, &fake, &t, DEMO_USER_ID).await;
+        let a = user(&http, &t, DEMO_USER_ID).await;
         a.assert_error(code);
         let expected_retry = (code == RATE_LIMITED).then(|| RETRY_AFTER_SECS.to_string());
         assert_eq!(a.retry_after, expected_retry, "{fault:?}");
     }
     // The API gateway's HTML ban page.
     fake.inject(ep::USERS_GET, Fault::RateLimitPage).unwrap();
-    let resp = http
-        .get(format!("{}/open/v3/users/{DEMO_USER_ID}", fake.base_url()))
-        .header(TOKEN_HEADER, &t)
-        .send()
-        .await
-        .unwrap();
+    let req = http.get(&format!("/open/v3/users/{DEMO_USER_ID}"));
+    let resp = send(req.header(TOKEN_HEADER, &t)).await;
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(
-        resp.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .contains("text/html")
-    );
+    assert!(common::is_html(&resp));
     assert_eq!(resp.headers()["retry-after"], "30");
     // A faulted exchange never consumes the code.
     let code = fake.issue_h5_code(DEMO_USER_ID);
     fake.inject(ep::SSO_IDENTIFY, Fault::TokenInvalid).unwrap();
-    identify(&http, &fake, Some(&t), &code)
+    identify(&http, Some(&t), &code)
         .await
         .assert_error(TOKEN_INVALID);
-    identify(&http, &fake, Some(&t), &code).await.payload();
+    identify(&http, Some(&t), &code).await.payload();
     // What the envelope cannot carry is refused at injection.
     for (endpoint, fault) in [
         (ep::USERS_GET, Fault::code("InvalidAuthentication")),
@@ -465,8 +367,7 @@ async fn platform_faults_render_in_the_nested_envelope() {
 
 #[tokio::test]
 async fn every_platform_neutral_fault_can_be_armed_on_every_api_endpoint() {
-    let fake = selfbuilt::start().await;
-    let http = client();
+    let (fake, http) = started(selfbuilt::start()).await;
     for role in [
         EndpointRole::AppToken,
         EndpointRole::H5CodeExchange,
@@ -484,20 +385,15 @@ async fn every_platform_neutral_fault_can_be_armed_on_every_api_endpoint() {
     fake.inject_fault(ANY_ENDPOINT, Fault::HttpStatus(502), Times::N(2))
         .unwrap();
     for _ in 0..2 {
-        let resp = http
-            .post(format!("{}/open/v3/auth/token", fake.base_url()))
-            .form(&[("appId", DEFAULT_APP_ID), ("appSecret", DEFAULT_APP_SECRET)])
-            .send()
-            .await
-            .unwrap();
+        let resp = send(http.post(AUTH_TOKEN).form(&CREDS)).await;
         assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
     }
-    token(&http, &fake).await;
+    token(&http).await;
 }
 
 #[tokio::test]
 async fn the_fake_platform_contract() {
-    let fake = selfbuilt::start().await;
+    let (fake, http) = started(selfbuilt::start()).await;
     let dynamic: &dyn FakePlatform = &fake;
     assert_eq!(dynamic.name(), "custom-oauth");
     let creds = dynamic.credentials();
@@ -531,29 +427,21 @@ async fn the_fake_platform_contract() {
     assert!(dynamic.endpoints_for(EndpointRole::Membership).is_empty());
 
     // Unknown paths and wrong methods are answered in the envelope and counted.
-    let http = client();
-    let resp = http
-        .get(format!("{}/open/v3/nope", fake.base_url()))
-        .send()
+    Answer::of(http.get("/open/v3/nope"))
         .await
-        .unwrap();
-    Answer::of(resp).await.assert_error(NOT_FOUND);
-    let resp = http
-        .post(format!("{}/open/v3/users/{DEMO_USER_ID}", fake.base_url()))
-        .send()
+        .assert_error(NOT_FOUND);
+    Answer::of(http.post(&format!("/open/v3/users/{DEMO_USER_ID}")))
         .await
-        .unwrap();
-    Answer::of(resp).await.assert_error(METHOD_NOT_ALLOWED);
+        .assert_error(METHOD_NOT_ALLOWED);
     assert_eq!(dynamic.calls(UNMATCHED), 1);
     assert_eq!(dynamic.calls(ep::USERS_GET), 1);
     assert_eq!(dynamic.total_calls(), 2);
-    dynamic.reset_calls();
-    assert_eq!(dynamic.total_calls(), 0);
+    assert_reset(dynamic);
 }
 
 #[tokio::test]
 async fn the_bundled_tenant_config_points_at_the_fake() {
-    let fake = selfbuilt::start().await;
+    let (fake, _) = started(selfbuilt::start()).await;
     let config = fake.tenant_config();
     let text = config.to_string();
     assert!(!text.contains("open.selfbuilt.example"), "{text}");

@@ -1,63 +1,37 @@
 //! The WeCom fake behaves like `reference/platforms.md` §4 and `fixtures/wecom/*.json`: real
 //! HTTP on loopback with reqwest, as a platform client would talk to it.
 
+mod common;
+
 use std::time::Duration;
 
+use common::{Http, assert_same_shape, fixture, json, location, send, started};
 use reqwest::StatusCode;
-use reqwest::redirect::Policy;
 use serde_json::{Value, json};
+use unilogin_testkit::fixtures::wecom as fx;
 use unilogin_testkit::wecom::{
-    self, DEFAULT_AGENT_ID, DEFAULT_CORP_ID, DEFAULT_CORP_SECRET, DEMO_USER_ID, FakeApp, FakeWeCom,
+    self, DEFAULT_AGENT_ID, DEFAULT_CORP_ID, DEFAULT_CORP_SECRET, DEMO_USER_ID, FakeApp,
     LEGACY_AGENT_ID, LEGACY_CORP_SECRET, OAuthScope, OTHER_CORP_ID, OUTSIDER_USER_ID,
     SECOND_AGENT_ID, SECOND_CORP_SECRET, endpoints as ep,
 };
 use unilogin_testkit::{EndpointRole, FakePlatform, Fault, FaultError, Times, UNMATCHED};
+use url::Url;
 
-macro_rules! fixture {
-    ($name:literal) => {
-        serde_json::from_str::<Value>(include_str!(concat!("fixtures/wecom/", $name)))
-            .expect("fixture is JSON")
-    };
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client")
-}
-
-/// Same keys and the same JSON kinds as the fixture, recursively.
-fn assert_same_shape(actual: &Value, expected: &Value, path: &str) {
-    match (actual, expected) {
-        (Value::Object(a), Value::Object(e)) => {
-            let mut ak: Vec<_> = a.keys().collect();
-            let mut ek: Vec<_> = e.keys().collect();
-            ak.sort();
-            ek.sort();
-            assert_eq!(ak, ek, "keys differ at {path}");
-            for (k, ev) in e {
-                assert_same_shape(&a[k], ev, &format!("{path}.{k}"));
-            }
-        }
-        (Value::Array(a), Value::Array(e)) => {
-            if let (Some(af), Some(ef)) = (a.first(), e.first()) {
-                assert_same_shape(af, ef, &format!("{path}[0]"));
-            }
-        }
-        (a, e) => assert_eq!(
-            std::mem::discriminant(a),
-            std::mem::discriminant(e),
-            "kind differs at {path}: {a} vs {e}"
-        ),
-    }
-}
+const GETTOKEN: &str = "/cgi-bin/gettoken";
+const GETUSERINFO: &str = "/cgi-bin/auth/getuserinfo";
+const LEGACY_GETUSERINFO: &str = "/cgi-bin/user/getuserinfo";
+const USER_GET: &str = "/cgi-bin/user/get";
+const GETUSERDETAIL: &str = "/cgi-bin/auth/getuserdetail";
+const OAUTH: &str = "/connect/oauth2/authorize";
+const SSO: &str = "/wwlogin/sso/login";
+const QR_CONNECT: &str = "/wwopen/sso/qrConnect";
+const APPROVE: &str = "/wwlogin/sso/approve";
 
 /// An error body: the fixture's errcode, and the message up to WeCom's `, hint:` tail.
-fn assert_error(v: &Value, fixture: &Value) {
-    assert_same_shape(v, fixture, "$");
-    assert_eq!(v["errcode"], fixture["errcode"], "{v}");
+fn assert_error(v: &Value, expected: &str) {
+    let expected = fixture(expected);
+    assert_same_shape(v, &expected);
+    assert_eq!(v["errcode"], expected["errcode"], "{v}");
     let head = |m: &Value| {
         m.as_str()
             .unwrap_or("")
@@ -65,92 +39,65 @@ fn assert_error(v: &Value, fixture: &Value) {
             .next()
             .map(str::to_owned)
     };
-    assert_eq!(head(&v["errmsg"]), head(&fixture["errmsg"]), "{v}");
+    assert_eq!(head(&v["errmsg"]), head(&expected["errmsg"]), "{v}");
     assert!(v["errmsg"].as_str().unwrap().contains("more info at"));
 }
 
-async fn get(http: &reqwest::Client, fake: &FakeWeCom, path: &str, q: &[(&str, &str)]) -> Value {
-    let resp = http
-        .get(format!("{}{path}", fake.base_url()))
-        .query(q)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(resp.status(), StatusCode::OK);
-    resp.json().await.expect("JSON")
+/// A GET that WeCom answers with HTTP 200 and JSON (errors included).
+async fn get(http: &Http, path: &str, q: &[(&str, &str)]) -> Value {
+    let (status, v) = json(http.get(path).query(q)).await;
+    assert_eq!(status, StatusCode::OK);
+    v
 }
 
-async fn gettoken(http: &reqwest::Client, fake: &FakeWeCom, secret: &str) -> Value {
-    get(
-        http,
-        fake,
-        "/cgi-bin/gettoken",
-        &[("corpid", DEFAULT_CORP_ID), ("corpsecret", secret)],
-    )
-    .await
+async fn gettoken(http: &Http, secret: &str) -> Value {
+    let q = [("corpid", DEFAULT_CORP_ID), ("corpsecret", secret)];
+    get(http, GETTOKEN, &q).await
 }
 
-async fn token(http: &reqwest::Client, fake: &FakeWeCom, secret: &str) -> String {
-    gettoken(http, fake, secret).await["access_token"]
+async fn token(http: &Http, secret: &str) -> String {
+    gettoken(http, secret).await["access_token"]
         .as_str()
         .expect("token")
         .to_owned()
 }
 
-async fn getuserinfo(http: &reqwest::Client, fake: &FakeWeCom, token: &str, code: &str) -> Value {
+async fn getuserinfo(http: &Http, token: &str, code: &str) -> Value {
     get(
         http,
-        fake,
-        "/cgi-bin/auth/getuserinfo",
+        GETUSERINFO,
         &[("access_token", token), ("code", code)],
     )
     .await
 }
 
-async fn user_get(http: &reqwest::Client, fake: &FakeWeCom, token: &str, user: &str) -> Value {
-    get(
-        http,
-        fake,
-        "/cgi-bin/user/get",
-        &[("access_token", token), ("userid", user)],
-    )
-    .await
+async fn user_get(http: &Http, token: &str, user: &str) -> Value {
+    get(http, USER_GET, &[("access_token", token), ("userid", user)]).await
 }
 
-async fn getuserdetail(http: &reqwest::Client, fake: &FakeWeCom, token: &str, body: &str) -> Value {
-    http.post(format!("{}/cgi-bin/auth/getuserdetail", fake.base_url()))
-        .query(&[("access_token", token)])
-        .header("content-type", "application/json")
-        .body(body.to_owned())
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("JSON")
+async fn getuserdetail(http: &Http, token: &str, body: &str) -> Value {
+    let req = http.post(GETUSERDETAIL).query(&[("access_token", token)]);
+    let req = req.header("content-type", "application/json");
+    json(req.body(body.to_owned())).await.1
 }
 
 #[tokio::test]
 async fn privateinfo_login_matches_the_fixtures() {
-    let fake = wecom::start().await;
-    let http = client();
-    let t = gettoken(&http, &fake, DEFAULT_CORP_SECRET).await;
-    assert_same_shape(&t, &fixture!("gettoken.json"), "$");
+    let (fake, http) = started(wecom::start()).await;
+    let t = gettoken(&http, DEFAULT_CORP_SECRET).await;
+    assert_same_shape(&t, &fixture(fx::GETTOKEN));
     assert_eq!(t["expires_in"], 7200);
     let token = t["access_token"].as_str().unwrap().to_owned();
 
-    let code = fake.issue_oauth_code(
-        Some(DEFAULT_AGENT_ID),
-        DEMO_USER_ID,
-        OAuthScope::PrivateInfo,
-    );
-    let info = getuserinfo(&http, &fake, &token, &code).await;
-    assert_same_shape(&info, &fixture!("auth_getuserinfo_member.json"), "$");
+    let agent = Some(DEFAULT_AGENT_ID);
+    let code = fake.issue_oauth_code(agent, DEMO_USER_ID, OAuthScope::PrivateInfo);
+    let info = getuserinfo(&http, &token, &code).await;
+    assert_same_shape(&info, &fixture(fx::AUTH_GETUSERINFO_MEMBER));
     assert_eq!(info["userid"], DEMO_USER_ID);
     let ticket = info["user_ticket"].as_str().unwrap().to_owned();
 
     // A new app: user/get has no sensitive fields.
-    let member = user_get(&http, &fake, &token, DEMO_USER_ID).await;
+    let member = user_get(&http, &token, DEMO_USER_ID).await;
     for absent in [
         "mobile",
         "email",
@@ -164,33 +111,25 @@ async fn privateinfo_login_matches_the_fixtures() {
     }
     assert_eq!(member["name"], "Zhang San");
 
-    let detail = getuserdetail(
-        &http,
-        &fake,
-        &token,
-        &json!({ "user_ticket": ticket }).to_string(),
-    )
-    .await;
-    assert_eq!(detail, fixture!("auth_getuserdetail.json"));
+    let body = json!({ "user_ticket": ticket }).to_string();
+    let detail = getuserdetail(&http, &token, &body).await;
+    assert_eq!(detail, fixture(fx::AUTH_GETUSERDETAIL));
     assert_eq!(fake.calls(ep::AUTH_GETUSERDETAIL), 1);
 }
 
 #[tokio::test]
 async fn a_legacy_app_sees_the_fixture_member_document() {
-    let fake = wecom::start().await;
-    let http = client();
-    let token = token(&http, &fake, LEGACY_CORP_SECRET).await;
-    let member = user_get(&http, &fake, &token, DEMO_USER_ID).await;
-    let fixture = fixture!("user_get.json");
+    let (_fake, http) = started(wecom::start()).await;
+    let token = token(&http, LEGACY_CORP_SECRET).await;
+    let member = user_get(&http, &token, DEMO_USER_ID).await;
+    let fixture = fixture(fx::USER_GET);
     for (k, v) in fixture.as_object().unwrap() {
         let got = member
             .get(k)
             .unwrap_or_else(|| panic!("{k} missing in {member}"));
         match k.as_str() {
             // Fixture values the fixtures themselves disagree on, or that the fake does not model.
-            "order" | "is_leader_in_dept" | "address" => {
-                assert_same_shape(got, v, k);
-            }
+            "order" | "is_leader_in_dept" | "address" => assert_same_shape(got, v),
             _ => assert_eq!(got, v, "{k}"),
         }
     }
@@ -198,80 +137,60 @@ async fn a_legacy_app_sees_the_fixture_member_document() {
 
 #[tokio::test]
 async fn non_members_and_the_legacy_exchange_have_the_fixture_shapes() {
-    let fake = wecom::start().await;
-    let http = client();
-    let token = token(&http, &fake, DEFAULT_CORP_SECRET).await;
+    let (fake, http) = started(wecom::start()).await;
+    let token = token(&http, DEFAULT_CORP_SECRET).await;
     let code = fake.issue_h5_code(OUTSIDER_USER_ID);
-    let info = getuserinfo(&http, &fake, &token, &code).await;
-    assert_same_shape(&info, &fixture!("auth_getuserinfo_non_member.json"), "$");
+    let info = getuserinfo(&http, &token, &code).await;
+    assert_same_shape(&info, &fixture(fx::AUTH_GETUSERINFO_NON_MEMBER));
     assert_eq!(info["openid"], "fake_openid_0001");
     // Outsiders are not members: user/get does not know them.
-    let v = user_get(&http, &fake, &token, OUTSIDER_USER_ID).await;
+    let v = user_get(&http, &token, OUTSIDER_USER_ID).await;
     assert_eq!(v["errcode"], 60111);
 
     let code = fake.issue_h5_code(DEMO_USER_ID);
-    let legacy = get(
-        &http,
-        &fake,
-        "/cgi-bin/user/getuserinfo",
-        &[("access_token", &token), ("code", &code)],
-    )
-    .await;
-    assert_same_shape(&legacy, &fixture!("user_getuserinfo_legacy.json"), "$");
-    assert_eq!(legacy["UserId"], DEMO_USER_ID);
+    let q = [("access_token", token.as_str()), ("code", &code)];
+    let v = get(&http, LEGACY_GETUSERINFO, &q).await;
+    assert_same_shape(&v, &fixture(fx::USER_GETUSERINFO_LEGACY));
+    assert_eq!(v["UserId"], DEMO_USER_ID);
     let code = fake.issue_h5_code(OUTSIDER_USER_ID);
-    let legacy = get(
-        &http,
-        &fake,
-        "/cgi-bin/user/getuserinfo",
-        &[("access_token", &token), ("code", &code)],
-    )
-    .await;
-    assert!(legacy.get("OpenId").is_some() && legacy.get("UserId").is_none());
+    let q = [("access_token", token.as_str()), ("code", &code)];
+    let v = get(&http, LEGACY_GETUSERINFO, &q).await;
+    assert!(v.get("OpenId").is_some() && v.get("UserId").is_none());
 }
 
 #[tokio::test]
 async fn tokens_are_per_app_reused_while_live_and_expire() {
-    let fake = wecom::start().await;
-    let http = client();
-    let a = token(&http, &fake, DEFAULT_CORP_SECRET).await;
-    let b = token(&http, &fake, SECOND_CORP_SECRET).await;
+    let (fake, http) = started(wecom::start()).await;
+    let a = token(&http, DEFAULT_CORP_SECRET).await;
+    let b = token(&http, SECOND_CORP_SECRET).await;
     assert_ne!(a, b, "two apps of one corp must not share a token");
-    assert_eq!(a, token(&http, &fake, DEFAULT_CORP_SECRET).await);
+    assert_eq!(a, token(&http, DEFAULT_CORP_SECRET).await);
     fake.advance_clock(Duration::from_secs(7000));
-    let t = gettoken(&http, &fake, DEFAULT_CORP_SECRET).await;
+    let t = gettoken(&http, DEFAULT_CORP_SECRET).await;
     assert_eq!(t["access_token"], a.as_str());
     assert!(t["expires_in"].as_u64().unwrap() <= 200, "{t}");
     fake.advance_clock(Duration::from_secs(201));
-    let v = user_get(&http, &fake, &a, DEMO_USER_ID).await;
-    assert_error(&v, &fixture!("error_42001_token_expired.json"));
-    assert_ne!(a, token(&http, &fake, DEFAULT_CORP_SECRET).await);
+    let v = user_get(&http, &a, DEMO_USER_ID).await;
+    assert_error(&v, fx::ERROR_42001_TOKEN_EXPIRED);
+    assert_ne!(a, token(&http, DEFAULT_CORP_SECRET).await);
 
-    let v = user_get(&http, &fake, "fake_unknown_token", DEMO_USER_ID).await;
-    assert_error(&v, &fixture!("error_40014_invalid_token.json"));
-    let fresh = token(&http, &fake, DEFAULT_CORP_SECRET).await;
+    let v = user_get(&http, "fake_unknown_token", DEMO_USER_ID).await;
+    assert_error(&v, fx::ERROR_40014_INVALID_TOKEN);
+    let fresh = token(&http, DEFAULT_CORP_SECRET).await;
     fake.revoke_app_tokens();
-    let v = user_get(&http, &fake, &fresh, DEMO_USER_ID).await;
-    assert_eq!(v["errcode"], 40014);
-    let v = get(
-        &http,
-        &fake,
-        "/cgi-bin/user/get",
-        &[("userid", DEMO_USER_ID)],
-    )
-    .await;
+    assert_eq!(
+        user_get(&http, &fresh, DEMO_USER_ID).await["errcode"],
+        40014
+    );
+    let v = get(&http, USER_GET, &[("userid", DEMO_USER_ID)]).await;
     assert_eq!(v["errcode"], 41001);
 }
 
 #[tokio::test]
 async fn gettoken_validates_the_corp_and_the_secret() {
-    let fake = wecom::start().await;
-    fake.add_app(FakeApp::new(
-        OTHER_CORP_ID,
-        "1000002",
-        "fake_other_corp_secret",
-    ));
-    let http = client();
+    let (fake, http) = started(wecom::start()).await;
+    let other = FakeApp::new(OTHER_CORP_ID, "1000002", "fake_other_corp_secret");
+    fake.add_app(other);
     let cases: [(&[(&str, &str)], i64); 5] = [
         (&[("corpsecret", DEFAULT_CORP_SECRET)], 41002),
         (&[("corpid", DEFAULT_CORP_ID)], 41004),
@@ -289,7 +208,7 @@ async fn gettoken_validates_the_corp_and_the_secret() {
         ),
     ];
     for (q, code) in cases {
-        let v = get(&http, &fake, "/cgi-bin/gettoken", q).await;
+        let v = get(&http, GETTOKEN, q).await;
         assert_eq!(v["errcode"], code, "{q:?}: {v}");
         assert!(v.get("access_token").is_none());
     }
@@ -297,121 +216,82 @@ async fn gettoken_validates_the_corp_and_the_secret() {
 
 #[tokio::test]
 async fn codes_are_single_use_bound_to_the_app_and_expire() {
-    let fake = wecom::start().await;
-    let http = client();
-    let a = token(&http, &fake, DEFAULT_CORP_SECRET).await;
-    let b = token(&http, &fake, SECOND_CORP_SECRET).await;
+    let (fake, http) = started(wecom::start()).await;
+    let a = token(&http, DEFAULT_CORP_SECRET).await;
+    let b = token(&http, SECOND_CORP_SECRET).await;
 
     // Another app's code is refused without being burnt.
     let code = fake.issue_oauth_code(Some(SECOND_AGENT_ID), DEMO_USER_ID, OAuthScope::Base);
-    let v = getuserinfo(&http, &fake, &a, &code).await;
-    assert_error(&v, &fixture!("error_40029_invalid_code.json"));
+    let v = getuserinfo(&http, &a, &code).await;
+    assert_error(&v, fx::ERROR_40029_INVALID_CODE);
     // A bad token does not burn it either.
-    let v = getuserinfo(&http, &fake, "fake_bad", &code).await;
-    assert_eq!(v["errcode"], 40014);
     assert_eq!(
-        getuserinfo(&http, &fake, &b, &code).await["userid"],
-        DEMO_USER_ID
+        getuserinfo(&http, "fake_bad", &code).await["errcode"],
+        40014
     );
-    assert_eq!(getuserinfo(&http, &fake, &b, &code).await["errcode"], 40029);
+    let v = getuserinfo(&http, &b, &code).await;
+    assert_eq!(v["userid"], DEMO_USER_ID);
+    assert_eq!(getuserinfo(&http, &b, &code).await["errcode"], 40029);
 
     // A link without agentid: any app of the corp, never a ticket.
     let code = fake.issue_oauth_code(None, DEMO_USER_ID, OAuthScope::PrivateInfo);
-    let v = getuserinfo(&http, &fake, &a, &code).await;
+    let v = getuserinfo(&http, &a, &code).await;
     assert_eq!(v["userid"], DEMO_USER_ID);
     assert!(v.get("user_ticket").is_none());
 
     let code = fake.issue_h5_code(DEMO_USER_ID);
     fake.advance_clock(Duration::from_secs(301));
-    let a = token(&http, &fake, DEFAULT_CORP_SECRET).await;
-    assert_eq!(getuserinfo(&http, &fake, &a, &code).await["errcode"], 40029);
-    assert_eq!(
-        getuserinfo(&http, &fake, &a, "forged").await["errcode"],
-        40029
-    );
-    let v = get(
-        &http,
-        &fake,
-        "/cgi-bin/auth/getuserinfo",
-        &[("access_token", &a)],
-    )
-    .await;
+    let a = token(&http, DEFAULT_CORP_SECRET).await;
+    assert_eq!(getuserinfo(&http, &a, &code).await["errcode"], 40029);
+    assert_eq!(getuserinfo(&http, &a, "forged").await["errcode"], 40029);
+    let v = get(&http, GETUSERINFO, &[("access_token", &a)]).await;
     assert_eq!(v["errcode"], 41008);
 }
 
 #[tokio::test]
 async fn user_tickets_expire_belong_to_one_app_and_need_a_json_body() {
-    let fake = wecom::start().await;
-    let http = client();
-    let a = token(&http, &fake, DEFAULT_CORP_SECRET).await;
-    let b = token(&http, &fake, SECOND_CORP_SECRET).await;
-    let code = fake.issue_oauth_code(
-        Some(DEFAULT_AGENT_ID),
-        DEMO_USER_ID,
-        OAuthScope::PrivateInfo,
-    );
-    let ticket = getuserinfo(&http, &fake, &a, &code).await["user_ticket"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (fake, http) = started(wecom::start()).await;
+    let a = token(&http, DEFAULT_CORP_SECRET).await;
+    let b = token(&http, SECOND_CORP_SECRET).await;
+    let private_code = || {
+        let agent = Some(DEFAULT_AGENT_ID);
+        fake.issue_oauth_code(agent, DEMO_USER_ID, OAuthScope::PrivateInfo)
+    };
+    let ticket = getuserinfo(&http, &a, &private_code()).await["user_ticket"].clone();
     let body = json!({ "user_ticket": ticket }).to_string();
-    assert_eq!(
-        getuserdetail(&http, &fake, &b, &body).await["errcode"],
-        84015
-    );
-    assert_eq!(
-        getuserdetail(&http, &fake, &a, "user_ticket=x").await["errcode"],
-        47001
-    );
-    assert_eq!(
-        getuserdetail(&http, &fake, &a, "{}").await["errcode"],
-        84015
-    );
-    // Reusable while it lives.
-    assert_eq!(getuserdetail(&http, &fake, &a, &body).await["errcode"], 0);
-    assert_eq!(getuserdetail(&http, &fake, &a, &body).await["errcode"], 0);
+    let (own, other, ticket_body) = (a.as_str(), b.as_str(), body.as_str());
+    for (token, body, errcode) in [
+        (other, ticket_body, 84015),
+        (own, "user_ticket=x", 47001),
+        (own, "{}", 84015),
+        // Reusable while it lives.
+        (own, ticket_body, 0),
+        (own, ticket_body, 0),
+    ] {
+        let v = getuserdetail(&http, token, body).await;
+        assert_eq!(v["errcode"], errcode, "{body}");
+    }
     fake.advance_clock(Duration::from_secs(1801));
-    let a = token(&http, &fake, DEFAULT_CORP_SECRET).await;
-    let v = getuserdetail(&http, &fake, &a, &body).await;
-    assert_error(&v, &fixture!("error_84014_user_ticket_expired.json"));
+    let a = token(&http, DEFAULT_CORP_SECRET).await;
+    let v = getuserdetail(&http, &a, &body).await;
+    assert_error(&v, fx::ERROR_84014_USER_TICKET_EXPIRED);
 
     // The admin did not enable the sensitive fields: only `userid`.
     let mut app = fake.app(DEFAULT_CORP_ID, DEFAULT_AGENT_ID).unwrap();
     app.sensitive_fields = false;
     fake.add_app(app);
-    let code = fake.issue_oauth_code(
-        Some(DEFAULT_AGENT_ID),
-        DEMO_USER_ID,
-        OAuthScope::PrivateInfo,
-    );
-    let ticket = getuserinfo(&http, &fake, &a, &code).await["user_ticket"].clone();
-    let v = getuserdetail(
-        &http,
-        &fake,
-        &a,
-        &json!({ "user_ticket": ticket }).to_string(),
-    )
-    .await;
+    let ticket = getuserinfo(&http, &a, &private_code()).await["user_ticket"].clone();
+    let body = json!({ "user_ticket": ticket }).to_string();
     assert_eq!(
-        v,
+        getuserdetail(&http, &a, &body).await,
         json!({"errcode": 0, "errmsg": "ok", "userid": DEMO_USER_ID})
     );
 }
 
 /// Opens a page and submits its demo-user Approve form; returns the 303 target or the error
 /// page (status, body).
-async fn approve_via(
-    fake: &FakeWeCom,
-    path: &str,
-    q: &[(&str, &str)],
-) -> Result<url::Url, (u16, String)> {
-    let http = client();
-    let resp = http
-        .get(format!("{}{path}", fake.base_url()))
-        .query(q)
-        .send()
-        .await
-        .unwrap();
+async fn approve_via(http: &Http, path: &str, q: &[(&str, &str)]) -> Result<Url, (u16, String)> {
+    let resp = send(http.get(path).query(q)).await;
     let status = resp.status().as_u16();
     let html = resp.text().await.unwrap();
     if status != 200 {
@@ -437,17 +317,12 @@ async fn approve_via(
             (attr("name"), attr("value"))
         })
         .collect();
-    let resp = http
-        .post(format!("{}/wwlogin/sso/approve", fake.base_url()))
-        .form(&fields)
-        .send()
-        .await
-        .unwrap();
+    let resp = send(http.post(APPROVE).form(&fields)).await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    Ok(url::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap())
+    Ok(location(&resp))
 }
 
-fn code_of(url: &url::Url) -> String {
+fn code_of(url: &Url) -> String {
     url.query_pairs()
         .find(|(k, _)| k == "code")
         .unwrap()
@@ -455,10 +330,13 @@ fn code_of(url: &url::Url) -> String {
         .into_owned()
 }
 
+fn has_state(url: &Url, state: &str) -> bool {
+    url.query_pairs().any(|(k, v)| k == "state" && v == state)
+}
+
 #[tokio::test]
 async fn pages_validate_their_parameters_and_redirect_with_code_and_state() {
-    let fake = wecom::start().await;
-    let http = client();
+    let (_fake, http) = started(wecom::start()).await;
     let cb = "https://app.acme.example/cb";
     let oauth = |scope: &'static str, state: &'static str, agent: Option<&'static str>| {
         let mut q = vec![
@@ -468,55 +346,29 @@ async fn pages_validate_their_parameters_and_redirect_with_code_and_state() {
             ("scope", scope),
             ("state", state),
         ];
-        if let Some(a) = agent {
-            q.push(("agentid", a));
-        }
+        q.extend(agent.map(|a| ("agentid", a)));
         q
     };
-    let target = approve_via(
-        &fake,
-        "/connect/oauth2/authorize",
-        &oauth("snsapi_privateinfo", "abc123", Some(DEFAULT_AGENT_ID)),
-    )
-    .await
-    .expect("approved");
+    let q = oauth("snsapi_privateinfo", "abc123", Some(DEFAULT_AGENT_ID));
+    let target = approve_via(&http, OAUTH, &q).await.expect("approved");
     assert!(target.as_str().starts_with(cb));
-    assert!(
-        target
-            .query_pairs()
-            .any(|(k, v)| k == "state" && v == "abc123")
-    );
-    let a = token(&http, &fake, DEFAULT_CORP_SECRET).await;
-    let info = getuserinfo(&http, &fake, &a, &code_of(&target)).await;
+    assert!(has_state(&target, "abc123"));
+    let a = token(&http, DEFAULT_CORP_SECRET).await;
+    let info = getuserinfo(&http, &a, &code_of(&target)).await;
     assert!(info.get("user_ticket").is_some(), "{info}");
 
     // privateinfo without agentid is silently snsapi_base.
-    let target = approve_via(
-        &fake,
-        "/connect/oauth2/authorize",
-        &oauth("snsapi_privateinfo", "s", None),
-    )
-    .await
-    .expect("approved");
-    let info = getuserinfo(&http, &fake, &a, &code_of(&target)).await;
+    let q = oauth("snsapi_privateinfo", "s", None);
+    let target = approve_via(&http, OAUTH, &q).await.expect("approved");
+    let info = getuserinfo(&http, &a, &code_of(&target)).await;
     assert!(info.get("user_ticket").is_none(), "{info}");
 
-    let (status, html) = approve_via(
-        &fake,
-        "/connect/oauth2/authorize",
-        &oauth("snsapi_base", "has-dash", None),
-    )
-    .await
-    .expect_err("bad state");
+    let q = oauth("snsapi_base", "has-dash", None);
+    let (status, html) = approve_via(&http, OAUTH, &q).await.expect_err("bad state");
     assert_eq!(status, 400);
     assert!(html.contains("84025"), "{html}");
-    let (status, _) = approve_via(
-        &fake,
-        "/connect/oauth2/authorize",
-        &oauth("snsapi_login", "s", None),
-    )
-    .await
-    .expect_err("bad scope");
+    let q = oauth("snsapi_login", "s", None);
+    let (status, _) = approve_via(&http, OAUTH, &q).await.expect_err("bad scope");
     assert_eq!(status, 400);
 
     let sso = |login_type: &'static str, agent: Option<&'static str>| {
@@ -526,49 +378,26 @@ async fn pages_validate_their_parameters_and_redirect_with_code_and_state() {
             ("redirect_uri", cb),
             ("state", "any-state_OK"),
         ];
-        if let Some(a) = agent {
-            q.push(("agentid", a));
-        }
+        q.extend(agent.map(|a| ("agentid", a)));
         q
     };
-    let target = approve_via(
-        &fake,
-        "/wwlogin/sso/login",
-        &sso("CorpApp", Some(SECOND_AGENT_ID)),
-    )
-    .await
-    .expect("web login");
-    assert!(
-        target
-            .query_pairs()
-            .any(|(k, v)| k == "state" && v == "any-state_OK")
-    );
-    let b = token(&http, &fake, SECOND_CORP_SECRET).await;
-    let info = getuserinfo(&http, &fake, &b, &code_of(&target)).await;
+    let q = sso("CorpApp", Some(SECOND_AGENT_ID));
+    let target = approve_via(&http, SSO, &q).await.expect("web login");
+    assert!(has_state(&target, "any-state_OK"));
+    let b = token(&http, SECOND_CORP_SECRET).await;
+    let info = getuserinfo(&http, &b, &code_of(&target)).await;
     assert_eq!(info["userid"], DEMO_USER_ID);
     assert!(
         info.get("user_ticket").is_none(),
         "web logins never get a ticket"
     );
-    assert!(
-        approve_via(&fake, "/wwlogin/sso/login", &sso("CorpApp", None))
-            .await
-            .is_err()
-    );
-    assert!(
-        approve_via(
-            &fake,
-            "/wwlogin/sso/login",
-            &sso("Personal", Some(DEFAULT_AGENT_ID))
-        )
-        .await
-        .is_err()
-    );
-    assert!(
-        approve_via(&fake, "/wwlogin/sso/login", &sso("CorpApp", Some("999")))
-            .await
-            .is_err()
-    );
+    for q in [
+        sso("CorpApp", None),
+        sso("Personal", Some(DEFAULT_AGENT_ID)),
+        sso("CorpApp", Some("999")),
+    ] {
+        assert!(approve_via(&http, SSO, &q).await.is_err(), "{q:?}");
+    }
 
     let qr = [
         ("appid", DEFAULT_CORP_ID),
@@ -576,20 +405,15 @@ async fn pages_validate_their_parameters_and_redirect_with_code_and_state() {
         ("redirect_uri", cb),
         ("state", "s"),
     ];
-    let target = approve_via(&fake, "/wwopen/sso/qrConnect", &qr)
-        .await
-        .expect("qr");
-    let l = token(&http, &fake, LEGACY_CORP_SECRET).await;
-    assert_eq!(
-        getuserinfo(&http, &fake, &l, &code_of(&target)).await["userid"],
-        DEMO_USER_ID
-    );
+    let target = approve_via(&http, QR_CONNECT, &qr).await.expect("qr");
+    let l = token(&http, LEGACY_CORP_SECRET).await;
+    let info = getuserinfo(&http, &l, &code_of(&target)).await;
+    assert_eq!(info["userid"], DEMO_USER_ID);
 }
 
 #[tokio::test]
 async fn an_untrusted_redirect_domain_fails_the_exchange_with_50001() {
-    let fake = wecom::start().await;
-    let http = client();
+    let (_fake, http) = started(wecom::start()).await;
     let q = [
         ("appid", DEFAULT_CORP_ID),
         ("redirect_uri", "https://evil.invalid/cb"),
@@ -597,73 +421,44 @@ async fn an_untrusted_redirect_domain_fails_the_exchange_with_50001() {
         ("scope", "snsapi_base"),
         ("agentid", DEFAULT_AGENT_ID),
     ];
-    let target = approve_via(&fake, "/connect/oauth2/authorize", &q)
-        .await
-        .expect("page");
-    let a = token(&http, &fake, DEFAULT_CORP_SECRET).await;
-    let v = getuserinfo(&http, &fake, &a, &code_of(&target)).await;
-    assert_error(&v, &fixture!("error_50001_redirect_domain.json"));
+    let target = approve_via(&http, OAUTH, &q).await.expect("page");
+    let a = token(&http, DEFAULT_CORP_SECRET).await;
+    let v = getuserinfo(&http, &a, &code_of(&target)).await;
+    assert_error(&v, fx::ERROR_50001_REDIRECT_DOMAIN);
 }
 
 #[tokio::test]
 async fn faults_render_in_wecom_envelopes() {
-    let fake = wecom::start().await;
-    let http = client();
-    let cases = [
-        (
-            Fault::IpNotAllowed,
-            fixture!("error_60020_ip_not_allowed.json"),
-        ),
-        (
-            Fault::RateLimited,
-            fixture!("error_45009_rate_limited.json"),
-        ),
-        (
-            Fault::RateLimitPage,
-            fixture!("error_45009_rate_limited.json"),
-        ),
-        (
-            Fault::TokenInvalid,
-            fixture!("error_40014_invalid_token.json"),
-        ),
-        (
-            Fault::CodeInvalid,
-            fixture!("error_40029_invalid_code.json"),
-        ),
-        (
-            Fault::code(42001),
-            fixture!("error_42001_token_expired.json"),
-        ),
-    ];
-    for (fault, fx) in cases {
+    let (fake, http) = started(wecom::start()).await;
+    for (fault, expected) in [
+        (Fault::IpNotAllowed, fx::ERROR_60020_IP_NOT_ALLOWED),
+        (Fault::RateLimited, fx::ERROR_45009_RATE_LIMITED),
+        (Fault::RateLimitPage, fx::ERROR_45009_RATE_LIMITED),
+        (Fault::TokenInvalid, fx::ERROR_40014_INVALID_TOKEN),
+        (Fault::CodeInvalid, fx::ERROR_40029_INVALID_CODE),
+        (Fault::code(42001), fx::ERROR_42001_TOKEN_EXPIRED),
+    ] {
         fake.inject(ep::GETTOKEN, fault.clone()).unwrap();
-        let v = gettoken(&http, &fake, DEFAULT_CORP_SECRET).await;
-        assert_error(&v, &fx);
+        let v = gettoken(&http, DEFAULT_CORP_SECRET).await;
+        assert_error(&v, expected);
     }
-    fake.inject(ep::USER_GET, Fault::PermissionDenied).unwrap();
-    let t = token(&http, &fake, DEFAULT_CORP_SECRET).await;
-    assert_eq!(
-        user_get(&http, &fake, &t, DEMO_USER_ID).await["errcode"],
-        48002
-    );
-    fake.inject(ep::USER_GET, Fault::SystemBusy).unwrap();
-    assert_eq!(
-        user_get(&http, &fake, &t, DEMO_USER_ID).await["errcode"],
-        -1
-    );
+    let t = token(&http, DEFAULT_CORP_SECRET).await;
+    for (fault, errcode) in [(Fault::PermissionDenied, 48002), (Fault::SystemBusy, -1)] {
+        fake.inject(ep::USER_GET, fault).unwrap();
+        let v = user_get(&http, &t, DEMO_USER_ID).await;
+        assert_eq!(v["errcode"], errcode);
+    }
 
-    assert!(matches!(
-        fake.inject(ep::USER_GET, Fault::code("InvalidAuthentication")),
-        Err(FaultError::Unsupported { .. })
-    ));
-    assert!(matches!(
-        fake.inject(ep::USER_GET, Fault::code_with_sub(88, 40014)),
-        Err(FaultError::Unsupported { .. })
-    ));
-    assert!(matches!(
-        fake.inject(ep::SSO_LOGIN, Fault::TokenInvalid),
-        Err(FaultError::Unsupported { .. })
-    ));
+    for (endpoint, fault) in [
+        (ep::USER_GET, Fault::code("InvalidAuthentication")),
+        (ep::USER_GET, Fault::code_with_sub(88, 40014)),
+        (ep::SSO_LOGIN, Fault::TokenInvalid),
+    ] {
+        assert!(matches!(
+            fake.inject(endpoint, fault),
+            Err(FaultError::Unsupported { .. })
+        ));
+    }
     assert!(fake.inject(ep::SSO_LOGIN, Fault::HttpStatus(502)).is_ok());
     assert!(matches!(
         fake.inject("nope", Fault::Hang),
@@ -676,41 +471,18 @@ async fn faults_render_in_wecom_envelopes() {
     fake.inject_fault(ep::AUTH_GETUSERINFO, Fault::RateLimited, Times::N(2))
         .unwrap();
     for _ in 0..2 {
-        assert_eq!(getuserinfo(&http, &fake, &t, &code).await["errcode"], 45009);
+        assert_eq!(getuserinfo(&http, &t, &code).await["errcode"], 45009);
     }
-    assert_eq!(
-        getuserinfo(&http, &fake, &t, &code).await["userid"],
-        DEMO_USER_ID
-    );
+    let v = getuserinfo(&http, &t, &code).await;
+    assert_eq!(v["userid"], DEMO_USER_ID);
 }
 
 #[tokio::test]
 async fn wrong_methods_and_unknown_paths_are_answered_and_counted() {
-    let fake = wecom::start().await;
-    let http = client();
-    let v: Value = http
-        .post(format!("{}/cgi-bin/gettoken", fake.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(v["errcode"], 43001);
-    let v: Value = http
-        .get(format!("{}/cgi-bin/auth/getuserdetail", fake.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(v["errcode"], 43002);
-    let resp = http
-        .get(format!("{}/cgi-bin/nope", fake.base_url()))
-        .send()
-        .await
-        .unwrap();
+    let (fake, http) = started(wecom::start()).await;
+    assert_eq!(json(http.post(GETTOKEN)).await.1["errcode"], 43001);
+    assert_eq!(json(http.get(GETUSERDETAIL)).await.1["errcode"], 43002);
+    let resp = send(http.get("/cgi-bin/nope")).await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     assert_eq!(fake.calls(ep::GETTOKEN), 1);
     assert_eq!(fake.calls(ep::AUTH_GETUSERDETAIL), 1);
@@ -719,7 +491,7 @@ async fn wrong_methods_and_unknown_paths_are_answered_and_counted() {
 
 #[tokio::test]
 async fn the_fake_platform_contract() {
-    let fake = wecom::start().await;
+    let (fake, _) = started(wecom::start()).await;
     let p: &dyn FakePlatform = &fake;
     assert_eq!(p.name(), "wecom");
     let creds = p.credentials();

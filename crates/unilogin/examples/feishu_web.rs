@@ -6,10 +6,11 @@
 //! `code` and `state`. Here the fake serves the authorize page and this program presses its
 //! Approve button the way a browser would.
 
+mod support;
+
 use unilogin::config::{PlatformConfig, StaticConfig};
-use unilogin::platform::WebCallback;
-use unilogin::sso::AuthorizeParams;
-use unilogin::{AuthCode, Flow, Sso, State, TenantId};
+use unilogin::web_login::Callback;
+use unilogin::{Flow, Sso, TenantId};
 use unilogin_testkit::FakePlatform as _;
 use url::Url;
 
@@ -34,71 +35,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sso = Sso::builder(StaticConfig::new(vec![config])).build()?;
     let tenant = TenantId::new("acme")?;
 
-    // 1. Send the browser to the authorize page (keep `state` in the user's session).
-    let redirect = Url::parse(CALLBACK)?;
-    let state = State::new("a-random-state-you-stored-for-this-browser");
-    let authorize = sso
-        .authorize_url(
-            &tenant,
-            "feishu",
-            AuthorizeParams {
-                flow: Flow::Web,
-                redirect_uri: &redirect,
-                state: &state,
-                nonce: None,
-                code_challenge: None,
-            },
-        )
+    // 1. Your login route: start the login and send the browser to `start.url`. The core made
+    //    the state, PKCE verifier and nonce; keep `start.pending` server-side (keyed by its
+    //    state, single use) until the browser comes back.
+    let start = sso
+        .start_web_login(&tenant, "feishu", Flow::Web, &Url::parse(CALLBACK)?)
         .await?;
-    println!("authorize URL: {authorize}");
+    // The URL carries the state: never log it whole.
+    let (origin, path) = (start.url.origin().ascii_serialization(), start.url.path());
+    println!("browser goes to {origin}{path}?…");
+    let pending = start.pending;
 
-    // 2. The user approves (what the browser does on the fake's page).
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
-    let page = http.get(authorize.clone()).send().await?;
-    println!("authorize page: HTTP {}", page.status());
-    let mut form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
-    form.push(("user_id".into(), "user001".into()));
-    form.push(("action".into(), "approve".into()));
-    let approved = http
-        .post(format!(
-            "{}/open-apis/authen/v1/authorize/approve",
-            fake.base_url()
-        ))
-        .form(&form)
-        .send()
-        .await?;
-    let location = approved
-        .headers()
-        .get("location")
-        .ok_or("the authorize page did not redirect")?
-        .to_str()?;
-    let callback = Url::parse(location)?;
-    let param = |name: &str| {
-        callback
-            .query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    };
-    if param("state").as_deref() != Some(state.expose()) {
-        return Err("state mismatch: refuse the callback".into());
-    }
-    let code = AuthCode::new(param("code").ok_or("no code in the callback")?);
+    // 2. The user approves on the authorize page (here: the fake's, as a browser would).
+    let callback_url = support::approve(&start.url, "user001").await?;
 
-    // 3. Your callback handler completes the login.
-    let login = sso
-        .complete_web_login(
-            &tenant,
-            "feishu",
-            WebCallback {
-                code: &code,
-                redirect_uri: &redirect,
-                code_verifier: None,
-                nonce: None,
-            },
-        )
-        .await?;
+    // 3. Your callback route: parse the query, look the pending login up by its state, finish.
+    //    The core checks the state before the code is spent.
+    let callback = Callback::from_query(callback_url.query_pairs())?;
+    let login = sso.finish_web_login(&pending, &callback).await?;
     println!("{}", serde_json::to_string_pretty(&login.profile)?);
 
     // 4. Later: refresh the user's token (the refresh token is single use; keep the new one).

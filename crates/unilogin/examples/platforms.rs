@@ -2,7 +2,7 @@
 //! `cargo run -p unilogin --example platforms --features full`.
 
 fn main() {
-    for name in unilogin::registry::Registry::names() {
+    for name in unilogin::Registry::names() {
         println!("{name}");
     }
 }

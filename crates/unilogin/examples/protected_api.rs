@@ -17,6 +17,9 @@
 //! curl -i -X POST -H "Authorization: Bearer $USER_TOKEN" localhost:3001/admin/delete   # 403
 //! curl -i -X POST -H "Authorization: Bearer $ADMIN_TOKEN" localhost:3001/admin/delete  # 200
 //! ```
+//!
+//! `-- --self-test` does exactly that by itself (standalone key, an ephemeral port) and exits
+//! with the result: `cargo run -p unilogin --example protected_api --features axum -- --self-test`.
 
 use std::time::Duration;
 
@@ -41,6 +44,9 @@ async fn delete(user: AuthUser) -> String {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::args().any(|a| a == "--self-test") {
+        return self_test().await;
+    }
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3001".into());
     let guard = match std::env::var("JWKS_URL") {
         Ok(jwks_url) => {
@@ -49,25 +55,75 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             // Setup: where the issuer's keys are, who issues, who the tokens are for.
             Guard::jwks(jwks_url, issuer, audience).build()?
         }
-        Err(_) => standalone_guard()?,
+        Err(_) => {
+            let (guard, user, admin) = standalone_guard()?;
+            println!("USER_TOKEN={user}");
+            println!("ADMIN_TOKEN={admin}");
+            guard
+        }
     };
-    // Setup, continued: routes, the per-route scope, the guard around them.
-    let app = Router::new()
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    println!("protected API on http://{}", listener.local_addr()?);
+    axum::serve(listener, app(guard)).await?;
+    Ok(())
+}
+
+/// Setup, continued: routes, the per-route scope, the guard around them.
+fn app(guard: Guard) -> Router {
+    Router::new()
         .route("/me", get(me))
         .route(
             "/admin/delete",
             post(delete).layer(RequireScopes::new(["admin:write"])),
         )
-        .layer(guard);
+        .layer(guard)
+}
 
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
-    println!("protected API on http://{}", listener.local_addr()?);
-    axum::serve(listener, app).await?;
+/// Serves the API on an ephemeral port and makes the requests of the module docs.
+async fn self_test() -> Result<(), Box<dyn std::error::Error>> {
+    let (guard, user, admin) = standalone_guard()?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app(guard)).await });
+    let http = reqwest::Client::new();
+    let cases = [
+        (
+            "GET /me without a token",
+            http.get(format!("{base}/me")),
+            401,
+        ),
+        (
+            "GET /me as user",
+            http.get(format!("{base}/me")).bearer_auth(&user),
+            200,
+        ),
+        (
+            "POST /admin/delete as user",
+            http.post(format!("{base}/admin/delete")).bearer_auth(&user),
+            403,
+        ),
+        (
+            "POST /admin/delete as admin",
+            http.post(format!("{base}/admin/delete"))
+                .bearer_auth(&admin),
+            200,
+        ),
+    ];
+    for (what, request, expected) in cases {
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let body = response.text().await?;
+        println!("{what}: {status} {}", body.trim());
+        if status != expected {
+            return Err(format!("{what}: expected {expected}, got {status}").into());
+        }
+    }
     Ok(())
 }
 
-/// A local key and issuer standing in for the gateway; prints two tokens to try.
-fn standalone_guard() -> Result<Guard, Box<dyn std::error::Error>> {
+/// A local key and issuer standing in for the gateway, and two tokens to try: one with
+/// `user:read`, one also with `admin:write`.
+fn standalone_guard() -> Result<(Guard, String, String), Box<dyn std::error::Error>> {
     let keys = SessionKeys::generate()?;
     let issuer = SessionIssuer::new(
         keys,
@@ -80,7 +136,5 @@ fn standalone_guard() -> Result<Guard, Box<dyn std::error::Error>> {
     }))?;
     let user = issuer.issue(&profile, &["user:read".into()])?;
     let admin = issuer.issue(&profile, &["user:read".into(), "admin:write".into()])?;
-    println!("USER_TOKEN={}", user.token);
-    println!("ADMIN_TOKEN={}", admin.token);
-    Ok(Guard::for_issuer(&issuer).build()?)
+    Ok((Guard::for_issuer(&issuer).build()?, user.token, admin.token))
 }

@@ -1,18 +1,26 @@
-//! WeCom in-client login (H5 login-free) against the test-kit fake:
+//! WeCom in-client login against the test-kit fake:
 //! `cargo run -p unilogin --features wecom --example wecom_h5`.
 //!
-//! In production the page opened inside WeCom sends the browser to the OAuth link that
-//! `Sso::authorize_url(.., Flow::H5, ..)` builds; WeCom redirects back to your callback with
-//! `?code=…&state=…`, and your server checks the state and calls `Sso::login_with_code`. Here the
-//! fake plays WeCom: we open the link's page on it, approve as the demo member and read the code
-//! from the redirect. With `scope = snsapi_privateinfo` the profile also carries mobile, e-mail
-//! and avatar (read with the `user_ticket`), which apps created after 2022-06-20 get no other way.
+//! WeCom has no JSAPI that yields a login code: a page opened inside the WeCom client sends the
+//! browser to an OAuth link (`…#wechat_redirect`), and WeCom comes back to your callback with
+//! `?code=…&state=…`. So the in-client login is a **redirect login with `Flow::H5`**, exactly
+//! like a web login: start it (the core makes the state), keep the pending login server-side,
+//! and finish it on the callback. `Sso::login_with_code` refuses WeCom codes
+//! (`Error::RedirectLoginRequired`): a code that travels in a URL is only redeemed with its state.
+//!
+//! Here the fake plays the WeCom client: we open the link's page on it and approve as the demo
+//! member. With `scope = snsapi_privateinfo` the profile also carries mobile, e-mail and avatar
+//! (read with the `user_ticket`), which apps created after 2022-06-20 get no other way.
+
+mod support;
 
 use unilogin::config::{PlatformConfig, StaticConfig};
-use unilogin::sso::AuthorizeParams;
-use unilogin::{AuthCode, Flow, Sso, State, TenantId};
+use unilogin::web_login::Callback;
+use unilogin::{AuthCode, Error, Flow, Sso, TenantId};
 use unilogin_testkit::FakePlatform as _;
 use url::Url;
+
+const CALLBACK: &str = "https://app.acme.example/wecom/callback";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -27,87 +35,46 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "agent_id": creds.agent_id,
         "app_secret": creds.app_secret,    // this app's own Secret
         "hosts": { "qyapi": base, "oauth": base, "login": base, "open": base },
-        "redirect_uris": ["https://app.acme.example/wecom/callback"],
+        "redirect_uris": [CALLBACK],
         "options": { "scope": "snsapi_privateinfo" },
     }))?;
     let sso = Sso::builder(StaticConfig::new(vec![config])).build()?;
     let tenant = TenantId::new("acme")?;
 
-    // 1. The link the page inside WeCom opens (state: letters and digits only).
-    let callback = Url::parse("https://app.acme.example/wecom/callback")?;
-    let state = State::new("example0state1");
-    let link = sso
-        .authorize_url(
-            &tenant,
-            "wecom",
-            AuthorizeParams {
-                flow: Flow::H5,
-                redirect_uri: &callback,
-                state: &state,
-                nonce: None,
-                code_challenge: None,
-            },
-        )
+    // 1. The page inside WeCom asks your server for the link: start an H5 redirect login and
+    //    keep `start.pending` server-side (keyed by its state, single use).
+    let start = sso
+        .start_web_login(&tenant, "wecom", Flow::H5, &Url::parse(CALLBACK)?)
         .await?;
-    println!("in-client OAuth link: {link}");
+    // The URL carries the state: never log it whole.
+    let (origin, path) = (start.url.origin().ascii_serialization(), start.url.path());
+    println!("in-client OAuth link: {origin}{path}?…");
 
-    // 2. WeCom (the fake) redirects back with a code; the demo member approves.
-    let code = approve_on_fake(&link).await?;
+    // 2. WeCom (the fake) shows the member, who approves; it redirects back with code + state.
+    let callback_url = support::approve(&start.url, "user001").await?;
     fake.reset_calls(); // count only the server-side calls below
 
-    // 3. Your callback handler: check `state`, then exchange the code.
-    let login = sso
-        .login_with_code(&tenant, "wecom", &AuthCode::new(code))
-        .await?;
+    // 3. Your callback handler: parse the query and finish the pending login (state checked
+    //    before the code is spent).
+    let callback = Callback::from_query(callback_url.query_pairs())?;
+    let login = sso.finish_web_login(&start.pending, &callback).await?;
     println!("{}", serde_json::to_string_pretty(&login.profile)?);
     println!(
-        "upstream calls: {} (gettoken, auth/getuserinfo, user/get, auth/getuserdetail; the next \
-         login reuses the cached app token)",
+        "flow: {}; upstream calls: {} (gettoken, auth/getuserinfo, user/get, auth/getuserdetail; \
+         the next login reuses the cached app token)",
+        login.flow,
         fake.total_calls()
     );
-    Ok(())
-}
 
-/// Opens the link's page on the fake, submits the demo member's Approve form and returns the
-/// `code` of the redirect (what the WeCom client does for a signed-in member).
-async fn approve_on_fake(link: &Url) -> Result<String, Box<dyn std::error::Error>> {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
-    let mut page = link.clone();
-    page.set_fragment(None); // `#wechat_redirect` is for the client, never sent to a server
-    let html = http.get(page.clone()).send().await?.text().await?;
-    let start = html
-        .find("data-user-id=\"user001\"")
-        .ok_or("demo member not listed")?;
-    let end = start + html[start..].find("</form>").ok_or("no form")?;
-    let mut fields = Vec::new();
-    for input in html[start..end].split("<input type=\"hidden\" ").skip(1) {
-        let attr = |name: &str| {
-            input
-                .split(&format!("{name}=\""))
-                .nth(1)
-                .and_then(|v| v.split('"').next())
-                .map(|v| v.replace("&amp;", "&"))
-        };
-        if let (Some(name), Some(value)) = (attr("name"), attr("value")) {
-            fields.push((name, value));
+    // A WeCom code posted without its state is refused before any upstream call.
+    match sso
+        .login_with_code(&tenant, "wecom", &AuthCode::new("a-code-from-a-url"))
+        .await
+    {
+        Err(Error::RedirectLoginRequired { .. }) => {
+            println!("login_with_code(wecom): refused, RedirectLoginRequired (as it should be)");
         }
+        other => return Err(format!("expected RedirectLoginRequired, got {other:?}").into()),
     }
-    let response = http
-        .post(page.join("/wwlogin/sso/approve")?)
-        .form(&fields)
-        .send()
-        .await?;
-    let location = response
-        .headers()
-        .get("location")
-        .ok_or("no redirect")?
-        .to_str()?;
-    let code = Url::parse(location)?
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .ok_or("no code in the redirect")?;
-    Ok(code)
+    Ok(())
 }

@@ -4,9 +4,11 @@
 //! WeCom (企业微信) — and any OAuth2/OIDC provider, in-app (H5 login-free) or from a browser
 //! (web / QR OAuth2), and get one [`UserProfile`](mapping::UserProfile) whatever the platform.
 //!
-//! This facade re-exports [`unilogin_core`] and turns platform crates on with Cargo features
-//! (none by default). Naming each enabled crate here is what guarantees that its `inventory`
-//! registration is linked into your binary.
+//! This facade re-exports what an application uses from [`unilogin_core`] and turns platform
+//! crates on with Cargo features (none by default). Naming each enabled crate here is what
+//! guarantees that its `inventory` registration is linked into your binary. What a *platform
+//! author* builds on (the `Platform` trait, the registration, envelope and HTTP helpers) is
+//! under [`platform_sdk`], out of an application's way.
 //!
 //! ```no_run
 //! # async fn demo() -> unilogin::Result<()> {
@@ -18,7 +20,24 @@
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub use unilogin_core::*;
+pub use unilogin_core::http::HttpConfig;
+pub use unilogin_core::platform::{Flow, InClient, JsapiLogin, UserToken};
+pub use unilogin_core::registry::Registry;
+pub use unilogin_core::{
+    AccessToken, AppKey, AppSecret, AuthCode, Error, InvalidId, Login, MappingRules, Nonce,
+    PkceVerifier, PlatformName, Prepared, RefreshToken, Result, Sso, State, TenantId, UpstreamCode,
+    UpstreamCtx, UserProfile, UserTicket, config, error, mapping, redirect, sso, token_cache,
+    types, user_agent, web_login,
+};
+
+/// For platform authors: the contracts and helpers a platform crate is written with (see
+/// `docs/adding-a-platform.md`). Applications do not need them.
+pub mod platform_sdk {
+    pub use unilogin_core::platform::sdk::{
+        Base, Hosts, choice, choice_of, choice_opt, secret_rejected,
+    };
+    pub use unilogin_core::{ErrorClass, envelope, http, platform, registry, singleflight};
+}
 
 /// DingTalk (钉钉): H5 login-free and web/QR OAuth2 (feature `dingtalk`).
 #[cfg(feature = "dingtalk")]

@@ -6,7 +6,7 @@
 //! members) the test checks what holds regardless: every registered name resolves.
 
 use unilogin::Error;
-use unilogin::registry::Registry;
+use unilogin::Registry;
 
 #[test]
 fn registry_holds_exactly_the_enabled_platforms() {

@@ -32,7 +32,6 @@
 
 mod keys;
 mod revocation;
-mod scopes;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -46,7 +45,7 @@ use unilogin_core::mapping::UserProfile;
 
 pub use keys::{RETIREMENT_MARGIN, SessionKeys};
 pub use revocation::{MemoryRevocationList, RevocationList};
-pub use scopes::{ScopeRules, is_valid_scope};
+pub use unilogin_core::mapping::{ScopeRules, ScopeRulesError, is_valid_scope};
 
 /// Clock skew allowed by default when checking `exp` and `nbf`.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
@@ -75,7 +74,7 @@ impl From<SessionError> for unilogin_core::Error {
     fn from(e: SessionError) -> Self {
         match e {
             SessionError::ScopeRules(reason) => {
-                unilogin_core::Error::config(None, None, "options.scopes", reason)
+                unilogin_core::Error::config(None, None, "session_scopes", reason)
             }
             other => unilogin_core::Error::Internal(other.to_string()),
         }

@@ -384,6 +384,6 @@ fn bad_scope_rules_are_errors() {
     ];
     for v in bad {
         let err = ScopeRules::from_value(&v).unwrap_err();
-        assert!(matches!(err, SessionError::ScopeRules(_)), "{v}: {err:?}");
+        assert!(!err.0.is_empty(), "{v}: {err:?}");
     }
 }

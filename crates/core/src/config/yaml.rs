@@ -45,6 +45,7 @@ const FIELDS: &[&str] = &[
     "redirect_uris",
     "hosts",
     "mapping",
+    "session_scopes",
     "options",
 ];
 
@@ -245,7 +246,14 @@ fn entry(
         Some(Value::Object(o)) => o.clone(),
         Some(_) => return Err(err("options", "must be a map".into())),
     };
+    let session_scopes = match get("session_scopes") {
+        None => None,
+        Some(v) => Some(
+            crate::mapping::ScopeRules::from_value(v).map_err(|e| err("session_scopes", e.0))?,
+        ),
+    };
     Ok(PlatformConfig {
+        session_scopes,
         tenant: tenant.clone(),
         platform: platform.clone(),
         enabled,

@@ -47,6 +47,9 @@
 mod eval;
 mod jsonpath;
 mod rules;
+pub mod scopes;
+
+pub use scopes::{ScopeRules, ScopeRulesError, is_valid_scope};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -46,6 +46,8 @@ const DERIVED: char = '#';
 pub struct TokenKey {
     text: Arc<str>,
     hash: u64,
+    /// The platform the key belongs to (the text's first part), for error contexts.
+    platform: PlatformName,
 }
 
 fn hasher() -> &'static std::hash::RandomState {
@@ -89,14 +91,15 @@ impl TokenKey {
             text.push(':');
             push_escaped(&mut text, agent);
         }
-        Self::from_text(text)
+        Self::from_text(text, platform.clone())
     }
 
-    fn from_text(text: String) -> Self {
+    fn from_text(text: String, platform: PlatformName) -> Self {
         let hash = hasher().hash_one(text.as_str());
         Self {
             text: Arc::from(text),
             hash,
+            platform,
         }
     }
 
@@ -133,7 +136,7 @@ impl TokenKey {
         for b in digest {
             push_hex(&mut text, b, b"0123456789abcdef");
         }
-        Self::from_text(text)
+        Self::from_text(text, self.platform.clone())
     }
 
     /// The injective, store-safe string form: only `[A-Za-z0-9._:%-]` for app keys, plus one
@@ -144,10 +147,7 @@ impl TokenKey {
 
     /// The platform part of the key.
     pub fn platform(&self) -> Option<PlatformName> {
-        self.text
-            .split(':')
-            .next()
-            .and_then(|p| PlatformName::new(p).ok())
+        Some(self.platform.clone())
     }
 
     /// The tenant part of the key.
@@ -161,13 +161,7 @@ impl TokenKey {
     /// An error context naming this key's tenant and platform at `endpoint` (for errors raised by
     /// the cache or a store rather than by the platform itself).
     pub fn error_ctx(&self, endpoint: &'static str) -> UpstreamCtx {
-        // Keys are only built by `new` from a validated `PlatformName`, so the fallback is never
-        // taken; `"unknown"` is a valid literal name, so the `expect` cannot fire.
-        #[allow(clippy::expect_used)]
-        let platform = self
-            .platform()
-            .unwrap_or_else(|| PlatformName::new("unknown").expect("valid literal name"));
-        UpstreamCtx::new(self.tenant(), platform, endpoint)
+        UpstreamCtx::new(self.tenant(), self.platform.clone(), endpoint)
     }
 
     /// Precomputed hash of the string form (per-process random seed).

@@ -18,7 +18,7 @@ use unilogin_core::http::HttpClient;
 use unilogin_core::{Error, Result, UpstreamCtx};
 use url::Url;
 
-use super::http_error;
+use super::token::http_error;
 
 /// What a valid `id_token` must say.
 pub(crate) struct Expectations<'a> {

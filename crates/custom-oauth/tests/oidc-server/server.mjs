@@ -10,6 +10,9 @@
 //   POST /__control/next-token-response {"status": 400, "body": {...}}  replaces the next token response;
 //   POST /__control/userinfo {...claims}   sets the userinfo response (sub defaults to the id_token's);
 //   POST /__control/rotate                 signs from now on with a new key (the old one stays published);
+//   POST /__control/iss {"advertise": true, "send": true | "https://other.example" | null}
+//        RFC 9207: sets `authorization_response_iss_parameter_supported` in the discovery
+//        document, and puts `iss` (the issuer, or the given value) on authorization responses;
 //   GET  /__control/stats                  request counts per path and the last token request.
 import http from 'node:http';
 import path from 'node:path';
@@ -38,6 +41,7 @@ let nextIdToken = null;
 let nextTokenResponse = null;
 let userinfo = { name: 'Zhang San', email: 'User001@Example.com', phone_number: '+8613800000000', preferred_username: 'zhangsan' };
 let lastToken = null;
+let iss = { advertise: undefined, send: null };
 const counts = {};
 
 // The id_token is the token built with an `aud` and without `amr` (the access token has `amr`).
@@ -65,6 +69,10 @@ service.on('beforeResponse', (response, req) => {
     response.body = nextTokenResponse.body || {};
     nextTokenResponse = null;
   }
+});
+
+service.on('beforeAuthorizeRedirect', ({ url }) => {
+  if (iss.send) url.searchParams.set('iss', iss.send === true ? issuer.url : iss.send);
 });
 
 service.on('beforeUserinfo', (response, req) => {
@@ -99,6 +107,7 @@ async function control(req, res) {
     case '/__control/next-id-token': nextIdToken = body; return send(200, {});
     case '/__control/next-token-response': nextTokenResponse = body; return send(200, {});
     case '/__control/userinfo': userinfo = body; return send(200, {});
+    case '/__control/iss': iss = { advertise: body.advertise, send: body.send ?? null }; return send(200, {});
     case '/__control/rotate': {
       signingKid = `key-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
       await issuer.keys.generate('RS256', { kid: signingKid });
@@ -115,6 +124,18 @@ const server = http.createServer((req, res) => {
   }
   const route = req.url.replace(/\?.*$/, '');
   counts[route] = (counts[route] || 0) + 1;
+  if (route === '/.well-known/openid-configuration' && iss.advertise !== undefined) {
+    // Adds the RFC 9207 flag to the library's document as it is sent.
+    const end = res.end.bind(res);
+    res.end = (chunk, ...rest) => {
+      if (!chunk) return end(chunk, ...rest);
+      const doc = JSON.parse(chunk.toString());
+      doc.authorization_response_iss_parameter_supported = iss.advertise;
+      const body = JSON.stringify(doc);
+      res.setHeader('content-length', Buffer.byteLength(body));
+      return end(body);
+    };
+  }
   service.requestHandler(req, res);
 });
 

@@ -46,11 +46,81 @@ pub fn tenant(fake: &FakeDingTalk, tenant: &str, enabled: bool, return_to: &str)
         "app_key": creds.app_key, "app_secret": creds.app_secret, "corp_id": creds.corp_id,
         "hosts": { "oapi": base, "api": base, "login": base },
         "redirect_uris": [return_to, format!("{return_to}done")],
-        "options": { "scopes": {
+        "session_scopes": {
             "default": ["user:read"],
             "rules": [{ "when": { "user_id": ["user002"] }, "grant": ["admin:write"] }]
-        }},
+        },
     })
+}
+
+/// A gateway serving on 127.0.0.1:0 and its base URL; stopped on drop.
+pub struct Served {
+    pub gateway: Gateway,
+    pub base: Url,
+    pub http: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+impl Served {
+    pub fn url(&self, path: &str) -> String {
+        self.base
+            .join(path.trim_start_matches('/'))
+            .unwrap()
+            .to_string()
+    }
+}
+
+/// A gateway on 127.0.0.1:0 with `yaml` merged over the defaults, serving the tenants
+/// `tenants(public_url)` returns.
+pub async fn serve(
+    yaml: &str,
+    tenants: impl FnOnce(&Url) -> Vec<Value>,
+    configure: impl FnOnce(unilogin_gateway::GatewayBuilder) -> unilogin_gateway::GatewayBuilder,
+) -> Served {
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let base = Url::parse(&format!("http://{addr}/")).unwrap();
+    let mut config = GatewayConfig::from_yaml(yaml).unwrap();
+    // Replicas behind one proxy share a public URL: keep one given in `yaml`.
+    if !yaml.contains("public_url") {
+        config.public_url = base.clone();
+    }
+    config.cookies.secure = false;
+    let tenants: Vec<PlatformConfig> = tenants(&config.public_url)
+        .into_iter()
+        .map(|v| serde_json::from_value(v).unwrap())
+        .collect();
+    for t in &tenants {
+        t.validate().unwrap();
+    }
+    let gateway = configure(Gateway::builder(config).config_source(StaticConfig::new(tenants)))
+        .build()
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = gateway.clone();
+    tokio::spawn(async move {
+        let _ = server
+            .serve(listener, async move {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    Served {
+        gateway,
+        base,
+        http: client(),
+        stop: Some(stop),
+    }
 }
 
 /// A gateway on 127.0.0.1:0 over `fake` (a new DingTalk fake when `None`), with `yaml` merged
@@ -64,43 +134,25 @@ pub async fn start_with(
         Some(f) => f,
         None => Arc::new(dingtalk::start().await),
     };
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let base = Url::parse(&format!("http://{addr}/")).unwrap();
-    let mut config = GatewayConfig::from_yaml(yaml).unwrap();
-    // Replicas behind one proxy share a public URL: keep one given in `yaml`.
-    if !yaml.contains("public_url") {
-        config.public_url = base.clone();
-    }
-    config.cookies.secure = false;
-    let tenants: Vec<PlatformConfig> = [
-        tenant(&fake, "demo", true, config.public_url.as_str()),
-        tenant(&fake, "acme", true, config.public_url.as_str()),
-        tenant(&fake, "off", false, config.public_url.as_str()),
-    ]
-    .into_iter()
-    .map(|v| serde_json::from_value(v).unwrap())
-    .collect();
-    let gateway = configure(Gateway::builder(config).config_source(StaticConfig::new(tenants)))
-        .build()
-        .unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = gateway.clone();
-    tokio::spawn(async move {
-        let _ = server
-            .serve(listener, async move {
-                let _ = stopped.await;
-            })
-            .await;
-    });
+    let f = fake.clone();
+    let mut served = serve(
+        yaml,
+        move |public| {
+            vec![
+                tenant(&f, "demo", true, public.as_str()),
+                tenant(&f, "acme", true, public.as_str()),
+                tenant(&f, "off", false, public.as_str()),
+            ]
+        },
+        configure,
+    )
+    .await;
     TestGateway {
-        gateway,
-        base,
+        gateway: served.gateway.clone(),
+        base: served.base.clone(),
         fake,
-        http: client(),
-        stop: Some(stop),
+        http: served.http.clone(),
+        stop: served.stop.take(),
     }
 }
 
@@ -240,4 +292,25 @@ pub async fn assert_error(resp: reqwest::Response, status: u16, kind: &str, need
     );
     assert_eq!(body["trace_id"], trace.as_str());
     body
+}
+
+/// The fenced YAML blocks of `docs/gateway.md`.
+pub fn documented_yaml() -> Vec<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/gateway.md");
+    let doc = std::fs::read_to_string(path).expect("reading docs/gateway.md");
+    doc.split("```yaml\n")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The documented tenant entry of `platform` (from the tenants example of `docs/gateway.md`).
+pub fn documented_tenant(platform: &str) -> Value {
+    documented_yaml()
+        .iter()
+        .filter_map(|b| serde_saphyr::from_str::<Vec<Value>>(b).ok())
+        .flatten()
+        .find(|t| t["platform"] == platform)
+        .unwrap_or_else(|| panic!("no documented `{platform}` tenant in docs/gateway.md"))
 }

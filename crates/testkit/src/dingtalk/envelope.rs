@@ -14,9 +14,9 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use crate::faults::Fault;
-use crate::http;
-use crate::server::{EndpointSpec, PlatformResponder};
+use crate::server::{EndpointSpec, PlatformResponder, numeric_code};
 use crate::store::random_id;
+use crate::{http, pages};
 
 /// Endpoint family tag of `oapi.dingtalk.com` endpoints.
 pub(crate) const OAPI: &str = "oapi";
@@ -87,19 +87,12 @@ fn api_request_id() -> String {
     random_id("FAKE-REQ-").to_ascii_uppercase()
 }
 
-/// `oapi` success: `{"errcode":0,"errmsg":"ok", …fields, "request_id"}`.
-pub(crate) fn oapi_ok(fields: Value) -> Response {
-    let mut body = json!({"errcode": 0, "errmsg": "ok"});
-    if let (Some(b), Value::Object(extra)) = (body.as_object_mut(), fields) {
-        b.extend(extra);
-        b.insert("request_id".into(), Value::String(oapi_request_id()));
-    }
-    http::json(StatusCode::OK, &body)
-}
-
-/// `oapi` success wrapping `result`.
+/// `oapi` success wrapping `result`: `{"errcode":0,"errmsg":"ok","result":…,"request_id"}`.
 pub(crate) fn oapi_result(result: Value) -> Response {
-    oapi_ok(json!({ "result": result }))
+    http::json(
+        StatusCode::OK,
+        &json!({"errcode": 0, "errmsg": "ok", "result": result, "request_id": oapi_request_id()}),
+    )
 }
 
 /// `oapi` error: HTTP 200 `{errcode, errmsg, request_id}` with the reference message.
@@ -211,19 +204,12 @@ pub(crate) fn ban_page() -> Response {
 
 /// An error page of `login.dingtalk.com`.
 pub(crate) fn login_error_page(status: StatusCode, message: &str) -> Response {
-    http::html(
-        status,
-        format!(
-            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>钉钉登录 - 错误</title></head>\n\
-             <body><h1>授权失败</h1><p class=\"error\">{}</p></body></html>\n",
-            http::html_escape(message)
-        ),
-    )
+    pages::error_page(status, ("钉钉登录 - 错误", "授权失败"), message, "")
 }
 
 /// Renders platform faults, wrong methods and unknown paths the DingTalk way.
 #[derive(Debug, Default)]
-pub(crate) struct DingTalkResponder;
+pub struct DingTalkResponder;
 
 impl PlatformResponder for DingTalkResponder {
     fn supports(&self, endpoint: &EndpointSpec, fault: &Fault) -> Result<(), String> {
@@ -234,11 +220,9 @@ impl PlatformResponder for DingTalkResponder {
                                RateLimitPage"
                     .into(),
             ),
-            (OAPI, Fault::Code(c)) => match c.parse::<i64>() {
-                Ok(0) => Err("errcode 0 is success, not a fault".into()),
-                Ok(_) => Ok(()),
-                Err(_) => Err(format!("oapi errcodes are numeric, got `{c}`")),
-            },
+            (OAPI, Fault::Code(c)) => {
+                numeric_code(c, "errcode 0 is success, not a fault", "oapi errcodes")
+            }
             (OAPI, Fault::CodeWithSub { code, sub_code }) => {
                 match (code.parse::<i64>(), sub_code.is_empty()) {
                     (Ok(c), false) if c != 0 => Ok(()),

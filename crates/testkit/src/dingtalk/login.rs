@@ -6,17 +6,16 @@
 //! `redirect_uri?authCode=CODE&state=STATE` (state echoed unchanged), or
 //! `redirect_uri?error=access_denied&state=STATE` for *Deny*.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::http::StatusCode;
 use url::Url;
 
 use super::envelope::login_error_page;
-use super::{DtState, FakeApp, WebGrant};
-use crate::http::{self, html_escape};
+use super::{APPROVE_PATH, DingTalk, FakeApp};
+use crate::http::{self, Params, Reply, html_escape, param};
+use crate::pages::{self, Refusal, SignInPage};
 
 /// Validated authorize parameters.
 pub(crate) struct AuthorizeRequest {
@@ -26,17 +25,13 @@ pub(crate) struct AuthorizeRequest {
     pub(crate) state: Option<String>,
 }
 
-fn scope_has_corpid(scope: &str) -> bool {
-    scope.split_whitespace().any(|s| s == "corpid")
-}
-
 /// Validate `client_id`, `response_type`, `redirect_uri`, `scope` and (on the page) `prompt`.
 pub(crate) fn validate(
-    st: &DtState,
-    p: &HashMap<String, String>,
+    st: &DingTalk,
+    p: &Params,
     require_prompt: bool,
 ) -> Result<AuthorizeRequest, String> {
-    let get = |k: &str| p.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let get = |k: &str| param(p, k);
     let client_id = get("client_id").ok_or("缺少参数 client_id")?;
     let app = st
         .app(client_id)
@@ -80,119 +75,37 @@ pub(crate) fn validate(
     })
 }
 
-/// Issue a web code for `user_id` through `app` (what Approve does).
-pub(crate) fn issue_web_code(st: &DtState, app: &FakeApp, user_id: &str, scope: &str) -> String {
-    let Some(user) = st.users.get(user_id) else {
-        tracing::warn!(
-            "fake dingtalk: web code requested for an unknown user; it will be rejected"
-        );
-        return crate::store::random_id(super::CODE_PREFIX);
-    };
-    let corp_id = scope_has_corpid(scope).then(|| user.org_or(&st.home_corp).to_owned());
-    st.web_codes.issue(WebGrant {
-        app_key: app.app_key.clone(),
-        user_id: user.user_id,
-        corp_id,
-    })
-}
+const SIGN_IN: SignInPage = SignInPage {
+    title: "钉钉登录 (fake)",
+    action: APPROVE_PATH,
+    org_class: Some("org"),
+    deny: true,
+};
 
-fn hidden(name: &str, value: &str) -> String {
-    format!(
-        "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-        html_escape(name),
-        html_escape(value)
-    )
+fn bad_request(message: &str) -> axum::response::Response {
+    login_error_page(StatusCode::BAD_REQUEST, message)
 }
 
 /// `GET /oauth2/auth`.
-pub(crate) async fn authorize(st: Arc<DtState>, req: Request) -> Response {
+pub(crate) async fn authorize(st: Arc<DingTalk>, req: Request) -> Reply {
     let p = http::query_params(req.uri());
-    let auth = match validate(&st, &p, true) {
-        Ok(a) => a,
-        Err(msg) => return login_error_page(StatusCode::BAD_REQUEST, &msg),
-    };
-    let common = [
-        hidden("client_id", &auth.app.app_key),
-        hidden("redirect_uri", auth.redirect.as_str()),
-        hidden("scope", &auth.scope),
-        auth.state
-            .as_deref()
-            .map(|s| hidden("state", s))
-            .unwrap_or_default(),
-    ]
-    .concat();
-    let mut rows = String::new();
-    for u in st.users.all() {
-        let org = u.org_or(&st.home_corp);
-        rows.push_str(&format!(
-            "<li class=\"user\" data-user-id=\"{id}\"><span class=\"name\">{name}</span> \
-             <span class=\"org\">{org}</span>\
-             <form method=\"post\" action=\"/oauth2/approve\">{common}{uid}\
-             <button type=\"submit\" name=\"action\" value=\"approve\">Approve</button></form></li>\n",
-            id = html_escape(&u.user_id),
-            name = html_escape(&u.name),
-            org = html_escape(org),
-            uid = hidden("user_id", &u.user_id),
-        ));
-    }
-    http::html(
-        StatusCode::OK,
-        format!(
-            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>钉钉登录 (fake)</title></head>\n\
-             <body><h1>登录 {app}</h1>\n<ul>\n{rows}</ul>\n\
-             <form method=\"post\" action=\"/oauth2/approve\">{common}\
-             <button type=\"submit\" name=\"action\" value=\"deny\">Deny</button></form>\n</body></html>\n",
-            app = html_escape(&auth.app.app_key),
-        ),
-    )
-}
-
-fn see_other(url: &Url) -> Response {
-    let mut resp = Response::new(axum::body::Body::empty());
-    *resp.status_mut() = StatusCode::SEE_OTHER;
-    match HeaderValue::from_str(url.as_str()) {
-        Ok(v) => {
-            resp.headers_mut().insert(header::LOCATION, v);
-            resp
-        }
-        Err(_) => login_error_page(StatusCode::BAD_REQUEST, "redirect_uri 无法使用"),
-    }
+    let auth = validate(&st, &p, true).map_err(|msg| bad_request(&msg))?;
+    let state = auth.state.as_deref();
+    let hidden = pages::oauth_hidden(&auth.app.app_key, &auth.redirect, &auth.scope, state);
+    let heading = format!("登录 {}", html_escape(&auth.app.app_key));
+    Ok(SIGN_IN.render(&heading, &hidden, &st.home_corp, &st.users.all()))
 }
 
 /// `POST /oauth2/approve` (form: `client_id, redirect_uri, scope, state?, user_id, action`).
-pub(crate) async fn approve(st: Arc<DtState>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    if http::media_type(&parts.headers) != "application/x-www-form-urlencoded" {
-        return login_error_page(StatusCode::BAD_REQUEST, "请求必须是表单提交");
-    }
-    let Some(bytes) = http::read_body(body).await else {
-        return login_error_page(StatusCode::BAD_REQUEST, "请求体过大");
-    };
-    let p = http::form_params(&bytes);
-    let auth = match validate(&st, &p, false) {
-        Ok(a) => a,
-        Err(msg) => return login_error_page(StatusCode::BAD_REQUEST, &msg),
-    };
-    let mut target = auth.redirect.clone();
-    let action = p.get("action").map(String::as_str).unwrap_or("approve");
-    match action {
-        "approve" => {
-            let user_id = p.get("user_id").map(String::as_str).unwrap_or("");
-            if st.users.get(user_id).is_none() {
-                return login_error_page(StatusCode::BAD_REQUEST, "未知用户");
-            }
-            let code = issue_web_code(&st, &auth.app, user_id, &auth.scope);
-            target.query_pairs_mut().append_pair("authCode", &code);
-        }
-        "deny" => {
-            target
-                .query_pairs_mut()
-                .append_pair("error", "access_denied");
-        }
-        _ => return login_error_page(StatusCode::BAD_REQUEST, "未知操作"),
-    }
-    if let Some(state) = &auth.state {
-        target.query_pairs_mut().append_pair("state", state);
-    }
-    see_other(&target)
+pub(crate) async fn approve(st: Arc<DingTalk>, req: Request) -> Reply {
+    let refuse = |r: Refusal| bad_request(r.chinese());
+    let p = pages::read_form(req).await.map_err(refuse)?;
+    let auth = validate(&st, &p, false).map_err(|msg| bad_request(&msg))?;
+    let (key, value) = pages::decide(&p, &st.users, "authCode", |user_id| {
+        st.issue_web_code(&auth.app.app_key, user_id, &auth.scope)
+    })
+    .map_err(refuse)?;
+    let state = auth.state.as_deref();
+    pages::back_to(StatusCode::SEE_OTHER, auth.redirect, (key, &value), state)
+        .ok_or_else(|| refuse(Refusal::BadRedirect))
 }

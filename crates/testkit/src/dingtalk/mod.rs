@@ -23,7 +23,7 @@
 //! * **Credentials**: wrong app key or secret → errcode 40001 at `gettoken`; HTTP 400
 //!   `invalidClientIdOrSecret` on `api`.
 //! * **App tokens** (7200 s, [`APP_TOKEN_TTL`]): unknown, expired (fake clock) or revoked
-//!   ([`FakeDingTalk::revoke_app_tokens`]) → errcode 40014. Fetching again while one is live returns
+//!   ([`FakePlatform::revoke_app_tokens`](crate::FakePlatform::revoke_app_tokens)) → errcode 40014. Fetching again while one is live returns
 //!   the same token and extends it; both token endpoints share tokens (they are interchangeable
 //!   for internal apps). Tokens are per app.
 //! * **H5 codes**: single use, 5 minutes, bound to the user's organisation → otherwise 40078. The
@@ -46,7 +46,7 @@
 //!   error page. `corpId` appears in the user token response when the scope had `corpid`.
 //!
 //! # Faults
-//! Platform faults render as: [`Fault::TokenInvalid`] 40014 / HTTP 400
+//! Platform faults render as: [`Fault::TokenInvalid`](crate::Fault::TokenInvalid) 40014 / HTTP 400
 //! `InvalidAuthentication`; `CodeInvalid` 40078 / HTTP 400 `InvalidAuthCode`; `RateLimited` 90002 /
 //! HTTP 429 `Throttling`; `RateLimitPage` the HTML ban page with HTTP 200; `PermissionDenied`
 //! 88 + `sub_code` 60011 / HTTP 403 `Forbidden.AccessDenied.AccessTokenPermissionDenied` (with
@@ -67,13 +67,9 @@ mod envelope;
 mod handlers;
 mod login;
 
-use std::collections::BTreeMap;
-use std::fmt;
-use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::Request;
 use axum::http::Method;
 use url::Url;
 
@@ -84,9 +80,12 @@ pub use envelope::{
 };
 
 use crate::clock::FakeClock;
-use crate::platform::{AppCredentials, EndpointRole, FakePlatform};
-use crate::server::{EndpointSpec, FakeRouter, FakeServer, Harness};
-use crate::store::{CODE_TTL, CodeStore, TokenStore, random_id};
+use crate::fake::{Backend, Fake, Identity, start_functions};
+use crate::http;
+use crate::platform::{AppCredentials, EndpointRole, debug_hiding_secret};
+use crate::server::FakeRouter;
+use crate::store::{CODE_TTL, CodeStore, TokenStore};
+use crate::table::Table;
 use crate::users::{FakeUser, UserDirectory};
 
 /// App key (client id) of the default app.
@@ -113,7 +112,8 @@ pub const USER_TOKEN_TTL: Duration = Duration::from_secs(7200);
 /// Lifetime of user refresh tokens (30 days).
 pub const REFRESH_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
-pub(crate) const CODE_PREFIX: &str = "fake_dt_code_";
+const CODE_PREFIX: &str = "fake_dt_code_";
+const APPROVE_PATH: &str = "/oauth2/approve";
 
 /// Endpoint names of the DingTalk fake (for `calls`, fault injection).
 pub mod endpoints {
@@ -153,17 +153,7 @@ pub struct FakeApp {
     pub redirect_hosts: Vec<String>,
 }
 
-impl fmt::Debug for FakeApp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FakeApp")
-            .field("app_key", &self.app_key)
-            .field("app_secret", &"***")
-            .field("corp_id", &self.corp_id)
-            .field("agent_id", &self.agent_id)
-            .field("redirect_hosts", &self.redirect_hosts)
-            .finish()
-    }
-}
+debug_hiding_secret!(FakeApp { app_key, [app_secret], corp_id, agent_id, redirect_hosts });
 
 impl FakeApp {
     /// An app with the default redirect hosts and no agent id.
@@ -177,9 +167,7 @@ impl FakeApp {
             app_secret: app_secret.into(),
             corp_id: corp_id.into(),
             agent_id: String::new(),
-            redirect_hosts: ["localhost", "127.0.0.1", "[::1]", "example.com"]
-                .map(String::from)
-                .to_vec(),
+            redirect_hosts: http::default_redirect_hosts(),
         }
     }
 
@@ -193,17 +181,7 @@ impl FakeApp {
 
     /// Whether `url`'s host is one of the app's callback hosts (or a subdomain of one).
     pub fn redirect_allowed(&self, url: &Url) -> bool {
-        let Some(host) = url.host_str() else {
-            return false;
-        };
-        let host = host.to_ascii_lowercase();
-        self.redirect_hosts.iter().any(|allowed| {
-            let allowed = allowed.to_ascii_lowercase();
-            host == allowed
-                || host
-                    .strip_suffix(allowed.as_str())
-                    .is_some_and(|rest| rest.ends_with('.'))
-        })
+        http::host_allowed(&self.redirect_hosts, url)
     }
 }
 
@@ -241,56 +219,108 @@ pub fn default_users() -> Vec<FakeUser> {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct AppTokenMeta {
-    pub(crate) app_key: String,
-    pub(crate) corp_id: String,
+struct AppTokenMeta {
+    app_key: String,
+    corp_id: String,
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct UserTokenMeta {
-    pub(crate) app_key: String,
-    pub(crate) user_id: String,
+struct UserTokenMeta {
+    app_key: String,
+    user_id: String,
     /// Filled when the login's scope had `corpid`.
-    pub(crate) corp_id: Option<String>,
+    corp_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct H5Grant {
-    pub(crate) user_id: String,
-    pub(crate) corp_id: String,
+struct H5Grant {
+    user_id: String,
+    corp_id: String,
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct WebGrant {
-    pub(crate) app_key: String,
-    pub(crate) user_id: String,
-    pub(crate) corp_id: Option<String>,
+struct WebGrant {
+    app_key: String,
+    user_id: String,
+    corp_id: Option<String>,
 }
 
-/// Everything the DingTalk endpoints share.
+/// The DingTalk side of a [`FakeDingTalk`]: apps, users, tokens and codes, shared by its
+/// endpoints. Opaque: drive it through the fake.
 #[derive(Debug)]
-pub(crate) struct DtState {
-    pub(crate) home_corp: String,
-    apps: Mutex<BTreeMap<String, FakeApp>>,
-    pub(crate) users: UserDirectory,
-    pub(crate) app_tokens: TokenStore<AppTokenMeta>,
-    pub(crate) user_tokens: TokenStore<UserTokenMeta>,
-    pub(crate) refresh_tokens: TokenStore<UserTokenMeta>,
-    pub(crate) h5_codes: CodeStore<H5Grant>,
-    pub(crate) web_codes: CodeStore<WebGrant>,
+pub struct DingTalk {
+    home_corp: String,
+    apps: Table<String, FakeApp>,
+    users: UserDirectory,
+    app_tokens: TokenStore<AppTokenMeta>,
+    user_tokens: TokenStore<UserTokenMeta>,
+    refresh_tokens: TokenStore<UserTokenMeta>,
+    h5_codes: CodeStore<H5Grant>,
+    web_codes: CodeStore<WebGrant>,
 }
 
-impl DtState {
+impl DingTalk {
+    fn app(&self, app_key: &str) -> Option<FakeApp> {
+        self.apps.get(app_key)
+    }
+
+    /// The app if `secret` is its secret.
+    fn app_with_secret(&self, app_key: &str, secret: &str) -> Option<FakeApp> {
+        self.app(app_key).filter(|a| a.app_secret == secret)
+    }
+
+    /// DingTalk's app-token policy: the live token again (validity extended), else a new one.
+    fn app_token_for(&self, app_key: &str, corp_id: &str) -> String {
+        if let Some(token) = self.app_tokens.find_live(|m| m.app_key == app_key)
+            && self.app_tokens.extend(&token, APP_TOKEN_TTL)
+        {
+            return token;
+        }
+        let meta = AppTokenMeta {
+            app_key: app_key.to_owned(),
+            corp_id: corp_id.to_owned(),
+        };
+        self.app_tokens.issue(meta, APP_TOKEN_TTL)
+    }
+
+    /// `user_id` if they are a member of `corp_id`.
+    fn member(&self, user_id: &str, corp_id: &str) -> Option<FakeUser> {
+        self.users
+            .get(user_id)
+            .filter(|u| u.org_or(&self.home_corp) == corp_id)
+    }
+
+    /// The web code Approve hands out for `user_id` through the app `app_key` (`corpId` in the
+    /// token response when `scope` has `corpid`); never-issued for an unknown app or user.
+    fn issue_web_code(&self, app_key: &str, user_id: &str, scope: &str) -> String {
+        if self.app(app_key).is_none() {
+            return self.web_codes.unissued();
+        }
+        let with_corp = scope.split_whitespace().any(|s| s == "corpid");
+        self.web_codes
+            .issue_for(&self.users, user_id, |user| WebGrant {
+                app_key: app_key.to_owned(),
+                corp_id: with_corp.then(|| user.org_or(&self.home_corp).to_owned()),
+                user_id: user.user_id,
+            })
+    }
+}
+
+impl Backend for DingTalk {
+    const IDENTITY: Identity = Identity {
+        name: "dingtalk",
+        label: "DingTalk",
+        demo_user_id: DEMO_USER_ID,
+        outsider_user_id: Some(OUTSIDER_USER_ID),
+    };
+    type Responder = envelope::DingTalkResponder;
+
     fn new(clock: &FakeClock) -> Self {
         let app = FakeApp::default_app();
-        let users = UserDirectory::new();
-        for u in default_users() {
-            users.insert(u);
-        }
         Self {
             home_corp: app.corp_id.clone(),
-            apps: Mutex::new(BTreeMap::from([(app.app_key.clone(), app)])),
-            users,
+            apps: Table::from_iter([(app.app_key.clone(), app)]),
+            users: default_users().into_iter().collect(),
             app_tokens: TokenStore::new(clock.clone(), "fake_dt_app_token_"),
             user_tokens: TokenStore::new(clock.clone(), "fake_dt_user_token_"),
             refresh_tokens: TokenStore::new(clock.clone(), "fake_dt_refresh_"),
@@ -299,194 +329,30 @@ impl DtState {
         }
     }
 
-    fn apps(&self) -> MutexGuard<'_, BTreeMap<String, FakeApp>> {
-        // Single inserts/reads only: a poisoned lock still holds consistent data.
-        self.apps.lock().unwrap_or_else(PoisonError::into_inner)
+    #[rustfmt::skip]
+    fn routes(st: &Arc<Self>, router: FakeRouter) -> FakeRouter {
+        use endpoints::*;
+        use envelope::{API, LOGIN, OAPI};
+        use Method as M;
+        router
+            .route(st, (GETTOKEN, M::GET, "/gettoken", OAPI), handlers::gettoken)
+            .route(st, (OAUTH2_ACCESS_TOKEN, M::POST, "/v1.0/oauth2/accessToken", API), handlers::oauth2_access_token)
+            .route(st, (GETUSERINFO, M::POST, "/topapi/v2/user/getuserinfo", OAPI), handlers::getuserinfo)
+            .route(st, (USER_GET, M::POST, "/topapi/v2/user/get", OAPI), handlers::user_get)
+            .route(st, (GETBYUNIONID, M::POST, "/topapi/user/getbyunionid", OAPI), handlers::getbyunionid)
+            .route(st, (USER_ACCESS_TOKEN, M::POST, "/v1.0/oauth2/userAccessToken", API), handlers::user_access_token)
+            .route(st, (USERS_ME, M::GET, "/v1.0/contact/users/me", API), handlers::users_me)
+            .route(st, (AUTHORIZE, M::GET, "/oauth2/auth", LOGIN), login::authorize)
+            .route(st, (APPROVE, M::POST, APPROVE_PATH, LOGIN), login::approve)
     }
 
-    pub(crate) fn app(&self, app_key: &str) -> Option<FakeApp> {
-        self.apps().get(app_key).cloned()
+    fn users(&self) -> &UserDirectory {
+        &self.users
     }
 
-    /// The app if `secret` is its secret.
-    pub(crate) fn app_with_secret(&self, app_key: &str, secret: &str) -> Option<FakeApp> {
-        self.app(app_key).filter(|a| a.app_secret == secret)
-    }
-
-    /// DingTalk's app-token policy: the live token again (validity extended), else a new one.
-    pub(crate) fn app_token_for(&self, app_key: &str, corp_id: &str) -> String {
-        if let Some(token) = self.app_tokens.find_live(|m| m.app_key == app_key)
-            && self.app_tokens.extend(&token, APP_TOKEN_TTL)
-        {
-            return token;
-        }
-        self.app_tokens.issue(
-            AppTokenMeta {
-                app_key: app_key.to_owned(),
-                corp_id: corp_id.to_owned(),
-            },
-            APP_TOKEN_TTL,
-        )
-    }
-
-    /// `user_id` if they are a member of `corp_id`.
-    pub(crate) fn member(&self, user_id: &str, corp_id: &str) -> Option<FakeUser> {
-        self.users
-            .get(user_id)
-            .filter(|u| u.org_or(&self.home_corp) == corp_id)
-    }
-}
-
-fn bind<F, Fut>(st: &Arc<DtState>, f: F) -> impl Fn(Request) -> Fut + Send + Sync + 'static
-where
-    F: Fn(Arc<DtState>, Request) -> Fut + Send + Sync + 'static,
-{
-    let st = st.clone();
-    move |req| f(st.clone(), req)
-}
-
-fn spec(
-    name: &'static str,
-    method: Method,
-    path: &'static str,
-    family: &'static str,
-) -> EndpointSpec {
-    EndpointSpec {
-        name,
-        method,
-        path,
-        family,
-    }
-}
-
-/// Start a DingTalk fake on `127.0.0.1:0` with the default app and users.
-///
-/// # Panics
-/// If no loopback port can be bound (the machine is out of ports or has no loopback). Use
-/// [`try_start`] to handle that case.
-pub async fn start() -> FakeDingTalk {
-    match try_start().await {
-        Ok(fake) => fake,
-        Err(err) => {
-            panic!("unilogin-testkit: cannot bind a loopback port for the DingTalk fake: {err}")
-        }
-    }
-}
-
-/// Start a DingTalk fake on `127.0.0.1:0`, reporting a bind failure instead of panicking.
-pub async fn try_start() -> std::io::Result<FakeDingTalk> {
-    try_start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
-}
-
-/// Start a DingTalk fake on a chosen address (e.g. a fixed port for the gateway's sandbox mode).
-pub async fn try_start_on(addr: SocketAddr) -> std::io::Result<FakeDingTalk> {
-    use endpoints::*;
-    use envelope::{API, LOGIN, OAPI};
-    let clock = FakeClock::new();
-    let state = Arc::new(DtState::new(&clock));
-    let (router, harness) = FakeRouter::new(clock, Arc::new(envelope::DingTalkResponder))
-        .endpoint(
-            spec(GETTOKEN, Method::GET, "/gettoken", OAPI),
-            bind(&state, handlers::gettoken),
-        )
-        .endpoint(
-            spec(
-                OAUTH2_ACCESS_TOKEN,
-                Method::POST,
-                "/v1.0/oauth2/accessToken",
-                API,
-            ),
-            bind(&state, handlers::oauth2_access_token),
-        )
-        .endpoint(
-            spec(
-                GETUSERINFO,
-                Method::POST,
-                "/topapi/v2/user/getuserinfo",
-                OAPI,
-            ),
-            bind(&state, handlers::getuserinfo),
-        )
-        .endpoint(
-            spec(USER_GET, Method::POST, "/topapi/v2/user/get", OAPI),
-            bind(&state, handlers::user_get),
-        )
-        .endpoint(
-            spec(
-                GETBYUNIONID,
-                Method::POST,
-                "/topapi/user/getbyunionid",
-                OAPI,
-            ),
-            bind(&state, handlers::getbyunionid),
-        )
-        .endpoint(
-            spec(
-                USER_ACCESS_TOKEN,
-                Method::POST,
-                "/v1.0/oauth2/userAccessToken",
-                API,
-            ),
-            bind(&state, handlers::user_access_token),
-        )
-        .endpoint(
-            spec(USERS_ME, Method::GET, "/v1.0/contact/users/me", API),
-            bind(&state, handlers::users_me),
-        )
-        .endpoint(
-            spec(AUTHORIZE, Method::GET, "/oauth2/auth", LOGIN),
-            bind(&state, login::authorize),
-        )
-        .endpoint(
-            spec(APPROVE, Method::POST, "/oauth2/approve", LOGIN),
-            bind(&state, login::approve),
-        )
-        .build();
-    let server = FakeServer::start_on(addr, router, harness).await?;
-    Ok(FakeDingTalk { server, state })
-}
-
-/// A running DingTalk fake. See the [module docs](self). Dropping it stops the server.
-///
-/// The most used [`FakePlatform`] methods are also inherent methods, so tests need no trait import.
-pub struct FakeDingTalk {
-    server: FakeServer,
-    state: Arc<DtState>,
-}
-
-impl fmt::Debug for FakeDingTalk {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FakeDingTalk")
-            .field("base_url", &self.server.base_url())
-            .finish_non_exhaustive()
-    }
-}
-
-impl FakeDingTalk {
-    /// `http://127.0.0.1:PORT`: the base for `oapi`, `api` and `login` hosts alike.
-    pub fn base_url(&self) -> &str {
-        self.server.base_url()
-    }
-
-    /// Stand-in for `https://oapi.dingtalk.com` (same as [`base_url`](Self::base_url)).
-    pub fn oapi_base_url(&self) -> &str {
-        self.server.base_url()
-    }
-
-    /// Stand-in for `https://api.dingtalk.com` (same as [`base_url`](Self::base_url)).
-    pub fn api_base_url(&self) -> &str {
-        self.server.base_url()
-    }
-
-    /// Stand-in for `https://login.dingtalk.com` (same as [`base_url`](Self::base_url)).
-    pub fn login_base_url(&self) -> &str {
-        self.server.base_url()
-    }
-
-    /// The default app's credentials.
-    pub fn credentials(&self) -> AppCredentials {
+    /// The default app's.
+    fn credentials(&self) -> AppCredentials {
         let app = self
-            .state
             .app(DEFAULT_APP_KEY)
             .unwrap_or_else(FakeApp::default_app);
         AppCredentials {
@@ -497,56 +363,76 @@ impl FakeDingTalk {
         }
     }
 
+    /// What `dd.getAuthCode({corpId})` returns inside DingTalk: a code valid once for 5 minutes
+    /// with an app of the user's organisation.
+    fn issue_h5_code(&self, user_id: &str) -> String {
+        self.h5_codes
+            .issue_for(&self.users, user_id, |user| H5Grant {
+                corp_id: user.org_or(&self.home_corp).to_owned(),
+                user_id: user.user_id,
+            })
+    }
+
+    /// The `authCode` of the default app with scope `openid corpid` (so the token response
+    /// carries `corpId`).
+    fn approve_web_login(&self, user_id: &str) -> String {
+        self.issue_web_code(DEFAULT_APP_KEY, user_id, "openid corpid")
+    }
+
+    fn revoke_app_tokens(&self) -> usize {
+        self.app_tokens.revoke_all()
+    }
+
+    fn endpoints_for(&self, role: EndpointRole) -> Vec<&'static str> {
+        use endpoints::*;
+        match role {
+            EndpointRole::AppToken => vec![GETTOKEN, OAUTH2_ACCESS_TOKEN],
+            EndpointRole::H5CodeExchange => vec![GETUSERINFO],
+            EndpointRole::UserDetail => vec![USER_GET],
+            EndpointRole::Membership => vec![GETBYUNIONID],
+            EndpointRole::Authorize => vec![AUTHORIZE],
+            EndpointRole::WebCodeExchange => vec![USER_ACCESS_TOKEN],
+            EndpointRole::WebUserInfo => vec![USERS_ME],
+        }
+    }
+}
+
+/// A running DingTalk fake. See the [module docs](self). Dropping it stops the server.
+///
+/// Its login side (users, H5 codes, web logins, app-token revocation, call counts, faults, the
+/// clock) is the [`FakePlatform`](crate::FakePlatform) trait; `base_url` and `credentials` (the default app's) need
+/// no import.
+pub type FakeDingTalk = Fake<DingTalk>;
+
+start_functions!(FakeDingTalk);
+
+impl FakeDingTalk {
+    /// Stand-in for `https://oapi.dingtalk.com` (same as [`base_url`](Self::base_url)).
+    pub fn oapi_base_url(&self) -> &str {
+        self.base_url()
+    }
+
+    /// Stand-in for `https://api.dingtalk.com` (same as [`base_url`](Self::base_url)).
+    pub fn api_base_url(&self) -> &str {
+        self.base_url()
+    }
+
+    /// Stand-in for `https://login.dingtalk.com` (same as [`base_url`](Self::base_url)).
+    pub fn login_base_url(&self) -> &str {
+        self.base_url()
+    }
+
     /// Register another app (or replace one with the same key), e.g. a second app of the same
     /// organisation to prove two apps never share a token.
     pub fn add_app(&self, app: FakeApp) {
-        self.state.apps().insert(app.app_key.clone(), app);
+        self.backend().apps.insert(app.app_key.clone(), app);
     }
 
-    /// Add (or replace, by `user_id`) a user.
-    pub fn add_user(&self, user: FakeUser) {
-        self.state.users.insert(user);
-    }
-
-    /// Remove a user (codes and tokens issued to them stop working).
-    pub fn remove_user(&self, user_id: &str) -> Option<FakeUser> {
-        self.state.users.remove(user_id)
-    }
-
-    /// A user by id.
-    pub fn user(&self, user_id: &str) -> Option<FakeUser> {
-        self.state.users.get(user_id)
-    }
-
-    /// What `dd.getAuthCode({corpId})` returns inside DingTalk for `user_id`: a code valid once for
-    /// 5 minutes with an app of the user's organisation. Unknown users get a never-issued code.
-    pub fn issue_h5_code(&self, user_id: &str) -> String {
-        let Some(user) = self.state.users.get(user_id) else {
-            tracing::warn!(
-                "fake dingtalk: H5 code requested for an unknown user; it will be rejected"
-            );
-            return random_id(CODE_PREFIX);
-        };
-        let corp_id = user.org_or(&self.state.home_corp).to_owned();
-        self.state.h5_codes.issue(H5Grant {
-            user_id: user.user_id,
-            corp_id,
-        })
-    }
-
-    /// The `authCode` the authorize page's Approve button sends for `user_id` (default app, scope
-    /// `openid corpid`, so the token response carries `corpId`).
-    pub fn approve_web_login(&self, user_id: &str) -> String {
-        self.approve_web_login_with(DEFAULT_APP_KEY, user_id, "openid corpid")
-    }
-
-    /// Like [`approve_web_login`](Self::approve_web_login) for any app and scope.
+    /// Like [`FakePlatform::approve_web_login`](crate::FakePlatform::approve_web_login) for any
+    /// app and scope.
     /// An unknown app or user gets a never-issued code.
     pub fn approve_web_login_with(&self, app_key: &str, user_id: &str, scope: &str) -> String {
-        match self.state.app(app_key) {
-            Some(app) => login::issue_web_code(&self.state, &app, user_id, scope),
-            None => random_id(CODE_PREFIX),
-        }
+        self.backend().issue_web_code(app_key, user_id, scope)
     }
 
     /// The authorize URL a client should build for the default app (`scope=openid corpid`,
@@ -569,79 +455,12 @@ impl FakeDingTalk {
     /// An app token for the default app without an HTTP call (not counted), following the same
     /// policy as `gettoken`.
     pub fn mint_app_token(&self) -> String {
-        self.state
-            .app_token_for(DEFAULT_APP_KEY, &self.state.home_corp)
-    }
-
-    /// Revoke every app token: the next use answers 40014 / `InvalidAuthentication`, and the next
-    /// token request issues a new token.
-    pub fn revoke_app_tokens(&self) {
-        let n = self.state.app_tokens.revoke_all();
-        tracing::debug!(revoked = n, "fake dingtalk: app tokens revoked");
+        let st = self.backend();
+        st.app_token_for(DEFAULT_APP_KEY, &st.home_corp)
     }
 
     /// Revoke every user access token (refresh tokens stay valid).
     pub fn revoke_user_tokens(&self) {
-        self.state.user_tokens.revoke_all();
-    }
-
-    /// Stop the server and wait for it.
-    pub async fn shutdown(self) {
-        self.server.shutdown().await;
-    }
-}
-
-impl FakePlatform for FakeDingTalk {
-    fn name(&self) -> &'static str {
-        "dingtalk"
-    }
-
-    fn base_url(&self) -> &str {
-        FakeDingTalk::base_url(self)
-    }
-
-    fn credentials(&self) -> AppCredentials {
-        FakeDingTalk::credentials(self)
-    }
-
-    fn add_user(&self, user: FakeUser) {
-        FakeDingTalk::add_user(self, user);
-    }
-
-    fn demo_user_id(&self) -> String {
-        DEMO_USER_ID.to_owned()
-    }
-
-    fn outsider_user_id(&self) -> Option<String> {
-        Some(OUTSIDER_USER_ID.to_owned())
-    }
-
-    fn issue_h5_code(&self, user_id: &str) -> String {
-        FakeDingTalk::issue_h5_code(self, user_id)
-    }
-
-    fn approve_web_login(&self, user_id: &str) -> String {
-        FakeDingTalk::approve_web_login(self, user_id)
-    }
-
-    fn revoke_app_tokens(&self) {
-        FakeDingTalk::revoke_app_tokens(self);
-    }
-
-    fn endpoints_for(&self, role: EndpointRole) -> Vec<&'static str> {
-        use endpoints::*;
-        match role {
-            EndpointRole::AppToken => vec![GETTOKEN, OAUTH2_ACCESS_TOKEN],
-            EndpointRole::H5CodeExchange => vec![GETUSERINFO],
-            EndpointRole::UserDetail => vec![USER_GET],
-            EndpointRole::Membership => vec![GETBYUNIONID],
-            EndpointRole::Authorize => vec![AUTHORIZE],
-            EndpointRole::WebCodeExchange => vec![USER_ACCESS_TOKEN],
-            EndpointRole::WebUserInfo => vec![USERS_ME],
-        }
-    }
-
-    fn harness(&self) -> &Harness {
-        self.server.harness()
+        self.backend().user_tokens.revoke_all();
     }
 }

@@ -15,8 +15,8 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use crate::faults::Fault;
-use crate::http;
-use crate::server::{EndpointSpec, PlatformResponder};
+use crate::server::{EndpointSpec, FaultCodes, PlatformResponder, numeric_code};
+use crate::{http, pages};
 
 /// Family of the app-token endpoints (no access token sent).
 pub(crate) const AUTH: &str = "auth";
@@ -117,10 +117,7 @@ pub(crate) fn ok_data(data: Value) -> Response {
 
 /// Success with top-level fields: `{"code":0,"msg":"ok",…fields}` (token endpoints).
 pub(crate) fn ok_fields(fields: Value) -> Response {
-    let mut body = json!({"code": 0, "msg": "ok"});
-    if let (Some(b), Value::Object(extra)) = (body.as_object_mut(), fields) {
-        b.extend(extra);
-    }
+    let body = http::merged(json!({"code": 0, "msg": "ok"}), fields);
     http::json(StatusCode::OK, &body)
 }
 
@@ -176,14 +173,7 @@ pub(crate) fn oauth_error_desc(code: i64, description: &str) -> Response {
 
 /// An error page of the accounts host.
 pub(crate) fn accounts_error_page(status: StatusCode, message: &str) -> Response {
-    http::html(
-        status,
-        format!(
-            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>飞书 - 授权失败</title></head>\n\
-             <body><h1>授权失败</h1><p class=\"error\">{}</p></body></html>\n",
-            http::html_escape(message)
-        ),
-    )
+    pages::error_page(status, ("飞书 - 授权失败", "授权失败"), message, "")
 }
 
 fn not_found_text() -> Response {
@@ -194,20 +184,27 @@ fn not_found_text() -> Response {
     )
 }
 
+const FAULT_CODES: FaultCodes = FaultCodes {
+    token_invalid: CODE_TENANT_TOKEN_INVALID,
+    code_invalid: CODE_INVALID_CODE,
+    rate_limited: CODE_RATE_LIMITED,
+    permission_denied: CODE_SCOPE_MISSING,
+    ip_not_allowed: CODE_IP_DENIED,
+    system_busy: CODE_SYSTEM_BUSY,
+};
+
 /// Renders platform faults, wrong methods and unknown paths the Feishu way.
 #[derive(Debug, Default)]
-pub(crate) struct FeishuResponder;
+pub struct FeishuResponder;
 
 impl PlatformResponder for FeishuResponder {
     fn supports(&self, endpoint: &EndpointSpec, fault: &Fault) -> Result<(), String> {
         match (endpoint.family, fault) {
             (ACCOUNTS, _) => Err("accounts pages only support transport faults".into()),
             (_, Fault::CodeWithSub { .. }) => Err("Feishu has no sub_code envelope".into()),
-            (_, Fault::Code(c)) => match c.parse::<i64>() {
-                Ok(0) => Err("code 0 is success, not a fault".into()),
-                Ok(_) => Ok(()),
-                Err(_) => Err(format!("Feishu codes are numeric, got `{c}`")),
-            },
+            (_, Fault::Code(c)) => {
+                numeric_code(c, "code 0 is success, not a fault", "Feishu codes")
+            }
             (AUTH | OAUTH2, Fault::TokenInvalid) => Err(format!(
                 "`{}` authenticates with the app's credentials, not an access token",
                 endpoint.name
@@ -219,16 +216,8 @@ impl PlatformResponder for FeishuResponder {
 
     fn render_fault(&self, endpoint: &EndpointSpec, fault: &Fault) -> Response {
         let code = match fault {
-            Fault::Code(c) => c.parse().unwrap_or(CODE_SYSTEM_BUSY),
             Fault::TokenInvalid if endpoint.family == OPEN_USER => CODE_USER_TOKEN_INVALID,
-            Fault::TokenInvalid => CODE_TENANT_TOKEN_INVALID,
-            Fault::CodeInvalid => CODE_INVALID_CODE,
-            Fault::RateLimited | Fault::RateLimitPage => CODE_RATE_LIMITED,
-            Fault::PermissionDenied => CODE_SCOPE_MISSING,
-            Fault::IpNotAllowed => CODE_IP_DENIED,
-            // SystemBusy, and any transport fault the guard did not handle (it handles them
-            // all): a transient failure is the honest answer.
-            _ => CODE_SYSTEM_BUSY,
+            fault => FAULT_CODES.of(fault),
         };
         if endpoint.family == ACCOUNTS {
             return accounts_error_page(StatusCode::INTERNAL_SERVER_ERROR, &message(code));

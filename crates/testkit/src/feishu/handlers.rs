@@ -4,10 +4,6 @@
 //! token first, then parameters, and only then the single-use code or refresh token (so a
 //! request rejected for a bad token never burns the code).
 
-// Handlers return early with the platform's rejection `Response`; boxing it on this cold path
-// would only add noise.
-#![allow(clippy::result_large_err)]
-
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -24,11 +20,10 @@ use super::envelope::{
     error_msg, oauth_error, oauth_error_desc, ok_data, ok_fields,
 };
 use super::{
-    CodeGrant, FakeApp, FsState, Pkce, REFRESH_TOKEN_TTL, SCOPE_CONTACT_BASE, SCOPE_DEPARTMENT,
-    SCOPE_EMAIL, SCOPE_EMPLOYEE_ID, SCOPE_OFFLINE_ACCESS, SCOPE_PHONE, USER_TOKEN_TTL,
-    UserTokenMeta,
+    FakeApp, Feishu, Pkce, REFRESH_TOKEN_TTL, SCOPE_CONTACT_BASE, SCOPE_DEPARTMENT, SCOPE_EMAIL,
+    SCOPE_EMPLOYEE_ID, SCOPE_OFFLINE_ACCESS, SCOPE_PHONE, USER_TOKEN_TTL, UserTokenMeta,
 };
-use crate::http;
+use crate::http::{self, Reply, insert_non_empty as put};
 use crate::store::TokenRejection;
 use crate::users::FakeUser;
 
@@ -94,7 +89,7 @@ fn bearer(headers: &HeaderMap) -> Result<&str, i64> {
 }
 
 /// The app behind the app / tenant token of `Authorization: Bearer t-…`.
-fn app_from_token(st: &FsState, headers: &HeaderMap) -> Result<FakeApp, Response> {
+fn app_from_token(st: &Feishu, headers: &HeaderMap) -> Result<FakeApp, Response> {
     let token = bearer(headers).map_err(error)?;
     if !token.starts_with("t-") {
         return Err(error(CODE_TOKEN_FORMAT));
@@ -108,7 +103,7 @@ fn app_from_token(st: &FsState, headers: &HeaderMap) -> Result<FakeApp, Response
 }
 
 /// Shared part of both app-token endpoints: the app, or the rejection.
-async fn token_request(st: &FsState, req: Request) -> Result<FakeApp, Response> {
+async fn token_request(st: &Feishu, req: Request) -> Result<FakeApp, Response> {
     let (parts, body) = req.into_parts();
     let obj = json_body(&parts.headers, body, Shape::Open).await?;
     let app_id = require(&obj, "app_id", Shape::Open)?;
@@ -121,28 +116,24 @@ async fn token_request(st: &FsState, req: Request) -> Result<FakeApp, Response> 
 }
 
 /// `POST /open-apis/auth/v3/tenant_access_token/internal` → `{code,msg,tenant_access_token,expire}`.
-pub(crate) async fn tenant_access_token(st: Arc<FsState>, req: Request) -> Response {
-    let app = match token_request(&st, req).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+pub(crate) async fn tenant_access_token(st: Arc<Feishu>, req: Request) -> Reply {
+    let app = token_request(&st, req).await?;
     let (token, left) = st.app_token_for(&app.app_id);
-    ok_fields(json!({"tenant_access_token": token, "expire": left.as_secs()}))
+    Ok(ok_fields(
+        json!({"tenant_access_token": token, "expire": left.as_secs()}),
+    ))
 }
 
 /// `POST /open-apis/auth/v3/app_access_token/internal` →
 /// `{code,msg,app_access_token,expire,tenant_access_token}` (same value for a self-built app).
-pub(crate) async fn app_access_token(st: Arc<FsState>, req: Request) -> Response {
-    let app = match token_request(&st, req).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+pub(crate) async fn app_access_token(st: Arc<Feishu>, req: Request) -> Reply {
+    let app = token_request(&st, req).await?;
     let (token, left) = st.app_token_for(&app.app_id);
-    ok_fields(json!({
+    Ok(ok_fields(json!({
         "app_access_token": token,
         "expire": left.as_secs(),
         "tenant_access_token": token,
-    }))
+    })))
 }
 
 fn base64url_nopad(bytes: &[u8]) -> String {
@@ -187,7 +178,7 @@ fn token_scope(grant_scope: &str) -> String {
 }
 
 /// Issues an access token (and a refresh token when `with_refresh`).
-fn issue_user_tokens(st: &FsState, meta: &UserTokenMeta, with_refresh: bool) -> Value {
+fn issue_user_tokens(st: &Feishu, meta: &UserTokenMeta, with_refresh: bool) -> Value {
     let access = st.user_tokens.issue(meta.clone(), USER_TOKEN_TTL);
     let mut v = json!({
         "access_token": access,
@@ -211,7 +202,7 @@ fn wants_refresh(app: &FakeApp, scope: &str) -> bool {
 }
 
 /// Uses a refresh token of `app`: single use, so it dies now. `None` if unusable.
-fn use_refresh_token(st: &FsState, app: &FakeApp, token: &str) -> Option<UserTokenMeta> {
+fn use_refresh_token(st: &Feishu, app: &FakeApp, token: &str) -> Option<UserTokenMeta> {
     let meta = st
         .refresh_tokens
         .check(token)
@@ -223,74 +214,67 @@ fn use_refresh_token(st: &FsState, app: &FakeApp, token: &str) -> Option<UserTok
 
 /// `POST /open-apis/authen/v2/oauth/token` with `grant_type` `authorization_code` or
 /// `refresh_token`: fields at the top level on success, the OAuth2 error shape otherwise.
-pub(crate) async fn oauth_token_v2(st: Arc<FsState>, req: Request) -> Response {
+pub(crate) async fn oauth_token_v2(st: Arc<Feishu>, req: Request) -> Reply {
     let (parts, body) = req.into_parts();
-    let obj = match json_body(&parts.headers, body, Shape::OAuth2).await {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
+    let obj = json_body(&parts.headers, body, Shape::OAuth2).await?;
     let (grant_type, client_id, secret) = match (
         require(&obj, "grant_type", Shape::OAuth2),
         require(&obj, "client_id", Shape::OAuth2),
         require(&obj, "client_secret", Shape::OAuth2),
     ) {
         (Ok(g), Ok(c), Ok(s)) => (g, c, s),
-        (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => return r,
+        (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => return Err(r),
     };
-    let Some(app) = st.app(client_id).filter(|a| a.app_secret == secret) else {
-        return oauth_error(CODE_INVALID_SECRET);
-    };
+    let app = st
+        .app(client_id)
+        .filter(|a| a.app_secret == secret)
+        .ok_or_else(|| oauth_error(CODE_INVALID_SECRET))?;
     match grant_type {
         "authorization_code" => {
-            let code = match require(&obj, "code", Shape::OAuth2) {
-                Ok(c) => c,
-                Err(r) => return r,
-            };
+            let code = require(&obj, "code", Shape::OAuth2)?;
             let invalid = || oauth_error(CODE_INVALID_CODE);
-            let Some(grant) = st.peek_code(code).filter(|g| g.app_id == app.app_id) else {
-                return invalid();
-            };
+            let grant = st
+                .peek_code(code)
+                .filter(|g| g.app_id == app.app_id)
+                .ok_or_else(invalid)?;
             if let Some(bound) = &grant.redirect_uri
                 && field(&obj, "redirect_uri") != Some(bound.as_str())
             {
-                return oauth_error_desc(
+                return Err(oauth_error_desc(
                     CODE_INVALID_CODE,
                     "redirect_uri does not match the authorization request",
-                );
+                ));
             }
             if let Some(pkce) = &grant.pkce
                 && !pkce_ok(pkce, field(&obj, "code_verifier"))
             {
-                return oauth_error_desc(CODE_INVALID_CODE, "code_verifier does not match");
+                return Err(oauth_error_desc(
+                    CODE_INVALID_CODE,
+                    "code_verifier does not match",
+                ));
             }
-            let Some(grant) = st.consume_code(code) else {
-                return invalid();
-            };
-            if st.users.get(&grant.user_id).is_none() {
-                return invalid();
-            }
+            let grant = st
+                .consume_code(code, |_| true)
+                .filter(|g| st.users.get(&g.user_id).is_some())
+                .ok_or_else(invalid)?;
             let meta = UserTokenMeta {
                 app_id: app.app_id.clone(),
                 user_id: grant.user_id,
                 scope: token_scope(&grant.scope),
             };
             let tokens = issue_user_tokens(&st, &meta, wants_refresh(&app, &meta.scope));
-            ok_v2(tokens)
+            Ok(ok_v2(tokens))
         }
         "refresh_token" => {
-            let token = match require(&obj, "refresh_token", Shape::OAuth2) {
-                Ok(t) => t,
-                Err(r) => return r,
-            };
-            let Some(meta) = use_refresh_token(&st, &app, token) else {
-                return oauth_error(CODE_INVALID_REFRESH_TOKEN);
-            };
-            ok_v2(issue_user_tokens(&st, &meta, true))
+            let token = require(&obj, "refresh_token", Shape::OAuth2)?;
+            let meta = use_refresh_token(&st, &app, token)
+                .ok_or_else(|| oauth_error(CODE_INVALID_REFRESH_TOKEN))?;
+            Ok(ok_v2(issue_user_tokens(&st, &meta, true)))
         }
-        other => oauth_error_desc(
+        other => Err(oauth_error_desc(
             CODE_BAD_REQUEST,
             &format!("unsupported grant_type `{other}`"),
-        ),
+        )),
     }
 }
 
@@ -305,90 +289,61 @@ fn ok_v2(mut tokens: Value) -> Response {
     http::json(StatusCode::OK, &tokens)
 }
 
-/// The v1 code exchange shared by `oidc/access_token` and the legacy `access_token`: app token
-/// first, then the body, then the code.
-async fn v1_code_exchange(st: &FsState, req: Request) -> Result<(FakeApp, CodeGrant), Response> {
+/// A v1 call authenticated with the app token: the app (checked first), then the JSON body,
+/// whose `grant_type` must be `grant`.
+async fn v1_request(st: &Feishu, req: Request, grant: &str) -> Result<(FakeApp, Obj), Response> {
     let (parts, body) = req.into_parts();
     let app = app_from_token(st, &parts.headers)?;
     let obj = json_body(&parts.headers, body, Shape::Open).await?;
-    if require(&obj, "grant_type", Shape::Open)? != "authorization_code" {
-        return Err(bad_request(
-            Shape::Open,
-            "grant_type must be authorization_code",
-        ));
+    if require(&obj, "grant_type", Shape::Open)? != grant {
+        let why = format!("grant_type must be {grant}");
+        return Err(bad_request(Shape::Open, &why));
     }
+    Ok((app, obj))
+}
+
+/// The v1 code exchange shared by `oidc/access_token` and the legacy `access_token`: app token
+/// first, then the body, then the code.
+async fn v1_code_exchange(st: &Feishu, req: Request) -> Result<(FakeApp, UserTokenMeta), Response> {
+    let (app, obj) = v1_request(st, req, "authorization_code").await?;
     let code = require(&obj, "code", Shape::Open)?;
-    if st
-        .peek_code(code)
-        .filter(|g| g.app_id == app.app_id)
-        .is_none()
-    {
-        return Err(error(CODE_INVALID_CODE));
-    }
     let grant = st
-        .consume_code(code)
+        .consume_code(code, |g| g.app_id == app.app_id)
         .filter(|g| st.users.get(&g.user_id).is_some())
         .ok_or_else(|| error(CODE_INVALID_CODE))?;
-    Ok((app, grant))
-}
-
-/// `POST /open-apis/authen/v1/oidc/access_token` (app token in `Authorization`) →
-/// `data{access_token, refresh_token, token_type, expires_in, refresh_expires_in, scope}`.
-pub(crate) async fn oidc_access_token(st: Arc<FsState>, req: Request) -> Response {
-    let (app, grant) = match v1_code_exchange(&st, req).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let meta = UserTokenMeta {
-        app_id: app.app_id,
-        user_id: grant.user_id,
-        scope: token_scope(&grant.scope),
-    };
-    ok_data(issue_user_tokens(&st, &meta, true))
-}
-
-/// `POST /open-apis/authen/v1/oidc/refresh_access_token` `{grant_type: refresh_token,
-/// refresh_token}` (app token in `Authorization`); the refresh token is single use.
-pub(crate) async fn oidc_refresh_access_token(st: Arc<FsState>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    let app = match app_from_token(&st, &parts.headers) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let obj = match json_body(&parts.headers, body, Shape::Open).await {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    match require(&obj, "grant_type", Shape::Open) {
-        Ok("refresh_token") => {}
-        Ok(_) => return bad_request(Shape::Open, "grant_type must be refresh_token"),
-        Err(r) => return r,
-    }
-    let token = match require(&obj, "refresh_token", Shape::Open) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    match use_refresh_token(&st, &app, token) {
-        Some(meta) => ok_data(issue_user_tokens(&st, &meta, true)),
-        None => error(CODE_INVALID_REFRESH_TOKEN),
-    }
-}
-
-/// `POST /open-apis/authen/v1/access_token` (legacy): `data` has the token **and** the user,
-/// shaped like `fixtures/feishu/authen_v1_access_token.json`.
-pub(crate) async fn v1_access_token(st: Arc<FsState>, req: Request) -> Response {
-    let (app, grant) = match v1_code_exchange(&st, req).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let Some(user) = st.users.get(&grant.user_id) else {
-        return error(CODE_INVALID_CODE);
-    };
     let meta = UserTokenMeta {
         app_id: app.app_id.clone(),
         user_id: grant.user_id,
         scope: token_scope(&grant.scope),
     };
+    Ok((app, meta))
+}
+
+/// `POST /open-apis/authen/v1/oidc/access_token` (app token in `Authorization`) →
+/// `data{access_token, refresh_token, token_type, expires_in, refresh_expires_in, scope}`.
+pub(crate) async fn oidc_access_token(st: Arc<Feishu>, req: Request) -> Reply {
+    let (_, meta) = v1_code_exchange(&st, req).await?;
+    Ok(ok_data(issue_user_tokens(&st, &meta, true)))
+}
+
+/// `POST /open-apis/authen/v1/oidc/refresh_access_token` `{grant_type: refresh_token,
+/// refresh_token}` (app token in `Authorization`); the refresh token is single use.
+pub(crate) async fn oidc_refresh_access_token(st: Arc<Feishu>, req: Request) -> Reply {
+    let (app, obj) = v1_request(&st, req, "refresh_token").await?;
+    let token = require(&obj, "refresh_token", Shape::Open)?;
+    let meta =
+        use_refresh_token(&st, &app, token).ok_or_else(|| error(CODE_INVALID_REFRESH_TOKEN))?;
+    Ok(ok_data(issue_user_tokens(&st, &meta, true)))
+}
+
+/// `POST /open-apis/authen/v1/access_token` (legacy): `data` has the token **and** the user,
+/// shaped like `fixtures/feishu/authen_v1_access_token.json`.
+pub(crate) async fn v1_access_token(st: Arc<Feishu>, req: Request) -> Reply {
+    let (app, meta) = v1_code_exchange(&st, req).await?;
+    let user = st
+        .users
+        .get(&meta.user_id)
+        .ok_or_else(|| error(CODE_INVALID_CODE))?;
     let mut data = render_user_info(&st, &app, &user);
     let tokens = issue_user_tokens(&st, &meta, true);
     if let (Some(d), Value::Object(t)) = (data.as_object_mut(), tokens) {
@@ -406,35 +361,28 @@ pub(crate) async fn v1_access_token(st: Arc<FsState>, req: Request) -> Response 
         d.remove("employee_no");
         d.insert("sid".into(), json!(crate::store::random_id("fake-sid-")));
     }
-    ok_data(data)
+    Ok(ok_data(data))
 }
 
 /// `GET /open-apis/authen/v1/user_info` with `Authorization: Bearer u-…`.
-pub(crate) async fn user_info(st: Arc<FsState>, req: Request) -> Response {
-    let token = match bearer(req.headers()) {
-        Ok(t) => t,
-        Err(code) => return error(code),
-    };
-    let meta = match st.user_tokens.check(token) {
-        Ok(m) => m,
-        Err(TokenRejection::Expired) => return error(CODE_USER_TOKEN_EXPIRED),
-        Err(_) => return error(CODE_USER_TOKEN_INVALID),
-    };
+pub(crate) async fn user_info(st: Arc<Feishu>, req: Request) -> Reply {
+    let token = bearer(req.headers()).map_err(error)?;
+    let meta = st.user_tokens.check(token).map_err(|r| match r {
+        TokenRejection::Expired => error(CODE_USER_TOKEN_EXPIRED),
+        _ => error(CODE_USER_TOKEN_INVALID),
+    })?;
     let (Some(user), Some(app)) = (st.users.get(&meta.user_id), st.app(&meta.app_id)) else {
-        return error(CODE_USER_TOKEN_INVALID);
+        return Err(error(CODE_USER_TOKEN_INVALID));
     };
-    ok_data(render_user_info(&st, &app, &user))
+    Ok(ok_data(render_user_info(&st, &app, &user)))
 }
 
 /// `GET /open-apis/contact/v3/users/{id}?user_id_type=open_id|union_id|user_id&department_id_type=open_department_id|department_id`
 /// with the tenant token → `data.user`.
-pub(crate) async fn contact_user(st: Arc<FsState>, req: Request) -> Response {
-    let app = match app_from_token(&st, req.headers()) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+pub(crate) async fn contact_user(st: Arc<Feishu>, req: Request) -> Reply {
+    let app = app_from_token(&st, req.headers())?;
     if !app.has(SCOPE_CONTACT_BASE) {
-        return error(CODE_SCOPE_MISSING);
+        return Err(error(CODE_SCOPE_MISSING));
     }
     let q = http::query_params(req.uri());
     let id_type = q.get("user_id_type").map_or("open_id", String::as_str);
@@ -444,33 +392,24 @@ pub(crate) async fn contact_user(st: Arc<FsState>, req: Request) -> Response {
     if !matches!(id_type, "open_id" | "union_id" | "user_id")
         || !matches!(dept_type, "open_department_id" | "department_id")
     {
-        return bad_request(Shape::Open, "user_id_type or department_id_type is invalid");
+        let why = "user_id_type or department_id_type is invalid";
+        return Err(bad_request(Shape::Open, why));
     }
-    let id = req
-        .uri()
-        .path()
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    let found = st.users.find(|u| {
-        st.tenant_of(u) == app.tenant_key
-            && match id_type {
-                "union_id" => u.union_id == id,
-                "user_id" => u.user_id == id,
-                _ => u.open_id == id,
-            }
-    });
-    match found {
-        Some(user) => ok_data(json!({ "user": render_contact(&app, &user, dept_type) })),
-        None => error(CODE_NO_USER_AUTHORITY),
-    }
-}
-
-fn put_if(obj: &mut Obj, key: &str, value: &str) {
-    if !value.is_empty() {
-        obj.insert(key.to_owned(), Value::String(value.to_owned()));
-    }
+    let id = req.uri().path().rsplit('/').next().unwrap_or_default();
+    let user = st
+        .users
+        .find(|u| {
+            st.tenant_of(u) == app.tenant_key
+                && match id_type {
+                    "union_id" => u.union_id == id,
+                    "user_id" => u.user_id == id,
+                    _ => u.open_id == id,
+                }
+        })
+        .ok_or_else(|| error(CODE_NO_USER_AUTHORITY))?;
+    Ok(ok_data(
+        json!({ "user": render_contact(&app, &user, dept_type) }),
+    ))
 }
 
 /// `https://x/a.png` → `https://x/a_72.png`.
@@ -491,7 +430,7 @@ fn mobile_e164(u: &FakeUser) -> String {
 
 /// `data` of `authen/v1/user_info`, shaped like `fixtures/feishu/authen_v1_user_info.json`;
 /// `email`, `mobile` and `user_id` only with their permissions.
-pub(crate) fn render_user_info(st: &FsState, app: &FakeApp, u: &FakeUser) -> Value {
+pub(crate) fn render_user_info(st: &Feishu, app: &FakeApp, u: &FakeUser) -> Value {
     let mut r = Obj::new();
     r.insert("name".into(), json!(u.name));
     r.insert("en_name".into(), json!(""));
@@ -504,17 +443,17 @@ pub(crate) fn render_user_info(st: &FsState, app: &FakeApp, u: &FakeUser) -> Val
     r.insert("open_id".into(), json!(u.open_id));
     r.insert("union_id".into(), json!(u.union_id));
     if app.has(SCOPE_EMAIL) {
-        put_if(&mut r, "email", &u.email);
+        put(&mut r, "email", &u.email);
     }
-    put_if(&mut r, "enterprise_email", &u.org_email);
+    put(&mut r, "enterprise_email", &u.org_email);
     if app.has(SCOPE_EMPLOYEE_ID) {
         r.insert("user_id".into(), json!(u.user_id));
     }
     if app.has(SCOPE_PHONE) {
-        put_if(&mut r, "mobile", &mobile_e164(u));
+        put(&mut r, "mobile", &mobile_e164(u));
     }
     r.insert("tenant_key".into(), json!(st.tenant_of(u)));
-    put_if(&mut r, "employee_no", &u.job_number);
+    put(&mut r, "employee_no", &u.job_number);
     Value::Object(r)
 }
 
@@ -530,7 +469,7 @@ pub(crate) fn render_contact(app: &FakeApp, u: &FakeUser, dept_type: &str) -> Va
     r.insert("en_name".into(), json!(""));
     r.insert("nickname".into(), json!(""));
     if app.has(SCOPE_EMAIL) {
-        put_if(&mut r, "email", &u.email);
+        put(&mut r, "email", &u.email);
     }
     if app.has(SCOPE_PHONE) && !u.mobile.is_empty() {
         r.insert("mobile".into(), json!(mobile_e164(u)));
@@ -577,10 +516,10 @@ pub(crate) fn render_contact(app: &FakeApp, u: &FakeUser, dept_type: &str) -> Va
         json!(u.hired_at_ms.map_or(0, |ms| ms / 1000)),
     );
     r.insert("is_tenant_manager".into(), json!(u.admin));
-    put_if(&mut r, "employee_no", &u.job_number);
+    put(&mut r, "employee_no", &u.job_number);
     r.insert("employee_type".into(), json!(1));
-    put_if(&mut r, "enterprise_email", &u.org_email);
-    put_if(&mut r, "job_title", &u.title);
+    put(&mut r, "enterprise_email", &u.org_email);
+    put(&mut r, "job_title", &u.title);
     Value::Object(r)
 }
 

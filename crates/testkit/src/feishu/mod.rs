@@ -32,7 +32,7 @@
 //!   stays valid until its own expiry (two valid tokens). Both token endpoints share tokens (for a
 //!   self-built app `app_access_token` and `tenant_access_token` are the same value, as in the
 //!   fixture). Missing `Authorization` → 99991661; not `Bearer t-…` → 99991671; unknown, expired or
-//!   revoked ([`FakeFeishu::revoke_app_tokens`]) → 99991663.
+//!   revoked ([`FakePlatform::revoke_app_tokens`](crate::FakePlatform::revoke_app_tokens)) → 99991663.
 //! * **User tokens** (`u-…`, 7200 s): missing → 99991661; unknown or revoked → 99991668; expired →
 //!   99991677. **Refresh tokens** (`ur-…`, 30 days) are issued only when the grant's scope has
 //!   `offline_access` and the app has that permission; each is **single use**: a refresh returns a
@@ -58,7 +58,7 @@
 //!   page. Approve answers `302` to `redirect_uri?code=CODE&state=STATE`.
 //!
 //! # Faults
-//! Platform faults render as: [`Fault::TokenInvalid`] 99991663 (99991668 on `user_info`; not
+//! Platform faults render as: [`Fault::TokenInvalid`](crate::Fault::TokenInvalid) 99991663 (99991668 on `user_info`; not
 //! offered where no access token is sent: token endpoints, v2 oauth); `CodeInvalid` 20003;
 //! `RateLimited` and `RateLimitPage` HTTP 429 code 99991400 with headers
 //! `x-ogw-ratelimit-limit` / `x-ogw-ratelimit-reset` ([`RATE_LIMIT_RESET_SECS`]);
@@ -77,13 +77,10 @@ mod envelope;
 mod handlers;
 mod login;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
-use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::Request;
 use axum::http::Method;
 use url::Url;
 
@@ -95,9 +92,12 @@ pub use envelope::{
 };
 
 use crate::clock::FakeClock;
-use crate::platform::{AppCredentials, EndpointRole, FakePlatform};
-use crate::server::{EndpointSpec, FakeRouter, FakeServer, Harness};
-use crate::store::{CODE_TTL, CodeStore, TokenStore, random_id};
+use crate::fake::{Backend, Fake, Identity, loopback, start_functions, started};
+use crate::http;
+use crate::platform::{AppCredentials, EndpointRole, debug_hiding_secret};
+use crate::server::FakeRouter;
+use crate::store::{CODE_TTL, CodeStore, TokenStore};
+use crate::table::{Table, lock};
 use crate::users::{FakeUser, UserDirectory};
 
 /// App id of the default app.
@@ -143,7 +143,8 @@ pub const SCOPE_DEPARTMENT: &str = "contact:user.department:readonly";
 /// Permission (and authorize scope) that brings refresh tokens.
 pub const SCOPE_OFFLINE_ACCESS: &str = "offline_access";
 
-pub(crate) const CODE_PREFIX: &str = "fake_fs_code_";
+const CODE_PREFIX: &str = "fake_fs_code_";
+const APPROVE_PATH: &str = "/open-apis/authen/v1/authorize/approve";
 
 /// Endpoint names of the Feishu fake (for `calls`, fault injection).
 pub mod endpoints {
@@ -170,7 +171,8 @@ pub mod endpoints {
 }
 
 /// Which code-exchange generation the client under test uses; decides which endpoints
-/// [`FakePlatform::endpoints_for`] names for the code-exchange roles.
+/// [`FakePlatform::endpoints_for`](crate::FakePlatform::endpoints_for) names for the
+/// code-exchange roles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum UserTokenApi {
     /// `authen/v2/oauth/token` (the default).
@@ -196,17 +198,7 @@ pub struct FakeApp {
     pub redirect_hosts: Vec<String>,
 }
 
-impl fmt::Debug for FakeApp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FakeApp")
-            .field("app_id", &self.app_id)
-            .field("app_secret", &"***")
-            .field("tenant_key", &self.tenant_key)
-            .field("permissions", &self.permissions)
-            .field("redirect_hosts", &self.redirect_hosts)
-            .finish()
-    }
-}
+debug_hiding_secret!(FakeApp { app_id, [app_secret], tenant_key, permissions, redirect_hosts });
 
 impl FakeApp {
     /// An app with every contact permission, `offline_access` and the default redirect hosts.
@@ -230,9 +222,7 @@ impl FakeApp {
             .map(String::from)
             .into_iter()
             .collect(),
-            redirect_hosts: ["localhost", "127.0.0.1", "[::1]", "example.com"]
-                .map(String::from)
-                .to_vec(),
+            redirect_hosts: http::default_redirect_hosts(),
         }
     }
 
@@ -249,17 +239,7 @@ impl FakeApp {
 
     /// Whether `url`'s host is one of the app's callback hosts (or a subdomain of one).
     pub fn redirect_allowed(&self, url: &Url) -> bool {
-        let Some(host) = url.host_str() else {
-            return false;
-        };
-        let host = host.to_ascii_lowercase();
-        self.redirect_hosts.iter().any(|allowed| {
-            let allowed = allowed.to_ascii_lowercase();
-            host == allowed
-                || host
-                    .strip_suffix(allowed.as_str())
-                    .is_some_and(|rest| rest.ends_with('.'))
-        })
+        http::host_allowed(&self.redirect_hosts, url)
     }
 }
 
@@ -301,59 +281,57 @@ pub fn default_users(other_tenant: &str) -> Vec<FakeUser> {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct AppTokenMeta {
-    pub(crate) app_id: String,
+struct AppTokenMeta {
+    app_id: String,
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct UserTokenMeta {
-    pub(crate) app_id: String,
-    pub(crate) user_id: String,
-    pub(crate) scope: String,
+struct UserTokenMeta {
+    app_id: String,
+    user_id: String,
+    scope: String,
 }
 
 /// PKCE challenge bound to a code.
 #[derive(Debug, Clone)]
-pub(crate) struct Pkce {
-    pub(crate) challenge: String,
+struct Pkce {
+    challenge: String,
     /// `S256` or `plain`.
-    pub(crate) method: String,
+    method: String,
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct CodeGrant {
-    pub(crate) app_id: String,
-    pub(crate) user_id: String,
-    pub(crate) scope: String,
-    pub(crate) redirect_uri: Option<String>,
-    pub(crate) pkce: Option<Pkce>,
+struct CodeGrant {
+    app_id: String,
+    user_id: String,
+    scope: String,
+    redirect_uri: Option<String>,
+    pkce: Option<Pkce>,
 }
 
-/// Everything the Feishu endpoints share.
+/// The Feishu side of a [`FakeFeishu`]: apps, users, tokens and codes, shared by its endpoints.
+/// Opaque: drive it through the fake.
 #[derive(Debug)]
-pub(crate) struct FsState {
-    pub(crate) home_tenant: String,
-    apps: Mutex<BTreeMap<String, FakeApp>>,
-    pub(crate) users: UserDirectory,
-    pub(crate) app_tokens: TokenStore<AppTokenMeta>,
-    pub(crate) user_tokens: TokenStore<UserTokenMeta>,
-    pub(crate) refresh_tokens: TokenStore<UserTokenMeta>,
-    pub(crate) codes: CodeStore<CodeGrant>,
-    pub(crate) short_codes: CodeStore<CodeGrant>,
+pub struct Feishu {
+    home_tenant: String,
+    apps: Table<String, FakeApp>,
+    users: UserDirectory,
+    app_tokens: TokenStore<AppTokenMeta>,
+    user_tokens: TokenStore<UserTokenMeta>,
+    refresh_tokens: TokenStore<UserTokenMeta>,
+    codes: CodeStore<CodeGrant>,
+    short_codes: CodeStore<CodeGrant>,
     user_token_api: Mutex<UserTokenApi>,
 }
 
-impl FsState {
-    fn new(clock: &FakeClock, home: &str, other: &str) -> Self {
+impl Feishu {
+    /// A backend whose home tenant is `home` and whose outsider belongs to `other`.
+    fn with_tenants(clock: &FakeClock, home: &str, other: &str) -> Self {
         let app = FakeApp::new(DEFAULT_APP_ID, DEFAULT_APP_SECRET, home);
-        let users = UserDirectory::new();
-        for u in default_users(other) {
-            users.insert(u);
-        }
         Self {
             home_tenant: home.to_owned(),
-            apps: Mutex::new(BTreeMap::from([(app.app_id.clone(), app)])),
-            users,
+            apps: Table::from_iter([(app.app_id.clone(), app)]),
+            users: default_users(other).into_iter().collect(),
             app_tokens: TokenStore::new(clock.clone(), "t-"),
             user_tokens: TokenStore::new(clock.clone(), "u-"),
             refresh_tokens: TokenStore::new(clock.clone(), "ur-"),
@@ -363,262 +341,117 @@ impl FsState {
         }
     }
 
-    fn apps(&self) -> MutexGuard<'_, BTreeMap<String, FakeApp>> {
-        // Single inserts/reads only: a poisoned lock still holds consistent data.
-        self.apps.lock().unwrap_or_else(PoisonError::into_inner)
+    fn app(&self, app_id: &str) -> Option<FakeApp> {
+        self.apps.get(app_id)
     }
 
-    pub(crate) fn app(&self, app_id: &str) -> Option<FakeApp> {
-        self.apps().get(app_id).cloned()
+    fn default_app(&self) -> FakeApp {
+        self.app(DEFAULT_APP_ID)
+            .unwrap_or_else(|| FakeApp::new(DEFAULT_APP_ID, DEFAULT_APP_SECRET, &self.home_tenant))
     }
 
     /// Feishu's reissue rule: the live token with the most time left while at least
     /// [`REISSUE_BELOW`] remains, else a new one. Returns the token and its remaining lifetime.
-    pub(crate) fn app_token_for(&self, app_id: &str) -> (String, Duration) {
+    fn app_token_for(&self, app_id: &str) -> (String, Duration) {
         if let Some(token) = self.app_tokens.find_live(|m| m.app_id == app_id)
             && let Some(left) = self.app_tokens.remaining(&token)
             && left >= REISSUE_BELOW
         {
             return (token, left);
         }
-        let token = self.app_tokens.issue(
-            AppTokenMeta {
-                app_id: app_id.to_owned(),
-            },
-            APP_TOKEN_TTL,
-        );
-        (token, APP_TOKEN_TTL)
+        let meta = AppTokenMeta {
+            app_id: app_id.to_owned(),
+        };
+        (self.app_tokens.issue(meta, APP_TOKEN_TTL), APP_TOKEN_TTL)
     }
 
     /// The tenant of `user`.
-    pub(crate) fn tenant_of<'a>(&'a self, user: &'a FakeUser) -> &'a str {
+    fn tenant_of<'a>(&'a self, user: &'a FakeUser) -> &'a str {
         user.org_or(&self.home_tenant)
     }
 
-    /// A code (either lifetime) without using it.
-    pub(crate) fn peek_code(&self, code: &str) -> Option<CodeGrant> {
+    /// A code of either lifetime, without using it.
+    fn peek_code(&self, code: &str) -> Option<CodeGrant> {
         self.codes
             .peek(code)
             .or_else(|_| self.short_codes.peek(code))
             .ok()
     }
 
-    /// Use a code (either lifetime).
-    pub(crate) fn consume_code(&self, code: &str) -> Option<CodeGrant> {
+    /// Use a code of either lifetime that passes `check` (a refused one stays usable).
+    fn consume_code(&self, code: &str, check: impl Fn(&CodeGrant) -> bool) -> Option<CodeGrant> {
         self.codes
-            .consume(code)
-            .or_else(|_| self.short_codes.consume(code))
-            .ok()
+            .consume_if(code, &check)
+            .or_else(|| self.short_codes.consume_if(code, &check))
     }
 
-    fn user_token_api(&self) -> UserTokenApi {
-        *self
-            .user_token_api
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-fn bind<F, Fut>(st: &Arc<FsState>, f: F) -> impl Fn(Request) -> Fut + Send + Sync + 'static
-where
-    F: Fn(Arc<FsState>, Request) -> Fut + Send + Sync + 'static,
-{
-    let st = st.clone();
-    move |req| f(st.clone(), req)
-}
-
-fn spec(
-    name: &'static str,
-    method: Method,
-    path: &'static str,
-    family: &'static str,
-) -> EndpointSpec {
-    EndpointSpec {
-        name,
-        method,
-        path,
-        family,
-    }
-}
-
-/// Start a Feishu fake on `127.0.0.1:0` with the default app and users.
-///
-/// # Panics
-/// If no loopback port can be bound. Use [`try_start`] to handle that case.
-pub async fn start() -> FakeFeishu {
-    match try_start().await {
-        Ok(fake) => fake,
-        Err(err) => {
-            panic!("unilogin-testkit: cannot bind a loopback port for the Feishu fake: {err}")
+    /// A code for `user_id` through `app_id` as the JSAPI (`short`: `tt.requestAccess`) or the
+    /// authorize page (bound to its `redirect_uri` and PKCE challenge) hands it out;
+    /// never-issued for an unknown app or user.
+    fn issue_code(
+        &self,
+        short: bool,
+        app_id: &str,
+        user_id: &str,
+        scope: &str,
+        binding: (Option<&Url>, Option<Pkce>),
+    ) -> String {
+        let store = if short {
+            &self.short_codes
+        } else {
+            &self.codes
+        };
+        if self.app(app_id).is_none() {
+            return store.unissued();
         }
+        let (redirect_uri, pkce) = binding;
+        store.issue_for(&self.users, user_id, |user| CodeGrant {
+            app_id: app_id.to_owned(),
+            user_id: user.user_id,
+            scope: scope.to_owned(),
+            redirect_uri: redirect_uri.map(|u| u.as_str().to_owned()),
+            pkce,
+        })
     }
 }
 
-/// Start a Lark (international) fake: the same API with Lark tenant keys
-/// ([`LARK_TENANT_KEY`], [`LARK_OTHER_TENANT_KEY`]).
-///
-/// # Panics
-/// If no loopback port can be bound.
-pub async fn start_lark() -> FakeFeishu {
-    match try_start_with(
-        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        LARK_TENANT_KEY,
-        LARK_OTHER_TENANT_KEY,
-    )
-    .await
-    {
-        Ok(fake) => fake,
-        Err(err) => {
-            panic!("unilogin-testkit: cannot bind a loopback port for the Lark fake: {err}")
-        }
-    }
-}
+impl Backend for Feishu {
+    const IDENTITY: Identity = Identity {
+        name: "feishu",
+        label: "Feishu",
+        demo_user_id: DEMO_USER_ID,
+        outsider_user_id: Some(OUTSIDER_USER_ID),
+    };
+    type Responder = envelope::FeishuResponder;
 
-/// Start a Feishu fake on `127.0.0.1:0`, reporting a bind failure instead of panicking.
-pub async fn try_start() -> std::io::Result<FakeFeishu> {
-    try_start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
-}
-
-/// Start a Feishu fake on a chosen address (e.g. a fixed port for the gateway's sandbox mode).
-pub async fn try_start_on(addr: SocketAddr) -> std::io::Result<FakeFeishu> {
-    try_start_with(addr, DEFAULT_TENANT_KEY, OTHER_TENANT_KEY).await
-}
-
-async fn try_start_with(
-    addr: SocketAddr,
-    home_tenant: &str,
-    other_tenant: &str,
-) -> std::io::Result<FakeFeishu> {
-    use endpoints::*;
-    use envelope::{ACCOUNTS, AUTH, OAUTH2, OPEN, OPEN_USER};
-    let clock = FakeClock::new();
-    let state = Arc::new(FsState::new(&clock, home_tenant, other_tenant));
-    let (router, harness) = FakeRouter::new(clock, Arc::new(envelope::FeishuResponder))
-        .endpoint(
-            spec(
-                TENANT_ACCESS_TOKEN,
-                Method::POST,
-                "/open-apis/auth/v3/tenant_access_token/internal",
-                AUTH,
-            ),
-            bind(&state, handlers::tenant_access_token),
-        )
-        .endpoint(
-            spec(
-                APP_ACCESS_TOKEN,
-                Method::POST,
-                "/open-apis/auth/v3/app_access_token/internal",
-                AUTH,
-            ),
-            bind(&state, handlers::app_access_token),
-        )
-        .endpoint(
-            spec(
-                OAUTH_TOKEN_V2,
-                Method::POST,
-                "/open-apis/authen/v2/oauth/token",
-                OAUTH2,
-            ),
-            bind(&state, handlers::oauth_token_v2),
-        )
-        .endpoint(
-            spec(
-                OIDC_ACCESS_TOKEN,
-                Method::POST,
-                "/open-apis/authen/v1/oidc/access_token",
-                OPEN,
-            ),
-            bind(&state, handlers::oidc_access_token),
-        )
-        .endpoint(
-            spec(
-                OIDC_REFRESH_ACCESS_TOKEN,
-                Method::POST,
-                "/open-apis/authen/v1/oidc/refresh_access_token",
-                OPEN,
-            ),
-            bind(&state, handlers::oidc_refresh_access_token),
-        )
-        .endpoint(
-            spec(
-                V1_ACCESS_TOKEN,
-                Method::POST,
-                "/open-apis/authen/v1/access_token",
-                OPEN,
-            ),
-            bind(&state, handlers::v1_access_token),
-        )
-        .endpoint(
-            spec(
-                USER_INFO,
-                Method::GET,
-                "/open-apis/authen/v1/user_info",
-                OPEN_USER,
-            ),
-            bind(&state, handlers::user_info),
-        )
-        .endpoint(
-            spec(
-                CONTACT_USER,
-                Method::GET,
-                "/open-apis/contact/v3/users/{user_id}",
-                OPEN,
-            ),
-            bind(&state, handlers::contact_user),
-        )
-        .endpoint(
-            spec(
-                AUTHORIZE,
-                Method::GET,
-                "/open-apis/authen/v1/authorize",
-                ACCOUNTS,
-            ),
-            bind(&state, login::authorize),
-        )
-        .endpoint(
-            spec(
-                APPROVE,
-                Method::POST,
-                "/open-apis/authen/v1/authorize/approve",
-                ACCOUNTS,
-            ),
-            bind(&state, login::approve),
-        )
-        .build();
-    let server = FakeServer::start_on(addr, router, harness).await?;
-    Ok(FakeFeishu { server, state })
-}
-
-/// A running Feishu / Lark fake. See the [module docs](self). Dropping it stops the server.
-///
-/// The most used [`FakePlatform`] methods are also inherent methods, so tests need no trait import.
-pub struct FakeFeishu {
-    server: FakeServer,
-    state: Arc<FsState>,
-}
-
-impl fmt::Debug for FakeFeishu {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FakeFeishu")
-            .field("base_url", &self.server.base_url())
-            .field("tenant_key", &self.state.home_tenant)
-            .finish_non_exhaustive()
-    }
-}
-
-impl FakeFeishu {
-    /// `http://127.0.0.1:PORT`: the base for the `open` and `accounts` hosts alike.
-    pub fn base_url(&self) -> &str {
-        self.server.base_url()
+    fn new(clock: &FakeClock) -> Self {
+        Self::with_tenants(clock, DEFAULT_TENANT_KEY, OTHER_TENANT_KEY)
     }
 
-    /// The home tenant's key (the `corp_id` a client configures).
-    pub fn tenant_key(&self) -> &str {
-        &self.state.home_tenant
+    #[rustfmt::skip]
+    fn routes(st: &Arc<Self>, router: FakeRouter) -> FakeRouter {
+        use endpoints::*;
+        use envelope::{ACCOUNTS, AUTH, OAUTH2, OPEN, OPEN_USER};
+        use Method as M;
+        router
+            .route(st, (TENANT_ACCESS_TOKEN, M::POST, "/open-apis/auth/v3/tenant_access_token/internal", AUTH), handlers::tenant_access_token)
+            .route(st, (APP_ACCESS_TOKEN, M::POST, "/open-apis/auth/v3/app_access_token/internal", AUTH), handlers::app_access_token)
+            .route(st, (OAUTH_TOKEN_V2, M::POST, "/open-apis/authen/v2/oauth/token", OAUTH2), handlers::oauth_token_v2)
+            .route(st, (OIDC_ACCESS_TOKEN, M::POST, "/open-apis/authen/v1/oidc/access_token", OPEN), handlers::oidc_access_token)
+            .route(st, (OIDC_REFRESH_ACCESS_TOKEN, M::POST, "/open-apis/authen/v1/oidc/refresh_access_token", OPEN), handlers::oidc_refresh_access_token)
+            .route(st, (V1_ACCESS_TOKEN, M::POST, "/open-apis/authen/v1/access_token", OPEN), handlers::v1_access_token)
+            .route(st, (USER_INFO, M::GET, "/open-apis/authen/v1/user_info", OPEN_USER), handlers::user_info)
+            .route(st, (CONTACT_USER, M::GET, "/open-apis/contact/v3/users/{user_id}", OPEN), handlers::contact_user)
+            .route(st, (AUTHORIZE, M::GET, "/open-apis/authen/v1/authorize", ACCOUNTS), login::authorize)
+            .route(st, (APPROVE, M::POST, APPROVE_PATH, ACCOUNTS), login::approve)
     }
 
-    /// The default app's credentials (`corp_id` = the home tenant key).
-    pub fn credentials(&self) -> AppCredentials {
+    fn users(&self) -> &UserDirectory {
+        &self.users
+    }
+
+    /// The default app's (`corp_id` = the home tenant key).
+    fn credentials(&self) -> AppCredentials {
         let app = self.default_app();
         AppCredentials {
             app_key: app.app_id,
@@ -628,164 +461,25 @@ impl FakeFeishu {
         }
     }
 
-    fn default_app(&self) -> FakeApp {
-        self.state.app(DEFAULT_APP_ID).unwrap_or_else(|| {
-            FakeApp::new(DEFAULT_APP_ID, DEFAULT_APP_SECRET, &self.state.home_tenant)
-        })
-    }
-
-    /// Register another app (or replace one with the same id), e.g. the default app without a
-    /// permission: `fake.add_app(FakeApp::new(..).without(SCOPE_EMAIL))`.
-    pub fn add_app(&self, app: FakeApp) {
-        self.state.apps().insert(app.app_id.clone(), app);
-    }
-
-    /// Remove `permission` from the default app.
-    pub fn revoke_permission(&self, permission: &str) {
-        let app = self.default_app().without(permission);
-        self.add_app(app);
-    }
-
-    /// Add (or replace, by `user_id`) a user.
-    pub fn add_user(&self, user: FakeUser) {
-        self.state.users.insert(user);
-    }
-
-    /// Remove a user (codes and tokens issued to them stop working).
-    pub fn remove_user(&self, user_id: &str) -> Option<FakeUser> {
-        self.state.users.remove(user_id)
-    }
-
-    /// A user by id.
-    pub fn user(&self, user_id: &str) -> Option<FakeUser> {
-        self.state.users.get(user_id)
-    }
-
-    /// Which code-exchange endpoints [`FakePlatform::endpoints_for`] names (the generation the
-    /// client under test uses). Default [`UserTokenApi::V2`].
-    pub fn set_user_token_api(&self, api: UserTokenApi) {
-        *self
-            .state
-            .user_token_api
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = api;
-    }
-
-    /// What `tt.requestAuthCode({appId})` returns inside Feishu for `user_id` (default app): a
-    /// code valid once for 5 minutes. Unknown users get a never-issued code.
-    pub fn issue_h5_code(&self, user_id: &str) -> String {
-        self.issue_code(false, user_id, "")
-    }
-
-    /// What `tt.requestAccess({appID, scopeList})` returns: a code valid once for 3 minutes
-    /// carrying `scope` (space-separated).
-    pub fn issue_request_access_code(&self, user_id: &str, scope: &str) -> String {
-        self.issue_code(true, user_id, scope)
-    }
-
-    fn issue_code(&self, short: bool, user_id: &str, scope: &str) -> String {
-        if self.state.users.get(user_id).is_none() {
-            tracing::warn!("fake feishu: code requested for an unknown user; it will be rejected");
-            return random_id(CODE_PREFIX);
-        }
-        let grant = CodeGrant {
-            app_id: DEFAULT_APP_ID.to_owned(),
-            user_id: user_id.to_owned(),
-            scope: scope.to_owned(),
-            redirect_uri: None,
-            pkce: None,
-        };
-        if short {
-            self.state.short_codes.issue(grant)
-        } else {
-            self.state.codes.issue(grant)
-        }
-    }
-
-    /// The `code` the authorize page's Approve button sends for `user_id` (default app, scope
-    /// `offline_access`, no redirect or PKCE binding).
-    pub fn approve_web_login(&self, user_id: &str) -> String {
-        self.approve_web_login_with(DEFAULT_APP_ID, user_id, SCOPE_OFFLINE_ACCESS)
-    }
-
-    /// Like [`approve_web_login`](Self::approve_web_login) for any app and scope. An unknown
-    /// app or user gets a never-issued code.
-    pub fn approve_web_login_with(&self, app_id: &str, user_id: &str, scope: &str) -> String {
-        match self.state.app(app_id) {
-            Some(app) => login::issue_web_code(&self.state, &app, user_id, scope, None, None),
-            None => random_id(CODE_PREFIX),
-        }
-    }
-
-    /// An app token for the default app without an HTTP call (not counted), following the same
-    /// reissue rule as the token endpoints. Returns the token and its remaining lifetime.
-    pub fn mint_app_token(&self) -> (String, Duration) {
-        self.state.app_token_for(DEFAULT_APP_ID)
-    }
-
-    /// Revoke every app token: the next use answers 99991663, and the next token request issues
-    /// a new token.
-    pub fn revoke_app_tokens(&self) {
-        let n = self.state.app_tokens.revoke_all();
-        tracing::debug!(revoked = n, "fake feishu: app tokens revoked");
-    }
-
-    /// Revoke every user access token (refresh tokens stay valid).
-    pub fn revoke_user_tokens(&self) {
-        self.state.user_tokens.revoke_all();
-    }
-
-    /// Number of live refresh tokens (a refresh replaces one with another).
-    pub fn live_refresh_tokens(&self) -> usize {
-        self.state.refresh_tokens.live_count()
-    }
-
-    /// Stop the server and wait for it.
-    pub async fn shutdown(self) {
-        self.server.shutdown().await;
-    }
-}
-
-impl FakePlatform for FakeFeishu {
-    fn name(&self) -> &'static str {
-        "feishu"
-    }
-
-    fn base_url(&self) -> &str {
-        FakeFeishu::base_url(self)
-    }
-
-    fn credentials(&self) -> AppCredentials {
-        FakeFeishu::credentials(self)
-    }
-
-    fn add_user(&self, user: FakeUser) {
-        FakeFeishu::add_user(self, user);
-    }
-
-    fn demo_user_id(&self) -> String {
-        DEMO_USER_ID.to_owned()
-    }
-
-    fn outsider_user_id(&self) -> Option<String> {
-        Some(OUTSIDER_USER_ID.to_owned())
-    }
-
+    /// What `tt.requestAuthCode({appId})` returns inside Feishu (default app): a code valid
+    /// once for 5 minutes.
     fn issue_h5_code(&self, user_id: &str) -> String {
-        FakeFeishu::issue_h5_code(self, user_id)
+        self.issue_code(false, DEFAULT_APP_ID, user_id, "", (None, None))
     }
 
+    /// The `code` of the default app with scope `offline_access`, no redirect or PKCE binding.
     fn approve_web_login(&self, user_id: &str) -> String {
-        FakeFeishu::approve_web_login(self, user_id)
+        let scope = SCOPE_OFFLINE_ACCESS;
+        self.issue_code(false, DEFAULT_APP_ID, user_id, scope, (None, None))
     }
 
-    fn revoke_app_tokens(&self) {
-        FakeFeishu::revoke_app_tokens(self);
+    fn revoke_app_tokens(&self) -> usize {
+        self.app_tokens.revoke_all()
     }
 
     fn endpoints_for(&self, role: EndpointRole) -> Vec<&'static str> {
         use endpoints::*;
-        let exchange = match self.state.user_token_api() {
+        let exchange = match *lock(&self.user_token_api) {
             UserTokenApi::V2 => OAUTH_TOKEN_V2,
             UserTokenApi::V1Oidc => OIDC_ACCESS_TOKEN,
         };
@@ -799,8 +493,79 @@ impl FakePlatform for FakeFeishu {
             EndpointRole::Membership => Vec::new(),
         }
     }
+}
 
-    fn harness(&self) -> &Harness {
-        self.server.harness()
+/// A running Feishu / Lark fake. See the [module docs](self). Dropping it stops the server.
+///
+/// Its login side (users, codes, web logins, app-token revocation, call counts, faults, the
+/// clock) is the [`FakePlatform`](crate::FakePlatform) trait; `base_url` and `credentials` (the
+/// default app's, `corp_id` = the home tenant key) need no import.
+pub type FakeFeishu = Fake<Feishu>;
+
+start_functions!(FakeFeishu);
+
+/// Start a Lark (international) fake: the same API with Lark tenant keys
+/// ([`LARK_TENANT_KEY`], [`LARK_OTHER_TENANT_KEY`]).
+///
+/// # Panics
+/// If no loopback port can be bound.
+pub async fn start_lark() -> FakeFeishu {
+    let lark =
+        |clock: &FakeClock| Feishu::with_tenants(clock, LARK_TENANT_KEY, LARK_OTHER_TENANT_KEY);
+    started("Lark", Fake::try_start_with(loopback(), lark).await)
+}
+
+impl FakeFeishu {
+    /// The home tenant's key (the `corp_id` a client configures).
+    pub fn tenant_key(&self) -> &str {
+        &self.backend().home_tenant
+    }
+
+    /// Register another app (or replace one with the same id), e.g. the default app without a
+    /// permission: `fake.add_app(FakeApp::new(..).without(SCOPE_EMAIL))`.
+    pub fn add_app(&self, app: FakeApp) {
+        self.backend().apps.insert(app.app_id.clone(), app);
+    }
+
+    /// Remove `permission` from the default app.
+    pub fn revoke_permission(&self, permission: &str) {
+        self.add_app(self.backend().default_app().without(permission));
+    }
+
+    /// Which code-exchange endpoints
+    /// [`FakePlatform::endpoints_for`](crate::FakePlatform::endpoints_for) names (the generation
+    /// the client under test uses). Default [`UserTokenApi::V2`].
+    pub fn set_user_token_api(&self, api: UserTokenApi) {
+        *lock(&self.backend().user_token_api) = api;
+    }
+
+    /// What `tt.requestAccess({appID, scopeList})` returns: a code valid once for 3 minutes
+    /// carrying `scope` (space-separated).
+    pub fn issue_request_access_code(&self, user_id: &str, scope: &str) -> String {
+        let st = self.backend();
+        st.issue_code(true, DEFAULT_APP_ID, user_id, scope, (None, None))
+    }
+
+    /// Like [`FakePlatform::approve_web_login`](crate::FakePlatform::approve_web_login) for any
+    /// app and scope. An unknown app or user gets a never-issued code.
+    pub fn approve_web_login_with(&self, app_id: &str, user_id: &str, scope: &str) -> String {
+        let st = self.backend();
+        st.issue_code(false, app_id, user_id, scope, (None, None))
+    }
+
+    /// An app token for the default app without an HTTP call (not counted), following the same
+    /// reissue rule as the token endpoints. Returns the token and its remaining lifetime.
+    pub fn mint_app_token(&self) -> (String, Duration) {
+        self.backend().app_token_for(DEFAULT_APP_ID)
+    }
+
+    /// Revoke every user access token (refresh tokens stay valid).
+    pub fn revoke_user_tokens(&self) {
+        self.backend().user_tokens.revoke_all();
+    }
+
+    /// Number of live refresh tokens (a refresh replaces one with another).
+    pub fn live_refresh_tokens(&self) -> usize {
+        self.backend().refresh_tokens.live_count()
     }
 }

@@ -11,9 +11,9 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use crate::faults::Fault;
-use crate::http;
-use crate::server::{EndpointSpec, PlatformResponder};
+use crate::server::{EndpointSpec, FaultCodes, NumericEnvelope, PlatformResponder};
 use crate::store::random_id;
+use crate::{http, pages};
 
 /// Endpoint family tag of the JSON API endpoints.
 pub(crate) const API: &str = "api";
@@ -117,14 +117,7 @@ pub(crate) fn error_with(code: i64, text: &str) -> Response {
 
 /// An error page of the browser side.
 pub(crate) fn error_page(status: StatusCode, text: &str) -> Response {
-    http::html(
-        status,
-        format!(
-            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Sign-in error</title></head>\n\
-             <body><h1>Sign-in error</h1><p class=\"error\">{}</p></body></html>\n",
-            http::html_escape(text)
-        ),
-    )
+    pages::error_page(status, ("Sign-in error", "Sign-in error"), text, "")
 }
 
 /// The API gateway's own rate-limit page (HTML, not the platform's JSON).
@@ -140,25 +133,31 @@ fn rate_limit_page() -> Response {
     resp
 }
 
+const ENVELOPE: NumericEnvelope = NumericEnvelope {
+    api: API,
+    page: PAGE,
+    pages_only: "the browser pages only support transport faults",
+    zero: "the platform has no error code 0 (success is status OK)",
+    codes: "error codes",
+    no_sub_code: "the envelope has no sub-code (that is DingTalk's errcode 88)",
+};
+
+const FAULT_CODES: FaultCodes = FaultCodes {
+    token_invalid: TOKEN_INVALID,
+    code_invalid: CODE_INVALID,
+    rate_limited: RATE_LIMITED,
+    permission_denied: PERMISSION_DENIED,
+    ip_not_allowed: IP_NOT_ALLOWED,
+    system_busy: SYSTEM_BUSY,
+};
+
 /// Renders platform faults, wrong methods and unknown paths the self-built platform's way.
 #[derive(Debug, Default)]
-pub(crate) struct SelfBuiltResponder;
+pub struct SelfBuiltResponder;
 
 impl PlatformResponder for SelfBuiltResponder {
     fn supports(&self, endpoint: &EndpointSpec, fault: &Fault) -> Result<(), String> {
-        match (endpoint.family, fault) {
-            (PAGE, _) => Err("the browser pages only support transport faults".into()),
-            (API, Fault::Code(c)) => match c.parse::<i64>() {
-                Ok(0) => Err("the platform has no error code 0 (success is status OK)".into()),
-                Ok(_) => Ok(()),
-                Err(_) => Err(format!("error codes are numeric, got `{c}`")),
-            },
-            (API, Fault::CodeWithSub { .. }) => {
-                Err("the envelope has no sub-code (that is DingTalk's errcode 88)".into())
-            }
-            (API, _) => Ok(()),
-            (other, _) => Err(format!("unknown endpoint family `{other}`")),
-        }
+        ENVELOPE.supports(endpoint, fault)
     }
 
     fn render_fault(&self, endpoint: &EndpointSpec, fault: &Fault) -> Response {
@@ -166,15 +165,8 @@ impl PlatformResponder for SelfBuiltResponder {
             return error_page(StatusCode::SERVICE_UNAVAILABLE, "service unavailable");
         }
         match fault {
-            Fault::Code(c) => error(c.parse().unwrap_or(SYSTEM_BUSY)),
-            Fault::TokenInvalid => error(TOKEN_INVALID),
-            Fault::CodeInvalid => error(CODE_INVALID),
-            Fault::RateLimited => error(RATE_LIMITED),
             Fault::RateLimitPage => rate_limit_page(),
-            Fault::PermissionDenied => error(PERMISSION_DENIED),
-            Fault::IpNotAllowed => error(IP_NOT_ALLOWED),
-            // SystemBusy, and any fault the guard handles itself (it handles them all).
-            _ => error(SYSTEM_BUSY),
+            fault => error(FAULT_CODES.of(fault)),
         }
     }
 

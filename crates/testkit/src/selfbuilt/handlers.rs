@@ -4,10 +4,6 @@
 //! the parameters, and only then the single-use code, so a request rejected for a bad token never
 //! burns the code.
 
-// Handlers return early with the platform's rejection `Response`; boxing it on this cold path
-// would only add noise.
-#![allow(clippy::result_large_err)]
-
 use std::sync::Arc;
 
 use axum::extract::Request;
@@ -19,8 +15,8 @@ use super::envelope::{
     APP_CREDENTIALS_INVALID, BAD_REQUEST, CODE_INVALID, TOKEN_INVALID, USER_NOT_FOUND, error,
     error_with, ok,
 };
-use super::{APP_TOKEN_TTL, SbState, TOKEN_HEADER, USERS_PATH_PREFIX};
-use crate::http;
+use super::{APP_TOKEN_TTL, SelfBuilt, TOKEN_HEADER, USERS_PATH_PREFIX};
+use crate::http::{self, FormRejection, Reply, insert_non_empty as put, param};
 use crate::users::FakeUser;
 
 /// A user id as the platform writes it: a JSON number (ids are 64-bit numbers there). Ids of
@@ -33,31 +29,30 @@ pub(crate) fn id_value(user_id: &str) -> Value {
 
 /// `POST /open/v3/auth/token`, form `appId`, `appSecret` →
 /// `payload.credential {value, ttl}` (a new token every time; earlier ones stay valid).
-pub(crate) async fn app_token(st: Arc<SbState>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    if http::media_type(&parts.headers) != "application/x-www-form-urlencoded" {
-        return error_with(
+pub(crate) async fn app_token(st: Arc<SelfBuilt>, req: Request) -> Reply {
+    let form = http::read_form(req).await.map_err(|e| {
+        error_with(
             BAD_REQUEST,
-            "expected an application/x-www-form-urlencoded body",
-        );
-    }
-    let Some(bytes) = http::read_body(body).await else {
-        return error_with(BAD_REQUEST, "body too large");
-    };
-    let form = http::form_params(&bytes);
-    let field = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
-    let (Some(app_id), Some(secret)) = (field("appId"), field("appSecret")) else {
-        return error_with(BAD_REQUEST, "appId and appSecret are required");
+            match e {
+                FormRejection::NotForm => "expected an application/x-www-form-urlencoded body",
+                FormRejection::TooLarge => "body too large",
+            },
+        )
+    })?;
+    let (Some(app_id), Some(secret)) = (param(&form, "appId"), param(&form, "appSecret")) else {
+        return Err(error_with(BAD_REQUEST, "appId and appSecret are required"));
     };
     if app_id != st.app_id || secret != st.app_secret {
-        return error(APP_CREDENTIALS_INVALID);
+        return Err(error(APP_CREDENTIALS_INVALID));
     }
     let token = st.tokens.issue(app_id.to_owned(), APP_TOKEN_TTL);
-    ok(json!({"credential": {"value": token, "ttl": APP_TOKEN_TTL.as_secs()}}))
+    Ok(ok(
+        json!({"credential": {"value": token, "ttl": APP_TOKEN_TTL.as_secs()}}),
+    ))
 }
 
 /// The app of the `X-Open-Token` header, or 2002.
-fn authorize(st: &SbState, headers: &HeaderMap) -> Result<String, Response> {
+fn authorize(st: &SelfBuilt, headers: &HeaderMap) -> Result<String, Response> {
     let token = http::header_str(headers, TOKEN_HEADER)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| error(TOKEN_INVALID))?;
@@ -67,54 +62,43 @@ fn authorize(st: &SbState, headers: &HeaderMap) -> Result<String, Response> {
 /// `GET /open/v3/sso/identify?auth_code=` with `X-Open-Token` →
 /// `payload.user {id (number), unionId, orgId}`. Anyone who signed in gets an answer; `orgId`
 /// says whether they belong to the app's organisation.
-pub(crate) async fn identify(st: Arc<SbState>, req: Request) -> Response {
-    let app = match authorize(&st, req.headers()) {
-        Ok(app) => app,
-        Err(r) => return r,
-    };
+pub(crate) async fn identify(st: Arc<SelfBuilt>, req: Request) -> Reply {
+    let app = authorize(&st, req.headers())?;
     let query = http::query_params(req.uri());
-    let Some(code) = query.get("auth_code").filter(|c| !c.is_empty()) else {
-        return error_with(BAD_REQUEST, "auth_code is required");
-    };
-    match st.codes.peek(code) {
-        Ok(grant) if grant.app_id == app => {}
-        _ => return error(CODE_INVALID),
-    }
-    let Ok(grant) = st.codes.consume(code) else {
-        return error(CODE_INVALID);
-    };
-    let Some(user) = st.users.get(&grant.user_id) else {
-        return error(CODE_INVALID);
-    };
+    let code = param(&query, "auth_code")
+        .ok_or_else(|| error_with(BAD_REQUEST, "auth_code is required"))?;
+    let user = st
+        .codes
+        .consume_if(code, |grant| grant.app_id == app)
+        .and_then(|grant| st.users.get(&grant.user_id))
+        .ok_or_else(|| error(CODE_INVALID))?;
     let mut out = Map::new();
     out.insert("id".into(), id_value(&user.user_id));
-    if !user.union_id.is_empty() {
-        out.insert("unionId".into(), Value::String(user.union_id.clone()));
-    }
+    put(&mut out, "unionId", &user.union_id);
     out.insert(
         "orgId".into(),
         Value::String(user.org_or(&st.home_org).to_owned()),
     );
-    ok(json!({ "user": out }))
+    Ok(ok(json!({ "user": out })))
 }
 
 /// `GET /open/v3/users/{id}` with `X-Open-Token` → `payload.profile`, members of the app's
 /// organisation only (3004 otherwise).
-pub(crate) async fn user(st: Arc<SbState>, req: Request) -> Response {
-    if let Err(r) = authorize(&st, req.headers()) {
-        return r;
-    }
+pub(crate) async fn user(st: Arc<SelfBuilt>, req: Request) -> Reply {
+    authorize(&st, req.headers())?;
     let id = req
         .uri()
         .path()
         .strip_prefix(USERS_PATH_PREFIX)
         .unwrap_or_default();
     if id.is_empty() {
-        return error_with(BAD_REQUEST, "user id is required");
+        return Err(error_with(BAD_REQUEST, "user id is required"));
     }
     match st.users.get(id) {
-        Some(u) if u.org_or(&st.home_org) == st.home_org => ok(json!({ "profile": profile(&u) })),
-        _ => error(USER_NOT_FOUND),
+        Some(u) if u.org_or(&st.home_org) == st.home_org => {
+            Ok(ok(json!({ "profile": profile(&u) })))
+        }
+        _ => Err(error(USER_NOT_FOUND)),
     }
 }
 
@@ -122,11 +106,6 @@ pub(crate) async fn user(st: Arc<SbState>, req: Request) -> Response {
 /// may not see.
 pub(crate) fn profile(u: &FakeUser) -> Value {
     let mut p = Map::new();
-    let put = |map: &mut Map<String, Value>, key: &str, value: &str| {
-        if !value.is_empty() {
-            map.insert(key.into(), Value::String(value.to_owned()));
-        }
-    };
     p.insert("id".into(), id_value(&u.user_id));
     put(&mut p, "unionId", &u.union_id);
     put(&mut p, "displayName", &u.name);

@@ -53,9 +53,7 @@ mod envelope;
 mod handlers;
 mod pages;
 
-use std::fmt;
-use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::Method;
@@ -69,9 +67,11 @@ pub use envelope::{
 };
 
 use crate::clock::FakeClock;
-use crate::platform::{AppCredentials, EndpointRole, FakePlatform};
-use crate::server::{EndpointSpec, FakeRouter, FakeServer, Harness, with_state};
-use crate::store::{CODE_TTL, CodeStore, TokenStore, random_id};
+use crate::fake::{Backend, Fake, Identity, start_functions};
+use crate::platform::{AppCredentials, EndpointRole};
+use crate::server::FakeRouter;
+use crate::store::{CODE_TTL, CodeStore, TokenStore};
+use crate::table::lock;
 use crate::users::{FakeUser, UserDirectory};
 
 /// The unilogin platform that logs into this fake (`custom-oauth`, `mode: steps`).
@@ -103,8 +103,8 @@ const CONFIG_BASE: &str = "https://open.selfbuilt.example";
 /// The unilogin tenant configuration of the platform (see [`FakeSelfBuilt::tenant_config`]).
 pub const TENANT_CONFIG_JSON: &str = include_str!("custom-oauth-steps.json");
 
-pub(crate) const USERS_PATH_PREFIX: &str = "/open/v3/users/";
-pub(crate) const APPROVE_PATH: &str = "/open/v3/sso/approve";
+const USERS_PATH_PREFIX: &str = "/open/v3/users/";
+const APPROVE_PATH: &str = "/open/v3/sso/approve";
 const CODE_PREFIX: &str = "fake_sb_code_";
 
 /// Endpoint names of the fake (for `calls`, fault injection).
@@ -147,53 +147,28 @@ pub fn default_users() -> Vec<FakeUser> {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct CodeGrant {
-    pub(crate) app_id: String,
-    pub(crate) user_id: String,
+struct CodeGrant {
+    app_id: String,
+    user_id: String,
 }
 
-/// Everything the endpoints share.
+/// The platform side of a [`FakeSelfBuilt`]: the app, people, tokens and codes, shared by its
+/// endpoints. Opaque: drive it through the fake.
 #[derive(Debug)]
-pub(crate) struct SbState {
-    pub(crate) app_id: String,
-    pub(crate) app_secret: String,
-    pub(crate) home_org: String,
+pub struct SelfBuilt {
+    app_id: String,
+    app_secret: String,
+    home_org: String,
     redirect_hosts: Mutex<Vec<String>>,
-    pub(crate) users: UserDirectory,
+    users: UserDirectory,
     /// App tokens, carrying the app id.
-    pub(crate) tokens: TokenStore<String>,
-    pub(crate) codes: CodeStore<CodeGrant>,
+    tokens: TokenStore<String>,
+    codes: CodeStore<CodeGrant>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Single pushes/reads only: a poisoned lock still holds consistent data.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl SbState {
-    fn new(clock: &FakeClock) -> Self {
-        let users = UserDirectory::new();
-        for u in default_users() {
-            users.insert(u);
-        }
-        Self {
-            app_id: DEFAULT_APP_ID.to_owned(),
-            app_secret: DEFAULT_APP_SECRET.to_owned(),
-            home_org: HOME_ORG.to_owned(),
-            redirect_hosts: Mutex::new(
-                DEFAULT_REDIRECT_HOSTS
-                    .iter()
-                    .map(|h| h.to_string())
-                    .collect(),
-            ),
-            users,
-            tokens: TokenStore::new(clock.clone(), "fake_sb_app_token_"),
-            codes: CodeStore::new(clock.clone(), CODE_PREFIX, CODE_TTL),
-        }
-    }
-
+impl SelfBuilt {
     /// Whether `url`'s host is registered for the app (exact, case-insensitive).
-    pub(crate) fn redirect_allowed(&self, url: &Url) -> bool {
+    fn redirect_allowed(&self, url: &Url) -> bool {
         url.host_str().is_some_and(|host| {
             lock(&self.redirect_hosts)
                 .iter()
@@ -203,173 +178,77 @@ impl SbState {
 
     /// A code for `user_id` as the sign-in page (or the in-app JSAPI) hands it out; unknown
     /// people get a code that was never issued.
-    pub(crate) fn issue_code(&self, user_id: &str) -> String {
-        if self.users.get(user_id).is_none() {
-            tracing::warn!(
-                "fake self-built: code requested for an unknown user; it will be rejected"
-            );
-            return random_id(CODE_PREFIX);
+    fn issue_code(&self, user_id: &str) -> String {
+        self.codes
+            .issue_for(&self.users, user_id, |user| CodeGrant {
+                app_id: self.app_id.clone(),
+                user_id: user.user_id,
+            })
+    }
+}
+
+/// Ids are numbers here: give added [`FakeUser`]s decimal ids. Codes (in-app JSAPI and sign-in
+/// page alike) are valid once for 5 minutes; outsiders get real codes (the exchange tells their
+/// organisation), unknown people never-issued ones. Revoked app tokens answer 2002.
+impl Backend for SelfBuilt {
+    const IDENTITY: Identity = Identity {
+        name: PLATFORM,
+        label: "self-built platform",
+        demo_user_id: DEMO_USER_ID,
+        outsider_user_id: Some(OUTSIDER_USER_ID),
+    };
+    type Responder = envelope::SelfBuiltResponder;
+
+    fn new(clock: &FakeClock) -> Self {
+        let hosts = DEFAULT_REDIRECT_HOSTS.iter().map(|h| h.to_string());
+        Self {
+            app_id: DEFAULT_APP_ID.to_owned(),
+            app_secret: DEFAULT_APP_SECRET.to_owned(),
+            home_org: HOME_ORG.to_owned(),
+            redirect_hosts: Mutex::new(hosts.collect()),
+            users: default_users().into_iter().collect(),
+            tokens: TokenStore::new(clock.clone(), "fake_sb_app_token_"),
+            codes: CodeStore::new(clock.clone(), CODE_PREFIX, CODE_TTL),
         }
-        self.codes.issue(CodeGrant {
-            app_id: self.app_id.clone(),
-            user_id: user_id.to_owned(),
-        })
-    }
-}
-
-/// Start the fake on `127.0.0.1:0` with the default app and users.
-///
-/// # Panics
-/// If no loopback port can be bound. Use [`try_start`] to handle that case.
-pub async fn start() -> FakeSelfBuilt {
-    match try_start().await {
-        Ok(fake) => fake,
-        Err(err) => panic!(
-            "unilogin-testkit: cannot bind a loopback port for the self-built platform fake: {err}"
-        ),
-    }
-}
-
-/// Start the fake on `127.0.0.1:0`, reporting a bind failure instead of panicking.
-pub async fn try_start() -> std::io::Result<FakeSelfBuilt> {
-    try_start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
-}
-
-/// Start the fake on a chosen address (e.g. a fixed port for a sandbox).
-pub async fn try_start_on(addr: SocketAddr) -> std::io::Result<FakeSelfBuilt> {
-    use endpoints::*;
-    use envelope::{API, PAGE};
-    let clock = FakeClock::new();
-    let state = Arc::new(SbState::new(&clock));
-    let users_path = "/open/v3/users/{id}";
-    let (router, harness) = FakeRouter::new(clock, Arc::new(envelope::SelfBuiltResponder))
-        .endpoint(
-            EndpointSpec::new(AUTH_TOKEN, Method::POST, "/open/v3/auth/token", API),
-            with_state(&state, handlers::app_token),
-        )
-        .endpoint(
-            EndpointSpec::new(SSO_IDENTIFY, Method::GET, "/open/v3/sso/identify", API),
-            with_state(&state, handlers::identify),
-        )
-        .endpoint(
-            EndpointSpec::new(USERS_GET, Method::GET, users_path, API),
-            with_state(&state, handlers::user),
-        )
-        .endpoint(
-            EndpointSpec::new(SSO_AUTHORIZE, Method::GET, "/open/v3/sso/authorize", PAGE),
-            with_state(&state, pages::authorize),
-        )
-        .endpoint(
-            EndpointSpec::new(SSO_APPROVE, Method::POST, APPROVE_PATH, PAGE),
-            with_state(&state, pages::approve),
-        )
-        .build();
-    let server = FakeServer::start_on(addr, router, harness).await?;
-    Ok(FakeSelfBuilt { server, state })
-}
-
-/// A running self-built platform fake. See the [module docs](self). Dropping it stops the
-/// server. Its platform side (base URL, credentials, users, codes, call counts, faults, the
-/// clock) is the [`FakePlatform`] trait: import it.
-pub struct FakeSelfBuilt {
-    server: FakeServer,
-    state: Arc<SbState>,
-}
-
-impl fmt::Debug for FakeSelfBuilt {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FakeSelfBuilt")
-            .field("base_url", &self.server.base_url())
-            .finish_non_exhaustive()
-    }
-}
-
-impl FakeSelfBuilt {
-    /// The unilogin tenant configuration that logs into this fake: platform `custom-oauth`,
-    /// `mode: steps`, the three steps, the error-code classes and the mapping rules, pointing
-    /// at [`base_url`](FakePlatform::base_url). Tenant `acme`, redirect URI
-    /// `https://app.acme.example/auth/callback`; change them as needed. The same document, with
-    /// the placeholder host `https://open.selfbuilt.example`, is [`TENANT_CONFIG_JSON`].
-    pub fn tenant_config(&self) -> Value {
-        let text = TENANT_CONFIG_JSON.replace(CONFIG_BASE, self.server.base_url());
-        // A constant document (parsed by this module's tests); Null only if it were broken.
-        serde_json::from_str(&text).unwrap_or(Value::Null)
     }
 
-    /// Remove a person (codes issued to them stop working).
-    pub fn remove_user(&self, user_id: &str) -> Option<FakeUser> {
-        self.state.users.remove(user_id)
+    #[rustfmt::skip]
+    fn routes(st: &Arc<Self>, router: FakeRouter) -> FakeRouter {
+        use endpoints::*;
+        use envelope::{API, PAGE};
+        use Method as M;
+        router
+            .route(st, (AUTH_TOKEN, M::POST, "/open/v3/auth/token", API), handlers::app_token)
+            .route(st, (SSO_IDENTIFY, M::GET, "/open/v3/sso/identify", API), handlers::identify)
+            .route(st, (USERS_GET, M::GET, "/open/v3/users/{id}", API), handlers::user)
+            .route(st, (SSO_AUTHORIZE, M::GET, "/open/v3/sso/authorize", PAGE), pages::authorize)
+            .route(st, (SSO_APPROVE, M::POST, APPROVE_PATH, PAGE), pages::approve)
     }
 
-    /// A person by id.
-    pub fn user(&self, user_id: &str) -> Option<FakeUser> {
-        self.state.users.get(user_id)
-    }
-
-    /// Register another redirect host for the app (exact host match).
-    pub fn allow_redirect_host(&self, host: &str) {
-        lock(&self.state.redirect_hosts).push(host.to_owned());
-    }
-
-    /// A live app token without an HTTP call (not counted).
-    pub fn mint_app_token(&self) -> String {
-        self.state
-            .tokens
-            .issue(self.state.app_id.clone(), APP_TOKEN_TTL)
-    }
-
-    /// Stop the server and wait for it.
-    pub async fn shutdown(self) {
-        self.server.shutdown().await;
-    }
-}
-
-/// The platform side of the fake. Ids are numbers here: give added [`FakeUser`]s decimal ids.
-/// Codes (in-app JSAPI and sign-in page alike) are valid once for 5 minutes; outsiders get real
-/// codes (the exchange tells their organisation), unknown people never-issued ones. Revoked
-/// app tokens answer 2002.
-impl FakePlatform for FakeSelfBuilt {
-    fn name(&self) -> &'static str {
-        PLATFORM
-    }
-
-    fn base_url(&self) -> &str {
-        self.server.base_url()
+    fn users(&self) -> &UserDirectory {
+        &self.users
     }
 
     /// `corp_id` is the app's organisation; there is no agent id.
     fn credentials(&self) -> AppCredentials {
         AppCredentials {
-            app_key: self.state.app_id.clone(),
-            app_secret: self.state.app_secret.clone(),
-            corp_id: self.state.home_org.clone(),
+            app_key: self.app_id.clone(),
+            app_secret: self.app_secret.clone(),
+            corp_id: self.home_org.clone(),
             agent_id: String::new(),
         }
     }
 
-    fn add_user(&self, user: FakeUser) {
-        self.state.users.insert(user);
-    }
-
-    fn demo_user_id(&self) -> String {
-        DEMO_USER_ID.to_owned()
-    }
-
-    fn outsider_user_id(&self) -> Option<String> {
-        Some(OUTSIDER_USER_ID.to_owned())
-    }
-
     fn issue_h5_code(&self, user_id: &str) -> String {
-        self.state.issue_code(user_id)
+        self.issue_code(user_id)
     }
 
     fn approve_web_login(&self, user_id: &str) -> String {
-        self.state.issue_code(user_id)
+        self.issue_code(user_id)
     }
 
-    fn revoke_app_tokens(&self) {
-        let n = self.state.tokens.revoke_all();
-        tracing::debug!(revoked = n, "fake self-built: app tokens revoked");
+    fn revoke_app_tokens(&self) -> usize {
+        self.tokens.revoke_all()
     }
 
     /// One code exchange serves both flows; the platform issues no user tokens and tells the
@@ -384,9 +263,37 @@ impl FakePlatform for FakeSelfBuilt {
             _ => Vec::new(),
         }
     }
+}
 
-    fn harness(&self) -> &Harness {
-        self.server.harness()
+/// A running self-built platform fake. See the [module docs](self). Dropping it stops the
+/// server. Its platform side (users, codes, call counts, faults, the clock) is the
+/// [`FakePlatform`](crate::FakePlatform) trait: import it; `base_url` and `credentials` need
+/// no import.
+pub type FakeSelfBuilt = Fake<SelfBuilt>;
+
+start_functions!(FakeSelfBuilt);
+
+impl FakeSelfBuilt {
+    /// The unilogin tenant configuration that logs into this fake: platform `custom-oauth`,
+    /// `mode: steps`, the three steps, the error-code classes and the mapping rules, pointing
+    /// at [`base_url`](Self::base_url). Tenant `acme`, redirect URI
+    /// `https://app.acme.example/auth/callback`; change them as needed. The same document, with
+    /// the placeholder host `https://open.selfbuilt.example`, is [`TENANT_CONFIG_JSON`].
+    pub fn tenant_config(&self) -> Value {
+        let text = TENANT_CONFIG_JSON.replace(CONFIG_BASE, self.base_url());
+        // A constant document (parsed by this module's tests); Null only if it were broken.
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// Register another redirect host for the app (exact host match).
+    pub fn allow_redirect_host(&self, host: &str) {
+        lock(&self.backend().redirect_hosts).push(host.to_owned());
+    }
+
+    /// A live app token without an HTTP call (not counted).
+    pub fn mint_app_token(&self) -> String {
+        let st = self.backend();
+        st.tokens.issue(st.app_id.clone(), APP_TOKEN_TTL)
     }
 }
 

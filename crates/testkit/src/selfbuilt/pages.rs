@@ -5,7 +5,6 @@
 //! button (a list lets a test or a sandbox user pick who signs in). The button posts to
 //! `POST /open/v3/sso/approve`, which answers `302 Found` to `redirect_uri?code=CODE&state=STATE`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::Request;
@@ -14,10 +13,9 @@ use axum::response::Response;
 use url::Url;
 
 use super::envelope::error_page;
-use super::{APPROVE_PATH, SbState};
-use crate::http::{self, html_escape};
-
-type Params = HashMap<String, String>;
+use super::{APPROVE_PATH, SelfBuilt};
+use crate::http::{self, Params, Reply, param as get};
+use crate::pages::{self, Refusal, SignInPage};
 
 /// A validated authorize request.
 struct Validated {
@@ -25,11 +23,7 @@ struct Validated {
     state: Option<String>,
 }
 
-fn get<'a>(p: &'a Params, k: &str) -> Option<&'a str> {
-    p.get(k).map(String::as_str).filter(|v| !v.is_empty())
-}
-
-fn validate(st: &SbState, p: &Params) -> Result<Validated, String> {
+fn validate(st: &SelfBuilt, p: &Params) -> Result<Validated, String> {
     let app_id = get(p, "app_id").ok_or("app_id is required")?;
     if app_id != st.app_id {
         return Err(format!("unknown app_id `{app_id}`"));
@@ -51,71 +45,32 @@ fn validate(st: &SbState, p: &Params) -> Result<Validated, String> {
     })
 }
 
-fn hidden(name: &str, value: &str) -> String {
-    format!(
-        "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-        html_escape(name),
-        html_escape(value)
-    )
+const SIGN_IN: SignInPage = SignInPage {
+    title: "Sign in (fake self-built platform)",
+    action: APPROVE_PATH,
+    org_class: None,
+    deny: false,
+};
+
+fn bad_request(message: &str) -> Response {
+    error_page(StatusCode::BAD_REQUEST, message)
 }
 
 /// `GET /open/v3/sso/authorize?app_id&redirect_uri&response_type=code&state`.
-pub(crate) async fn authorize(st: Arc<SbState>, req: Request) -> Response {
+pub(crate) async fn authorize(st: Arc<SelfBuilt>, req: Request) -> Reply {
     let p = http::query_params(req.uri());
-    if let Err(msg) = validate(&st, &p) {
-        return error_page(StatusCode::BAD_REQUEST, &msg);
-    }
-    let mut keys: Vec<_> = p.keys().filter(|k| k.as_str() != "user_id").collect();
-    keys.sort();
-    let common: String = keys.into_iter().map(|k| hidden(k, &p[k])).collect();
-    let rows: String = st
-        .users
-        .all()
-        .iter()
-        .map(|u| {
-            format!(
-                "<li class=\"user\" data-user-id=\"{id}\"><span class=\"name\">{name}</span>\
-                 <form method=\"post\" action=\"{APPROVE_PATH}\">{common}{uid}\
-                 <button type=\"submit\">Approve</button></form></li>\n",
-                id = html_escape(&u.user_id),
-                name = html_escape(&u.name),
-                uid = hidden("user_id", &u.user_id),
-            )
-        })
-        .collect();
-    http::html(
-        StatusCode::OK,
-        format!(
-            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Sign in (fake self-built platform)</title></head>\n\
-             <body><h1>Sign in</h1>\n<ul>\n{rows}</ul>\n</body></html>\n"
-        ),
-    )
+    validate(&st, &p).map_err(|msg| bad_request(&msg))?;
+    let hidden = pages::hidden_params(&p, &["user_id"]);
+    Ok(SIGN_IN.render("Sign in", &hidden, "", &st.users.all()))
 }
 
 /// `POST /open/v3/sso/approve` (form: the authorize parameters and `user_id`).
-pub(crate) async fn approve(st: Arc<SbState>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    if http::media_type(&parts.headers) != "application/x-www-form-urlencoded" {
-        return error_page(StatusCode::BAD_REQUEST, "expected a form submission");
-    }
-    let Some(bytes) = http::read_body(body).await else {
-        return error_page(StatusCode::BAD_REQUEST, "body too large");
-    };
-    let p = http::form_params(&bytes);
-    let v = match validate(&st, &p) {
-        Ok(v) => v,
-        Err(msg) => return error_page(StatusCode::BAD_REQUEST, &msg),
-    };
-    let user_id = get(&p, "user_id").unwrap_or_default();
-    if st.users.get(user_id).is_none() {
-        return error_page(StatusCode::BAD_REQUEST, "unknown user");
-    }
-    let code = st.issue_code(user_id);
-    let mut target = v.redirect;
-    target.query_pairs_mut().append_pair("code", &code);
-    if let Some(state) = &v.state {
-        target.query_pairs_mut().append_pair("state", state);
-    }
-    http::redirect(StatusCode::FOUND, &target)
-        .unwrap_or_else(|| error_page(StatusCode::BAD_REQUEST, "redirect_uri cannot be used"))
+pub(crate) async fn approve(st: Arc<SelfBuilt>, req: Request) -> Reply {
+    let refuse = |r: Refusal| bad_request(r.english());
+    let p = pages::read_form(req).await.map_err(refuse)?;
+    let v = validate(&st, &p).map_err(|msg| bad_request(&msg))?;
+    let code = st.issue_code(pages::known_user(&p, &st.users).map_err(refuse)?);
+    let state = v.state.as_deref();
+    pages::back_to(StatusCode::FOUND, v.redirect, ("code", &code), state)
+        .ok_or_else(|| refuse(Refusal::BadRedirect))
 }

@@ -13,9 +13,9 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use crate::faults::Fault;
-use crate::http;
-use crate::server::{EndpointSpec, PlatformResponder};
+use crate::server::{EndpointSpec, FaultCodes, NumericEnvelope, PlatformResponder};
 use crate::store::random_id;
+use crate::{http, pages};
 
 /// Endpoint family tag of `qyapi.weixin.qq.com` endpoints.
 pub(crate) const QYAPI: &str = "qyapi";
@@ -77,10 +77,7 @@ pub(crate) fn message(code: i64) -> String {
 
 /// Success: `{"errcode":0,"errmsg":"ok", …fields}`.
 pub(crate) fn ok(fields: Value) -> Response {
-    let mut body = json!({"errcode": 0, "errmsg": "ok"});
-    if let (Some(b), Value::Object(extra)) = (body.as_object_mut(), fields) {
-        b.extend(extra);
-    }
+    let body = http::merged(json!({"errcode": 0, "errmsg": "ok"}), fields);
     http::json(StatusCode::OK, &body)
 }
 
@@ -98,52 +95,42 @@ pub(crate) fn error_page(status: StatusCode, errcode: Option<i64>, text: &str) -
     let code = errcode
         .map(|c| format!("<p class=\"errcode\">errcode: {c}</p>"))
         .unwrap_or_default();
-    http::html(
-        status,
-        format!(
-            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>企业微信 - 出错了</title></head>\n\
-             <body><h1>出错了</h1><p class=\"error\">{}</p>{code}</body></html>\n",
-            http::html_escape(text)
-        ),
-    )
+    pages::error_page(status, ("企业微信 - 出错了", "出错了"), text, &code)
 }
+
+const ENVELOPE: NumericEnvelope = NumericEnvelope {
+    api: QYAPI,
+    page: PAGE,
+    pages_only: "WeCom's browser pages only support transport faults",
+    zero: "errcode 0 is success, not a fault",
+    codes: "WeCom errcodes",
+    no_sub_code: "WeCom's envelope has no sub-code (that is DingTalk's errcode 88)",
+};
+
+const FAULT_CODES: FaultCodes = FaultCodes {
+    token_invalid: 40014,
+    code_invalid: 40029,
+    rate_limited: RATE_LIMITED,
+    permission_denied: API_FORBIDDEN,
+    ip_not_allowed: 60020,
+    system_busy: -1,
+};
 
 /// Renders platform faults, wrong methods and unknown paths the WeCom way.
 #[derive(Debug, Default)]
-pub(crate) struct WeComResponder;
+pub struct WeComResponder;
 
 impl PlatformResponder for WeComResponder {
     fn supports(&self, endpoint: &EndpointSpec, fault: &Fault) -> Result<(), String> {
-        match (endpoint.family, fault) {
-            (PAGE, _) => Err("WeCom's browser pages only support transport faults".into()),
-            (QYAPI, Fault::Code(c)) => match c.parse::<i64>() {
-                Ok(0) => Err("errcode 0 is success, not a fault".into()),
-                Ok(_) => Ok(()),
-                Err(_) => Err(format!("WeCom errcodes are numeric, got `{c}`")),
-            },
-            (QYAPI, Fault::CodeWithSub { .. }) => {
-                Err("WeCom's envelope has no sub-code (that is DingTalk's errcode 88)".into())
-            }
-            (QYAPI, _) => Ok(()),
-            (other, _) => Err(format!("unknown endpoint family `{other}`")),
-        }
+        ENVELOPE.supports(endpoint, fault)
     }
 
     fn render_fault(&self, endpoint: &EndpointSpec, fault: &Fault) -> Response {
         if endpoint.family == PAGE {
             return error_page(StatusCode::SERVICE_UNAVAILABLE, Some(-1), "系统繁忙");
         }
-        match fault {
-            Fault::Code(c) => error(c.parse().unwrap_or(-1)),
-            Fault::TokenInvalid => error(40014),
-            Fault::CodeInvalid => error(40029),
-            // WeCom has no HTML ban page: its rate limit is always the JSON 45009.
-            Fault::RateLimited | Fault::RateLimitPage => error(RATE_LIMITED),
-            Fault::PermissionDenied => error(API_FORBIDDEN),
-            Fault::IpNotAllowed => error(60020),
-            // SystemBusy, and any fault the guard handles itself (it handles them all).
-            _ => error(-1),
-        }
+        // WeCom has no HTML ban page: its rate limit is always the JSON 45009.
+        error(FAULT_CODES.of(fault))
     }
 
     fn wrong_method(&self, endpoint: &EndpointSpec, _method: &Method) -> Response {

@@ -4,11 +4,6 @@
 //! token first, then parameters, and only then the single-use code (so a request rejected for a
 //! bad token never burns the code).
 
-// Handlers return early with the platform's rejection `Response`; boxing it on this cold path
-// would only add noise.
-#![allow(clippy::result_large_err)]
-
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::Request;
@@ -16,44 +11,36 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use super::envelope::{DATA_FORMAT_ERROR, error, ok};
-use super::{AppTokenMeta, CodeGrant, TicketMeta, USER_TICKET_TTL, WcState};
-use crate::http;
+use super::{AppTokenMeta, CodeGrant, MemberExtras, TicketMeta, USER_TICKET_TTL, WeCom};
+use crate::http::{self, Params, Reply, insert_non_empty as put, param};
 use crate::store::TokenRejection;
 use crate::users::FakeUser;
 
-type Params = HashMap<String, String>;
-
-fn non_empty<'a>(p: &'a Params, name: &str) -> Option<&'a str> {
-    p.get(name).map(String::as_str).filter(|v| !v.is_empty())
-}
-
 /// `GET /cgi-bin/gettoken?corpid=&corpsecret=` → `{errcode, errmsg, access_token, expires_in}`.
-pub(crate) async fn gettoken(st: Arc<WcState>, req: Request) -> Response {
+pub(crate) async fn gettoken(st: Arc<WeCom>, req: Request) -> Reply {
     let q = http::query_params(req.uri());
-    let Some(corp_id) = non_empty(&q, "corpid") else {
-        return error(41002);
-    };
-    let Some(secret) = non_empty(&q, "corpsecret") else {
-        return error(41004);
-    };
+    let corp_id = param(&q, "corpid").ok_or_else(|| error(41002))?;
+    let secret = param(&q, "corpsecret").ok_or_else(|| error(41004))?;
     if !st.corp_known(corp_id) {
-        return error(40013);
+        return Err(error(40013));
     }
-    let Some(app) = st.app_by_secret(corp_id, secret) else {
-        return error(if st.secret_of_other_corp(corp_id, secret) {
+    let app = st.app_by_secret(corp_id, secret).ok_or_else(|| {
+        error(if st.secret_of_other_corp(corp_id, secret) {
             40091
         } else {
             40001
-        });
-    };
+        })
+    })?;
     let (token, left) = st.app_token_for(&app);
-    ok(json!({"access_token": token, "expires_in": left.as_secs().max(1)}))
+    Ok(ok(
+        json!({"access_token": token, "expires_in": left.as_secs().max(1)}),
+    ))
 }
 
 /// The app token in `?access_token=`, or WeCom's answer: 41001 missing, 40014 unknown or
 /// revoked, 42001 expired.
-fn app_token(st: &WcState, query: &Params) -> Result<AppTokenMeta, Response> {
-    let token = non_empty(query, "access_token").ok_or_else(|| error(41001))?;
+fn app_token(st: &WeCom, query: &Params) -> Result<AppTokenMeta, Response> {
+    let token = param(query, "access_token").ok_or_else(|| error(41001))?;
     st.app_tokens.check(token).map_err(|r| match r {
         TokenRejection::Expired => error(42001),
         TokenRejection::Unknown | TokenRejection::Revoked => error(40014),
@@ -71,10 +58,10 @@ enum Exchanged {
 
 /// The shared part of both code exchanges: token, code (checked before it is consumed), trusted
 /// redirect domain, then who the person is.
-fn exchange(st: &WcState, req: &Request) -> Result<Exchanged, Response> {
+fn exchange(st: &WeCom, req: &Request) -> Result<Exchanged, Response> {
     let q = http::query_params(req.uri());
     let app = app_token(st, &q)?;
-    let code = non_empty(&q, "code").ok_or_else(|| error(41008))?;
+    let code = param(&q, "code").ok_or_else(|| error(41008))?;
     let bound_to_app = |g: &CodeGrant| {
         g.corp_id == app.corp_id && g.agent_id.as_ref().is_none_or(|a| *a == app.agent_id)
     };
@@ -116,30 +103,28 @@ fn visitor_ids(user: &FakeUser) -> (String, String) {
 
 /// `GET /cgi-bin/auth/getuserinfo?access_token=&code=` → `{userid, user_ticket?}` for members,
 /// `{openid, external_userid}` for anyone else (`fixtures/wecom/auth_getuserinfo_*.json`).
-pub(crate) async fn auth_getuserinfo(st: Arc<WcState>, req: Request) -> Response {
-    match exchange(&st, &req) {
-        Err(r) => r,
-        Ok(Exchanged::Member { user, ticket }) => {
+pub(crate) async fn auth_getuserinfo(st: Arc<WeCom>, req: Request) -> Reply {
+    Ok(match exchange(&st, &req)? {
+        Exchanged::Member { user, ticket } => {
             let mut body = json!({"userid": user.user_id});
             if let (Some(t), Some(b)) = (ticket, body.as_object_mut()) {
                 b.insert("user_ticket".into(), Value::String(t));
             }
             ok(body)
         }
-        Ok(Exchanged::Visitor(user)) => {
+        Exchanged::Visitor(user) => {
             let (open_id, external) = visitor_ids(&user);
             ok(json!({"openid": open_id, "external_userid": external}))
         }
-    }
+    })
 }
 
 /// Legacy `GET /cgi-bin/user/getuserinfo?access_token=&code=` → capitalised keys
 /// `{UserId, DeviceId, user_ticket?, expires_in?}` or `{OpenId, DeviceId}`
 /// (`fixtures/wecom/user_getuserinfo_legacy.json`).
-pub(crate) async fn user_getuserinfo(st: Arc<WcState>, req: Request) -> Response {
-    match exchange(&st, &req) {
-        Err(r) => r,
-        Ok(Exchanged::Member { user, ticket }) => {
+pub(crate) async fn user_getuserinfo(st: Arc<WeCom>, req: Request) -> Reply {
+    Ok(match exchange(&st, &req)? {
+        Exchanged::Member { user, ticket } => {
             let mut body = json!({
                 "UserId": user.user_id,
                 "DeviceId": format!("device-{}", user.user_id),
@@ -150,63 +135,49 @@ pub(crate) async fn user_getuserinfo(st: Arc<WcState>, req: Request) -> Response
             }
             ok(body)
         }
-        Ok(Exchanged::Visitor(user)) => {
+        Exchanged::Visitor(user) => {
             let (open_id, _) = visitor_ids(&user);
             ok(json!({"OpenId": open_id, "DeviceId": format!("device-{}", user.user_id)}))
         }
-    }
+    })
 }
 
 /// `GET /cgi-bin/user/get?access_token=&userid=` → the member document
 /// (`fixtures/wecom/user_get.json`); 60111 for anyone not in the token's corp.
-pub(crate) async fn user_get(st: Arc<WcState>, req: Request) -> Response {
+pub(crate) async fn user_get(st: Arc<WeCom>, req: Request) -> Reply {
     let q = http::query_params(req.uri());
-    let token = match app_token(&st, &q) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let Some(user_id) = non_empty(&q, "userid") else {
-        return error(41009);
-    };
-    let Some(user) = st.member(user_id, &token.corp_id) else {
-        return error(60111);
-    };
+    let token = app_token(&st, &q)?;
+    let user_id = param(&q, "userid").ok_or_else(|| error(41009))?;
+    let user = st
+        .member(user_id, &token.corp_id)
+        .ok_or_else(|| error(60111))?;
     let legacy = st
         .app(&token.corp_id, &token.agent_id)
         .is_some_and(|a| a.legacy);
-    ok(render_member(&st, &user, legacy))
+    Ok(ok(render_member(&st, &user, legacy)))
 }
 
 /// `POST /cgi-bin/auth/getuserdetail?access_token=` JSON `{user_ticket}` → the sensitive fields
 /// (`fixtures/wecom/auth_getuserdetail.json`). 84014 expired ticket, 84015 unknown or another
 /// app's ticket, 47001 body not a JSON object.
-pub(crate) async fn auth_getuserdetail(st: Arc<WcState>, req: Request) -> Response {
+pub(crate) async fn auth_getuserdetail(st: Arc<WeCom>, req: Request) -> Reply {
     let (parts, body) = req.into_parts();
-    let token = match app_token(&st, &http::query_params(&parts.uri)) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let Some(bytes) = http::read_body(body).await else {
-        return error(DATA_FORMAT_ERROR);
-    };
-    let Some(p) = serde_json::from_slice::<Value>(&bytes)
-        .ok()
+    let token = app_token(&st, &http::query_params(&parts.uri))?;
+    let p = http::read_body(body)
+        .await
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
         .as_ref()
         .and_then(http::json_object_params)
-    else {
-        return error(DATA_FORMAT_ERROR);
-    };
-    let Some(ticket) = non_empty(&p, "user_ticket") else {
-        return error(84015);
-    };
+        .ok_or_else(|| error(DATA_FORMAT_ERROR))?;
+    let ticket = param(&p, "user_ticket").ok_or_else(|| error(84015))?;
     let meta = match st.tickets.check(ticket) {
         Ok(m) if m.corp_id == token.corp_id && m.agent_id == token.agent_id => m,
-        Err(TokenRejection::Expired) => return error(84014),
-        _ => return error(84015),
+        Err(TokenRejection::Expired) => return Err(error(84014)),
+        _ => return Err(error(84015)),
     };
-    let Some(user) = st.member(&meta.user_id, &meta.corp_id) else {
-        return error(60111);
-    };
+    let user = st
+        .member(&meta.user_id, &meta.corp_id)
+        .ok_or_else(|| error(60111))?;
     let enabled = st
         .app(&token.corp_id, &token.agent_id)
         .is_some_and(|a| a.sensitive_fields);
@@ -216,34 +187,28 @@ pub(crate) async fn auth_getuserdetail(st: Arc<WcState>, req: Request) -> Respon
         let extras = st.extras(&user.user_id);
         put_sensitive(&mut body, &user, &extras);
     }
-    ok(Value::Object(body))
-}
-
-fn put_if(obj: &mut Map<String, Value>, key: &str, value: &str) {
-    if !value.is_empty() {
-        obj.insert(key.to_owned(), Value::String(value.to_owned()));
-    }
+    Ok(ok(Value::Object(body)))
 }
 
 /// The fields apps created after 2022-06-20 only get through `auth/getuserdetail`. Empty
 /// values are omitted, as for a field the member never filled in.
-fn put_sensitive(obj: &mut Map<String, Value>, user: &FakeUser, extras: &super::MemberExtras) {
+fn put_sensitive(obj: &mut Map<String, Value>, user: &FakeUser, extras: &MemberExtras) {
     obj.insert("gender".into(), json!(extras.gender));
-    put_if(obj, "avatar", &user.avatar);
-    put_if(obj, "qr_code", &extras.qr_code);
-    put_if(obj, "mobile", &user.mobile);
-    put_if(obj, "email", &user.email);
-    put_if(obj, "biz_mail", &user.org_email);
+    put(obj, "avatar", &user.avatar);
+    put(obj, "qr_code", &extras.qr_code);
+    put(obj, "mobile", &user.mobile);
+    put(obj, "email", &user.email);
+    put(obj, "biz_mail", &user.org_email);
     obj.insert("address".into(), json!(extras.address));
 }
 
 /// The `user/get` document of a member. `legacy`: the app was created before 2022-06-20 and
 /// still receives the sensitive fields (and `thumb_avatar`).
-pub(crate) fn render_member(st: &WcState, u: &FakeUser, legacy: bool) -> Value {
+pub(crate) fn render_member(st: &WeCom, u: &FakeUser, legacy: bool) -> Value {
     let extras = st.extras(&u.user_id);
     let mut r = Map::new();
     r.insert("userid".into(), json!(u.user_id));
-    put_if(&mut r, "name", &u.name);
+    put(&mut r, "name", &u.name);
     r.insert("department".into(), json!(u.dept_ids));
     r.insert("order".into(), json!(vec![0; u.dept_ids.len()]));
     r.insert("position".into(), json!(u.title));
@@ -261,7 +226,7 @@ pub(crate) fn render_member(st: &WcState, u: &FakeUser, legacy: bool) -> Value {
     r.insert("direct_leader".into(), json!(extras.direct_leader));
     r.insert("telephone".into(), json!(extras.telephone));
     r.insert("alias".into(), json!(extras.alias));
-    put_if(&mut r, "open_userid", &u.union_id);
+    put(&mut r, "open_userid", &u.union_id);
     if let Some(main) = u.dept_ids.first() {
         r.insert("main_department".into(), json!(main));
     }

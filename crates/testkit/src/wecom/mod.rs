@@ -55,7 +55,7 @@
 //!   (else 84025), `login_type=CorpApp` → otherwise an HTML error page.
 //!
 //! # Faults
-//! [`Fault::TokenInvalid`] 40014; `CodeInvalid` 40029; `RateLimited` and `RateLimitPage` 45009
+//! [`Fault::TokenInvalid`](crate::Fault::TokenInvalid) 40014; `CodeInvalid` 40029; `RateLimited` and `RateLimitPage` 45009
 //! (WeCom has no HTML ban page); `PermissionDenied` 48002; `IpNotAllowed` 60020; `SystemBusy`
 //! -1; `Fault::code(n)` errcode `n` with its message. Pages accept only transport faults.
 //!
@@ -72,21 +72,21 @@ mod handlers;
 mod pages;
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::Request;
 use axum::http::Method;
 use url::Url;
 
 pub use envelope::{API_FORBIDDEN, DATA_FORMAT_ERROR, RATE_LIMITED};
 
 use crate::clock::FakeClock;
-use crate::platform::{AppCredentials, EndpointRole, FakePlatform};
-use crate::server::{EndpointSpec, FakeRouter, FakeServer, Harness};
-use crate::store::{CODE_TTL, CodeStore, TokenStore, random_id};
+use crate::fake::{Backend, Fake, Identity, start_functions};
+use crate::http;
+use crate::platform::{AppCredentials, EndpointRole, debug_hiding_secret};
+use crate::server::FakeRouter;
+use crate::store::{CODE_TTL, CodeStore, TokenStore};
+use crate::table::{Table, lock};
 use crate::users::{FakeUser, UserDirectory};
 
 /// The home organisation's corpid.
@@ -117,7 +117,8 @@ pub const APP_TOKEN_TTL: Duration = Duration::from_secs(7200);
 /// Lifetime of a `user_ticket`.
 pub const USER_TICKET_TTL: Duration = Duration::from_secs(1800);
 
-pub(crate) const CODE_PREFIX: &str = "fake_wecom_code_";
+const CODE_PREFIX: &str = "fake_wecom_code_";
+const APPROVE_PATH: &str = "/wwlogin/sso/approve";
 
 /// Endpoint names of the WeCom fake (for `calls`, fault injection).
 pub mod endpoints {
@@ -183,18 +184,7 @@ pub struct FakeApp {
     pub trusted_domains: Vec<String>,
 }
 
-impl fmt::Debug for FakeApp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FakeApp")
-            .field("corp_id", &self.corp_id)
-            .field("agent_id", &self.agent_id)
-            .field("secret", &"***")
-            .field("legacy", &self.legacy)
-            .field("sensitive_fields", &self.sensitive_fields)
-            .field("trusted_domains", &self.trusted_domains)
-            .finish()
-    }
-}
+debug_hiding_secret!(FakeApp { corp_id, agent_id, [secret], legacy, sensitive_fields, trusted_domains });
 
 impl FakeApp {
     /// A new (post-2022) app with sensitive fields enabled and the default trusted domains.
@@ -209,9 +199,7 @@ impl FakeApp {
             secret: secret.into(),
             legacy: false,
             sensitive_fields: true,
-            trusted_domains: ["localhost", "127.0.0.1", "[::1]", "example.com", "example"]
-                .map(String::from)
-                .to_vec(),
+            trusted_domains: [http::default_redirect_hosts(), vec!["example".to_owned()]].concat(),
         }
     }
 
@@ -222,17 +210,7 @@ impl FakeApp {
 
     /// Whether `url`'s host is on the app's trusted domains (or a subdomain of one).
     pub fn redirect_trusted(&self, url: &Url) -> bool {
-        let Some(host) = url.host_str() else {
-            return false;
-        };
-        let host = host.to_ascii_lowercase();
-        self.trusted_domains.iter().any(|allowed| {
-            let allowed = allowed.to_ascii_lowercase();
-            host == allowed
-                || host
-                    .strip_suffix(allowed.as_str())
-                    .is_some_and(|rest| rest.ends_with('.'))
-        })
+        http::host_allowed(&self.trusted_domains, url)
     }
 }
 
@@ -319,115 +297,84 @@ fn default_extras() -> BTreeMap<String, MemberExtras> {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct AppTokenMeta {
-    pub(crate) corp_id: String,
-    pub(crate) agent_id: String,
+struct AppTokenMeta {
+    corp_id: String,
+    agent_id: String,
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct CodeGrant {
-    pub(crate) corp_id: String,
+struct CodeGrant {
+    corp_id: String,
     /// The app the link named, if any (`None`: any app of the corp may exchange it).
-    pub(crate) agent_id: Option<String>,
-    pub(crate) user_id: String,
+    agent_id: Option<String>,
+    user_id: String,
     /// The exchange returns a `user_ticket` (privateinfo link with an agentid).
-    pub(crate) private: bool,
+    private: bool,
     /// The `redirect_uri` was on the app's trusted domain.
-    pub(crate) trusted: bool,
+    trusted: bool,
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct TicketMeta {
-    pub(crate) corp_id: String,
-    pub(crate) agent_id: String,
-    pub(crate) user_id: String,
+struct TicketMeta {
+    corp_id: String,
+    agent_id: String,
+    user_id: String,
 }
 
-/// Everything the WeCom endpoints share.
+/// The WeCom side of a [`FakeWeCom`]: apps, people, tokens, tickets and codes, shared by its
+/// endpoints. Opaque: drive it through the fake.
 #[derive(Debug)]
-pub(crate) struct WcState {
-    pub(crate) home_corp: String,
+pub struct WeCom {
+    home_corp: String,
     /// Apps by (corpid, agentid).
-    apps: Mutex<BTreeMap<(String, String), FakeApp>>,
-    extras: Mutex<BTreeMap<String, MemberExtras>>,
+    apps: Table<(String, String), FakeApp>,
+    extras: Table<String, MemberExtras>,
     h5_scope: Mutex<OAuthScope>,
-    /// The agentid the [`FakePlatform`] methods act for.
+    /// The agentid the [`FakePlatform`](crate::FakePlatform) methods act for.
     current_agent: Mutex<String>,
-    pub(crate) users: UserDirectory,
-    pub(crate) app_tokens: TokenStore<AppTokenMeta>,
-    pub(crate) tickets: TokenStore<TicketMeta>,
-    pub(crate) codes: CodeStore<CodeGrant>,
+    users: UserDirectory,
+    app_tokens: TokenStore<AppTokenMeta>,
+    tickets: TokenStore<TicketMeta>,
+    codes: CodeStore<CodeGrant>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Single inserts/reads only: a poisoned lock still holds consistent data.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl WcState {
-    fn new(clock: &FakeClock) -> Self {
-        let users = UserDirectory::new();
-        for u in default_users() {
-            users.insert(u);
-        }
-        let apps = default_apps()
-            .into_iter()
-            .map(|a| ((a.corp_id.clone(), a.agent_id.clone()), a))
-            .collect();
-        Self {
-            home_corp: DEFAULT_CORP_ID.to_owned(),
-            apps: Mutex::new(apps),
-            extras: Mutex::new(default_extras()),
-            h5_scope: Mutex::new(OAuthScope::Base),
-            current_agent: Mutex::new(DEFAULT_AGENT_ID.to_owned()),
-            users,
-            app_tokens: TokenStore::new(clock.clone(), "fake_wecom_app_token_"),
-            tickets: TokenStore::new(clock.clone(), "fake_wecom_user_ticket_"),
-            codes: CodeStore::new(clock.clone(), CODE_PREFIX, CODE_TTL),
-        }
+impl WeCom {
+    fn app(&self, corp_id: &str, agent_id: &str) -> Option<FakeApp> {
+        self.apps.get(&(corp_id.to_owned(), agent_id.to_owned()))
     }
 
-    pub(crate) fn app(&self, corp_id: &str, agent_id: &str) -> Option<FakeApp> {
-        lock(&self.apps)
-            .get(&(corp_id.to_owned(), agent_id.to_owned()))
-            .cloned()
-    }
-
-    pub(crate) fn corp_known(&self, corp_id: &str) -> bool {
-        lock(&self.apps).keys().any(|(c, _)| c == corp_id)
+    fn corp_known(&self, corp_id: &str) -> bool {
+        self.apps.any(|a| a.corp_id == corp_id)
     }
 
     /// The app of `corp_id` whose secret is `secret`.
-    pub(crate) fn app_by_secret(&self, corp_id: &str, secret: &str) -> Option<FakeApp> {
-        lock(&self.apps)
-            .values()
+    fn app_by_secret(&self, corp_id: &str, secret: &str) -> Option<FakeApp> {
+        self.apps
             .find(|a| a.corp_id == corp_id && a.secret == secret)
-            .cloned()
     }
 
     /// Whether `secret` belongs to an app of a corp other than `corp_id`.
-    pub(crate) fn secret_of_other_corp(&self, corp_id: &str, secret: &str) -> bool {
-        lock(&self.apps)
-            .values()
+    fn secret_of_other_corp(&self, corp_id: &str, secret: &str) -> bool {
+        self.apps
             .any(|a| a.corp_id != corp_id && a.secret == secret)
     }
 
     /// Whether `url` is on the trusted domain of the app `agent_id` of `corp_id`, or of any of
     /// the corp's apps when the link named none.
-    pub(crate) fn trusts(&self, corp_id: &str, agent_id: Option<&str>, url: &Url) -> bool {
-        lock(&self.apps).values().any(|a| {
+    fn trusts(&self, corp_id: &str, agent_id: Option<&str>, url: &Url) -> bool {
+        self.apps.any(|a| {
             a.corp_id == corp_id
                 && agent_id.is_none_or(|id| a.agent_id == id)
                 && a.redirect_trusted(url)
         })
     }
 
-    pub(crate) fn extras(&self, user_id: &str) -> MemberExtras {
-        lock(&self.extras).get(user_id).cloned().unwrap_or_default()
+    fn extras(&self, user_id: &str) -> MemberExtras {
+        self.extras.get(user_id).unwrap_or_default()
     }
 
     /// WeCom's token policy: the live token of this app again, else a new one.
-    pub(crate) fn app_token_for(&self, app: &FakeApp) -> (String, Duration) {
+    fn app_token_for(&self, app: &FakeApp) -> (String, Duration) {
         if let Some(token) = self
             .app_tokens
             .find_live(|m| m.corp_id == app.corp_id && m.agent_id == app.agent_id)
@@ -435,25 +382,22 @@ impl WcState {
         {
             return (token, left);
         }
-        let token = self.app_tokens.issue(
-            AppTokenMeta {
-                corp_id: app.corp_id.clone(),
-                agent_id: app.agent_id.clone(),
-            },
-            APP_TOKEN_TTL,
-        );
-        (token, APP_TOKEN_TTL)
+        let meta = AppTokenMeta {
+            corp_id: app.corp_id.clone(),
+            agent_id: app.agent_id.clone(),
+        };
+        (self.app_tokens.issue(meta, APP_TOKEN_TTL), APP_TOKEN_TTL)
     }
 
     /// `user_id` if they are a member of `corp_id`.
-    pub(crate) fn member(&self, user_id: &str, corp_id: &str) -> Option<FakeUser> {
+    fn member(&self, user_id: &str, corp_id: &str) -> Option<FakeUser> {
         self.users
             .get(user_id)
             .filter(|u| u.org_or(&self.home_corp) == corp_id)
     }
 
     /// Issues a code as the OAuth link / login page would after the person approved.
-    pub(crate) fn issue_code(
+    fn issue_code(
         &self,
         corp_id: &str,
         agent_id: Option<&str>,
@@ -461,272 +405,18 @@ impl WcState {
         private: bool,
         trusted: bool,
     ) -> String {
-        if self.users.get(user_id).is_none() {
-            tracing::warn!("fake wecom: code requested for an unknown user; it will be rejected");
-            return random_id(CODE_PREFIX);
-        }
-        self.codes.issue(CodeGrant {
-            corp_id: corp_id.to_owned(),
-            agent_id: agent_id.map(str::to_owned),
-            user_id: user_id.to_owned(),
-            private: private && agent_id.is_some(),
-            trusted,
-        })
-    }
-}
-
-fn bind<F, Fut>(st: &Arc<WcState>, f: F) -> impl Fn(Request) -> Fut + Send + Sync + 'static
-where
-    F: Fn(Arc<WcState>, Request) -> Fut + Send + Sync + 'static,
-{
-    let st = st.clone();
-    move |req| f(st.clone(), req)
-}
-
-fn spec(
-    name: &'static str,
-    method: Method,
-    path: &'static str,
-    family: &'static str,
-) -> EndpointSpec {
-    EndpointSpec {
-        name,
-        method,
-        path,
-        family,
-    }
-}
-
-/// Start a WeCom fake on `127.0.0.1:0` with the default apps and users.
-///
-/// # Panics
-/// If no loopback port can be bound. Use [`try_start`] to handle that case.
-pub async fn start() -> FakeWeCom {
-    match try_start().await {
-        Ok(fake) => fake,
-        Err(err) => {
-            panic!("unilogin-testkit: cannot bind a loopback port for the WeCom fake: {err}")
-        }
-    }
-}
-
-/// Start a WeCom fake on `127.0.0.1:0`, reporting a bind failure instead of panicking.
-pub async fn try_start() -> std::io::Result<FakeWeCom> {
-    try_start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
-}
-
-/// Start a WeCom fake on a chosen address (e.g. a fixed port for the gateway's sandbox mode).
-pub async fn try_start_on(addr: SocketAddr) -> std::io::Result<FakeWeCom> {
-    use endpoints::*;
-    use envelope::{PAGE, QYAPI};
-    let clock = FakeClock::new();
-    let state = Arc::new(WcState::new(&clock));
-    let (router, harness) = FakeRouter::new(clock, Arc::new(envelope::WeComResponder))
-        .endpoint(
-            spec(GETTOKEN, Method::GET, "/cgi-bin/gettoken", QYAPI),
-            bind(&state, handlers::gettoken),
-        )
-        .endpoint(
-            spec(
-                AUTH_GETUSERINFO,
-                Method::GET,
-                "/cgi-bin/auth/getuserinfo",
-                QYAPI,
-            ),
-            bind(&state, handlers::auth_getuserinfo),
-        )
-        .endpoint(
-            spec(
-                USER_GETUSERINFO,
-                Method::GET,
-                "/cgi-bin/user/getuserinfo",
-                QYAPI,
-            ),
-            bind(&state, handlers::user_getuserinfo),
-        )
-        .endpoint(
-            spec(USER_GET, Method::GET, "/cgi-bin/user/get", QYAPI),
-            bind(&state, handlers::user_get),
-        )
-        .endpoint(
-            spec(
-                AUTH_GETUSERDETAIL,
-                Method::POST,
-                "/cgi-bin/auth/getuserdetail",
-                QYAPI,
-            ),
-            bind(&state, handlers::auth_getuserdetail),
-        )
-        .endpoint(
-            spec(
-                OAUTH2_AUTHORIZE,
-                Method::GET,
-                "/connect/oauth2/authorize",
-                PAGE,
-            ),
-            bind(&state, pages::oauth2_authorize),
-        )
-        .endpoint(
-            spec(SSO_LOGIN, Method::GET, "/wwlogin/sso/login", PAGE),
-            bind(&state, pages::sso_login),
-        )
-        .endpoint(
-            spec(QR_CONNECT, Method::GET, "/wwopen/sso/qrConnect", PAGE),
-            bind(&state, pages::qr_connect),
-        )
-        .endpoint(
-            spec(APPROVE, Method::POST, "/wwlogin/sso/approve", PAGE),
-            bind(&state, pages::approve),
-        )
-        .build();
-    let server = FakeServer::start_on(addr, router, harness).await?;
-    Ok(FakeWeCom { server, state })
-}
-
-/// A running WeCom fake. See the [module docs](self). Dropping it stops the server.
-///
-/// The most used [`FakePlatform`] methods are also inherent methods, so tests need no trait import.
-pub struct FakeWeCom {
-    server: FakeServer,
-    state: Arc<WcState>,
-}
-
-impl fmt::Debug for FakeWeCom {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FakeWeCom")
-            .field("base_url", &self.server.base_url())
-            .finish_non_exhaustive()
-    }
-}
-
-impl FakeWeCom {
-    /// `http://127.0.0.1:PORT`: the base for every WeCom host alike (`qyapi.weixin.qq.com`,
-    /// `open.weixin.qq.com`, `login.work.weixin.qq.com`, `open.work.weixin.qq.com`).
-    pub fn base_url(&self) -> &str {
-        self.server.base_url()
-    }
-
-    /// The current app's credentials (`app_key` is the corpid, `app_secret` the app's
-    /// `corpsecret`); see [`use_app`](Self::use_app).
-    pub fn credentials(&self) -> AppCredentials {
-        self.app_credentials(&self.current_agent())
-            .unwrap_or_else(|| credentials_of(&FakeApp::default_app()))
-    }
-
-    /// Make the app `agent_id` of the home corp the one [`credentials`](Self::credentials),
-    /// [`issue_h5_code`](Self::issue_h5_code) and [`approve_web_login`](Self::approve_web_login)
-    /// act for (default [`DEFAULT_AGENT_ID`]), e.g. [`LEGACY_AGENT_ID`]. False (and no change)
-    /// for an unknown agentid.
-    pub fn use_app(&self, agent_id: &str) -> bool {
-        if self.state.app(&self.state.home_corp, agent_id).is_none() {
-            return false;
-        }
-        *lock(&self.state.current_agent) = agent_id.to_owned();
-        true
+        self.codes
+            .issue_for(&self.users, user_id, |user| CodeGrant {
+                corp_id: corp_id.to_owned(),
+                agent_id: agent_id.map(str::to_owned),
+                user_id: user.user_id,
+                private: private && agent_id.is_some(),
+                trusted,
+            })
     }
 
     fn current_agent(&self) -> String {
-        lock(&self.state.current_agent).clone()
-    }
-
-    /// The credentials of an app of the home corp, by agentid.
-    pub fn app_credentials(&self, agent_id: &str) -> Option<AppCredentials> {
-        self.state
-            .app(&self.state.home_corp, agent_id)
-            .map(|a| credentials_of(&a))
-    }
-
-    /// An app by corpid and agentid.
-    pub fn app(&self, corp_id: &str, agent_id: &str) -> Option<FakeApp> {
-        self.state.app(corp_id, agent_id)
-    }
-
-    /// Register an app (or replace the one with the same corpid and agentid).
-    pub fn add_app(&self, app: FakeApp) {
-        lock(&self.state.apps).insert((app.corp_id.clone(), app.agent_id.clone()), app);
-    }
-
-    /// Add (or replace, by `user_id`) a person.
-    pub fn add_user(&self, user: FakeUser) {
-        self.state.users.insert(user);
-    }
-
-    /// Remove a person (codes issued to them stop working).
-    pub fn remove_user(&self, user_id: &str) -> Option<FakeUser> {
-        self.state.users.remove(user_id)
-    }
-
-    /// A person by id.
-    pub fn user(&self, user_id: &str) -> Option<FakeUser> {
-        self.state.users.get(user_id)
-    }
-
-    /// Set the WeCom-only attributes of a member (gender, alias, …).
-    pub fn set_extras(&self, user_id: &str, extras: MemberExtras) {
-        lock(&self.state.extras).insert(user_id.to_owned(), extras);
-    }
-
-    /// The scope [`issue_h5_code`](Self::issue_h5_code) simulates (default
-    /// [`OAuthScope::Base`]).
-    pub fn set_h5_scope(&self, scope: OAuthScope) {
-        *lock(&self.state.h5_scope) = scope;
-    }
-
-    /// The code the in-client OAuth link (the current app's agentid, the scope set with
-    /// [`set_h5_scope`](Self::set_h5_scope)) sends to the callback for `user_id`: valid once for
-    /// 5 minutes. Non-members get a real code too (the exchange then answers with `openid`);
-    /// unknown people get a never-issued code.
-    pub fn issue_h5_code(&self, user_id: &str) -> String {
-        let scope = *lock(&self.state.h5_scope);
-        self.issue_oauth_code(Some(&self.current_agent()), user_id, scope)
-    }
-
-    /// Like [`issue_h5_code`](Self::issue_h5_code) for any app of the home corp (`None`: a link
-    /// without `agentid`, which never yields a `user_ticket`) and scope.
-    pub fn issue_oauth_code(
-        &self,
-        agent_id: Option<&str>,
-        user_id: &str,
-        scope: OAuthScope,
-    ) -> String {
-        self.state.issue_code(
-            &self.state.home_corp,
-            agent_id,
-            user_id,
-            scope == OAuthScope::PrivateInfo,
-            true,
-        )
-    }
-
-    /// The code the web login page sends to the callback for `user_id` (current app): valid
-    /// once for 5 minutes, never with a `user_ticket`.
-    pub fn approve_web_login(&self, user_id: &str) -> String {
-        self.approve_web_login_for(&self.current_agent(), user_id)
-    }
-
-    /// Like [`approve_web_login`](Self::approve_web_login) for another app of the home corp.
-    pub fn approve_web_login_for(&self, agent_id: &str, user_id: &str) -> String {
-        self.state
-            .issue_code(&self.state.home_corp, Some(agent_id), user_id, false, true)
-    }
-
-    /// A live app token of an app of the home corp without an HTTP call (not counted), following
-    /// the same policy as `gettoken`. `None` for an unknown agentid.
-    pub fn mint_app_token(&self, agent_id: &str) -> Option<String> {
-        let app = self.state.app(&self.state.home_corp, agent_id)?;
-        Some(self.state.app_token_for(&app).0)
-    }
-
-    /// Revoke every app token: the next use answers 40014, and the next `gettoken` issues a new
-    /// token.
-    pub fn revoke_app_tokens(&self) {
-        let n = self.state.app_tokens.revoke_all();
-        tracing::debug!(revoked = n, "fake wecom: app tokens revoked");
-    }
-
-    /// Stop the server and wait for it.
-    pub async fn shutdown(self) {
-        self.server.shutdown().await;
+        lock(&self.current_agent).clone()
     }
 }
 
@@ -739,41 +429,78 @@ fn credentials_of(app: &FakeApp) -> AppCredentials {
     }
 }
 
-impl FakePlatform for FakeWeCom {
-    fn name(&self) -> &'static str {
-        "wecom"
+impl Backend for WeCom {
+    const IDENTITY: Identity = Identity {
+        name: "wecom",
+        label: "WeCom",
+        demo_user_id: DEMO_USER_ID,
+        outsider_user_id: Some(OUTSIDER_USER_ID),
+    };
+    type Responder = envelope::WeComResponder;
+
+    fn new(clock: &FakeClock) -> Self {
+        let apps = default_apps()
+            .into_iter()
+            .map(|a| ((a.corp_id.clone(), a.agent_id.clone()), a));
+        Self {
+            home_corp: DEFAULT_CORP_ID.to_owned(),
+            apps: apps.collect(),
+            extras: default_extras().into_iter().collect(),
+            h5_scope: Mutex::new(OAuthScope::Base),
+            current_agent: Mutex::new(DEFAULT_AGENT_ID.to_owned()),
+            users: default_users().into_iter().collect(),
+            app_tokens: TokenStore::new(clock.clone(), "fake_wecom_app_token_"),
+            tickets: TokenStore::new(clock.clone(), "fake_wecom_user_ticket_"),
+            codes: CodeStore::new(clock.clone(), CODE_PREFIX, CODE_TTL),
+        }
     }
 
-    fn base_url(&self) -> &str {
-        FakeWeCom::base_url(self)
+    #[rustfmt::skip]
+    fn routes(st: &Arc<Self>, router: FakeRouter) -> FakeRouter {
+        use endpoints::*;
+        use envelope::{PAGE, QYAPI};
+        use Method as M;
+        router
+            .route(st, (GETTOKEN, M::GET, "/cgi-bin/gettoken", QYAPI), handlers::gettoken)
+            .route(st, (AUTH_GETUSERINFO, M::GET, "/cgi-bin/auth/getuserinfo", QYAPI), handlers::auth_getuserinfo)
+            .route(st, (USER_GETUSERINFO, M::GET, "/cgi-bin/user/getuserinfo", QYAPI), handlers::user_getuserinfo)
+            .route(st, (USER_GET, M::GET, "/cgi-bin/user/get", QYAPI), handlers::user_get)
+            .route(st, (AUTH_GETUSERDETAIL, M::POST, "/cgi-bin/auth/getuserdetail", QYAPI), handlers::auth_getuserdetail)
+            .route(st, (OAUTH2_AUTHORIZE, M::GET, "/connect/oauth2/authorize", PAGE), pages::oauth2_authorize)
+            .route(st, (SSO_LOGIN, M::GET, "/wwlogin/sso/login", PAGE), pages::sso_login)
+            .route(st, (QR_CONNECT, M::GET, "/wwopen/sso/qrConnect", PAGE), pages::qr_connect)
+            .route(st, (APPROVE, M::POST, APPROVE_PATH, PAGE), pages::approve)
     }
 
+    fn users(&self) -> &UserDirectory {
+        &self.users
+    }
+
+    /// The current app's (`app_key` is the corpid, `app_secret` the app's `corpsecret`); see
+    /// [`FakeWeCom::use_app`].
     fn credentials(&self) -> AppCredentials {
-        FakeWeCom::credentials(self)
+        let app = self.app(&self.home_corp, &self.current_agent());
+        credentials_of(&app.unwrap_or_else(FakeApp::default_app))
     }
 
-    fn add_user(&self, user: FakeUser) {
-        FakeWeCom::add_user(self, user);
-    }
-
-    fn demo_user_id(&self) -> String {
-        DEMO_USER_ID.to_owned()
-    }
-
-    fn outsider_user_id(&self) -> Option<String> {
-        Some(OUTSIDER_USER_ID.to_owned())
-    }
-
+    /// The code the in-client OAuth link (the current app's agentid, the scope set with
+    /// [`FakeWeCom::set_h5_scope`]) sends to the callback: valid once for 5 minutes.
+    /// Non-members get a real code too (the exchange then answers with `openid`).
     fn issue_h5_code(&self, user_id: &str) -> String {
-        FakeWeCom::issue_h5_code(self, user_id)
+        let private = *lock(&self.h5_scope) == OAuthScope::PrivateInfo;
+        let agent = self.current_agent();
+        self.issue_code(&self.home_corp, Some(&agent), user_id, private, true)
     }
 
+    /// The code the web login page sends to the callback (current app): valid once for
+    /// 5 minutes, never with a `user_ticket`.
     fn approve_web_login(&self, user_id: &str) -> String {
-        FakeWeCom::approve_web_login(self, user_id)
+        let agent = self.current_agent();
+        self.issue_code(&self.home_corp, Some(&agent), user_id, false, true)
     }
 
-    fn revoke_app_tokens(&self) {
-        FakeWeCom::revoke_app_tokens(self);
+    fn revoke_app_tokens(&self) -> usize {
+        self.app_tokens.revoke_all()
     }
 
     /// The two code-exchange endpoints are alternatives (current and legacy) for both flows;
@@ -792,8 +519,81 @@ impl FakePlatform for FakeWeCom {
             _ => Vec::new(),
         }
     }
+}
 
-    fn harness(&self) -> &Harness {
-        self.server.harness()
+/// A running WeCom fake. See the [module docs](self). Dropping it stops the server.
+///
+/// Its login side (people, codes, web logins, app-token revocation, call counts, faults, the
+/// clock) is the [`FakePlatform`](crate::FakePlatform) trait; `base_url` (every WeCom host
+/// alike) and `credentials` (the current app's, see [`use_app`](Self::use_app)) need no import.
+pub type FakeWeCom = Fake<WeCom>;
+
+start_functions!(FakeWeCom);
+
+impl FakeWeCom {
+    /// Make the app `agent_id` of the home corp the one `credentials`, `issue_h5_code` and
+    /// `approve_web_login` act for (default [`DEFAULT_AGENT_ID`]), e.g. [`LEGACY_AGENT_ID`].
+    /// False (and no change) for an unknown agentid.
+    pub fn use_app(&self, agent_id: &str) -> bool {
+        let st = self.backend();
+        if st.app(&st.home_corp, agent_id).is_none() {
+            return false;
+        }
+        *lock(&st.current_agent) = agent_id.to_owned();
+        true
+    }
+
+    /// The credentials of an app of the home corp, by agentid.
+    pub fn app_credentials(&self, agent_id: &str) -> Option<AppCredentials> {
+        let st = self.backend();
+        st.app(&st.home_corp, agent_id).map(|a| credentials_of(&a))
+    }
+
+    /// An app by corpid and agentid.
+    pub fn app(&self, corp_id: &str, agent_id: &str) -> Option<FakeApp> {
+        self.backend().app(corp_id, agent_id)
+    }
+
+    /// Register an app (or replace the one with the same corpid and agentid).
+    pub fn add_app(&self, app: FakeApp) {
+        let key = (app.corp_id.clone(), app.agent_id.clone());
+        self.backend().apps.insert(key, app);
+    }
+
+    /// Set the WeCom-only attributes of a member (gender, alias, …).
+    pub fn set_extras(&self, user_id: &str, extras: MemberExtras) {
+        self.backend().extras.insert(user_id.to_owned(), extras);
+    }
+
+    /// The scope `issue_h5_code` simulates (default [`OAuthScope::Base`]).
+    pub fn set_h5_scope(&self, scope: OAuthScope) {
+        *lock(&self.backend().h5_scope) = scope;
+    }
+
+    /// Like `issue_h5_code` for any app of the home corp (`None`: a link without `agentid`,
+    /// which never yields a `user_ticket`) and scope.
+    pub fn issue_oauth_code(
+        &self,
+        agent_id: Option<&str>,
+        user_id: &str,
+        scope: OAuthScope,
+    ) -> String {
+        let st = self.backend();
+        let private = scope == OAuthScope::PrivateInfo;
+        st.issue_code(&st.home_corp, agent_id, user_id, private, true)
+    }
+
+    /// Like `approve_web_login` for another app of the home corp.
+    pub fn approve_web_login_for(&self, agent_id: &str, user_id: &str) -> String {
+        let st = self.backend();
+        st.issue_code(&st.home_corp, Some(agent_id), user_id, false, true)
+    }
+
+    /// A live app token of an app of the home corp without an HTTP call (not counted), following
+    /// the same policy as `gettoken`. `None` for an unknown agentid.
+    pub fn mint_app_token(&self, agent_id: &str) -> Option<String> {
+        let st = self.backend();
+        let app = st.app(&st.home_corp, agent_id)?;
+        Some(st.app_token_for(&app).0)
     }
 }

@@ -8,19 +8,17 @@
 //! which answers `303 See Other` to `redirect_uri?code=CODE&state=STATE`. The `#wechat_redirect`
 //! fragment of the OAuth link never reaches a server, so it cannot be checked here.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::Response;
 use url::Url;
 
-use super::WcState;
 use super::envelope::error_page;
-use crate::http::{self, html_escape};
-
-type Params = HashMap<String, String>;
+use super::{APPROVE_PATH, WeCom};
+use crate::http::{self, Params, Reply, param as get};
+use crate::pages::{self, Refusal, SignInPage};
 
 /// Which page a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,11 +59,7 @@ struct Validated {
 
 type Rejection = (Option<i64>, String);
 
-fn get<'a>(p: &'a Params, k: &str) -> Option<&'a str> {
-    p.get(k).map(String::as_str).filter(|v| !v.is_empty())
-}
-
-fn validate(st: &WcState, page: Page, p: &Params) -> Result<Validated, Rejection> {
+fn validate(st: &WeCom, page: Page, p: &Params) -> Result<Validated, Rejection> {
     let corp_id = get(p, "appid").ok_or((None, "缺少参数 appid".to_owned()))?;
     if !st.corp_known(corp_id) {
         return Err((Some(40013), format!("无效的 appid: {corp_id}")));
@@ -139,102 +133,51 @@ fn validate(st: &WcState, page: Page, p: &Params) -> Result<Validated, Rejection
     })
 }
 
-fn hidden(name: &str, value: &str) -> String {
-    format!(
-        "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-        html_escape(name),
-        html_escape(value)
-    )
+const SIGN_IN: SignInPage = SignInPage {
+    title: "企业微信登录 (fake)",
+    action: APPROVE_PATH,
+    org_class: None,
+    deny: false,
+};
+
+fn bad_request(errcode: Option<i64>, message: &str) -> Response {
+    error_page(StatusCode::BAD_REQUEST, errcode, message)
 }
 
-fn render(st: &WcState, page: Page, p: &Params) -> Response {
-    if let Err((code, msg)) = validate(st, page, p) {
-        return error_page(StatusCode::BAD_REQUEST, code, &msg);
-    }
-    let mut keys: Vec<_> = p.keys().collect();
-    keys.sort();
-    let mut common = hidden("page", page.tag());
-    for k in keys {
-        if !matches!(k.as_str(), "page" | "user_id") {
-            common.push_str(&hidden(k, &p[k]));
-        }
-    }
-    let mut rows = String::new();
-    for u in st.users.all() {
-        rows.push_str(&format!(
-            "<li class=\"user\" data-user-id=\"{id}\"><span class=\"name\">{name}</span>\
-             <form method=\"post\" action=\"/wwlogin/sso/approve\">{common}{uid}\
-             <button type=\"submit\">Approve</button></form></li>\n",
-            id = html_escape(&u.user_id),
-            name = html_escape(&u.name),
-            uid = hidden("user_id", &u.user_id),
-        ));
-    }
-    http::html(
-        StatusCode::OK,
-        format!(
-            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>企业微信登录 (fake)</title></head>\n\
-             <body><h1>企业微信登录</h1>\n<ul>\n{rows}</ul>\n</body></html>\n"
-        ),
-    )
+fn render(st: &WeCom, page: Page, p: &Params) -> Reply {
+    validate(st, page, p).map_err(|(code, msg)| bad_request(code, &msg))?;
+    let hidden = pages::hidden("page", page.tag()) + &pages::hidden_params(p, &["page", "user_id"]);
+    Ok(SIGN_IN.render("企业微信登录", &hidden, "", &st.users.all()))
 }
 
 /// `GET /connect/oauth2/authorize` (the in-client OAuth link).
-pub(crate) async fn oauth2_authorize(st: Arc<WcState>, req: Request) -> Response {
+pub(crate) async fn oauth2_authorize(st: Arc<WeCom>, req: Request) -> Reply {
     render(&st, Page::OAuth, &http::query_params(req.uri()))
 }
 
 /// `GET /wwlogin/sso/login` (web login).
-pub(crate) async fn sso_login(st: Arc<WcState>, req: Request) -> Response {
+pub(crate) async fn sso_login(st: Arc<WeCom>, req: Request) -> Reply {
     render(&st, Page::SsoLogin, &http::query_params(req.uri()))
 }
 
 /// `GET /wwopen/sso/qrConnect` (old QR login).
-pub(crate) async fn qr_connect(st: Arc<WcState>, req: Request) -> Response {
+pub(crate) async fn qr_connect(st: Arc<WeCom>, req: Request) -> Reply {
     render(&st, Page::QrConnect, &http::query_params(req.uri()))
 }
 
 /// `POST /wwlogin/sso/approve` (form: the page's parameters, `page`, `user_id`).
-pub(crate) async fn approve(st: Arc<WcState>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    if http::media_type(&parts.headers) != "application/x-www-form-urlencoded" {
-        return error_page(StatusCode::BAD_REQUEST, None, "请求必须是表单提交");
-    }
-    let Some(bytes) = http::read_body(body).await else {
-        return error_page(StatusCode::BAD_REQUEST, None, "请求体过大");
-    };
-    let p = http::form_params(&bytes);
-    let Some(page) = get(&p, "page").and_then(Page::from_tag) else {
-        return error_page(StatusCode::BAD_REQUEST, None, "未知页面");
-    };
-    let v = match validate(&st, page, &p) {
-        Ok(v) => v,
-        Err((code, msg)) => return error_page(StatusCode::BAD_REQUEST, code, &msg),
-    };
-    let user_id = get(&p, "user_id").unwrap_or("");
-    if st.users.get(user_id).is_none() {
-        return error_page(StatusCode::BAD_REQUEST, None, "未知用户");
-    }
+pub(crate) async fn approve(st: Arc<WeCom>, req: Request) -> Reply {
+    let refuse = |r: Refusal| bad_request(None, r.chinese());
+    let p = pages::read_form(req).await.map_err(refuse)?;
+    let page = get(&p, "page")
+        .and_then(Page::from_tag)
+        .ok_or_else(|| bad_request(None, "未知页面"))?;
+    let v = validate(&st, page, &p).map_err(|(code, msg)| bad_request(code, &msg))?;
+    let user_id = pages::known_user(&p, &st.users).map_err(refuse)?;
     let trusted = st.trusts(&v.corp_id, v.agent_id.as_deref(), &v.redirect);
-    let code = st.issue_code(
-        &v.corp_id,
-        v.agent_id.as_deref(),
-        user_id,
-        v.private,
-        trusted,
-    );
-    let mut target = v.redirect;
-    target.query_pairs_mut().append_pair("code", &code);
-    if let Some(state) = &v.state {
-        target.query_pairs_mut().append_pair("state", state);
-    }
-    match HeaderValue::from_str(target.as_str()) {
-        Ok(location) => {
-            let mut resp = Response::new(axum::body::Body::empty());
-            *resp.status_mut() = StatusCode::SEE_OTHER;
-            resp.headers_mut().insert(header::LOCATION, location);
-            resp
-        }
-        Err(_) => error_page(StatusCode::BAD_REQUEST, None, "redirect_uri 无法使用"),
-    }
+    let agent_id = v.agent_id.as_deref();
+    let code = st.issue_code(&v.corp_id, agent_id, user_id, v.private, trusted);
+    let state = v.state.as_deref();
+    pages::back_to(StatusCode::SEE_OTHER, v.redirect, ("code", &code), state)
+        .ok_or_else(|| refuse(Refusal::BadRedirect))
 }

@@ -1,0 +1,271 @@
+//! [`Sso`]: one login, end to end.
+//!
+//! ```text
+//! tenant + platform ─▶ ConfigSource ─▶ PlatformConfig ─▶ Registry ─▶ Prepared (built once per config revision)
+//!                                                                      │
+//!             TokenCache (L1 → L2 → one refresh) ◀── app token ────────┤
+//!             code → identity → detail document  ◀── platform calls ───┘  (token invalid: invalidate that token, retry once)
+//!             MappingRules (platform defaults + tenant overrides) ─▶ UserProfile
+//! ```
+//!
+//! A request resolves its (tenant, platform) **once** with [`Sso::prepare`] into a
+//! [`Prepared`] handle (configuration, handler, compiled mapping rules, and whatever else the
+//! caller compiles per revision with [`Prepared::compiled`]) and runs every step on it. The
+//! orchestration lives here once, so platform crates stay small: they never cache, retry or
+//! map.
+
+mod prepared;
+mod shared_user_token;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use url::Url;
+
+use crate::config::ConfigSource;
+use crate::error::{Error, Result};
+use crate::http::{HttpClient, HttpConfig};
+use crate::mapping::{MappingRules, UserProfile};
+use crate::platform::{Flow, UserToken};
+use crate::registry::{PlatformContext, Registry};
+use crate::token_cache::TokenCache;
+use crate::types::{AuthCode, RefreshToken, TenantId};
+use crate::web_login::{Callback, PendingLogin, WebLoginStart};
+
+pub use prepared::Prepared;
+
+/// The result of a successful login.
+#[derive(Debug, Clone)]
+pub struct Login {
+    /// The unified profile.
+    pub profile: UserProfile,
+    /// The user's own token set, for web flows whose platform issues one.
+    pub user_token: Option<UserToken>,
+    /// Which flow produced the login.
+    pub flow: Flow,
+}
+
+/// Prepared handles by (tenant, platform name).
+type PreparedTable = HashMap<(TenantId, &'static str), Prepared>;
+
+pub(crate) struct Inner {
+    config: Arc<dyn ConfigSource>,
+    cache: TokenCache,
+    http: HttpClient,
+    prepared: Mutex<PreparedTable>,
+}
+
+/// Logs people in. Cheap to clone; share one per process.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use unilogin_core::{sso::Sso, config::StaticConfig, AuthCode, TenantId};
+/// let sso = Sso::builder(StaticConfig::new(vec![/* tenant configs */])).build()?;
+/// let login = sso
+///     .login_with_code(&TenantId::new("acme")?, "dingtalk", &AuthCode::new("code-from-jsapi"))
+///     .await?;
+/// println!("{} logged in", login.profile.user_id);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Sso {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Sso {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sso")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`Sso`].
+#[derive(Debug)]
+pub struct SsoBuilder {
+    config: Arc<dyn ConfigSource>,
+    cache: Option<TokenCache>,
+    http: HttpConfig,
+}
+
+impl SsoBuilder {
+    /// Uses this token cache (for example one with a Redis store) instead of a memory-only one.
+    pub fn token_cache(mut self, cache: TokenCache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// HTTP settings (timeouts, body limit).
+    pub fn http(mut self, http: HttpConfig) -> Self {
+        self.http = http;
+        self
+    }
+
+    /// Builds the [`Sso`].
+    pub fn build(self) -> Result<Sso> {
+        Ok(Sso {
+            inner: Arc::new(Inner {
+                config: self.config,
+                cache: self.cache.unwrap_or_default(),
+                http: HttpClient::new(&self.http)?,
+                prepared: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+}
+
+/// How long a user token set refreshed by [`Sso::refresh_user_token`] stays in the shared store
+/// for replicas that refresh the same refresh token slightly later.
+pub const USER_REFRESH_KEEP: Duration = Duration::from_secs(30);
+
+impl Sso {
+    /// Starts building an [`Sso`] over a configuration source.
+    pub fn builder(config: impl ConfigSource + 'static) -> SsoBuilder {
+        Self::builder_shared(Arc::new(config))
+    }
+
+    /// Starts building an [`Sso`] over a configuration source shared with other parts.
+    pub fn builder_shared(config: Arc<dyn ConfigSource>) -> SsoBuilder {
+        SsoBuilder {
+            config,
+            cache: None,
+            http: HttpConfig::default(),
+        }
+    }
+
+    /// The token cache (for its statistics).
+    pub fn token_cache(&self) -> &TokenCache {
+        &self.inner.cache
+    }
+
+    /// The configuration source.
+    pub fn config_source(&self) -> &Arc<dyn ConfigSource> {
+        &self.inner.config
+    }
+
+    /// Resolves `(tenant, platform)` once: registered, configured, enabled, its handler built
+    /// and its rules compiled. The handle is reused until the configuration changes (the
+    /// source returns another `Arc`); then the next call rebuilds it and, when the app's
+    /// credentials changed, evicts the app token cached under the old ones.
+    pub async fn prepare(&self, tenant: &TenantId, platform: &str) -> Result<Prepared> {
+        // Unknown platform names fail before any configuration lookup, listing what exists.
+        let registration = Registry::get(platform)?;
+        let config = self.inner.config.get(tenant, registration.name).await?;
+        if !config.enabled {
+            return Err(Error::Disabled {
+                tenant: tenant.clone(),
+                platform: config.platform.clone(),
+            });
+        }
+        let key = (tenant.clone(), registration.name);
+        let previous = self.lock_prepared()?.get(&key).cloned();
+        if let Some(p) = &previous
+            && Arc::ptr_eq(p.config(), &config)
+        {
+            return Ok(p.clone());
+        }
+        let handler = (registration.build)(PlatformContext {
+            config: &config,
+            http: &self.inner.http,
+        })?;
+        let mut rules = MappingRules::from_yaml(registration.name, registration.default_rules)?;
+        if let Some(overrides) = &config.mapping {
+            rules = rules.with_overrides(overrides).map_err(|e| match e {
+                Error::Config { field, reason, .. } => Error::Config {
+                    tenant: Some(tenant.clone()),
+                    platform: Some(registration.name.to_string()),
+                    field,
+                    reason,
+                },
+                other => other,
+            })?;
+        }
+        // A rotated secret (or another app) invalidates the token the old configuration cached.
+        if let Some(old) = previous
+            && let Some(old_key) = old.handler().token_key()
+            && (old.config().app_secret != config.app_secret
+                || Some(&old_key) != handler.token_key().as_ref())
+        {
+            tracing::info!(token = %old_key, "app credentials changed; evicting the cached app token");
+            self.inner.cache.evict(&old_key).await;
+        }
+        let prepared = Prepared::new(self.clone(), registration, config, handler, rules);
+        self.lock_prepared()?.insert(key, prepared.clone());
+        Ok(prepared)
+    }
+
+    fn lock_prepared(&self) -> Result<std::sync::MutexGuard<'_, PreparedTable>> {
+        self.inner
+            .prepared
+            .lock()
+            .map_err(|_| Error::Internal("handler table lock poisoned".into()))
+    }
+
+    /// The H5 login-free exchange: a code from the platform client's JSAPI becomes a profile
+    /// (see [`Prepared::login_with_code`]).
+    pub async fn login_with_code(
+        &self,
+        tenant: &TenantId,
+        platform: &str,
+        code: &AuthCode,
+    ) -> Result<Login> {
+        self.prepare(tenant, platform)
+            .await?
+            .login_with_code(code)
+            .await
+    }
+
+    /// Starts a redirect login (see [`Prepared::start_web_login`]).
+    pub async fn start_web_login(
+        &self,
+        tenant: &TenantId,
+        platform: &str,
+        flow: Flow,
+        redirect_uri: &Url,
+    ) -> Result<WebLoginStart> {
+        self.prepare(tenant, platform)
+            .await?
+            .start_web_login(flow, redirect_uri)
+            .await
+    }
+
+    /// Finishes a redirect login with its pending login and the callback (see
+    /// [`Prepared::finish_web_login`]).
+    pub async fn finish_web_login(
+        &self,
+        pending: &PendingLogin,
+        callback: &Callback,
+    ) -> Result<Login> {
+        self.prepare(&pending.tenant, pending.platform.as_str())
+            .await?
+            .finish_web_login(pending, callback)
+            .await
+    }
+
+    /// Refreshes a user's token with the platform (see [`Prepared::refresh_user_token`]).
+    pub async fn refresh_user_token(
+        &self,
+        tenant: &TenantId,
+        platform: &str,
+        refresh_token: &RefreshToken,
+    ) -> Result<UserToken> {
+        self.prepare(tenant, platform)
+            .await?
+            .refresh_user_token(refresh_token)
+            .await
+    }
+
+    /// Checks a user-supplied return URL against the tenant's allow-list (exact match).
+    pub async fn check_return_to(
+        &self,
+        tenant: &TenantId,
+        platform: &str,
+        candidate: &str,
+    ) -> Result<Url> {
+        self.prepare(tenant, platform)
+            .await?
+            .check_return_to(candidate)
+    }
+}

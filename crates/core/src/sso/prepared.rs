@@ -1,0 +1,368 @@
+//! [`Prepared`]: one (tenant, platform, configuration revision), resolved once, and every
+//! login step run on it.
+
+use std::any::{Any, TypeId};
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tracing::Instrument;
+use url::Url;
+
+use super::{Login, Sso, USER_REFRESH_KEEP, shared_user_token};
+use crate::config::PlatformConfig;
+use crate::error::{Error, Result, StateProblem, UpstreamCtx};
+use crate::mapping::MappingRules;
+use crate::platform::{AuthorizeRequest, Flow, Identity, Platform, UserToken, WebCallback};
+use crate::redirect::check_redirect;
+use crate::registry::PlatformRegistration;
+use crate::types::{AccessToken, AuthCode, PlatformName, RefreshToken, TenantId};
+use crate::web_login::{Callback, PendingLogin, WebLoginStart};
+
+/// Transient failures of the detail step retried (a code step is never retried).
+const TRANSIENT_RETRIES: u32 = 2;
+
+/// Values compiled from the configuration, by type, once per revision.
+type Compiled = Mutex<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>>;
+
+struct Inner {
+    sso: Sso,
+    registration: &'static PlatformRegistration,
+    config: Arc<PlatformConfig>,
+    handler: Arc<dyn Platform>,
+    rules: MappingRules,
+    compiled: Compiled,
+}
+
+/// A resolved (tenant, platform) at one configuration revision: its configuration, its
+/// registration, its built handler and compiled mapping rules. Get it with
+/// [`Sso::prepare`](super::Sso::prepare) once per request and run the steps on it; cheap to
+/// clone.
+#[derive(Clone)]
+pub struct Prepared {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Prepared")
+            .field("platform", self.platform())
+            .field("tenant", self.tenant())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Prepared {
+    pub(super) fn new(
+        sso: Sso,
+        registration: &'static PlatformRegistration,
+        config: Arc<PlatformConfig>,
+        handler: Arc<dyn Platform>,
+        rules: MappingRules,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                sso,
+                registration,
+                config,
+                handler,
+                rules,
+                compiled: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// The tenant.
+    pub fn tenant(&self) -> &TenantId {
+        &self.inner.config.tenant
+    }
+
+    /// The platform's canonical name.
+    pub fn platform(&self) -> &PlatformName {
+        &self.inner.config.platform
+    }
+
+    /// The configuration revision this handle was built from.
+    pub fn config(&self) -> &Arc<PlatformConfig> {
+        &self.inner.config
+    }
+
+    /// The platform's registration (its in-client surface, user-agent markers, rules).
+    pub fn registration(&self) -> &'static PlatformRegistration {
+        self.inner.registration
+    }
+
+    /// The built handler.
+    pub fn handler(&self) -> &Arc<dyn Platform> {
+        &self.inner.handler
+    }
+
+    /// A value compiled from this configuration revision (for example session scope rules, or
+    /// a caller's own per-tenant settings): built by `build` on first use, then shared by every
+    /// request of this revision. A failed build is not kept.
+    pub fn compiled<T, F>(&self, build: F) -> Result<Arc<T>>
+    where
+        T: Any + Send + Sync,
+        F: FnOnce(&PlatformConfig) -> Result<T>,
+    {
+        let id = TypeId::of::<T>();
+        let lock = || {
+            self.inner
+                .compiled
+                .lock()
+                .map_err(|_| Error::Internal("compiled-value lock poisoned".into()))
+        };
+        let found = lock()?
+            .iter()
+            .find(|(t, _)| *t == id)
+            .map(|(_, v)| v.clone());
+        if let Some(v) = found {
+            return v
+                .downcast::<T>()
+                .map_err(|_| Error::Internal("compiled value of another type".into()));
+        }
+        let value = Arc::new(build(&self.inner.config)?);
+        let mut table = lock()?;
+        if let Some((_, v)) = table.iter().find(|(t, _)| *t == id) {
+            // Another request compiled it meanwhile: keep one.
+            return v
+                .clone()
+                .downcast::<T>()
+                .map_err(|_| Error::Internal("compiled value of another type".into()));
+        }
+        table.push((id, value.clone()));
+        Ok(value)
+    }
+
+    /// Checks a user-supplied return URL against the tenant's allow-list (exact match).
+    pub fn check_return_to(&self, candidate: &str) -> Result<Url> {
+        check_redirect(self.tenant(), &self.inner.config.redirect_uris, candidate)
+    }
+
+    /// The H5 login-free exchange: a code from the platform client's JSAPI becomes a profile.
+    ///
+    /// Only platforms whose registration declares
+    /// [`InClient::Jsapi`](crate::platform::InClient::Jsapi) redeem a code this way: any
+    /// other platform's codes also arrive on browser redirects, and are refused with
+    /// [`Error::RedirectLoginRequired`] before any upstream call (finish their redirect login
+    /// instead, with its state).
+    pub async fn login_with_code(&self, code: &AuthCode) -> Result<Login> {
+        if !self.inner.registration.in_client.redeems_without_state() {
+            return Err(Error::RedirectLoginRequired {
+                platform: self.platform().clone(),
+            });
+        }
+        let span = tracing::info_span!("login", tenant = %self.tenant(), platform = %self.platform(), flow = "h5");
+        async {
+            let identity = self
+                .with_app_token(|token| {
+                    let handler = self.inner.handler.clone();
+                    let code = code.clone();
+                    async move { handler.identify_h5(token.as_ref(), &code).await }
+                })
+                .await?;
+            self.finish(identity, Flow::H5).await
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Starts a redirect login (web/QR, or [`Flow::H5`] for an in-client OAuth redirect):
+    /// fresh state, PKCE verifier and nonce, and the platform's authorize URL carrying them.
+    /// Keep [`WebLoginStart::pending`] server-side until the callback.
+    pub async fn start_web_login(&self, flow: Flow, redirect_uri: &Url) -> Result<WebLoginStart> {
+        let pending = PendingLogin::new(
+            self.tenant().clone(),
+            self.platform().clone(),
+            flow,
+            redirect_uri.clone(),
+        );
+        let challenge = pending.code_challenge();
+        let url = self
+            .inner
+            .handler
+            .authorize_url(&AuthorizeRequest {
+                flow,
+                redirect_uri,
+                state: &pending.state,
+                nonce: pending.nonce.expose(),
+                code_challenge: &challenge,
+            })
+            .await?;
+        Ok(WebLoginStart { url, pending })
+    }
+
+    /// Finishes a redirect login. Checks, before the code is spent, that the callback's state
+    /// is the pending login's (constant-time), that the pending login was started for this
+    /// tenant and platform, and the provider's `iss` (RFC 9207); then exchanges the code with
+    /// the PKCE verifier and nonce. The caller keeps the pending login single-use.
+    pub async fn finish_web_login(
+        &self,
+        pending: &PendingLogin,
+        callback: &Callback,
+    ) -> Result<Login> {
+        if !callback.state_matches(pending) {
+            return Err(Error::State(StateProblem::Unknown));
+        }
+        if pending.tenant != *self.tenant() || pending.platform != *self.platform() {
+            return Err(Error::State(StateProblem::WrongTarget));
+        }
+        let policy = self.inner.handler.authorization_issuer().await?;
+        callback.check_issuer(policy.as_ref())?;
+        let span = tracing::info_span!("login", tenant = %self.tenant(), platform = %self.platform(), flow = %pending.flow);
+        async {
+            let exchange = WebCallback {
+                code: &callback.code,
+                redirect_uri: &pending.redirect_uri,
+                code_verifier: pending.pkce_verifier.expose(),
+                nonce: pending.nonce.expose(),
+            };
+            let identity = self
+                .with_app_token(|token| {
+                    let handler = self.inner.handler.clone();
+                    async move { handler.exchange_web_code(token.as_ref(), &exchange).await }
+                })
+                .await?;
+            self.finish(identity, pending.flow).await
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Refreshes a user's token with the platform.
+    ///
+    /// Concurrent refreshes of the same refresh token run **once**, in this process and across
+    /// every replica whose [`TokenCache`](crate::token_cache::TokenCache) shares a store, and
+    /// all callers get the same new token set
+    /// ([`TokenCache::single_flight`](crate::token_cache::TokenCache::single_flight) under
+    /// [`TokenKey::user_refresh`](crate::token_cache::TokenKey::user_refresh)): with
+    /// single-use refresh tokens (Feishu) a second upstream refresh would be refused and log
+    /// that user out. With a store, the new token set is also kept there for
+    /// [`USER_REFRESH_KEEP`] (in clear text, like app tokens), so a refresh with the same token
+    /// arriving that much later gets it too; its `expires_in` figures are then as the platform
+    /// reported them at the refresh. Without a store only concurrent callers of this process
+    /// share.
+    pub async fn refresh_user_token(&self, refresh_token: &RefreshToken) -> Result<UserToken> {
+        let handler = self.inner.handler.clone();
+        let key = handler
+            .token_key()
+            .unwrap_or_else(|| handler.base().token_key(None))
+            .user_refresh(refresh_token);
+        let token = refresh_token.clone();
+        let shared = self
+            .inner
+            .sso
+            .inner
+            .cache
+            .single_flight(&key, USER_REFRESH_KEEP, move || async move {
+                let fresh = handler.refresh_user_token(&token).await?;
+                shared_user_token::encode(&fresh)
+            })
+            .await?;
+        match shared_user_token::decode(&shared) {
+            Some(token) => Ok(token),
+            None => {
+                // Another version's encoding: treat it as absent and ask the platform.
+                tracing::warn!(key = %key, "unreadable shared user token; refreshing without it");
+                self.inner.handler.refresh_user_token(refresh_token).await
+            }
+        }
+    }
+
+    async fn app_token(&self) -> Result<Option<AccessToken>> {
+        let Some(key) = self.inner.handler.token_key() else {
+            return Ok(None);
+        };
+        let handler = self.inner.handler.clone();
+        self.inner
+            .sso
+            .inner
+            .cache
+            .get(&key, move || async move { handler.fetch_app_token().await })
+            .await
+            .map(Some)
+    }
+
+    /// Runs `step` with the app token; when the platform rejects the token, invalidates exactly
+    /// that token and runs the step once more with a fresh one.
+    async fn with_app_token<T, F, Fut>(&self, step: F) -> Result<T>
+    where
+        F: Fn(Option<AccessToken>) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let token = self.app_token().await?;
+        match step(token.clone()).await {
+            Err(e) if e.is_token_invalid() => {
+                let (Some(key), Some(token)) = (self.inner.handler.token_key(), token) else {
+                    return Err(e);
+                };
+                tracing::info!(error = %e, "app token rejected; invalidating it and retrying once");
+                self.inner.sso.inner.cache.invalidate(&key, &token).await;
+                let fresh = self.app_token().await?;
+                step(fresh).await
+            }
+            other => other,
+        }
+    }
+
+    async fn finish(&self, identity: Identity, flow: Flow) -> Result<Login> {
+        let handler = &self.inner.handler;
+        if let (Some(org), Some(corp)) = (&identity.org_id, &self.inner.config.corp_id)
+            && !org.is_empty()
+            && org != corp
+        {
+            return Err(Error::NotInTenant {
+                ctx: UpstreamCtx::new(
+                    Some(self.tenant().clone()),
+                    self.platform().clone(),
+                    "membership",
+                ),
+            });
+        }
+        let mut attempt = 0;
+        let mut detail = loop {
+            let result = self
+                .with_app_token(|token| {
+                    let handler = handler.clone();
+                    let identity = &identity;
+                    async move { handler.user_detail(token.as_ref(), identity).await }
+                })
+                .await;
+            match result {
+                Err(e)
+                    if e.is_transient()
+                        && attempt < TRANSIENT_RETRIES
+                        && !matches!(e, Error::RateLimited { .. }) =>
+                {
+                    attempt += 1;
+                    tracing::warn!(error = %e, attempt, "transient failure fetching user detail; retrying");
+                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                }
+                other => break other?,
+            }
+        };
+        if let Value::Object(map) = &mut detail {
+            for (k, v) in &identity.documents {
+                map.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        let mut profile = self
+            .inner
+            .rules
+            .map(self.platform(), self.tenant(), &detail)?;
+        if profile.union_id.is_none() {
+            profile.union_id = identity.union_id.clone();
+        }
+        if profile.open_id.is_none() {
+            profile.open_id = identity.open_id.clone();
+        }
+        tracing::info!(user_id = %profile.user_id, "login succeeded");
+        Ok(Login {
+            profile,
+            user_token: identity.user_token,
+            flow,
+        })
+    }
+}
