@@ -1,6 +1,7 @@
 //! `cargo xtask ci`: everything CI checks, in order, stopping at the first failure.
 
 pub mod docsrs;
+pub mod examples;
 pub mod gateway_features;
 pub mod msrv;
 
@@ -35,6 +36,25 @@ pub fn run_ci(root: &Path, args: &[String]) -> Result {
                 "warnings",
             ],
             &[],
+        )?;
+        // The workspace build turns on only the facade features other members enable: lint
+        // every example (redis, sql, axum ones included) with all of them.
+        sh(
+            root,
+            "cargo",
+            &[
+                "clippy",
+                "-p",
+                "unilogin",
+                "--features",
+                "full",
+                "--examples",
+                "--tests",
+                "--",
+                "-D",
+                "warnings",
+            ],
+            &[],
         )
     })?;
     step("docs as docs.rs builds them", || docsrs::docs(root))?;
@@ -54,6 +74,7 @@ pub fn run_ci(root: &Path, args: &[String]) -> Result {
         )?;
         sh(root, "cargo", &["test", "--workspace", "--doc"], &[])
     })?;
+    step("facade examples", || examples::facade_examples(root))?;
     if !quick {
         step("facade feature matrix", || feature_matrix(root))?;
         step("gateway feature combinations", || {

@@ -1,5 +1,5 @@
-//! DingTalk's error codes as classes (reference `platforms.md` §2.5). At the token endpoints a
-//! token-invalid answer (40001, `InvalidAuthentication`) means a wrong secret (`secret_rejected`).
+//! DingTalk's error codes as classes (reference `platforms.md` §2.5): 40096 / 40089 are a wrong
+//! AppKey/AppSecret; at the token endpoints a token-invalid answer (40001) means one too.
 
 use serde_json::Value;
 use unilogin_core::ErrorClass::{self, *};

@@ -15,7 +15,8 @@
 //! login reporting another organisation is refused); hosts `oapi`, `api`, `login`; options
 //! `app_token_api` = `oapi` (default, `gettoken`) or `v1` (`v1.0/oauth2/accessToken`), `scope`
 //! = `openid` (default) or `openid corpid` (the user picks an organisation), `restrict_to_corp`
-//! (default `false`; `true` needs `corp_id`: the authorize page offers only that one).
+//! (default `false`; `true` needs `corp_id` and scope `openid corpid`, the default then: the
+//! authorize page offers only that organisation).
 
 mod api;
 mod error;
@@ -27,7 +28,7 @@ use serde_json::{Map, Value, json};
 use unilogin_core::config::PlatformConfig;
 use unilogin_core::envelope::{require_str, str_at};
 use unilogin_core::http::HttpClient;
-use unilogin_core::platform::sdk::{Hosts, choice};
+use unilogin_core::platform::sdk::{Hosts, choice, choice_opt};
 use unilogin_core::platform::{AuthorizeRequest, Base, Flow, Identity, InClient, JsapiLogin};
 use unilogin_core::platform::{Platform, UserToken, WebCallback};
 use unilogin_core::registry::{PlatformContext, PlatformRegistration};
@@ -54,16 +55,7 @@ const HOSTS: Hosts = &[
 const JSAPI: JsapiLogin = JsapiLogin {
     sdk_url: "https://g.alicdn.com/dingding/dingtalk-jsapi/3.0.25/dingtalk.open.js",
     global: "dd",
-    get_code: r#"function (p) {
-  return new Promise(function (ok, ko) {
-    var fail = function (e) { ko(new Error(typeof e === 'string' ? e : JSON.stringify(e))); };
-    var done = function (r) { ok(r.authCode || r.code); };
-    dd.ready(function () {
-      if (dd.getAuthCode) { dd.getAuthCode({ corpId: p.corpId, success: done, fail: fail }); }
-      else { dd.runtime.permission.requestAuthCode({ corpId: p.corpId, onSuccess: done, onFail: fail }); }
-    });
-  });
-}"#,
+    get_code: include_str!("../jsapi.js"),
     params: |config| json!({ "corpId": config.corp_id }),
 };
 
@@ -111,13 +103,22 @@ impl DingTalk {
         if restrict_to_corp && corp_id.is_none() {
             return Err(config.error("options.restrict_to_corp", "needs `corp_id`"));
         }
+        // DingTalk honours `corpId` only when the scope includes `corpid` (reference §2.4).
+        let scope = match (restrict_to_corp, choice_opt(config, "scope", SCOPES)?) {
+            (true, Some("openid")) => {
+                let why = "needs `scope: openid corpid` (DingTalk ignores `corpId` without it)";
+                return Err(config.error("options.restrict_to_corp", why));
+            }
+            (true, None) => "openid corpid",
+            (_, scope) => scope.unwrap_or("openid"),
+        };
         let http = &http;
         Ok(Self {
             base: Base::new(&PlatformContext { config, http }, HOSTS)?,
             app_secret: config.app_secret.clone(),
             corp_id,
             app_token_v1: choice(config, "app_token_api", APP_TOKEN_V1)?,
-            scope: choice(config, "scope", SCOPES)?,
+            scope,
             restrict_to_corp,
         })
     }

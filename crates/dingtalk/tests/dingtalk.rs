@@ -206,6 +206,26 @@ async fn the_authorize_url_carries_the_options() {
         "{got:?}"
     );
 
+    // `corpId` works only with the `corpid` scope: restricting implies it, and refuses `openid`.
+    let url = handler(&fake, json!({ "options": { "restrict_to_corp": true } }))
+        .authorize_url(&request(Flow::Web))
+        .await
+        .unwrap();
+    let got = pairs(url);
+    assert!(
+        got.contains(&("scope".into(), "openid corpid".into())),
+        "{got:?}"
+    );
+    let config = config(
+        &fake,
+        json!({ "options": { "scope": "openid", "restrict_to_corp": true } }),
+    );
+    let err = config.validate().unwrap_err();
+    assert!(
+        matches!(&err, Error::Config { field, .. } if field == "options.restrict_to_corp"),
+        "{err:?}"
+    );
+
     let err = handler(&fake, json!({}))
         .authorize_url(&request(Flow::H5))
         .await

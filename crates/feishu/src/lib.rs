@@ -22,6 +22,15 @@ pub const NAME: &str = "feishu";
 /// The default mapping rules (YAML).
 pub const DEFAULT_RULES: &str = include_str!("../rules.yaml");
 
+/// `tt.requestAccess` (client ≥ 6.9, code valid 3 minutes), falling back to the older
+/// `tt.requestAuthCode` inside `h5sdk.ready` (5 minutes).
+const JSAPI_LOGIN: JsapiLogin = JsapiLogin {
+    sdk_url: "https://lf1-cdn-tos.bytegoofy.com/goofy/lark/op/h5-js-sdk-1.5.16.js",
+    global: "tt",
+    get_code: include_str!("../jsapi.js"),
+    params: |config| json!({ "appId": config.app_key.as_str() }),
+};
+
 inventory::submit! {
     PlatformRegistration {
         name: NAME,
@@ -32,15 +41,6 @@ inventory::submit! {
         build: Feishu::build,
     }
 }
-
-/// `tt.requestAccess` (client ≥ 6.9, code valid 3 minutes), falling back to the older
-/// `tt.requestAuthCode` inside `h5sdk.ready` (5 minutes).
-const JSAPI_LOGIN: JsapiLogin = JsapiLogin {
-    sdk_url: "https://lf1-cdn-tos.bytegoofy.com/goofy/lark/op/h5-js-sdk-1.5.16.js",
-    global: "tt",
-    get_code: include_str!("../jsapi.js"),
-    params: |config| json!({ "appId": config.app_key.as_str() }),
-};
 
 const FEISHU_HOSTS: Hosts = &[
     ("open", "https://open.feishu.cn/"),

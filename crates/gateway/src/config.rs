@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
-use unilogin::config::PlatformConfig;
 use unilogin::HttpConfig;
+use unilogin::config::PlatformConfig;
 use unilogin::{Error, Registry, Result};
 use url::Url;
 

@@ -182,8 +182,8 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use unilogin::error::StateProblem;
     use unilogin::error::ErrorClass;
+    use unilogin::error::StateProblem;
     use unilogin::{PlatformName, TenantId, UpstreamCode, UpstreamCtx};
 
     fn ctx() -> UpstreamCtx {

@@ -52,7 +52,7 @@ pub enum Fault {
     TokenInvalid,
     /// The platform's "authorization code invalid, used or expired" answer (DingTalk: 40078).
     CodeInvalid,
-    /// The platform's JSON rate-limit answer (DingTalk: errcode 90002; HTTP 429 on `api`).
+    /// The platform's JSON rate-limit answer (DingTalk: errcode 90002; HTTP 403 `Forbidden.AccessDenied.QpsLimitForAppkeyAndApi` on `api`).
     RateLimited,
     /// The platform's non-JSON rate-limit / ban page (DingTalk: the HTML page served for the 5-minute
     /// per-IP ban). Platforms without one render [`Fault::RateLimited`].

@@ -335,7 +335,8 @@ async fn wrong_credentials_are_rejected_on_both_generations() {
         let creds = [("appkey", key), ("appsecret", secret)];
         let (status, v) = json(http.get(GETTOKEN).query(&creds)).await;
         assert_eq!(status, StatusCode::OK);
-        assert_eq!(v["errcode"], 40001);
+        assert_eq!(v["errcode"], 40096, "what the live API answers");
+        assert_eq!(v["errmsg"], "不合法的appKey或appSecret");
         assert!(v.get("access_token").is_none());
     }
     let (_, v) = json(http.get(GETTOKEN).query(&CREDS[..1])).await;
@@ -624,7 +625,11 @@ async fn injected_codes_render_in_the_endpoint_envelope() {
             400,
             "InvalidAuthentication",
         ),
-        (Fault::RateLimited, 429, "Throttling"),
+        (
+            Fault::RateLimited,
+            403,
+            "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
+        ),
         (Fault::IpNotAllowed, 403, forbidden),
         (Fault::SystemBusy, 503, "ServiceUnavailable"),
         (
@@ -667,11 +672,42 @@ async fn injected_codes_render_in_the_endpoint_envelope() {
 }
 
 #[tokio::test]
-async fn rate_limits_come_as_90002_429_and_the_html_ban_page() {
+async fn rate_limits_come_as_90002_403_qps_limit_and_the_html_ban_page() {
     let (dt, http) = started(dingtalk::start()).await;
     dt.inject(ep::GETTOKEN, Fault::RateLimited).expect("inject");
     let (_, v) = json(http.get(GETTOKEN).query(&CREDS)).await;
     assert_eq!(v["errcode"], 90002);
+
+    // The v1.0 API throttles with HTTP 403 (not 429) and a `Forbidden.AccessDenied.Qp?Limit*` code.
+    let creds = json!({"appKey": DEFAULT_APP_KEY, "appSecret": DEFAULT_APP_SECRET});
+    dt.inject(ep::OAUTH2_ACCESS_TOKEN, Fault::RateLimited)
+        .expect("inject");
+    let (status, v) = api(&http, ACCESS_TOKEN, creds.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(v["code"], dingtalk::API_THROTTLED);
+    assert_eq!(v["code"], "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi");
+    assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    assert!(
+        v["requestid"].as_str().is_some_and(|r| !r.is_empty()),
+        "{v}"
+    );
+    let mut keys: Vec<_> = v.as_object().expect("object").keys().cloned().collect();
+    keys.sort();
+    assert_eq!(keys, ["code", "message", "requestid"]);
+    for code in [
+        "Forbidden.AccessDenied.QpsLimitForApi",
+        "Forbidden.AccessDenied.QpmLimitForAppkeyAndApi",
+    ] {
+        dt.inject(ep::OAUTH2_ACCESS_TOKEN, Fault::code(code))
+            .expect("inject");
+        let (status, v) = api(&http, ACCESS_TOKEN, creds.clone()).await;
+        assert_eq!(
+            (status, v["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some(code))
+        );
+    }
+    let (status, v) = api(&http, ACCESS_TOKEN, creds).await;
+    assert_eq!(status, StatusCode::OK, "faults were one-shot: {v}");
 
     for endpoint in [ep::USER_GET, ep::AUTHORIZE] {
         dt.inject(endpoint, Fault::RateLimitPage).expect("inject");

@@ -293,38 +293,6 @@ impl Platform for WeCom {
         })
     }
 
-    async fn user_detail(
-        &self,
-        app_token: Option<&AccessToken>,
-        identity: &Identity,
-    ) -> Result<Value> {
-        let path = "cgi-bin/user/get";
-        let Some(user_id) = &identity.user_id else {
-            return Err(Error::NotInTenant {
-                ctx: self.base.ctx(path),
-            });
-        };
-        let token = ("access_token", self.base.app_token(app_token)?.expose());
-        let query = [token, ("userid", user_id.as_str())];
-        let mut detail = self.call(Method::GET, path, &query, None).await?.body;
-        if let Some(ticket) = &identity.user_ticket {
-            let body = json!({ "user_ticket": ticket.expose() });
-            let private = self
-                .call(
-                    Method::POST,
-                    "cgi-bin/auth/getuserdetail",
-                    &[token],
-                    Some(body),
-                )
-                .await?
-                .body;
-            if let Value::Object(map) = &mut detail {
-                map.insert("private".into(), private);
-            }
-        }
-        Ok(detail)
-    }
-
     async fn authorize_url(&self, request: &AuthorizeRequest<'_>) -> Result<Url> {
         let (state, redirect_uri) = (request.state.expose(), request.redirect_uri.as_str());
         let (corp_id, agent_id) = (self.corp_id(), self.agent_id.as_str());
@@ -371,5 +339,37 @@ impl Platform for WeCom {
                 self.link("open", "wwopen/sso/qrConnect", &pairs)
             }
         }
+    }
+
+    async fn user_detail(
+        &self,
+        app_token: Option<&AccessToken>,
+        identity: &Identity,
+    ) -> Result<Value> {
+        let path = "cgi-bin/user/get";
+        let Some(user_id) = &identity.user_id else {
+            return Err(Error::NotInTenant {
+                ctx: self.base.ctx(path),
+            });
+        };
+        let token = ("access_token", self.base.app_token(app_token)?.expose());
+        let query = [token, ("userid", user_id.as_str())];
+        let mut detail = self.call(Method::GET, path, &query, None).await?.body;
+        if let Some(ticket) = &identity.user_ticket {
+            let body = json!({ "user_ticket": ticket.expose() });
+            let private = self
+                .call(
+                    Method::POST,
+                    "cgi-bin/auth/getuserdetail",
+                    &[token],
+                    Some(body),
+                )
+                .await?
+                .body;
+            if let Value::Object(map) = &mut detail {
+                map.insert("private".into(), private);
+            }
+        }
+        Ok(detail)
     }
 }

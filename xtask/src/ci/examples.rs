@@ -30,7 +30,9 @@ const ARGS: &[(&str, &[&str])] = &[("protected_api", &["--self-test"])];
 pub fn facade_examples(root: &Path) -> Result {
     let examples = build(root)?;
     if examples.is_empty() {
-        return Err(format!("`cargo build -p {FACADE} --examples` built no example"));
+        return Err(format!(
+            "`cargo build -p {FACADE} --examples` built no example"
+        ));
     }
     let redis = RedisServer::start()?;
     let redis_url = redis.url();
@@ -65,6 +67,8 @@ fn build(root: &Path) -> Result<Vec<(String, PathBuf)>> {
         "--examples",
         "--message-format=json",
     ];
+    let manifest = root.join("crates").join(FACADE).join("Cargo.toml");
+    let canonical = std::fs::canonicalize(&manifest).ok();
     println!("$ cargo {}", args.join(" "));
     let out = Command::new("cargo")
         .args(args)
@@ -83,9 +87,10 @@ fn build(root: &Path) -> Result<Vec<(String, PathBuf)>> {
         let ours = msg["target"]["kind"]
             .as_array()
             .is_some_and(|k| k.iter().any(|k| k == "example"))
-            && msg["package_id"]
-                .as_str()
-                .is_some_and(|id| id.contains("/crates/unilogin#") || id.contains("/crates/unilogin)"));
+            && msg["manifest_path"].as_str().is_some_and(|p| {
+                Path::new(p) == manifest
+                    || std::fs::canonicalize(p).is_ok_and(|p| Some(p) == canonical)
+            });
         match msg["reason"].as_str() {
             Some("compiler-message") => {
                 if let Some(rendered) = msg["message"]["rendered"].as_str() {
@@ -106,10 +111,16 @@ fn build(root: &Path) -> Result<Vec<(String, PathBuf)>> {
         }
     }
     if !out.status.success() {
-        return Err(format!("`cargo {}` failed ({})", args.join(" "), out.status));
+        return Err(format!(
+            "`cargo {}` failed ({})",
+            args.join(" "),
+            out.status
+        ));
     }
     if warnings > 0 {
-        return Err(format!("the facade's examples have {warnings} compiler warning(s)"));
+        return Err(format!(
+            "the facade's examples have {warnings} compiler warning(s)"
+        ));
     }
     examples.sort();
     Ok(examples)

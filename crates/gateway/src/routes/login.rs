@@ -12,10 +12,10 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use unilogin::{InClient, JsapiLogin};
 use unilogin::user_agent::ClientInfo;
 use unilogin::web_login::random_hex;
 use unilogin::{Error, Flow, Prepared};
+use unilogin::{InClient, JsapiLogin};
 use url::Url;
 
 use super::{Target, no_store, sandbox};

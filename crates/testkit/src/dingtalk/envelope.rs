@@ -33,8 +33,10 @@ pub const API_PERMISSION_DENIED: &str = "Forbidden.AccessDenied.AccessTokenPermi
 pub const API_IP_DENIED: &str = "Forbidden.AccessDenied.IpNotInWhiteList";
 /// `api` code: wrong path or method (HTTP 404).
 pub const API_NOT_FOUND: &str = "InvalidAction.NotFound";
-/// `api` code: rate limited (HTTP 429). Illustrative: the reference has no confirmed code.
-pub const API_THROTTLED: &str = "Throttling";
+/// `api` code: rate limited (HTTP **403**: the v1.0 API answers throttling with 403, not 429).
+/// Its siblings `Forbidden.AccessDenied.QpsLimitForApi` and
+/// `Forbidden.AccessDenied.QpmLimitForAppkeyAndApi` get the same status and message.
+pub const API_THROTTLED: &str = "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi";
 /// `api` code: transient failure (HTTP 503). Illustrative.
 pub const API_UNAVAILABLE: &str = "ServiceUnavailable";
 /// `api` code: body missing or not JSON (HTTP 400, "body is mandatory for this action.").
@@ -50,6 +52,8 @@ pub const API_INVALID_PARAMETER: &str = "InvalidParameter";
 
 /// oapi errcode of the rate-limit fault.
 pub const OAPI_RATE_LIMITED: i64 = 90002;
+/// oapi errcode of a wrong AppKey or AppSecret at `gettoken` ("不合法的appKey或appSecret").
+pub const OAPI_INVALID_CREDENTIALS: i64 = 40096;
 /// oapi errcode for a missing / malformed parameter. Illustrative.
 pub const OAPI_BAD_PARAMETER: i64 = 40035;
 
@@ -64,6 +68,7 @@ pub(crate) fn oapi_message(code: i64) -> String {
         40014 => "不合法的access_token",
         40035 => "不合法的参数",
         40078 => "不存在的临时授权码",
+        40096 => "不合法的appKey或appSecret",
         42001 => "access_token超时",
         43001 => "需要GET请求",
         43002 => "需要POST请求",
@@ -140,7 +145,11 @@ pub(crate) fn api_status_message(code: &str) -> (StatusCode, String) {
         API_PERMISSION_DENIED => (StatusCode::FORBIDDEN, "没有调用该接口的权限"),
         API_IP_DENIED => (StatusCode::FORBIDDEN, "访问ip不在白名单之中"),
         API_NOT_FOUND => (StatusCode::NOT_FOUND, "指定的接口不存在"),
-        API_THROTTLED => (StatusCode::TOO_MANY_REQUESTS, "请求被流控,请稍后重试"),
+        API_THROTTLED
+        | "Forbidden.AccessDenied.QpsLimitForApi"
+        | "Forbidden.AccessDenied.QpmLimitForAppkeyAndApi" => {
+            (StatusCode::FORBIDDEN, "请求被流控,请稍后重试")
+        }
         API_UNAVAILABLE => (StatusCode::SERVICE_UNAVAILABLE, "服务暂不可用,请稍后重试"),
         API_MISSING_BODY => (
             StatusCode::BAD_REQUEST,

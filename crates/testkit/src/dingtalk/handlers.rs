@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 
 use super::envelope::{
     API_INVALID_AUTH_CODE, API_INVALID_AUTHENTICATION, API_INVALID_CLIENT, API_INVALID_PARAMETER,
-    API_INVALID_REFRESH_TOKEN, API_MISSING_BODY, OAPI_BAD_PARAMETER, api_error, api_error_with,
-    api_missing, oapi_error, oapi_error_msg, oapi_missing, oapi_result,
+    API_INVALID_REFRESH_TOKEN, API_MISSING_BODY, OAPI_BAD_PARAMETER, OAPI_INVALID_CREDENTIALS,
+    api_error, api_error_with, api_missing, oapi_error, oapi_error_msg, oapi_missing, oapi_result,
 };
 use super::{
     APP_TOKEN_TTL, AppTokenMeta, DingTalk, REFRESH_TOKEN_TTL, USER_TOKEN_TTL, UserTokenMeta,
@@ -65,9 +65,10 @@ pub(crate) async fn gettoken(st: Arc<DingTalk>, req: Request) -> Reply {
     let q = http::query_params(req.uri());
     let app_key = param(&q, "appkey").ok_or_else(|| oapi_missing("appkey"))?;
     let app_secret = param(&q, "appsecret").ok_or_else(|| oapi_missing("appsecret"))?;
+    // A wrong key or secret: 40096 "不合法的appKey或appSecret", what the live API answers.
     let app = st
         .app_with_secret(app_key, app_secret)
-        .ok_or_else(|| oapi_error(40001))?;
+        .ok_or_else(|| oapi_error(OAPI_INVALID_CREDENTIALS))?;
     let token = st.app_token_for(&app.app_key, &app.corp_id);
     // Same shape as fixtures/dingtalk/oapi_gettoken.json (no request_id there).
     Ok(http::json(

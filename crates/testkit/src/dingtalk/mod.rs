@@ -20,8 +20,8 @@
 //! | `approve` | `POST /oauth2/approve` (form posted by the page's buttons) → 303 | login |
 //!
 //! # What it validates (as the real platform does)
-//! * **Credentials**: wrong app key or secret → errcode 40001 at `gettoken`; HTTP 400
-//!   `invalidClientIdOrSecret` on `api`.
+//! * **Credentials**: wrong app key or secret → errcode 40096 (`不合法的appKey或appSecret`, what
+//!   the live API answers) at `gettoken`; HTTP 400 `invalidClientIdOrSecret` on `api`.
 //! * **App tokens** (7200 s, [`APP_TOKEN_TTL`]): unknown, expired (fake clock) or revoked
 //!   ([`FakePlatform::revoke_app_tokens`](crate::FakePlatform::revoke_app_tokens)) → errcode 40014. Fetching again while one is live returns
 //!   the same token and extends it; both token endpoints share tokens (they are interchangeable
@@ -48,20 +48,23 @@
 //! # Faults
 //! Platform faults render as: [`Fault::TokenInvalid`](crate::Fault::TokenInvalid) 40014 / HTTP 400
 //! `InvalidAuthentication`; `CodeInvalid` 40078 / HTTP 400 `InvalidAuthCode`; `RateLimited` 90002 /
-//! HTTP 429 `Throttling`; `RateLimitPage` the HTML ban page with HTTP 200; `PermissionDenied`
+//! HTTP **403** `Forbidden.AccessDenied.QpsLimitForAppkeyAndApi` (the v1.0 API throttles with 403,
+//! not 429); `RateLimitPage` the HTML ban page with HTTP 200; `PermissionDenied`
 //! 88 + `sub_code` 60011 / HTTP 403 `Forbidden.AccessDenied.AccessTokenPermissionDenied` (with
 //! `accessdenieddetail`); `IpNotAllowed` 60020 / HTTP 403 `Forbidden.AccessDenied.IpNotInWhiteList`;
 //! `SystemBusy` -1 / HTTP 503 `ServiceUnavailable`. `Fault::code(n)` on an oapi endpoint gives
 //! errcode `n` with the reference message; `Fault::code("Name")` on an api endpoint gives that code
-//! with its reference HTTP status (400 by default, 403 for `Forbidden.*`, 404, 429, 503).
+//! with its reference HTTP status (400 by default, 403 for `Forbidden.*` including the
+//! `Forbidden.AccessDenied.Qp?Limit*` throttling codes, 404, 503).
 //! Login pages accept only transport faults and `RateLimitPage`.
 //!
 //! # Illustrative choices
 //! The reference does not confirm these; the fake picks a plausible answer and clients must only
 //! branch on the class (4xx on code exchange = invalid code): the `api` codes `InvalidAuthCode`,
-//! `invalidClientIdOrSecret`, `InvalidRefreshToken`, `Throttling`, `ServiceUnavailable`,
-//! `Forbidden.AccessDenied.IpNotInWhiteList`; oapi errcodes 40035, 43001, 43002 and the errmsg of
-//! 40001 / 90002; HTTP 200 for the ban page; refresh-token non-rotation.
+//! `invalidClientIdOrSecret`, `InvalidRefreshToken`, `ServiceUnavailable`,
+//! `Forbidden.AccessDenied.IpNotInWhiteList`; the message of the throttling answer; oapi errcodes
+//! 40035, 43001, 43002 and the errmsg of 40001 / 90002; HTTP 200 for the ban page; refresh-token
+//! non-rotation.
 
 mod envelope;
 mod handlers;
@@ -76,7 +79,8 @@ use url::Url;
 pub use envelope::{
     API_INVALID_AUTH_CODE, API_INVALID_AUTHENTICATION, API_INVALID_CLIENT, API_INVALID_PARAMETER,
     API_INVALID_REFRESH_TOKEN, API_IP_DENIED, API_MISSING_BODY, API_NOT_FOUND,
-    API_PERMISSION_DENIED, API_THROTTLED, API_UNAVAILABLE, OAPI_BAD_PARAMETER, OAPI_RATE_LIMITED,
+    API_PERMISSION_DENIED, API_THROTTLED, API_UNAVAILABLE, OAPI_BAD_PARAMETER,
+    OAPI_INVALID_CREDENTIALS, OAPI_RATE_LIMITED,
 };
 
 use crate::clock::FakeClock;
