@@ -21,10 +21,12 @@ fn main() -> ExitCode {
         Some("new-platform") => match args.get(1) {
             Some(name) => scaffold::new_platform(&root, name).map(|created| {
                 println!(
-                    "created crates/{name} ({} files) and the facade feature `{name}`",
+                    "created the platform `{name}` ({} files and edits: its crate, its test-kit fake, its conformance test, the facade feature, an example, a docs page)",
                     created.len()
                 );
-                println!("next: fill in crates/{name}/src/lib.rs, then `cargo xtask ci`");
+                println!(
+                    "next: replace every `REPLACE:` (docs/adding-a-platform.md walks through each file), then `cargo xtask ci`"
+                );
             }),
             None => Err("usage: cargo xtask new-platform NAME".into()),
         },

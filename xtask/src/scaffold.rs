@@ -1,386 +1,366 @@
-//! `cargo xtask new-platform NAME`: scaffolds a platform crate and wires it into the facade.
+//! `cargo xtask new-platform NAME`: scaffolds a platform in the workspace's layout.
 //!
-//! The generated crate is a complete, working handler for a platform with an
-//! `{errcode, errmsg, ...}` envelope (token → code → user id → detail). A contributor adapts
-//! its endpoints, envelope and error codes to the real platform; the registration, facade
-//! feature, default rules and tests are already wired.
+//! The generated platform is complete and working for an invented `{errcode, errmsg}`
+//! platform, so that everything builds and passes from the first minute; every `REPLACE:`
+//! marks what a contributor takes from the real platform's documentation instead
+//! (`docs/adding-a-platform.md` walks through it). It writes:
+//!
+//! - `crates/NAME/`: the platform crate on the core's platform SDK (`src/lib.rs`: registration
+//!   with its `InClient::Jsapi` surface, hosts, options, the `Platform` impl; `src/api.rs`: HTTP
+//!   calls and envelope; `src/error.rs`: the error table), `rules.yaml`, and `tests/` against
+//!   the fake;
+//! - `crates/testkit/src/IDENT/`: the fake on the test kit's skeleton (a `Backend`: state,
+//!   routes, envelope, pages);
+//! - `tests/tests/IDENT.rs`: the conformance suite against the fake;
+//! - `crates/unilogin/examples/IDENT_login.rs` and `docs/platforms/NAME.md`;
+//!
+//! and wires them in: workspace member and dependency, the facade's feature `NAME` (also in
+//! `full` and in `[package.metadata.unilogin] platforms`, the CI feature matrix), its
+//! re-export and example, the test kit's module and the conformance suite's dev-dependency.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
-use toml_edit::{Array, DocumentMut, Item, Value, value};
+use toml_edit::{Array, DocumentMut, InlineTable, Item, Table, Value, value};
 
 use crate::Result;
 
-/// Validates a platform name: lower-case ASCII letters, digits and `-`, starting with a letter.
+/// `(path, template)` of a generated file: the template is
+/// `scaffold/templates/<file>.tmpl`.
+macro_rules! template {
+    ($path:literal, $file:literal) => {
+        (
+            $path,
+            include_str!(concat!("scaffold/templates/", $file, ".tmpl")),
+        )
+    };
+}
+
+/// The generated files: path and template, both with placeholders (see [`Names::fill`]).
+#[rustfmt::skip]
+const FILES: &[(&str, &str)] = &[
+    template!("crates/{{name}}/Cargo.toml", "platform/Cargo.toml"),
+    template!("crates/{{name}}/src/lib.rs", "platform/src/lib.rs"),
+    template!("crates/{{name}}/src/api.rs", "platform/src/api.rs"),
+    template!("crates/{{name}}/src/error.rs", "platform/src/error.rs"),
+    template!("crates/{{name}}/rules.yaml", "platform/rules.yaml"),
+    template!("crates/{{name}}/jsapi.js", "platform/jsapi.js"),
+    template!("crates/{{name}}/tests/{{ident}}.rs", "platform/tests/platform.rs"),
+    template!("crates/testkit/src/{{ident}}/mod.rs", "fake/mod.rs"),
+    template!("crates/testkit/src/{{ident}}/envelope.rs", "fake/envelope.rs"),
+    template!("crates/testkit/src/{{ident}}/handlers.rs", "fake/handlers.rs"),
+    template!("crates/testkit/src/{{ident}}/pages.rs", "fake/pages.rs"),
+    template!("tests/tests/{{ident}}.rs", "wiring/conformance.rs"),
+    template!("crates/unilogin/examples/{{ident}}_login.rs", "wiring/example.rs"),
+    template!("docs/platforms/{{name}}.md", "wiring/page.md"),
+];
+
+/// Names a template can't take as the platform's: crates, features and test-kit modules that
+/// exist, crates the templates use, and Rust's reserved words (the name is a module).
+const RESERVED: &str = "\
+    core unilogin full redis sql axum testkit gateway benchkit conformance xtask calls \
+    clock fake faults fixtures http pages platform selfbuilt server store table users std \
+    alloc test url serde serde-json tokio reqwest inventory async-trait tracing as async \
+    await box break const continue crate do dyn else enum extern false final fn for gen if \
+    impl in let loop macro match mod move mut override priv pub ref return self static \
+    struct super trait true try type typeof union unsafe unsized use virtual where while \
+    yield";
+
+/// The type names the templates use beside the platform's own (its name in CamelCase).
+const TYPES: &str = "\
+    AccessToken AppCredentials AppSecret Arc AuthCode AuthorizeRequest Backend Base \
+    Callback Check CodeGrant CodeKind CodeStore Duration EndpointRole EndpointSpec Error \
+    ErrorClass Expected Fake FakeClock FakeRouter FakeUser Fault FaultCodes FetchedToken \
+    Flow Hosts HttpClient HttpConfig Identity InClient JsapiLogin Map Method \
+    NumericEnvelope Params Platform PlatformConfig PlatformContext PlatformRegistration \
+    PlatformResponder Refusal Registry Reply Request Response Result Setup SignInPage Sso \
+    StaticConfig StatusCode TenantId Times TokenStore UpstreamCode UpstreamCtx Url \
+    UserDirectory Value WebCallback";
+
+/// Validates a platform name: lower-case ASCII letters, digits and single `-`s, starting with a
+/// letter, not reserved.
 pub fn validate_name(name: &str) -> Result {
     let ok = name.len() <= 32
         && name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !name.ends_with('-');
+        && !name.ends_with('-')
+        && !name.contains("--");
     if !ok {
         return Err(format!(
-            "invalid platform name `{name}`: use lower-case letters, digits and `-`, starting with a letter"
+            "invalid platform name `{name}`: use lower-case letters, digits and single `-`s, starting with a letter"
         ));
     }
-    if matches!(
-        name,
-        "core"
-            | "unilogin"
-            | "full"
-            | "redis"
-            | "sql"
-            | "axum"
-            | "testkit"
-            | "gateway"
-            | "benchkit"
-    ) {
+    let names = Names::new(name);
+    let listed = |list: &str, word: &str| list.split_whitespace().any(|w| w == word);
+    if listed(RESERVED, name) || listed(TYPES, &names.camel) {
         return Err(format!("`{name}` is reserved"));
     }
     Ok(())
 }
 
-/// Creates `crates/NAME` and wires it into the workspace and the facade. Returns the files
-/// created.
+/// The spellings of a platform name the templates use.
+struct Names {
+    /// `my-idp`: registry name, crate suffix, feature.
+    name: String,
+    /// `my_idp`: Rust paths, test-kit module, file names.
+    ident: String,
+    /// `MyIdp`: the handler and backend types.
+    camel: String,
+}
+
+impl Names {
+    fn new(name: &str) -> Self {
+        let camel = name
+            .split('-')
+            .map(|part| {
+                let mut c = part.chars();
+                c.next()
+                    .map(|first| first.to_ascii_uppercase().to_string() + c.as_str())
+                    .unwrap_or_default()
+            })
+            .collect();
+        Self {
+            name: name.to_owned(),
+            ident: name.replace('-', "_"),
+            camel,
+        }
+    }
+
+    /// `template` with `{{name}}`, `{{ident}}`, `{{IDENT}}` and `{{Type}}` filled in.
+    fn fill(&self, template: &str) -> String {
+        template
+            .replace("{{name}}", &self.name)
+            .replace("{{ident}}", &self.ident)
+            .replace("{{IDENT}}", &self.ident.to_ascii_uppercase())
+            .replace("{{Type}}", &self.camel)
+    }
+}
+
+/// Generates the platform `name` in the workspace at `root` (see the module docs) and wires it
+/// in. Nothing is written unless every file to create is new and every file to edit could be
+/// edited. Returns the files created, then the files edited.
 pub fn new_platform(root: &Path, name: &str) -> Result<Vec<PathBuf>> {
     validate_name(name)?;
-    let dir = root.join("crates").join(name);
-    if dir.exists() {
-        return Err(format!("crates/{name} already exists"));
-    }
-    let ident = name.replace('-', "_");
-    let type_name = camel(name);
-    let files = [
-        ("Cargo.toml", CARGO_TOML),
-        ("src/lib.rs", LIB_RS),
-        ("rules.yaml", RULES_YAML),
-        ("tests/registration.rs", TEST_RS),
-    ];
+    let names = Names::new(name);
     let mut created = Vec::new();
-    for (rel, template) in files {
-        let path = dir.join(rel);
+    for (path, template) in FILES {
+        let path = root.join(names.fill(path));
+        if path.exists() {
+            return Err(format!("{} already exists", path.display()));
+        }
+        created.push((path, names.fill(template)));
+    }
+    let module = root
+        .join("crates/testkit/src")
+        .join(format!("{}.rs", names.ident));
+    if module.exists() {
+        return Err(format!("{} already exists", module.display()));
+    }
+    let edited = vec![
+        edit_toml(root, "Cargo.toml", |doc| workspace(doc, &names))?,
+        edit_toml(root, "crates/unilogin/Cargo.toml", |doc| {
+            facade(doc, &names)
+        })?,
+        edit_text(root, "crates/unilogin/src/lib.rs", |text| {
+            facade_reexport(text, &names)
+        })?,
+        edit_text(root, "crates/testkit/src/lib.rs", |text| {
+            testkit_module(text, &names)
+        })?,
+        edit_toml(root, "tests/Cargo.toml", |doc| {
+            conformance(doc, &names);
+            Ok(())
+        })?,
+    ];
+    let mut written = Vec::new();
+    for (path, text) in created.iter().chain(&edited) {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
                 .map_err(|e| format!("creating {}: {e}", parent.display()))?;
         }
-        let text = template
-            .replace("{{name}}", name)
-            .replace("{{ident}}", &ident)
-            .replace("{{Type}}", &type_name);
-        std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
-        created.push(path);
+        std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+        written.push(path.clone());
     }
-    edit_toml(&root.join("Cargo.toml"), |doc| {
-        let members = doc["workspace"]["members"]
-            .as_array_mut()
-            .ok_or("workspace.members is not an array")?;
-        let member = format!("crates/{name}");
-        if !members.iter().any(|m| m.as_str() == Some(&member)) {
-            members.push(member);
-        }
-        let deps = doc["workspace"]["dependencies"]
-            .as_table_like_mut()
-            .ok_or("workspace.dependencies is not a table")?;
-        let mut dep = toml_edit::InlineTable::new();
-        dep.insert("path", format!("crates/{name}").into());
-        dep.insert("version", "0.1.0".into());
-        deps.insert(
-            &format!("unilogin-{name}"),
-            Item::Value(Value::InlineTable(dep)),
-        );
-        Ok(())
-    })?;
-    edit_toml(&root.join("crates/unilogin/Cargo.toml"), |doc| {
-        let mut dep = toml_edit::InlineTable::new();
-        dep.insert("workspace", true.into());
-        dep.insert("optional", true.into());
-        doc["dependencies"][&format!("unilogin-{name}")] = Item::Value(Value::InlineTable(dep));
-        let mut feature = Array::new();
-        feature.push(format!("dep:unilogin-{name}"));
-        doc["features"][name] = value(feature);
-        if let Some(full) = doc["features"]["full"].as_array_mut() {
-            full.push(name);
-        }
-        let platforms = doc["package"]["metadata"]["unilogin"]["platforms"]
-            .as_array_mut()
-            .ok_or("crates/unilogin/Cargo.toml lacks [package.metadata.unilogin] platforms")?;
-        platforms.push(name);
-        Ok(())
-    })?;
-    let facade = root.join("crates/unilogin/src/lib.rs");
-    let mut lib = std::fs::read_to_string(&facade)
-        .map_err(|e| format!("reading {}: {e}", facade.display()))?;
-    lib.push_str(&format!(
-        "\n/// The `{name}` platform (feature `{name}`).\n#[cfg(feature = \"{name}\")]\n#[cfg_attr(docsrs, doc(cfg(feature = \"{name}\")))]\npub use unilogin_{ident} as {ident};\n"
-    ));
-    std::fs::write(&facade, lib).map_err(|e| format!("writing {}: {e}", facade.display()))?;
-    Ok(created)
+    format_sources(&created);
+    Ok(written)
 }
 
-fn edit_toml(path: &Path, f: impl FnOnce(&mut DocumentMut) -> Result) -> Result {
+/// Formats the created Rust files with `rustfmt` (the templates are formatted for a short name;
+/// a longer one may wrap differently). Best effort: without `rustfmt`, `cargo fmt` does it later.
+fn format_sources(created: &[(PathBuf, String)]) {
+    let sources: Vec<&PathBuf> = created
+        .iter()
+        .map(|(path, _)| path)
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .collect();
+    let formatted = Command::new("rustfmt")
+        .args(["--edition", "2024"])
+        .args(&sources)
+        .status();
+    if !formatted.is_ok_and(|s| s.success()) {
+        eprintln!("xtask: rustfmt did not run on the generated files; run `cargo fmt --all`");
+    }
+}
+
+/// Workspace member and dependency (at the workspace's version, as the other crates are).
+fn workspace(doc: &mut DocumentMut, n: &Names) -> Result {
+    let members = doc["workspace"]["members"]
+        .as_array_mut()
+        .ok_or("workspace.members is not an array")?;
+    let member = format!("crates/{}", n.name);
+    if !members.iter().any(|m| m.as_str() == Some(&member)) {
+        push_like_last(members, member.as_str());
+    }
+    let version = doc["workspace"]["package"]["version"]
+        .as_str()
+        .ok_or("workspace.package.version is not a string")?
+        .to_owned();
+    let deps = doc["workspace"]["dependencies"]
+        .as_table_like_mut()
+        .ok_or("workspace.dependencies is not a table")?;
+    let mut dep = InlineTable::new();
+    dep.insert("path", member.into());
+    dep.insert("version", version.into());
+    deps.insert(
+        &format!("unilogin-{}", n.name),
+        Item::Value(Value::InlineTable(dep)),
+    );
+    Ok(())
+}
+
+/// The facade's optional dependency, feature (in `full` and the CI platform list) and example.
+fn facade(doc: &mut DocumentMut, n: &Names) -> Result {
+    let (name, krate) = (n.name.as_str(), format!("unilogin-{}", n.name));
+    let mut dep = InlineTable::new();
+    dep.insert("workspace", true.into());
+    dep.insert("optional", true.into());
+    doc["dependencies"][&krate] = Item::Value(Value::InlineTable(dep));
+    let features = doc["features"]
+        .as_table_mut()
+        .ok_or("crates/unilogin/Cargo.toml lacks [features]")?;
+    features.insert(name, value(Array::from_iter([format!("dep:{krate}")])));
+    if let Some(mut key) = features.key_mut(name) {
+        let doc_line = format!("## {name}: in-client JSAPI login and web OAuth2.\n");
+        key.leaf_decor_mut().set_prefix(doc_line);
+    }
+    if let Some(full) = features.get_mut("full").and_then(Item::as_array_mut) {
+        full.push(name);
+    }
+    doc["package"]["metadata"]["unilogin"]["platforms"]
+        .as_array_mut()
+        .ok_or("crates/unilogin/Cargo.toml lacks [package.metadata.unilogin] platforms")?
+        .push(name);
+    let mut example = Table::new();
+    example.insert("name", value(format!("{}_login", n.ident)));
+    example.insert("required-features", value(Array::from_iter([name])));
+    doc["example"]
+        .or_insert(Item::ArrayOfTables(Default::default()))
+        .as_array_of_tables_mut()
+        .ok_or("crates/unilogin/Cargo.toml: `example` is not an array of tables")?
+        .push(example);
+    Ok(())
+}
+
+/// The facade names the crate (so that its registration is linked), after the crates it names.
+fn facade_reexport(text: &str, n: &Names) -> Result<String> {
+    let block = n.fill(
+        "/// {{name}}: in-client JSAPI login and web OAuth2 (feature `{{name}}`).\n\
+         #[cfg(feature = \"{{name}}\")]\n\
+         #[cfg_attr(docsrs, doc(cfg(feature = \"{{name}}\")))]\n\
+         pub use unilogin_{{ident}} as {{ident}};\n",
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    let last_platform = lines
+        .iter()
+        .rposition(|l| l.starts_with("pub use unilogin_") && l.ends_with(';'));
+    Ok(match last_platform {
+        Some(i) => {
+            let (head, tail) = lines.split_at(i + 1);
+            format!("{}\n\n{block}{}\n", head.join("\n"), tail.join("\n"))
+        }
+        None => format!("{text}\n{block}"),
+    })
+}
+
+/// `pub mod IDENT;` among the test kit's modules, in the order rustfmt keeps them.
+fn testkit_module(text: &str, n: &Names) -> Result<String> {
+    let is_mod = |l: &str| {
+        let l = l.strip_prefix("pub ").unwrap_or(l);
+        l.strip_prefix("mod ").is_some_and(|m| m.ends_with(';'))
+    };
+    let name_of = |l: &str| {
+        let l = l.strip_prefix("pub ").unwrap_or(l);
+        l.trim_start_matches("mod ")
+            .trim_end_matches(';')
+            .to_owned()
+    };
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let first = lines
+        .iter()
+        .position(|l| is_mod(l))
+        .ok_or("crates/testkit/src/lib.rs declares no module")?;
+    let end = lines[first..]
+        .iter()
+        .position(|l| !is_mod(l))
+        .map_or(lines.len(), |k| first + k);
+    let at = (first..end)
+        .find(|&i| name_of(&lines[i]) > n.ident)
+        .unwrap_or(end);
+    lines.insert(at, format!("pub mod {};", n.ident));
+    Ok(lines.join("\n") + "\n")
+}
+
+/// The conformance suite's dev-dependency on the platform crate.
+fn conformance(doc: &mut DocumentMut, n: &Names) {
+    let mut dep = Table::new();
+    dep.set_dotted(true);
+    dep.insert("workspace", value(true));
+    doc["dev-dependencies"][&format!("unilogin-{}", n.name)] = Item::Table(dep);
+}
+
+/// Appends `item` to `array` on a line of its own when the last element is on one.
+fn push_like_last(array: &mut Array, item: impl Into<Value>) {
+    let prefix = array
+        .iter()
+        .last()
+        .and_then(|v| v.decor().prefix())
+        .and_then(|p| p.as_str())
+        .filter(|p| p.contains('\n'))
+        .map(str::to_owned);
+    let mut item = item.into();
+    if let Some(prefix) = prefix {
+        item.decor_mut().set_prefix(prefix);
+    }
+    array.push_formatted(item);
+}
+
+/// `root/rel` edited by `f`: its path and new text.
+fn edit_toml(
+    root: &Path,
+    rel: &str,
+    f: impl FnOnce(&mut DocumentMut) -> Result,
+) -> Result<(PathBuf, String)> {
+    edit_text(root, rel, |text| {
+        let mut doc: DocumentMut = text.parse().map_err(|e| format!("parsing: {e}"))?;
+        f(&mut doc)?;
+        Ok(doc.to_string())
+    })
+}
+
+/// `root/rel` edited by `f`: its path and new text.
+fn edit_text(
+    root: &Path,
+    rel: &str,
+    f: impl FnOnce(&str) -> Result<String>,
+) -> Result<(PathBuf, String)> {
+    let path = root.join(rel);
     let text =
-        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    let mut doc: DocumentMut = text
-        .parse()
-        .map_err(|e| format!("parsing {}: {e}", path.display()))?;
-    f(&mut doc).map_err(|e| format!("{}: {e}", path.display()))?;
-    std::fs::write(path, doc.to_string()).map_err(|e| format!("writing {}: {e}", path.display()))
+        std::fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let text = f(&text).map_err(|e| format!("{rel}: {e}"))?;
+    Ok((path, text))
 }
-
-fn camel(name: &str) -> String {
-    name.split('-')
-        .map(|part| {
-            let mut c = part.chars();
-            match c.next() {
-                Some(first) => first.to_ascii_uppercase().to_string() + c.as_str(),
-                None => String::new(),
-            }
-        })
-        .collect()
-}
-
-const CARGO_TOML: &str = r#"[package]
-name = "unilogin-{{name}}"
-description = "unilogin platform crate for {{name}}."
-version.workspace = true
-edition.workspace = true
-rust-version.workspace = true
-license.workspace = true
-repository.workspace = true
-
-[dependencies]
-unilogin-core.workspace = true
-async-trait.workspace = true
-inventory.workspace = true
-reqwest.workspace = true
-serde.workspace = true
-serde_json.workspace = true
-url.workspace = true
-
-[dev-dependencies]
-tokio = { workspace = true, features = ["full"] }
-
-[lints]
-workspace = true
-"#;
-
-const RULES_YAML: &str = r#"{{name}}:
-  user_id: { path: "$.userid", required: true }
-  name: { path: "$.name" }
-  mobile: { path: "$.mobile", transform: strip_country_code }
-  email: { path: "$.email", transform: lowercase }
-  avatar: { path: "$.avatar" }
-  department_ids: { path: "$.department[*]", many: true }
-"#;
-
-const TEST_RS: &str = r#"//! The crate registers itself and builds a handler from a configuration.
-
-use unilogin_core::config::PlatformConfig;
-use unilogin_core::http::{HttpClient, HttpConfig};
-use unilogin_core::registry::{PlatformContext, Registry};
-
-// Name the crate so that it is linked and its registration collected.
-use unilogin_{{ident}} as _;
-
-#[test]
-fn registers_and_builds() {
-    assert!(Registry::names().contains(&"{{name}}"));
-    let config: PlatformConfig = serde_json::from_value(serde_json::json!({
-        "tenant": "acme", "platform": "{{name}}", "app_key": "key", "app_secret": "secret",
-        "hosts": {"api": "http://127.0.0.1:9/"}
-    }))
-    .unwrap();
-    let http = HttpClient::new(&HttpConfig::default()).unwrap();
-    let handler = Registry::build(PlatformContext { config: &config, http: &http }).unwrap();
-    assert_eq!(handler.name().as_str(), "{{name}}");
-}
-"#;
-
-const LIB_RS: &str = r#"//! # unilogin-{{name}}
-//!
-//! Platform crate for `{{name}}`, generated by `cargo xtask new-platform`. It speaks an
-//! `{errcode, errmsg, ...}` envelope: app token (`GET {api}/gettoken`), code → user id
-//! (`GET {api}/user/getuserinfo`), user detail (`GET {api}/user/get`), and an OAuth2 authorize
-//! page (`{login}/oauth2/authorize`). Adapt endpoints, envelope and error codes to the real
-//! platform; keep the crate to the platform's knowledge (no caching, no field mapping).
-
-use std::sync::Arc;
-use std::time::Duration;
-
-use async_trait::async_trait;
-use reqwest::Method;
-use serde::Deserialize;
-use serde_json::Value;
-use unilogin_core::config::PlatformConfig;
-use unilogin_core::http::HttpClient;
-use unilogin_core::platform::{AuthorizeRequest, Identity, Platform, WebCallback};
-use unilogin_core::registry::{PlatformContext, PlatformRegistration};
-use unilogin_core::token_cache::{FetchedToken, TokenKey};
-use unilogin_core::{
-    AccessToken, AppKey, AppSecret, AuthCode, Error, ErrorClass, PlatformName, Result, TenantId,
-    UpstreamCode, UpstreamCtx,
-};
-use url::Url;
-
-/// The platform's registered name.
-pub const NAME: &str = "{{name}}";
-
-inventory::submit! {
-    PlatformRegistration {
-        name: NAME,
-        description: "{{name}} (generated platform crate)",
-        default_rules: include_str!("../rules.yaml"),
-        user_agent_markers: &["{{name}}"],
-        build: {{Type}}::build,
-    }
-}
-
-/// The `{{name}}` handler for one tenant.
-#[derive(Debug)]
-pub struct {{Type}} {
-    name: PlatformName,
-    tenant: TenantId,
-    app_key: AppKey,
-    app_secret: AppSecret,
-    api: Url,
-    login: Url,
-    http: HttpClient,
-}
-
-#[derive(Deserialize)]
-struct Envelope {
-    #[serde(default)]
-    errcode: i64,
-    #[serde(default)]
-    errmsg: String,
-}
-
-impl {{Type}} {
-    /// Builds the handler from a tenant's configuration.
-    pub fn build(ctx: PlatformContext<'_>) -> Result<Arc<dyn Platform>> {
-        Ok(Arc::new(Self::new(ctx.config, ctx.http.clone())?))
-    }
-
-    /// Builds the handler from a tenant's configuration.
-    pub fn new(config: &PlatformConfig, http: HttpClient) -> Result<Self> {
-        Ok(Self {
-            name: config.platform.clone(),
-            tenant: config.tenant.clone(),
-            app_key: config.app_key.clone(),
-            app_secret: config.app_secret.clone(),
-            api: config.host("api", "https://api.{{name}}.example/")?,
-            login: config.host("login", "https://login.{{name}}.example/")?,
-            http,
-        })
-    }
-
-    fn ctx(&self, endpoint: &'static str) -> UpstreamCtx {
-        UpstreamCtx::new(Some(self.tenant.clone()), self.name.clone(), endpoint)
-    }
-
-    fn url(&self, path: &str) -> Result<Url> {
-        self.api
-            .join(path)
-            .map_err(|e| Error::config(Some(&self.tenant), Some(NAME), "hosts.api", e.to_string()))
-    }
-
-    async fn call(&self, endpoint: &'static str, query: &[(&str, &str)]) -> Result<Value> {
-        let ctx = self.ctx(endpoint);
-        let request = self.http.request(Method::GET, self.url(endpoint)?).query(query);
-        let response = self.http.send(&ctx, request).await?;
-        let envelope: Envelope = response.decode(&ctx)?;
-        if envelope.errcode != 0 {
-            let code = UpstreamCode::Number(envelope.errcode);
-            return Err(Error::from_class(self.classify(&code), ctx, code, envelope.errmsg, None));
-        }
-        Ok(response.body)
-    }
-
-    fn string_field(value: &Value, field: &str) -> Option<String> {
-        match value.get(field) {
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        }
-    }
-
-    async fn identify(&self, app_token: &AccessToken, code: &AuthCode) -> Result<Identity> {
-        let body = self
-            .call("user/getuserinfo", &[("access_token", app_token.expose()), ("code", code.expose())])
-            .await?;
-        match Self::string_field(&body, "userid") {
-            Some(user_id) => Ok(Identity { user_id: Some(user_id), ..Identity::default() }),
-            None => Err(Error::NotInTenant { ctx: self.ctx("user/getuserinfo") }),
-        }
-    }
-}
-
-#[async_trait]
-impl Platform for {{Type}} {
-    fn name(&self) -> &PlatformName {
-        &self.name
-    }
-
-    fn tenant(&self) -> &TenantId {
-        &self.tenant
-    }
-
-    fn token_key(&self) -> TokenKey {
-        TokenKey::new(&self.name, &self.tenant, self.app_key.as_str(), None)
-    }
-
-    async fn fetch_app_token(&self) -> Result<FetchedToken> {
-        let body = self
-            .call("gettoken", &[("appkey", self.app_key.as_str()), ("appsecret", self.app_secret.expose())])
-            .await?;
-        let token = Self::string_field(&body, "access_token").ok_or_else(|| Error::BadResponse {
-            ctx: self.ctx("gettoken"),
-            status: 200,
-            kind: unilogin_core::error::BadBody::Malformed,
-            excerpt: "no access_token in a successful response".into(),
-        })?;
-        let expires_in = body.get("expires_in").and_then(Value::as_u64).unwrap_or(7200);
-        Ok(FetchedToken { token: AccessToken::new(token), expires_in: Duration::from_secs(expires_in) })
-    }
-
-    async fn identify_h5(&self, app_token: &AccessToken, code: &AuthCode) -> Result<Identity> {
-        self.identify(app_token, code).await
-    }
-
-    async fn exchange_web_code(&self, app_token: &AccessToken, callback: &WebCallback<'_>) -> Result<Identity> {
-        self.identify(app_token, callback.code).await
-    }
-
-    async fn user_detail(&self, app_token: &AccessToken, identity: &Identity) -> Result<Value> {
-        let user_id = identity.user_id.as_deref().ok_or_else(|| Error::NotInTenant { ctx: self.ctx("user/get") })?;
-        self.call("user/get", &[("access_token", app_token.expose()), ("userid", user_id)]).await
-    }
-
-    fn authorize_url(&self, request: &AuthorizeRequest<'_>) -> Result<Url> {
-        let mut url = self
-            .login
-            .join("oauth2/authorize")
-            .map_err(|e| Error::config(Some(&self.tenant), Some(NAME), "hosts.login", e.to_string()))?;
-        url.query_pairs_mut()
-            .append_pair("client_id", self.app_key.as_str())
-            .append_pair("response_type", "code")
-            .append_pair("redirect_uri", request.redirect_uri.as_str())
-            .append_pair("state", request.state.expose());
-        Ok(url)
-    }
-
-    fn classify(&self, code: &UpstreamCode) -> ErrorClass {
-        match code {
-            UpstreamCode::Number(40014 | 42001) => ErrorClass::TokenInvalid,
-            UpstreamCode::Number(40029 | 40078) => ErrorClass::InvalidCode,
-            UpstreamCode::Number(45009) => ErrorClass::RateLimited,
-            UpstreamCode::Number(-1) => ErrorClass::Transient,
-            _ => ErrorClass::Other,
-        }
-    }
-}
-"#;
 
 #[cfg(test)]
 mod tests {
@@ -396,12 +376,58 @@ mod tests {
             "9x",
             "a_b",
             "x-",
+            "a--b",
             "core",
             "full",
+            "http",
+            "type",
+            "base",
+            "code-kind",
+            "access-token",
+            "url",
             &"a".repeat(40),
         ] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
-        assert_eq!(camel("my-idp"), "MyIdp");
+        let n = Names::new("my-idp");
+        assert_eq!(
+            n.fill("{{name}} {{ident}} {{IDENT}} {{Type}}"),
+            "my-idp my_idp MY_IDP MyIdp"
+        );
+    }
+
+    #[test]
+    fn every_placeholder_is_filled() {
+        let n = Names::new("my-idp");
+        for (path, template) in FILES {
+            let text = n.fill(template) + &n.fill(path);
+            assert!(!text.contains("{{"), "{path}: an unknown placeholder");
+        }
+    }
+
+    #[test]
+    fn the_test_kit_module_is_inserted_in_order() {
+        let lib = "//! Docs.\n\npub mod calls;\npub mod fake;\nmod table;\npub mod wecom;\n\npub use x;\n";
+        let out = testkit_module(lib, &Names::new("my-idp")).unwrap();
+        assert_eq!(
+            out,
+            "//! Docs.\n\npub mod calls;\npub mod fake;\npub mod my_idp;\nmod table;\npub mod wecom;\n\npub use x;\n"
+        );
+        let out = testkit_module(lib, &Names::new("zeta")).unwrap();
+        assert!(
+            out.contains("pub mod wecom;\npub mod zeta;\n\npub use x;"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn the_facade_names_the_crate_after_the_others() {
+        let lib = "//! Facade.\n\n/// A.\npub use unilogin_a as a;\n\n/// Tests.\npub struct T;\n";
+        let out = facade_reexport(lib, &Names::new("demo")).unwrap();
+        assert!(
+            out.starts_with("//! Facade.\n\n/// A.\npub use unilogin_a as a;\n\n/// demo: "),
+            "{out}"
+        );
+        assert!(out.ends_with("pub use unilogin_demo as demo;\n\n/// Tests.\npub struct T;\n"));
     }
 }
