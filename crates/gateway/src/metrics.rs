@@ -35,6 +35,15 @@ pub struct LoginLabels {
     pub outcome: String,
 }
 
+/// Metric handles of one (tenant, platform, flow) (see [`Metrics::login_handles`]).
+#[derive(Debug, Clone)]
+pub struct LoginHandles {
+    /// `unilogin_logins_total{outcome="success"}`.
+    pub success: Counter,
+    /// `unilogin_upstream_login_seconds`.
+    pub upstream: Histogram,
+}
+
 /// Labels of `unilogin_upstream_login_seconds`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct UpstreamLabels {
@@ -160,6 +169,29 @@ impl Metrics {
                 outcome: outcome.to_string(),
             })
             .inc();
+    }
+
+    /// The counter of successful logins and the upstream-time histogram of one
+    /// (tenant, platform, flow): looked up once per configuration revision and kept with the
+    /// prepared handle, so that a login records its metrics without building label sets.
+    pub fn login_handles(&self, tenant: &str, platform: &str, flow: &str) -> LoginHandles {
+        let success = self
+            .logins
+            .get_or_create(&LoginLabels {
+                tenant: tenant.to_string(),
+                platform: platform.to_string(),
+                flow: flow.to_string(),
+                outcome: "success".to_string(),
+            })
+            .clone();
+        let upstream = self
+            .upstream
+            .get_or_create(&UpstreamLabels {
+                platform: platform.to_string(),
+                flow: flow.to_string(),
+            })
+            .clone();
+        LoginHandles { success, upstream }
     }
 
     /// Records the upstream time of one login.

@@ -44,12 +44,19 @@ pub enum Flow {
     Web,
 }
 
-impl fmt::Display for Flow {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Flow {
+    /// `"h5"` or `"web"` (metric labels, logs).
+    pub fn as_str(self) -> &'static str {
+        match self {
             Flow::H5 => "h5",
             Flow::Web => "web",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Flow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -358,7 +358,8 @@ impl Prepared {
         if profile.open_id.is_none() {
             profile.open_id = identity.open_id.clone();
         }
-        tracing::info!(user_id = %profile.user_id, "login succeeded");
+        // The caller logs the outcome (the gateway: one line per issued session).
+        tracing::debug!(user_id = %profile.user_id, "login succeeded");
         Ok(Login {
             profile,
             user_token: identity.user_token,

@@ -124,12 +124,13 @@ impl Gateway {
         self.inner.metrics.login(
             target.tenant().as_str(),
             target.platform().as_str(),
-            &flow.to_string(),
+            flow.as_str(),
             outcome,
         );
     }
 
-    /// Runs a login, counting it and timing its upstream part.
+    /// Runs a login, counting it and timing its upstream part. The success path uses metric
+    /// handles kept per (configuration revision, flow) with the prepared handle.
     pub(crate) async fn run_login<F>(
         &self,
         target: &Prepared,
@@ -141,14 +142,19 @@ impl Gateway {
     {
         let started = Instant::now();
         let result = login.await;
-        self.inner.metrics.upstream(
-            target.platform().as_str(),
-            &flow.to_string(),
-            started.elapsed(),
-        );
+        let handles = target.compiled(|config| {
+            let metrics = &self.inner.metrics;
+            let (t, p) = (config.tenant.as_str(), config.platform.as_str());
+            Ok(FlowHandles([
+                metrics.login_handles(t, p, Flow::H5.as_str()),
+                metrics.login_handles(t, p, Flow::Web.as_str()),
+            ]))
+        })?;
+        let handles = &handles.0[usize::from(flow == Flow::Web)];
+        handles.upstream.observe(started.elapsed().as_secs_f64());
         match result {
             Ok(login) => {
-                self.count(target, flow, "success");
+                handles.success.inc();
                 Ok(login)
             }
             Err(e) => {
@@ -158,6 +164,9 @@ impl Gateway {
         }
     }
 }
+
+/// The metric handles of a prepared (tenant, platform), by flow (`h5`, `web`).
+struct FlowHandles([crate::metrics::LoginHandles; 2]);
 
 #[cfg(test)]
 mod tests {
