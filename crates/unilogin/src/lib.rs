@@ -2,7 +2,7 @@
 //!
 //! Log people in through the workplace platforms — DingTalk (钉钉), Feishu / Lark (飞书),
 //! WeCom (企业微信) — and any OAuth2/OIDC provider, in-app (H5 login-free) or from a browser
-//! (web / QR OAuth2), and get one [`UserProfile`](mapping::UserProfile) whatever the platform.
+//! (web / QR OAuth2), and get one [`UserProfile`] whatever the platform.
 //!
 //! This facade re-exports what an application uses from [`unilogin_core`] and turns platform
 //! crates on with Cargo features (none by default). Naming each enabled crate here is what
