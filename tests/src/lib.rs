@@ -9,6 +9,11 @@
 //! The cases cover PLATFORM-CHECKLIST point 8: both flows' happy paths, the upstream calls a
 //! warm login costs, invalidate-and-retry-once on a rejected token, never a retried code, every
 //! injected fault's typed error, no panic, and no secret in any log line or error text.
+//!
+//! [`mapping`] holds the default-rules mapping checks every platform crate's `tests/mapping.rs`
+//! runs over its fixtures.
+
+pub mod mapping;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
