@@ -135,7 +135,8 @@ impl HttpClient {
         let started = std::time::Instant::now();
         let mut response = request.send().await.map_err(|e| transport_error(ctx, e))?;
         let status = response.status().as_u16();
-        let headers = response.headers().clone();
+        // Taken, not cloned: the body is read through `chunk`, which needs no headers.
+        let headers = std::mem::take(response.headers_mut());
         if let Some(len) = response.content_length()
             && len > self.max_body as u64
         {

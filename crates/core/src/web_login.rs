@@ -43,13 +43,14 @@ const MAX_ISS_LEN: usize = 512;
 /// `bytes` random bytes from the thread-local CSPRNG, as lower-case hex (ASCII letters and
 /// digits only, which every platform accepts in `state`, WeCom included).
 pub fn random_hex(bytes: usize) -> String {
-    use std::fmt::Write;
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes * 2);
     let mut left = bytes;
     while left > 0 {
         let chunk: [u8; 32] = rand::random();
         for b in chunk.iter().take(left) {
-            let _ = write!(out, "{b:02x}");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
         }
         left = left.saturating_sub(32);
     }

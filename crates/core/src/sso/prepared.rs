@@ -154,7 +154,7 @@ impl Prepared {
                 platform: self.platform().clone(),
             });
         }
-        let span = tracing::info_span!("login", tenant = %self.tenant(), platform = %self.platform(), flow = "h5");
+        let span = tracing::debug_span!("login", tenant = %self.tenant(), platform = %self.platform(), flow = "h5");
         async {
             let identity = self
                 .with_app_token(|token| {
@@ -211,7 +211,7 @@ impl Prepared {
         }
         let policy = self.inner.handler.authorization_issuer().await?;
         callback.check_issuer(policy.as_ref())?;
-        let span = tracing::info_span!("login", tenant = %self.tenant(), platform = %self.platform(), flow = %pending.flow);
+        let span = tracing::debug_span!("login", tenant = %self.tenant(), platform = %self.platform(), flow = %pending.flow);
         async {
             let exchange = WebCallback {
                 code: &callback.code,
