@@ -199,7 +199,7 @@ pub fn choice_opt<T: Copy>(
 /// `value` (found at `field` of the configuration, for example `options.steps[2].method`) as
 /// one of `choices`, or `None` when absent; anything else is a configuration error naming the
 /// tenant, the field and the choices (the value is clipped: it may be a misplaced secret).
-pub fn choice_of<T: Copy>(
+pub fn choice_of<T: Clone>(
     config: &PlatformConfig,
     field: &str,
     value: Option<&str>,
@@ -211,7 +211,7 @@ pub fn choice_of<T: Copy>(
     choices
         .iter()
         .find(|(k, _)| *k == v)
-        .map(|(_, t)| Some(*t))
+        .map(|(_, t)| Some(t.clone()))
         .ok_or_else(|| {
             let names: Vec<String> = choices.iter().map(|(k, _)| format!("`{k}`")).collect();
             config.error(

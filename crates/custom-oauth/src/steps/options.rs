@@ -12,6 +12,7 @@ use serde_json::Value;
 use unilogin_core::Result;
 use unilogin_core::config::PlatformConfig;
 use unilogin_core::mapping::JsonPath;
+use unilogin_core::platform::sdk::choice_of;
 use url::Url;
 
 use super::errors::{Errors, ErrorsSpec};
@@ -213,25 +214,17 @@ impl Options {
 }
 
 /// The field `field` (below `options`, so not [`choice`](unilogin_core::platform::sdk::choice))
-/// as one of `choices`; absent means the first.
+/// as one of `choices` (trimmed; absent means the first), through the SDK's `choice_of`.
 fn one_of<T: Clone>(
     config: &PlatformConfig,
     field: &str,
     value: Option<&str>,
     choices: &[(&str, T)],
 ) -> Result<T> {
-    let found = match value.map(str::trim) {
-        None => choices.first(),
-        Some(v) => choices.iter().find(|(k, _)| *k == v),
-    };
-    found.map(|(_, t)| t.clone()).ok_or_else(|| {
-        let names: Vec<&str> = choices.iter().map(|(k, _)| *k).collect();
-        let value = value.unwrap_or_default().trim();
-        config.error(
-            field,
-            format!("`{value}` is not one of {}", names.join(", ")),
-        )
-    })
+    let chosen = choice_of(config, field, value.map(str::trim), choices)?;
+    chosen
+        .or_else(|| choices.first().map(|(_, t)| t.clone()))
+        .ok_or_else(|| config.error(field, "no choices"))
 }
 
 fn compile_step(config: &PlatformConfig, name: &'static str, spec: &StepSpec) -> Result<Step> {
