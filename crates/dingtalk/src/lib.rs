@@ -25,9 +25,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
-use unilogin_core::config::PlatformConfig;
 use unilogin_core::envelope::{require_str, str_at};
-use unilogin_core::http::HttpClient;
 use unilogin_core::platform::sdk::{Hosts, choice, choice_opt};
 use unilogin_core::platform::{AuthorizeRequest, Base, Flow, Identity, InClient, JsapiLogin};
 use unilogin_core::platform::{Platform, UserToken, WebCallback};
@@ -90,11 +88,12 @@ pub struct DingTalk {
 impl DingTalk {
     /// Builds the handler for a registration.
     pub fn build(ctx: PlatformContext<'_>) -> Result<Arc<dyn Platform>> {
-        Ok(Arc::new(Self::new(ctx.config, ctx.http.clone())?))
+        Ok(Arc::new(Self::new(&ctx)?))
     }
 
     /// Builds the handler from a tenant's configuration, validating it.
-    pub fn new(config: &PlatformConfig, http: HttpClient) -> Result<Self> {
+    pub fn new(ctx: &PlatformContext<'_>) -> Result<Self> {
+        let config = ctx.config;
         if config.app_secret.is_empty() {
             return Err(config.error("app_secret", "must not be empty"));
         }
@@ -112,9 +111,8 @@ impl DingTalk {
             (true, None) => "openid corpid",
             (_, scope) => scope.unwrap_or("openid"),
         };
-        let http = &http;
         Ok(Self {
-            base: Base::new(&PlatformContext { config, http }, HOSTS)?,
+            base: Base::new(ctx, HOSTS)?,
             app_secret: config.app_secret.clone(),
             corp_id,
             app_token_v1: choice(config, "app_token_api", APP_TOKEN_V1)?,
