@@ -11,8 +11,11 @@
 //! injected fault's typed error, no panic, and no secret in any log line or error text.
 //!
 //! [`mapping`] holds the default-rules mapping checks every platform crate's `tests/mapping.rs`
-//! runs over its fixtures.
+//! runs over its fixtures; [`identity`] the behaviour suite every identity store passes (the
+//! core's memory store here, the SQL store on SQLite, PostgreSQL and MariaDB in
+//! `unilogin-sql`).
 
+pub mod identity;
 pub mod mapping;
 
 use std::sync::{Arc, Mutex};
@@ -22,10 +25,11 @@ use serde_json::Value;
 use unilogin_core::config::{PlatformConfig, StaticConfig};
 use unilogin_core::error::BadBody;
 use unilogin_core::http::HttpConfig;
+use unilogin_core::mapping::SubjectKind;
 use unilogin_core::platform::InClient;
 use unilogin_core::sso::Sso;
 use unilogin_core::web_login::Callback;
-use unilogin_core::{AuthCode, Error, Flow, Login, TenantId};
+use unilogin_core::{AuthCode, Error, Flow, Login, TenantId, UpstreamCode};
 use unilogin_testkit::{EndpointRole, FakePlatform, Fault, Times};
 use url::Url;
 
@@ -38,16 +42,21 @@ pub const CALLBACK: &str = "https://app.acme.example/auth/callback";
 /// What the demo person's profile must contain (`None`: the platform does not provide it).
 #[derive(Debug, Clone, Default)]
 pub struct Expected {
+    /// The subject policy's identifier (the platform's default unless the setup's
+    /// configuration chooses one).
+    pub subject: SubjectKind,
     /// `user_id`.
-    pub user_id: String,
+    pub user_id: Option<String>,
     /// `union_id`.
     pub union_id: Option<String>,
     /// `open_id` in the web flow.
     pub web_open_id: Option<String>,
     /// `name`.
     pub name: Option<String>,
-    /// `mobile`.
+    /// `mobile` (the national number).
     pub mobile: Option<String>,
+    /// `mobile_country_code`.
+    pub mobile_country_code: Option<String>,
     /// `email`.
     pub email: Option<String>,
     /// `avatar`.
@@ -60,6 +69,14 @@ pub struct Expected {
     pub department_ids: Vec<String>,
     /// Whether the web flow returns the user's own token.
     pub web_user_token: bool,
+    /// What the hint of a wrong-secret error must say (`Some("secret")` where the platform
+    /// tells a bad secret apart; `None`: only that it is a configuration error, for platforms
+    /// whose error codes do not say which part of the set-up is wrong).
+    pub wrong_secret_hint: Option<&'static str>,
+    /// Whether the code step sends its own kind of app token, cached apart from the other
+    /// steps' (Feishu's v1 user-token endpoints take the `app_access_token`, its directory the
+    /// `tenant_access_token`): a revocation then costs one new token of each kind.
+    pub code_app_token: bool,
     /// Upstream calls of a warm H5 login (app token cached).
     pub warm_h5_calls: u64,
     /// Upstream calls of a warm web login (app token cached).
@@ -214,6 +231,12 @@ fn check_profile(setup: &Setup, login: &Login, web: bool) {
     };
     assert_eq!(p.platform.as_str(), setup.platform());
     assert_eq!(p.tenant.as_str(), TENANT);
+    assert_eq!(p.subject.kind, setup.expected.subject, "subject kind");
+    assert_eq!(
+        p.id(p.subject.kind),
+        Some(p.subject.value.as_str()),
+        "the subject is the identifier of its kind"
+    );
     assert_eq!(p.user_id, e.user_id, "user_id");
     assert_eq!(p.union_id, e.union_id, "union_id");
     if web {
@@ -221,6 +244,10 @@ fn check_profile(setup: &Setup, login: &Login, web: bool) {
     }
     assert_eq!(p.name, e.name, "name");
     assert_eq!(p.mobile, e.mobile, "mobile");
+    assert_eq!(
+        p.mobile_country_code, e.mobile_country_code,
+        "mobile_country_code"
+    );
     assert_eq!(p.email, e.email, "email");
     assert_eq!(p.avatar, e.avatar, "avatar");
     assert_eq!(p.employee_no, e.employee_no, "employee_no");
@@ -290,8 +317,8 @@ pub async fn revoked_app_token_is_replaced_once(setup: Setup) {
     setup.h5_login(&sso).await.expect("login after revocation");
     assert_eq!(
         setup.calls(EndpointRole::AppToken),
-        1,
-        "exactly one new app token"
+        1 + u64::from(setup.expected.code_app_token),
+        "exactly one new app token (of each kind the login uses)"
     );
 }
 
@@ -488,9 +515,9 @@ pub async fn broken_responses_are_typed(setup: Setup) {
         (Fault::HtmlErrorPage, |e| {
             matches!(
                 e,
-                Error::BadResponse {
-                    kind: BadBody::Html,
-                    status: 502,
+                Error::Upstream {
+                    code: UpstreamCode::Http(502),
+                    transient: true,
                     ..
                 }
             )
@@ -534,6 +561,103 @@ pub async fn broken_responses_are_typed(setup: Setup) {
         .h5_login(&sso)
         .await
         .expect("recovers once the faults stop");
+}
+
+/// An HTML error page with HTTP 502 (a proxy in front of the platform) is a transient
+/// upstream failure — kind `upstream`, transient, so a gateway answers 503 with `Retry-After`
+/// — not a bad answer, and it is not retried in process (so is a bare HTTP 503).
+pub async fn html_error_page_is_a_transient_upstream_failure(setup: Setup) {
+    let sso = setup.sso();
+    setup.h5_login(&sso).await.expect("cold login");
+    for fault in [Fault::HtmlErrorPage, Fault::HttpStatus(503)] {
+        setup.fake.clear_faults();
+        setup.fake.reset_calls();
+        setup.inject(EndpointRole::UserDetail, fault.clone(), Times::Always);
+        let err = setup.h5_login(&sso).await.expect_err("must fail");
+        assert!(
+            matches!(
+                err,
+                Error::Upstream {
+                    code: UpstreamCode::Http(502 | 503),
+                    transient: true,
+                    ..
+                }
+            ),
+            "{fault:?}: {err:?}"
+        );
+        assert!(err.is_transient(), "{fault:?}");
+        assert_eq!(err.kind(), "upstream", "{fault:?}: not bad_response");
+        assert_eq!(
+            setup.calls(EndpointRole::UserDetail),
+            1,
+            "{fault:?} was retried in process"
+        );
+    }
+    setup.fake.clear_faults();
+    setup.h5_login(&sso).await.expect("recovers");
+}
+
+/// A wrong app secret is a configuration error whose hint points at the credentials (what the
+/// platform answers where the secret is first sent: DingTalk 40096 at `gettoken`, Feishu 10014
+/// or v2's `invalid_client`, WeCom 40001), refused once and never retried, and the wrong value
+/// appears in no error text.
+pub async fn wrong_secret_is_a_configuration_error(setup: Setup) {
+    let wrong = "wrong-secret-for-conformance";
+    let mut config = setup.config.clone();
+    config["app_secret"] = Value::String(wrong.into());
+    let config: PlatformConfig = serde_json::from_value(config).expect("config");
+    let sso = Sso::builder(StaticConfig::new(vec![config]))
+        .build()
+        .expect("building Sso");
+    setup.fake.reset_calls();
+    let err = setup.h5_login(&sso).await.expect_err("must fail");
+    assert_eq!(
+        setup.fake.total_calls(),
+        1,
+        "one refused call (the first that sends the secret), never retried"
+    );
+    match (&err, setup.expected.wrong_secret_hint) {
+        (Error::Misconfigured { hint, .. }, Some(word)) => assert!(
+            hint.to_lowercase().contains(word),
+            "hint does not say {word:?}: {hint}"
+        ),
+        (Error::Misconfigured { .. }, None) => {}
+        (other, _) => panic!("expected Misconfigured, got {other:?}"),
+    }
+    assert!(!format!("{err} {err:?}").contains(wrong), "{err}");
+}
+
+/// Rate limiting anywhere is typed and not retried: at the app-token endpoint (never re-hit in
+/// a loop) and at the web flow's profile call (DingTalk's v1.0 API answers it with HTTP 403
+/// `Forbidden.AccessDenied.QpsLimitForAppkeyAndApi`, which is not a missing permission).
+pub async fn rate_limits_on_token_and_web_profile_are_typed(setup: Setup) {
+    let sso = setup.sso();
+    setup.inject(EndpointRole::AppToken, Fault::RateLimited, Times::Always);
+    let err = setup.h5_login(&sso).await.expect_err("must fail");
+    assert!(matches!(err, Error::RateLimited { .. }), "{err:?}");
+    assert_eq!(
+        setup.calls(EndpointRole::AppToken),
+        1,
+        "the token endpoint was re-hit"
+    );
+    setup.fake.clear_faults();
+    if setup
+        .fake
+        .endpoints_for(EndpointRole::WebUserInfo)
+        .is_empty()
+    {
+        return;
+    }
+    // A fresh cache: the first one may hold the token endpoint's back-off.
+    let sso = setup.sso();
+    setup.fake.reset_calls();
+    setup.inject(EndpointRole::WebUserInfo, Fault::RateLimited, Times::Always);
+    let err = setup
+        .web_login(&sso, &setup.fake.demo_user_id())
+        .await
+        .expect_err("must fail");
+    assert!(matches!(err, Error::RateLimited { .. }), "{err:?}");
+    assert_eq!(setup.calls(EndpointRole::WebUserInfo), 1, "retried");
 }
 
 /// A hung upstream is a timeout, bounded by the configured request timeout.
@@ -747,6 +871,9 @@ macro_rules! conformance_suite {
             permission_denied_is_a_configuration_error,
             system_busy_is_retried_on_detail,
             broken_responses_are_typed,
+            html_error_page_is_a_transient_upstream_failure,
+            wrong_secret_is_a_configuration_error,
+            rate_limits_on_token_and_web_profile_are_typed,
             hung_upstream_times_out,
             outsider_is_not_in_tenant,
             unknown_targets_are_typed,

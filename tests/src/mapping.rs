@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use unilogin_core::mapping::{MappingRules, UserProfile};
+use unilogin_core::mapping::{MappingRules, Subject, SubjectKind, UserProfile};
 use unilogin_core::{Error, PlatformName, Registry};
 
 use crate::tenant;
@@ -65,17 +65,25 @@ pub fn rules(name: &str, rules: &str) -> MappingRules {
         .unwrap_or_else(|e| panic!("{name}: default rules do not load: {e}"))
 }
 
-/// A profile of platform `name` with only the identity filled; cases fill the rest.
+/// A profile of platform `name` with only the identity filled (`user_id`, which is also the
+/// subject); cases fill the rest.
 pub fn blank(name: &str, user_id: &str) -> UserProfile {
     UserProfile {
         platform: platform(name),
         tenant: tenant(),
-        user_id: user_id.to_string(),
+        subject: Subject {
+            kind: SubjectKind::UserId,
+            value: user_id.to_string(),
+        },
+        user_id: Some(user_id.to_string()),
         union_id: None,
         open_id: None,
         name: None,
         mobile: None,
+        mobile_country_code: None,
+        mobile_verified: None,
         email: None,
+        email_verified: None,
         avatar: None,
         employee_no: None,
         job_title: None,
@@ -84,6 +92,17 @@ pub fn blank(name: &str, user_id: &str) -> UserProfile {
         extra: BTreeMap::new(),
         raw: None,
     }
+}
+
+/// `profile` with `kind` as its subject (its value taken from the profile's field of that
+/// kind, which the case must fill).
+pub fn with_subject(mut profile: UserProfile, kind: SubjectKind) -> UserProfile {
+    let value = profile
+        .id(kind)
+        .unwrap_or_else(|| panic!("the expected profile has no {kind}"))
+        .to_string();
+    profile.subject = Subject { kind, value };
+    profile
 }
 
 /// `Some(v)`, owned.
@@ -108,12 +127,16 @@ pub fn assert_fields(case: &str, got: &UserProfile, want: &UserProfile) {
     }
     field!(platform);
     field!(tenant);
+    field!(subject);
     field!(user_id);
     field!(union_id);
     field!(open_id);
     field!(name);
     field!(mobile);
+    field!(mobile_country_code);
+    field!(mobile_verified);
     field!(email);
+    field!(email_verified);
     field!(avatar);
     field!(employee_no);
     field!(job_title);
@@ -171,10 +194,12 @@ pub fn never_yield_empty_strings(name: &str, rules: &str, cases: Vec<Case>) {
     for case in cases {
         if let Ok(p) = rules.map(&platform(name), &tenant(), &case.doc) {
             for (field, v) in [
+                ("user_id", &p.user_id),
                 ("union_id", &p.union_id),
                 ("open_id", &p.open_id),
                 ("name", &p.name),
                 ("mobile", &p.mobile),
+                ("mobile_country_code", &p.mobile_country_code),
                 ("email", &p.email),
                 ("avatar", &p.avatar),
                 ("employee_no", &p.employee_no),
@@ -182,7 +207,13 @@ pub fn never_yield_empty_strings(name: &str, rules: &str, cases: Vec<Case>) {
             ] {
                 assert_ne!(v.as_deref(), Some(""), "{}: {field}", case.name);
             }
-            assert!(!p.user_id.is_empty(), "{}", case.name);
+            assert!(!p.subject.value.is_empty(), "{}", case.name);
+            assert_eq!(
+                p.id(p.subject.kind),
+                Some(p.subject.value.as_str()),
+                "{}: the subject is one of the profile's identifiers",
+                case.name
+            );
             assert!(
                 p.department_ids.iter().all(|d| !d.is_empty()),
                 "{}",

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use unilogin_conformance::{CALLBACK, Expected, Setup, TENANT, conformance_suite};
+use unilogin_core::mapping::SubjectKind;
 use unilogin_testkit::selfbuilt::{self, FakeSelfBuilt};
 
 // Link the platform crate so its registration is collected.
@@ -17,12 +18,14 @@ use unilogin_custom_oauth as _;
 
 fn expected() -> Expected {
     Expected {
-        user_id: "10086".into(),
+        subject: SubjectKind::UserId,
+        user_id: Some("10086".into()),
         union_id: Some("union-10086".into()),
         // The platform has no app-scoped id.
         web_open_id: None,
         name: Some("Zhang San".into()),
         mobile: Some("13800000000".into()),
+        mobile_country_code: Some("86".into()),
         email: Some("user001@example.com".into()),
         avatar: Some("https://example.com/avatar/10086.png".into()),
         employee_no: Some("E0001".into()),
@@ -30,6 +33,10 @@ fn expected() -> Expected {
         department_ids: vec!["1".into(), "100".into()],
         // Steps mode yields an identity, not a user token.
         web_user_token: false,
+        code_app_token: false,
+        // The self-built platform answers a wrong secret with 2001, a code this configuration
+        // lists as `misconfigured` (steps mode has no class for bad credentials).
+        wrong_secret_hint: None,
         // sso/identify + users/{id}
         warm_h5_calls: 2,
         warm_web_calls: 2,

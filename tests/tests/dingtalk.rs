@@ -4,23 +4,28 @@ use std::sync::Arc;
 
 use serde_json::json;
 use unilogin_conformance::{CALLBACK, Expected, Setup, TENANT, conformance_suite};
+use unilogin_core::mapping::SubjectKind;
 
 // Link the platform crate so its registration is collected.
 use unilogin_dingtalk as _;
 
 fn expected() -> Expected {
     Expected {
-        user_id: "user001".into(),
+        subject: SubjectKind::UserId,
+        user_id: Some("user001".into()),
         union_id: Some("unionid-user001".into()),
         web_open_id: Some("openid-user001".into()),
         name: Some("Zhang San".into()),
         mobile: Some("13800000000".into()),
+        mobile_country_code: Some("86".into()),
         email: Some("user001@example.com".into()),
         avatar: Some("https://example.com/avatar/user001.png".into()),
         employee_no: Some("E0001".into()),
         job_title: Some("Engineer".into()),
         department_ids: vec!["1".into(), "100".into()],
         web_user_token: true,
+        code_app_token: false,
+        wrong_secret_hint: Some("secret"),
         // getuserinfo + user/get
         warm_h5_calls: 2,
         // userAccessToken + users/me + getbyunionid + user/get

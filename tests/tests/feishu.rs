@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use unilogin_conformance::{CALLBACK, Expected, Setup, TENANT, conformance_suite};
+use unilogin_core::mapping::SubjectKind;
 use unilogin_testkit::feishu::{self, UserTokenApi};
 
 // Link the platform crate so its registration is collected.
@@ -13,17 +14,21 @@ use unilogin_feishu as _;
 
 fn expected() -> Expected {
     Expected {
-        user_id: "user001".into(),
+        subject: SubjectKind::UnionId,
+        user_id: Some("user001".into()),
         union_id: Some("on_fakeunionid0001".into()),
         web_open_id: Some("ou_fakeopenid0001".into()),
         name: Some("Zhang San".into()),
         mobile: Some("13800000000".into()),
+        mobile_country_code: Some("86".into()),
         email: Some("user001@example.com".into()),
         avatar: Some("https://example.com/avatar/user001.png".into()),
         employee_no: Some("E0001".into()),
         job_title: Some("Engineer".into()),
         department_ids: vec!["od-fakedept0001".into()],
         web_user_token: true,
+        code_app_token: false,
+        wrong_secret_hint: Some("secret"),
         // code → user token, user_info, contact/v3/users/:id
         warm_h5_calls: 3,
         warm_web_calls: 3,
@@ -51,9 +56,10 @@ async fn setup_with(region: Region, token_api: UserTokenApi, app_token_api: &str
         // `accounts.larksuite.com` (the browser step is simulated by the fake's Approve).
         Region::Lark => ("lark", json!({ "open": base })),
     };
-    let token_api = match token_api {
-        UserTokenApi::V2 => "v2",
-        UserTokenApi::V1Oidc => "v1",
+    let (token_api, code_app_token) = match token_api {
+        UserTokenApi::V2 => ("v2", false),
+        // authen/v1/oidc/* take the app_access_token, the directory the tenant token.
+        UserTokenApi::V1Oidc => ("v1", true),
     };
     let config = json!({
         "tenant": TENANT,
@@ -72,7 +78,10 @@ async fn setup_with(region: Region, token_api: UserTokenApi, app_token_api: &str
     Setup {
         fake: Arc::new(fake),
         config,
-        expected: expected(),
+        expected: Expected {
+            code_app_token,
+            ..expected()
+        },
     }
 }
 

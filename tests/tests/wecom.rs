@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use unilogin_conformance::{CALLBACK, Expected, Setup, TENANT, conformance_suite, tenant};
 use unilogin_core::config::{PlatformConfig, StaticConfig};
+use unilogin_core::mapping::SubjectKind;
 use unilogin_core::sso::Sso;
 use unilogin_core::token_cache::{FetchedToken, TokenCache};
 use unilogin_core::web_login::Callback;
@@ -26,17 +27,21 @@ use unilogin_wecom as _;
 /// The demo person as `user/get` shows them to every app.
 fn base_profile() -> Expected {
     Expected {
-        user_id: DEMO_USER_ID.into(),
+        subject: SubjectKind::UserId,
+        user_id: Some(DEMO_USER_ID.into()),
         union_id: Some("fake_open_userid_0001".into()),
         web_open_id: None,
         name: Some("Zhang San".into()),
         mobile: None,
+        mobile_country_code: None,
         email: None,
         avatar: None,
         employee_no: None,
         job_title: Some("Engineer".into()),
         department_ids: vec!["1".into(), "2".into()],
         web_user_token: false,
+        code_app_token: false,
+        wrong_secret_hint: Some("secret"),
         // getuserinfo + user/get
         warm_h5_calls: 2,
         warm_web_calls: 2,
@@ -377,7 +382,7 @@ async fn web_login_pages_end_to_end() {
             .finish_web_login(&start.pending, &callback)
             .await
             .expect("web login");
-        assert_eq!(login.profile.user_id, DEMO_USER_ID);
+        assert_eq!(login.profile.user_id.as_deref(), Some(DEMO_USER_ID));
         assert_eq!(
             fake.calls(ep::AUTH_GETUSERDETAIL),
             0,
@@ -448,7 +453,7 @@ async fn untrusted_redirect_domain_is_a_configuration_error() {
 /// A wrong secret at `gettoken` (40001) tells the operator to fix `app_secret`, and is not
 /// mistaken for a stale token.
 #[tokio::test]
-async fn wrong_secret_is_a_configuration_error() {
+async fn wrong_secret_at_gettoken_names_app_secret() {
     let fake = wecom::start().await;
     let mut c = config(&fake, json!({}));
     c["app_secret"] = json!("not-the-secret");

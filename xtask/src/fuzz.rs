@@ -1,11 +1,14 @@
-//! `cargo xtask fuzz [SECONDS]`: runs the mapping fuzz target for a bounded time.
+//! `cargo xtask fuzz [SECONDS]`: runs each fuzz target (mapping, events) for a bounded time.
 
 use std::path::Path;
 
 use crate::Result;
 use crate::util::{on_path, run as run_cmd};
 
-/// Installs cargo-fuzz if needed and runs `fuzz/` target `mapping` for the given seconds.
+/// The `fuzz/` targets, run in this order.
+const TARGETS: &[&str] = &["mapping", "events"];
+
+/// Installs cargo-fuzz if needed and runs each `fuzz/` target for the given seconds.
 pub fn run(root: &Path, args: &[String]) -> Result {
     let seconds: u64 = match args.first() {
         Some(s) => s
@@ -20,10 +23,13 @@ pub fn run(root: &Path, args: &[String]) -> Result {
         run_cmd(root, "cargo", &["install", "cargo-fuzz", "--locked"], &[])?;
     }
     let max_time = format!("-max_total_time={seconds}");
-    run_cmd(
-        root,
-        "cargo",
-        &["fuzz", "run", "mapping", "--", &max_time],
-        &[("RUSTC_BOOTSTRAP", "1")],
-    )
+    for target in TARGETS {
+        run_cmd(
+            root,
+            "cargo",
+            &["fuzz", "run", target, "--", &max_time],
+            &[("RUSTC_BOOTSTRAP", "1")],
+        )?;
+    }
+    Ok(())
 }

@@ -4,7 +4,7 @@
 //! cargo xtask ci                 format, MSRV, lint, docs, tests, feature matrices (what CI runs)
 //! cargo xtask bench              run the benchmarks, write target/bench/summary.json
 //! cargo xtask new-platform NAME  scaffold crates/NAME and its facade feature
-//! cargo xtask fuzz [SECONDS]     run the mapping fuzz target for a bounded time
+//! cargo xtask fuzz [SECONDS]     run the fuzz targets (mapping, events) for a bounded time
 //! cargo xtask sandbox            run the gateway in sandbox mode against the built-in fakes
 //! ```
 
@@ -53,5 +53,5 @@ const USAGE: &str = "usage: cargo xtask <command>
                       feature matrices (--quick skips the matrices)
   bench               run benchmarks; prints a table, writes target/bench/summary.json
   new-platform NAME   scaffold crates/NAME (handler, registration, rules, conformance wiring)
-  fuzz [SECONDS]      run the mapping fuzz target (default 60 s)
+  fuzz [SECONDS]      run the fuzz targets, mapping and events (default 60 s each)
   sandbox             run the gateway in sandbox mode against the built-in fakes";

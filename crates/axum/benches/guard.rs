@@ -81,9 +81,13 @@ async fn run() {
     tokio::spawn(async move { axum::serve(listener, jwks_app).await });
 
     let remote = Guard::jwks(format!("http://{addr}/jwks.json"), ISS, AUD)
+        .tenant("acme")
         .build()
         .expect("guard");
-    let local = Guard::for_issuer(&issuer).build().expect("guard");
+    let local = Guard::for_issuer(&issuer)
+        .tenant("acme")
+        .build()
+        .expect("guard");
 
     let unguarded = Router::new().route("/x", get(open));
     let guarded = Router::new().route("/x", get(me)).layer(remote.clone());

@@ -10,11 +10,11 @@
 //!   which scopes a person gets; a [`RevocationList`](session::RevocationList) denies tokens
 //!   revoked before their expiry.
 //! - [`guard`]: the verifying side. [`Guard`] is a tower layer that checks the bearer token of
-//!   every request against the issuer's JWKS (or local keys), with `iss` / `aud` / `exp` / `nbf`
-//!   and revocation, and exposes [`AuthUser`] to handlers; [`RequireScopes`] adds per-route
-//!   scopes.
+//!   every request against the issuer's JWKS (or local keys), with `iss` / `aud` / `exp` / `nbf`,
+//!   the tenant it serves and revocation, and exposes [`AuthUser`] to handlers;
+//!   [`RequireScopes`] adds per-route scopes.
 //!
-//! ## Protecting an axum service in five lines
+//! ## Protecting an axum service in six lines
 //!
 //! ```no_run
 //! use axum::{Router, routing::{get, post}};
@@ -25,11 +25,13 @@
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let guard = Guard::jwks("https://login.example.com/.well-known/jwks.json",
-//!     "https://login.example.com", "example-apis").build()?;                       // 1, 2
+//!     "https://login.example.com", "example-apis")                                 // 1
+//!     .tenant("acme")                                                               // 2
+//!     .build()?;                                                                    // 3
 //! let app = Router::new()
-//!     .route("/me", get(me))                                                        // 3
-//!     .route("/admin/delete", post(delete).layer(RequireScopes::new(["admin:write"]))) // 4
-//!     .layer(guard);                                                                // 5
+//!     .route("/me", get(me))                                                        // 4
+//!     .route("/admin/delete", post(delete).layer(RequireScopes::new(["admin:write"]))) // 5
+//!     .layer(guard);                                                                // 6
 //! # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! # axum::serve(listener, app).await?;
 //! # Ok(()) }
@@ -42,11 +44,18 @@
 //! | no `Authorization` header, or another scheme | 401, `WWW-Authenticate: Bearer realm="example-apis"` |
 //! | malformed, expired, not yet valid, bad signature, other issuer or audience, unknown key, revoked | 401, `WWW-Authenticate: Bearer realm="example-apis", error="invalid_token"` |
 //! | valid, but without `admin:write` on `/admin/delete` | 403, `WWW-Authenticate: Bearer realm="example-apis", error="insufficient_scope", scope="admin:write"` |
+//! | valid, but issued for another tenant than `acme` (whatever its scopes) | 403, `WWW-Authenticate: Bearer realm="example-apis", error="wrong_tenant"` |
 //! | two `Authorization` headers | 400, `error="invalid_request"` |
 //! | the issuer's JWKS cannot be fetched and the key is not cached | 503, `Retry-After: 5` |
 //!
 //! The response never says *why* a token was refused; the service's log does (a `tracing`
 //! warning with the reason and the request's `x-request-id` or `traceparent` trace id).
+//!
+//! Every tenant's tokens share the gateway's issuer and audience, so the builder has no `build`
+//! until it is told whose tokens the service takes: [`tenant`](GuardBuilder::tenant),
+//! [`tenants`](GuardBuilder::tenants), or [`any_tenant`](GuardBuilder::any_tenant) for a
+//! service that checks [`AuthUser::tenant`] itself ([`AuthUser::require_tenant`]). A JWKS URL
+//! must be `https` (plain `http` only to a loopback host).
 //!
 //! Options on the builder: [`realm`](GuardBuilder::realm), clock skew
 //! ([`leeway`](GuardBuilder::leeway), 30 s by default), a
@@ -81,4 +90,4 @@
 pub mod guard;
 pub mod session;
 
-pub use guard::{AuthRejection, AuthUser, Guard, GuardBuilder, RequireScopes};
+pub use guard::{AuthRejection, AuthUser, Guard, GuardBuilder, RequireScopes, Tenants};

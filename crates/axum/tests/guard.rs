@@ -6,12 +6,14 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use axum::extract::Path;
 use common::*;
 use serde_json::{Value, json};
-use unilogin_axum::Guard;
+use unilogin_axum::guard::RejectionKind;
 use unilogin_axum::session::{
     MemoryRevocationList, RevocationList, ScopeRules, SessionIssuer, SessionKeys,
 };
+use unilogin_axum::{AuthRejection, AuthUser, Guard, Tenants};
 
 const BAD: &str = "Bearer realm=\"test-apis\", error=\"invalid_token\"";
 
@@ -19,7 +21,7 @@ const BAD: &str = "Bearer realm=\"test-apis\", error=\"invalid_token\"";
 async fn token_from_the_issuer_is_accepted_and_the_user_exposed() {
     let keys = SessionKeys::generate().unwrap();
     let jwks = jwks_server(keys.clone(), Duration::ZERO).await;
-    let (base, guard) = guarded(Guard::jwks(&jwks.url, ISS, AUD)).await;
+    let (base, guard) = guarded(Guard::jwks(&jwks.url, ISS, AUD).tenant("acme")).await;
     let token = issuer(&keys)
         .issue(&alice(), &scopes(&["user:read"]))
         .unwrap()
@@ -42,7 +44,7 @@ async fn token_from_the_issuer_is_accepted_and_the_user_exposed() {
 async fn requests_without_a_bearer_token_get_a_bare_challenge() {
     let keys = SessionKeys::generate().unwrap();
     let jwks = jwks_server(keys.clone(), Duration::ZERO).await;
-    let (base, _) = guarded(Guard::jwks(&jwks.url, ISS, AUD)).await;
+    let (base, _) = guarded(Guard::jwks(&jwks.url, ISS, AUD).tenant("acme")).await;
     let url = format!("{base}/me");
     let r = client().get(&url).send().await.unwrap();
     assert_eq!(r.status(), 401);
@@ -75,6 +77,7 @@ async fn every_kind_of_bad_token_is_401_invalid_token_with_the_same_answer() {
     let revoked_list = Arc::new(MemoryRevocationList::new());
     let (base, _) = guarded(
         Guard::jwks(&jwks.url, ISS, AUD)
+            .tenant("acme")
             .revocation(revoked_list.clone())
             .jwks_refetch_interval(Duration::from_secs(3600)),
     )
@@ -184,7 +187,7 @@ async fn every_kind_of_bad_token_is_401_invalid_token_with_the_same_answer() {
 #[tokio::test]
 async fn two_authorization_headers_are_an_invalid_request() {
     let keys = SessionKeys::generate().unwrap();
-    let (base, _) = guarded(Guard::local(keys.clone(), ISS, AUD)).await;
+    let (base, _) = guarded(Guard::local(keys.clone(), ISS, AUD).tenant("acme")).await;
     let token = issuer(&keys).issue(&alice(), &[]).unwrap().token;
     let r = client()
         .get(format!("{base}/me"))
@@ -204,7 +207,12 @@ async fn two_authorization_headers_are_an_invalid_request() {
 async fn valid_token_without_the_scope_is_403_naming_the_scope() {
     let keys = SessionKeys::generate().unwrap();
     let jwks = jwks_server(keys.clone(), Duration::ZERO).await;
-    let (base, _) = guarded(Guard::jwks(&jwks.url, ISS, AUD).realm("acme api")).await;
+    let (base, _) = guarded(
+        Guard::jwks(&jwks.url, ISS, AUD)
+            .tenant("acme")
+            .realm("acme api"),
+    )
+    .await;
     let iss = issuer(&keys);
     let reader = iss.issue(&alice(), &scopes(&["user:read"])).unwrap().token;
     let writer = iss
@@ -251,7 +259,7 @@ async fn valid_token_without_the_scope_is_403_naming_the_scope() {
 #[tokio::test]
 async fn scopes_from_a_dingtalk_profile_open_the_admin_route() {
     let keys = SessionKeys::generate().unwrap();
-    let (base, _) = guarded(Guard::local(keys.clone(), ISS, AUD)).await;
+    let (base, _) = guarded(Guard::local(keys.clone(), ISS, AUD).tenant("acme")).await;
     let rules = ScopeRules::from_value(&json!({
         "default": ["user:read"],
         "rules": [
@@ -312,9 +320,12 @@ async fn rotation_to_the_staged_key_needs_no_refetch() {
     let keys = SessionKeys::generate().unwrap();
     let jwks = jwks_server(keys.clone(), Duration::ZERO).await;
     // A guard that will not refetch for an hour: only keys it already has can pass.
-    let (base, guard) =
-        guarded(Guard::jwks(&jwks.url, ISS, AUD).jwks_refetch_interval(Duration::from_secs(3600)))
-            .await;
+    let (base, guard) = guarded(
+        Guard::jwks(&jwks.url, ISS, AUD)
+            .tenant("acme")
+            .jwks_refetch_interval(Duration::from_secs(3600)),
+    )
+    .await;
     let url = format!("{base}/me");
     let iss = issuer(&keys);
     let old = iss.issue(&alice(), &[]).unwrap().token;
@@ -341,8 +352,12 @@ async fn key_rotation_old_tokens_keep_working_new_kid_fetched_once_for_many_requ
     let keys = SessionKeys::from_pkcs8_pem(PEM, "file-key").unwrap();
     // A slow JWKS (150 ms) so that the concurrent requests below overlap with the fetch.
     let jwks = jwks_server(keys.clone(), Duration::from_millis(150)).await;
-    let (base, guard) =
-        guarded(Guard::jwks(&jwks.url, ISS, AUD).jwks_refetch_interval(Duration::ZERO)).await;
+    let (base, guard) = guarded(
+        Guard::jwks(&jwks.url, ISS, AUD)
+            .tenant("acme")
+            .jwks_refetch_interval(Duration::ZERO),
+    )
+    .await;
     let url = format!("{base}/me");
     let iss = issuer(&keys);
     let old_kid = keys.current_kid();
@@ -378,9 +393,12 @@ async fn key_rotation_old_tokens_keep_working_new_kid_fetched_once_for_many_requ
 async fn unknown_kids_cannot_drive_jwks_fetches_beyond_the_rate_bound() {
     let keys = SessionKeys::generate().unwrap();
     let jwks = jwks_server(keys.clone(), Duration::from_millis(50)).await;
-    let (base, _) =
-        guarded(Guard::jwks(&jwks.url, ISS, AUD).jwks_refetch_interval(Duration::from_secs(3600)))
-            .await;
+    let (base, _) = guarded(
+        Guard::jwks(&jwks.url, ISS, AUD)
+            .tenant("acme")
+            .jwks_refetch_interval(Duration::from_secs(3600)),
+    )
+    .await;
     let url = format!("{base}/me");
     let good = issuer(&keys).issue(&alice(), &[]).unwrap().token;
     assert_eq!(get_with(&url, &good).await.status(), 200);
@@ -410,7 +428,7 @@ async fn unknown_kids_cannot_drive_jwks_fetches_beyond_the_rate_bound() {
 async fn a_cold_guard_fetches_once_for_a_burst_of_first_requests() {
     let keys = SessionKeys::generate().unwrap();
     let jwks = jwks_server(keys.clone(), Duration::from_millis(150)).await;
-    let (base, _) = guarded(Guard::jwks(&jwks.url, ISS, AUD)).await;
+    let (base, _) = guarded(Guard::jwks(&jwks.url, ISS, AUD).tenant("acme")).await;
     let token = issuer(&keys).issue(&alice(), &[]).unwrap().token;
     let url = format!("{base}/me");
     let results = futures::future::join_all((0..32).map(|_| get_with(&url, &token))).await;
@@ -424,6 +442,7 @@ async fn old_key_tokens_stop_at_their_expiry() {
     let jwks = jwks_server(keys.clone(), Duration::ZERO).await;
     let (base, _) = guarded(
         Guard::jwks(&jwks.url, ISS, AUD)
+            .tenant("acme")
             .leeway(Duration::ZERO)
             .jwks_refetch_interval(Duration::ZERO),
     )
@@ -447,11 +466,9 @@ async fn unreachable_jwks_is_503_not_invalid_token() {
     let addr = listener.local_addr().unwrap();
     drop(listener);
     let keys = SessionKeys::generate().unwrap();
-    let (base, guard) = guarded(Guard::jwks(
-        format!("http://{addr}/.well-known/jwks.json"),
-        ISS,
-        AUD,
-    ))
+    let (base, guard) = guarded(
+        Guard::jwks(format!("http://{addr}/.well-known/jwks.json"), ISS, AUD).tenant("acme"),
+    )
     .await;
     let token = issuer(&keys).issue(&alice(), &[]).unwrap().token;
     let r = get_with(&format!("{base}/me"), &token).await;
@@ -468,7 +485,7 @@ async fn unreachable_jwks_is_503_not_invalid_token() {
 async fn local_keys_guard_needs_no_http_and_sees_rotation_at_once() {
     let keys = SessionKeys::generate().unwrap();
     let iss = issuer(&keys);
-    let (base, guard) = guarded(Guard::for_issuer(&iss)).await;
+    let (base, guard) = guarded(Guard::for_issuer(&iss).tenant("acme")).await;
     let url = format!("{base}/me");
     let old = iss.issue(&alice(), &[]).unwrap().token;
     assert_eq!(get_with(&url, &old).await.status(), 200);
@@ -479,7 +496,12 @@ async fn local_keys_guard_needs_no_http_and_sees_rotation_at_once() {
     assert_eq!(guard.jwks_fetches(), 0);
     // Revocation through the list configured on a local guard.
     let list = Arc::new(MemoryRevocationList::new());
-    let (base, _) = guarded(Guard::for_issuer(&iss).revocation(list.clone())).await;
+    let (base, _) = guarded(
+        Guard::for_issuer(&iss)
+            .tenant("acme")
+            .revocation(list.clone()),
+    )
+    .await;
     let s = iss.issue(&alice(), &[]).unwrap();
     let url = format!("{base}/me");
     assert_eq!(get_with(&url, &s.token).await.status(), 200);
@@ -492,7 +514,7 @@ async fn local_keys_guard_needs_no_http_and_sees_rotation_at_once() {
 #[tokio::test]
 async fn routes_outside_the_guard() {
     let keys = SessionKeys::generate().unwrap();
-    let (base, _) = guarded(Guard::local(keys.clone(), ISS, AUD)).await;
+    let (base, _) = guarded(Guard::local(keys.clone(), ISS, AUD).tenant("acme")).await;
     // Option<AuthUser> outside the guard is None; AuthUser outside the guard fails closed.
     let r = client().get(format!("{base}/open")).send().await.unwrap();
     assert_eq!(r.text().await.unwrap(), "anonymous");
@@ -506,4 +528,86 @@ fn base64_decode(s: &str) -> Vec<u8> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(s)
         .unwrap()
+}
+
+/// An admin (`admin:write`) of `tenant`.
+fn admin_of(iss: &SessionIssuer, tenant: &str) -> String {
+    let who = json!({"platform": "dingtalk", "tenant": tenant, "user_id": "root"});
+    iss.issue(&profile(who), &scopes(&["admin:write"]))
+        .unwrap()
+        .token
+}
+
+const WRONG_TENANT: &str = "Bearer realm=\"test-apis\", error=\"wrong_tenant\"";
+
+#[tokio::test]
+async fn a_guard_for_one_tenant_refuses_another_tenants_tokens_whatever_their_scopes() {
+    let keys = SessionKeys::generate().unwrap();
+    let jwks = jwks_server(keys.clone(), Duration::ZERO).await;
+    let iss = issuer(&keys);
+    let (a, b) = (admin_of(&iss, "tenant-a"), admin_of(&iss, "tenant-b"));
+    // Same issuer, same audience, same scope: only the tenant differs.
+    let (base, _) = guarded(Guard::jwks(&jwks.url, ISS, AUD).tenant("tenant-b")).await;
+    let delete = format!("{base}/admin/delete");
+    let r = client().post(&delete).bearer_auth(&a).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(www(&r), WRONG_TENANT);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"error": "wrong_tenant"})
+    );
+    let r = get_with(&format!("{base}/me"), &a).await;
+    assert_eq!(
+        r.status(),
+        403,
+        "every route of the guard, not just scoped ones"
+    );
+    let r = client().post(&delete).bearer_auth(&b).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    // A list of tenants.
+    let (base, _) =
+        guarded(Guard::local(keys.clone(), ISS, AUD).tenants(["tenant-a", "tenant-b"])).await;
+    let delete = format!("{base}/admin/delete");
+    for (token, status) in [(&a, 200), (&b, 200), (&admin_of(&iss, "tenant-c"), 403)] {
+        let r = client()
+            .post(&delete)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status);
+    }
+
+    // `verify` applies the same rule.
+    let guard_b = Guard::for_issuer(&iss).tenant("tenant-b").build().unwrap();
+    let e = guard_b.verify(&a).await.unwrap_err();
+    assert_eq!(e.kind(), &RejectionKind::WrongTenant);
+    assert_eq!(e.status(), 403);
+    assert_eq!(guard_b.verify(&b).await.unwrap().tenant(), "tenant-b");
+}
+
+async fn tenant_admin(Path(tenant): Path<String>, user: AuthUser) -> Result<String, AuthRejection> {
+    user.require_tenant(&tenant)?;
+    user.require("admin:write")?;
+    Ok(format!("admin of {tenant}"))
+}
+
+#[tokio::test]
+async fn an_any_tenant_guard_leaves_the_check_to_the_route() {
+    let keys = SessionKeys::generate().unwrap();
+    let iss = issuer(&keys);
+    let guard = Guard::for_issuer(&iss).any_tenant().build().unwrap();
+    assert_eq!(guard.tenants(), &Tenants::Any);
+    let app = axum::Router::new()
+        .route("/t/{tenant}/admin", axum::routing::get(tenant_admin))
+        .layer(guard);
+    let base = format!("http://{}", serve(app).await);
+    let a = admin_of(&iss, "tenant-a");
+    let r = get_with(&format!("{base}/t/tenant-a/admin"), &a).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "admin of tenant-a");
+    let r = get_with(&format!("{base}/t/tenant-b/admin"), &a).await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(www(&r), WRONG_TENANT);
 }

@@ -54,7 +54,10 @@ async fn rejection_reason_is_logged_with_the_trace_id_and_not_sent() {
     let _default = tracing::subscriber::set_default(subscriber);
 
     let keys = SessionKeys::generate().unwrap();
-    let guard = Guard::local(keys.clone(), ISS, AUD).build().unwrap();
+    let guard = Guard::local(keys.clone(), ISS, AUD)
+        .tenant("acme")
+        .build()
+        .unwrap();
     let forged = SessionIssuer::new(
         SessionKeys::from_pkcs8_pem(
             "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIAu4vFM0/jEgkjgtKnU3RgHjnFHDuKYgV82orab7LD25\n-----END PRIVATE KEY-----\n",

@@ -92,7 +92,7 @@ fn main() {
     // Both sides must find the same values.
     let profile = rules.map(&platform, &tenant, &doc).expect("maps");
     let base = uncompiled(&doc);
-    assert_eq!(base[0].as_deref(), Some(profile.user_id.as_str()));
+    assert_eq!(base[0].as_deref(), profile.user_id.as_deref());
     assert_eq!(base[2], profile.name);
     assert_eq!(profile.department_ids.len(), 5);
     assert_eq!(profile.mobile.as_deref(), Some("13800000000"));

@@ -16,13 +16,19 @@
 //! loaders resolve at load time.
 
 mod cached;
+mod rules_cache;
 mod secret;
+pub mod shared;
 #[cfg(test)]
 mod source_tests;
 mod yaml;
 
-pub use cached::{CachedSource, ConfigLoader, LoadedEntry, ReloadReport, ReloaderHandle};
-pub use secret::SecretRef;
+pub use cached::{
+    CachedSource, Changes, ConfigLoader, ConfigProblems, LoadedEntry, MAX_REPORTED, OnReload,
+    ReloadReport, ReloadStatus, ReloaderHandle,
+};
+pub use rules_cache::{MAX_INTERNED, interned_count, mapping_rules};
+pub use secret::{SecretRef, SecretRefPolicy};
 pub use yaml::{YamlFile, YamlText, parse_yaml};
 
 use std::collections::BTreeMap;
@@ -35,7 +41,8 @@ use url::Url;
 
 use crate::error::{Error, Result};
 use crate::http::{HttpClient, HttpConfig};
-use crate::mapping::{MappingRules, ScopeRules};
+use crate::identity::IdentityPolicy;
+use crate::mapping::ScopeRules;
 use crate::redirect::validate_redirect_shape;
 use crate::registry::{PlatformContext, Registry};
 use crate::types::{AppKey, AppSecret, PlatformName, TenantId};
@@ -84,20 +91,26 @@ pub struct PlatformConfig {
     #[serde(default)]
     pub agent_id: Option<String>,
     /// Host overrides by name (`api`, `oapi`, `login`, `open`, `accounts`, ...): private
-    /// deployments, Lark vs Feishu, the test-kit fakes.
+    /// deployments, Lark vs Feishu, the test-kit fakes. Shared (one `Arc` per distinct map) by
+    /// the configurations the loaders read.
     #[serde(default)]
-    pub hosts: BTreeMap<String, Url>,
+    pub hosts: Arc<BTreeMap<String, Url>>,
     /// Mapping-rule overrides (field → rule), merged field by field over the platform defaults.
+    /// Shared by content like `hosts`.
     #[serde(default)]
-    pub mapping: Option<serde_json::Value>,
+    pub mapping: Option<Arc<serde_json::Value>>,
     /// The exact redirect URIs this tenant may send users back to.
     #[serde(default)]
     pub redirect_uris: Vec<String>,
     /// Which session scopes a person gets from their profile (read by session issuers such as
     /// the gateway, never by the platform): `{default: [..], rules: [{when: {..}, grant: [..]}]}`,
-    /// validated and compiled when the configuration is read.
+    /// validated and compiled when the configuration is read (shared by content like `hosts`).
     #[serde(default)]
-    pub session_scopes: Option<ScopeRules>,
+    pub session_scopes: Option<Arc<ScopeRules>>,
+    /// Who logged in: the subject policy (`identity.subject`) and the account-linking rules
+    /// (`identity.link`) of this platform for this tenant; see [`IdentityPolicy`].
+    #[serde(default)]
+    pub identity: IdentityPolicy,
     /// Platform-specific flow options.
     #[serde(default)]
     pub options: serde_json::Map<String, serde_json::Value>,
@@ -117,6 +130,7 @@ impl fmt::Debug for PlatformConfig {
             .field("hosts", &self.hosts)
             .field("redirect_uris", &self.redirect_uris)
             .field("session_scopes", &self.session_scopes.is_some())
+            .field("identity", &self.identity)
             .field("options", &self.options.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
@@ -148,6 +162,26 @@ fn blank(s: &Option<String>) -> bool {
     s.as_deref().is_some_and(|v| v.trim().is_empty())
 }
 
+/// The checks of one host override (`hosts.<name>`).
+fn check_host(name: &str, url: &Url) -> std::result::Result<(), &'static str> {
+    if name.trim().is_empty() {
+        return Err("host names must not be blank");
+    }
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("must be an http or https URL");
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("must have a host");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain user info");
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not contain a query or fragment (secrets never go into URLs)");
+    }
+    Ok(())
+}
+
 impl PlatformConfig {
     /// Checks everything that can be checked before a login, with an [`Error::Config`] naming
     /// the tenant, the platform and the field:
@@ -177,11 +211,34 @@ impl PlatformConfig {
     /// assert!(cfg.validate().is_ok());
     /// ```
     pub fn validate(&self) -> Result<()> {
+        match self.problems().into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Every problem [`validate`](Self::validate) would find, not only the first: the generic
+    /// checks field by field, then (when those pass and the platform is registered) the mapping
+    /// overrides and the platform's own `build`. Empty when the configuration is valid.
+    ///
+    /// ```
+    /// use unilogin_core::config::PlatformConfig;
+    /// let cfg: PlatformConfig = serde_json::from_value(serde_json::json!({
+    ///     "tenant": "acme", "platform": "some-platform", "app_key": "k", "app_secret": "s",
+    ///     "hosts": { "api": "https://api.example/?token=1" },
+    ///     "redirect_uris": ["http://evil.example/cb"]
+    /// })).unwrap();
+    /// let fields: Vec<String> = cfg.problems().iter().map(|e| e.to_string()).collect();
+    /// assert_eq!(fields.len(), 2, "{fields:?}");
+    /// assert!(fields[0].contains("hosts.api") && fields[1].contains("redirect_uris[0]"));
+    /// ```
+    pub fn problems(&self) -> Vec<Error> {
+        let mut problems = Vec::new();
         if self.app_key.as_str().trim().is_empty() {
-            return Err(self.error("app_key", "must not be empty"));
+            problems.push(self.error("app_key", "must not be empty"));
         }
         if self.app_secret.expose().trim().is_empty() && !self.is_public_client() {
-            return Err(self.error(
+            problems.push(self.error(
                 "app_secret",
                 "must not be empty (only a public OAuth client, `options.token_auth_method: none`, has no secret)",
             ));
@@ -192,36 +249,24 @@ impl PlatformConfig {
             ("agent_id", &self.agent_id),
         ] {
             if blank(value) {
-                return Err(self.error(field, "must not be blank (leave it out instead)"));
+                problems.push(self.error(field, "must not be blank (leave it out instead)"));
             }
         }
-        for (name, url) in &self.hosts {
-            let field = format!("hosts.{name}");
-            if name.trim().is_empty() {
-                return Err(self.error(&field, "host names must not be blank"));
-            }
-            if !matches!(url.scheme(), "http" | "https") {
-                return Err(self.error(&field, "must be an http or https URL"));
-            }
-            if url.host_str().is_none_or(str::is_empty) {
-                return Err(self.error(&field, "must have a host"));
-            }
-            if !url.username().is_empty() || url.password().is_some() {
-                return Err(self.error(&field, "must not contain user info"));
-            }
-            if url.query().is_some() || url.fragment().is_some() {
-                return Err(self.error(
-                    &field,
-                    "must not contain a query or fragment (secrets never go into URLs)",
-                ));
+        for (name, url) in self.hosts.iter() {
+            if let Err(reason) = check_host(name, url) {
+                problems.push(self.error(&format!("hosts.{name}"), reason));
             }
         }
         for (i, uri) in self.redirect_uris.iter().enumerate() {
             let field = format!("redirect_uris[{i}]");
-            validate_redirect_shape(uri).map_err(|reason| self.error(&field, reason))?;
-            if self.redirect_uris[..i].contains(uri) {
-                return Err(self.error(&field, "listed twice"));
+            if let Err(reason) = validate_redirect_shape(uri) {
+                problems.push(self.error(&field, reason));
+            } else if self.redirect_uris[..i].contains(uri) {
+                problems.push(self.error(&field, "listed twice"));
             }
+        }
+        if let Err(reason) = self.identity.validate() {
+            problems.push(self.error("identity.link.default_country_code", reason));
         }
         let Ok(registration) = Registry::get(self.platform.as_str()) else {
             tracing::debug!(
@@ -229,20 +274,24 @@ impl PlatformConfig {
                 platform = %self.platform,
                 "platform not registered in this binary; only generic checks applied"
             );
-            return Ok(());
+            return problems;
         };
-        if let Some(overrides) = &self.mapping {
-            let defaults = MappingRules::from_yaml(registration.name, registration.default_rules)?;
-            defaults
-                .with_overrides(overrides)
-                .map_err(|e| self.scoped(e))?;
+        if let Some(overrides) = self.mapping.as_deref()
+            && let Err(e) = mapping_rules(registration, Some(overrides))
+        {
+            problems.push(self.scoped(e));
         }
-        (registration.build)(PlatformContext {
-            config: self,
-            http: validation_http()?,
-        })
-        .map_err(|e| self.scoped(e))?;
-        Ok(())
+        if !problems.is_empty() {
+            // The platform's own checks assume the generic ones passed.
+            return problems;
+        }
+        let built = validation_http().and_then(|http| {
+            (registration.build)(PlatformContext { config: self, http }).map(drop)
+        });
+        if let Err(e) = built {
+            problems.push(self.scoped(e));
+        }
+        problems
     }
 
     /// Puts this configuration's tenant and platform on a configuration error that lacks them.

@@ -57,6 +57,26 @@ pub fn require_str(
     })
 }
 
+/// A [`BadBody::Malformed`] response error: `response` lacks something the platform always
+/// sends (`what`, e.g. "missing `/data/user`").
+///
+/// ```
+/// use unilogin_core::envelope::malformed;
+/// use unilogin_core::http::UpstreamResponse;
+/// use unilogin_core::{Error, PlatformName, UpstreamCtx};
+/// let ctx = UpstreamCtx::new(None, PlatformName::new("x").unwrap(), "user/get");
+/// let r = UpstreamResponse { status: 200, headers: Default::default(), body: serde_json::json!({}) };
+/// assert!(matches!(malformed(&ctx, &r, "missing `/data`"), Error::BadResponse { status: 200, .. }));
+/// ```
+pub fn malformed(ctx: &UpstreamCtx, response: &UpstreamResponse, what: &str) -> Error {
+    Error::BadResponse {
+        ctx: ctx.clone(),
+        status: response.status,
+        kind: BadBody::Malformed,
+        excerpt: what.into(),
+    }
+}
+
 /// A lifetime in seconds at a JSON pointer (number or numeric string), if positive.
 pub fn seconds_at(value: &Value, pointer: &str) -> Option<Duration> {
     value

@@ -2,8 +2,8 @@
 //!
 //! Every variant says *where* it happened (tenant, platform, endpoint) and *what a caller can do*
 //! about it, and none of them can carry a secret: the fields are identifiers, upstream codes,
-//! upstream messages (which platforms never fill with credentials) and body excerpts that went
-//! through [`redact_excerpt`].
+//! and upstream messages and body excerpts that went through the masking of
+//! [`redact_excerpt`] (masked first, then cut, so a cut never exposes part of a secret).
 //!
 //! `Error` is `Clone` so that one failed token refresh can be handed to every caller waiting for
 //! it.
@@ -182,7 +182,8 @@ pub enum IdTokenProblem {
     Signature,
     /// The `iss` claim is not the provider's issuer.
     Issuer,
-    /// The `aud` (or `azp`) claim does not name this client.
+    /// The `aud` (or `azp`) claim does not name this client, or `aud` names several audiences
+    /// without an `azp` (OIDC Core 3.1.3.7).
     Audience,
     /// The token expired (or is not valid yet).
     Expired,
@@ -190,6 +191,9 @@ pub enum IdTokenProblem {
     Nonce,
     /// The userinfo `sub` differs from the `id_token`'s.
     Subject,
+    /// The `at_hash` claim is not the hash of the access token it came with (OIDC Core
+    /// 3.1.3.8): the access token was swapped.
+    AccessTokenHash,
 }
 
 impl fmt::Display for IdTokenProblem {
@@ -204,6 +208,9 @@ impl fmt::Display for IdTokenProblem {
             IdTokenProblem::Expired => "is expired or not valid yet",
             IdTokenProblem::Nonce => "does not carry the nonce sent at authorize time",
             IdTokenProblem::Subject => "names another subject than the userinfo response",
+            IdTokenProblem::AccessTokenHash => {
+                "does not match the access token it came with (`at_hash`)"
+            }
         })
     }
 }
@@ -428,6 +435,11 @@ pub enum Error {
     /// An internal invariant failed (a background task died, a lock was poisoned).
     #[error("internal error: {0}")]
     Internal(String),
+
+    /// An account-linking operation was refused (an ambiguous match, an unknown account, an
+    /// identity linked elsewhere): see [`crate::identity`].
+    #[error("identity: {0}")]
+    Identity(crate::identity::IdentityError),
 }
 
 fn fmt_scope(tenant: &Option<TenantId>, platform: &Option<String>) -> String {
@@ -473,13 +485,13 @@ impl Error {
             ErrorClass::Transient => Error::Upstream {
                 ctx,
                 code,
-                message: truncate(&message.into(), 200),
+                message: redact(&message.into(), 200),
                 transient: true,
             },
             ErrorClass::Other => Error::Upstream {
                 ctx,
                 code,
-                message: truncate(&message.into(), 200),
+                message: redact(&message.into(), 200),
                 transient: false,
             },
         }
@@ -554,6 +566,7 @@ impl Error {
             Error::Store { .. } => "store_unavailable",
             Error::InvalidCallback { .. } => "invalid_callback",
             Error::Internal(_) => "internal",
+            Error::Identity(e) => e.kind(),
         }
     }
 }
@@ -566,9 +579,27 @@ fn truncate(s: &str, max_chars: usize) -> String {
     out
 }
 
-/// Cuts a response body down to a short excerpt and masks anything that looks like a credential:
-/// values of query parameters and JSON fields whose name mentions a token, secret, code, ticket,
-/// password or state.
+/// How many characters of a body an excerpt keeps (then `…`).
+const EXCERPT_CHARS: usize = 160;
+
+/// What a masked value is replaced with.
+const MASK: &str = "***";
+
+/// Masks anything that looks like a credential in a response body, **then** cuts it down to a
+/// short excerpt on a character boundary, so a cut can never expose part of a secret.
+///
+/// Masked, in JSON (valid or not, including JSON escaped inside a string), in query strings and
+/// forms, and in plain text:
+/// - the value after a name that mentions a token, secret, code, ticket, password, state,
+///   verifier, nonce, credential, assertion, authorization, cookie or API / private key,
+///   followed by `:` or `=` (also `%3D`): a quoted string up to its closing quote (or the end
+///   of the body when it is cut short), an array or object up to its closing bracket, or a bare
+///   word (after `:`, a JSON number, `true`, `false` or `null` is kept: that is an error code,
+///   not a credential);
+/// - the credential after `Bearer` or `Basic`;
+/// - anything shaped like a JWT (`eyJ….….…`), wherever it is;
+/// - the quoted value in serde's `string "…"` (a decoding error quoting a value it did not
+///   expect, without saying which field it came from).
 ///
 /// ```
 /// let e = unilogin_core::error::redact_excerpt(r#"{"access_token":"abc123","errmsg":"ok"}"#);
@@ -576,20 +607,266 @@ fn truncate(s: &str, max_chars: usize) -> String {
 /// assert!(e.contains("errmsg"));
 /// ```
 pub fn redact_excerpt(body: &str) -> String {
-    use std::sync::OnceLock;
-    static PATTERNS: OnceLock<[regex_lite::Regex; 2]> = OnceLock::new();
-    let [query, json] = PATTERNS.get_or_init(|| {
-        let names = r"[A-Za-z_\-]*(?:token|secret|code|ticket|password|state|verifier)[A-Za-z_\-]*";
-        [
-            regex_lite::Regex::new(&format!(r"(?i)({names})=[^&\s<>'\x22]+"))
-                .expect("static pattern"),
-            regex_lite::Regex::new(&format!(r#"(?i)("{names}"\s*:\s*)"[^"]*""#))
-                .expect("static pattern"),
-        ]
-    });
-    let short = truncate(body.trim(), 160);
-    let masked = query.replace_all(&short, "$1=***");
-    json.replace_all(&masked, "$1\"***\"").into_owned()
+    redact(body.trim(), EXCERPT_CHARS)
+}
+
+/// Masks `text` ([`redact_excerpt`]), then keeps at most `max_chars` characters (plus `…`).
+fn redact(text: &str, max_chars: usize) -> String {
+    truncate(&Masker::run(text, max_chars + 1), max_chars)
+}
+
+/// Whether a name is that of a credential (compared without case, `_` and `-`).
+fn is_secret_name(word: &str) -> bool {
+    const NEEDLES: &[&str] = &[
+        "token",
+        "secret",
+        "code",
+        "ticket",
+        "password",
+        "passwd",
+        "state",
+        "verifier",
+        "nonce",
+        "credential",
+        "assertion",
+        "authorization",
+        "cookie",
+        "apikey",
+        "privatekey",
+    ];
+    let norm: String = word
+        .chars()
+        .filter(|c| *c != '_' && *c != '-')
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    NEEDLES.iter().any(|n| norm.contains(n))
+}
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
+/// The one-pass masking scanner behind [`redact_excerpt`]. It works on bytes but only ever
+/// splits the text at ASCII bytes, so every slice is on a character boundary.
+struct Masker<'a> {
+    text: &'a str,
+    at: usize,
+    out: String,
+    chars: usize,
+}
+
+impl<'a> Masker<'a> {
+    /// Masks `text`, stopping once `enough` characters are written (the rest would be cut).
+    fn run(text: &'a str, enough: usize) -> String {
+        let mut m = Masker {
+            text,
+            at: 0,
+            out: String::with_capacity(text.len().min(4 * enough + 16)),
+            chars: 0,
+        };
+        while m.at < text.len() && m.chars < enough {
+            m.step();
+        }
+        m.out
+    }
+
+    fn bytes(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
+    fn emit(&mut self, s: &str) {
+        self.chars += s.chars().count();
+        self.out.push_str(s);
+    }
+
+    /// Copies `text[self.at..to]` and moves there.
+    fn copy_to(&mut self, to: usize) {
+        let text = self.text;
+        self.emit(&text[self.at..to]);
+        self.at = to;
+    }
+
+    /// The end of the run of `pred` bytes from `from`.
+    fn run_end(&self, from: usize, pred: impl Fn(u8) -> bool) -> usize {
+        from + self.bytes()[from..]
+            .iter()
+            .take_while(|b| pred(**b))
+            .count()
+    }
+
+    fn starts_with_at(&self, at: usize, s: &str) -> bool {
+        self.bytes()
+            .get(at..at + s.len())
+            .is_some_and(|b| b.eq_ignore_ascii_case(s.as_bytes()))
+    }
+
+    fn step(&mut self) {
+        let b = self.bytes()[self.at];
+        if !is_word_byte(b) {
+            let len = self.text[self.at..]
+                .chars()
+                .next()
+                .map_or(1, char::len_utf8);
+            self.copy_to(self.at + len);
+            return;
+        }
+        let start = self.at;
+        let end = self.run_end(start, is_word_byte);
+        let word = &self.text[start..end];
+        if word.starts_with("eyJ") && self.bytes().get(end) == Some(&b'.') {
+            // A JWT (or JWE): segments of base64url joined by dots.
+            let mut to = end;
+            while self.bytes().get(to) == Some(&b'.') {
+                to = self.run_end(to + 1, is_word_byte);
+            }
+            self.emit(MASK);
+            self.at = to;
+            return;
+        }
+        self.copy_to(end);
+        if word.eq_ignore_ascii_case("bearer") || word.eq_ignore_ascii_case("basic") {
+            let from = self.run_end(end, |b| b == b' ' || b == b'\t');
+            let to = self.run_end(from, |b| is_word_byte(b) || b"._~+/=".contains(&b));
+            if from > end && to > from {
+                self.copy_to(from);
+                self.emit(MASK);
+                self.at = to;
+            }
+        } else if word == "string" && self.starts_with_at(end, " \"") {
+            self.copy_to(end + 1);
+            self.mask_quoted(b'"');
+        } else if is_secret_name(word)
+            && let Some((value_at, colon)) = self.separator(end)
+        {
+            self.copy_to(value_at);
+            self.mask_value(colon);
+        }
+    }
+
+    /// After a name ending at `from`: an optional closing quote (`"`, `'`, `\"`), blanks, `:` or
+    /// `=` (or `%3D` / `%3A`), blanks. Returns where the value starts and whether it was `:`.
+    fn separator(&self, from: usize) -> Option<(usize, bool)> {
+        let b = self.bytes();
+        let mut at = from;
+        if b.get(at) == Some(&b'\\') && b.get(at + 1) == Some(&b'"') {
+            at += 2;
+        } else if matches!(b.get(at), Some(b'"' | b'\'')) {
+            at += 1;
+        }
+        at = self.run_end(at, |b| b.is_ascii_whitespace());
+        let colon = match b.get(at) {
+            Some(b':') => {
+                at += 1;
+                true
+            }
+            Some(b'=') => {
+                at += 1;
+                false
+            }
+            Some(b'%') if self.starts_with_at(at, "%3D") => {
+                at += 3;
+                false
+            }
+            Some(b'%') if self.starts_with_at(at, "%3A") => {
+                at += 3;
+                true
+            }
+            _ => return None,
+        };
+        Some((self.run_end(at, |b| b.is_ascii_whitespace()), colon))
+    }
+
+    /// Masks the value at `self.at`.
+    fn mask_value(&mut self, after_colon: bool) {
+        let b = self.bytes();
+        match b.get(self.at) {
+            Some(b'\\') if b.get(self.at + 1) == Some(&b'"') => {
+                // JSON inside a JSON string: `\"value\"`, ending at `\"` or at the outer `"`.
+                let mut to = self.at + 2;
+                while to < b.len() && b[to] != b'"' {
+                    if b[to] == b'\\' && b.get(to + 1) == Some(&b'"') {
+                        break;
+                    }
+                    to += 1;
+                }
+                self.emit("\\\"");
+                self.emit(MASK);
+                if to < b.len() && b[to] == b'\\' {
+                    self.emit("\\\"");
+                    to += 2;
+                }
+                self.at = to;
+            }
+            Some(&q @ (b'"' | b'\'')) => self.mask_quoted(q),
+            Some(b'[' | b'{') => {
+                self.at = self.balanced_end(self.at);
+                self.emit(MASK);
+            }
+            Some(_) => {
+                let to = self.run_end(self.at, |b| {
+                    !b.is_ascii_whitespace() && !b"&,;<>\"'}])\\".contains(&b)
+                });
+                let value = &self.text[self.at..to];
+                let literal = after_colon
+                    && (matches!(value, "true" | "false" | "null")
+                        || value.parse::<f64>().is_ok_and(f64::is_finite));
+                let scheme =
+                    value.eq_ignore_ascii_case("bearer") || value.eq_ignore_ascii_case("basic");
+                if literal || scheme {
+                    // A code stays readable; an auth scheme is read again as a word (its
+                    // credential is masked then).
+                    if literal {
+                        self.copy_to(to);
+                    }
+                } else if to > self.at {
+                    self.emit(MASK);
+                    self.at = to;
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// Masks the string opened by the quote `q` at `self.at`, up to its unescaped closing quote
+    /// or the end of the text.
+    fn mask_quoted(&mut self, q: u8) {
+        let b = self.bytes();
+        let mut to = self.at + 1;
+        while to < b.len() && b[to] != q {
+            to += if b[to] == b'\\' { 2 } else { 1 };
+        }
+        let closed = to < b.len();
+        let quote = if q == b'"' { "\"" } else { "'" };
+        self.emit(quote);
+        self.emit(MASK);
+        if closed {
+            self.emit(quote);
+        }
+        self.at = (to + 1).min(b.len());
+    }
+
+    /// The end of the array or object opening at `from` (strings skipped), or of the text.
+    fn balanced_end(&self, from: usize) -> usize {
+        let b = self.bytes();
+        let (mut depth, mut at, mut in_string) = (0usize, from, false);
+        while at < b.len() {
+            match (in_string, b[at]) {
+                (true, b'\\') => at += 1,
+                (true, b'"') => in_string = false,
+                (false, b'"') => in_string = true,
+                (false, b'[' | b'{') => depth += 1,
+                (false, b']' | b'}') => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        return at + 1;
+                    }
+                }
+                _ => {}
+            }
+            at += 1;
+        }
+        b.len()
+    }
 }
 
 impl From<crate::types::InvalidId> for Error {
@@ -658,6 +935,165 @@ mod tests {
         assert!(e.to_string().ends_with("retry after 7s"), "{e}");
         assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
         assert!(e.is_transient());
+    }
+
+    /// Every run of `n` characters of `secret`.
+    fn windows(secret: &str, n: usize) -> impl Iterator<Item = &str> {
+        (0..=secret.len().saturating_sub(n)).map(move |i| &secret[i..i + n])
+    }
+
+    fn assert_no_part_of(secret: &str, text: &str) {
+        if let Some(w) = windows(secret, 8).find(|w| text.contains(w)) {
+            panic!("`{w}` of the secret appears in {text:?}");
+        }
+    }
+
+    #[test]
+    fn a_token_response_that_fails_to_decode_leaks_no_part_of_the_token() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct TokenResponse {
+            access_token: String,
+            scope: Option<String>,
+        }
+        let token = format!("eyJhbGciOiJSUzI1NiJ9{}", "Ab3dE6gH9jK2mN5pQ8sT".repeat(12));
+        let response = crate::http::UpstreamResponse {
+            status: 200,
+            headers: Default::default(),
+            body: serde_json::json!({
+                "access_token": token, "token_type": "Bearer", "scope": ["a", "b"],
+            }),
+        };
+        let e = response.decode::<TokenResponse>(&ctx()).unwrap_err();
+        let Error::BadResponse { excerpt, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert!(
+            excerpt.contains("sequence"),
+            "the excerpt still says why: {excerpt}"
+        );
+        assert_no_part_of(&token, excerpt);
+        assert_no_part_of(&token, &e.to_string());
+        assert_no_part_of(&token, &format!("{e:?}"));
+    }
+
+    #[test]
+    fn a_body_cut_short_inside_a_secret_value_is_masked_to_its_end() {
+        let token = "tok_".to_string() + &"Zq9Xw8Vu7Ts6Rp5".repeat(20);
+        // Cut by the upstream (or a size limit) inside the value: no closing quote.
+        for body in [
+            format!(r#"{{"errcode":0,"access_token":"{token}"#),
+            format!(r#"{{"errcode":0,"access_token":"{}"#, &token[..40]),
+            format!(r#"{{"data":{{"refresh_token":["{token}""#),
+            format!("access_token={token}"),
+        ] {
+            let e = redact_excerpt(&body);
+            assert_no_part_of(&token[..40], &e);
+            assert!(e.chars().count() <= EXCERPT_CHARS + 1, "{e}");
+        }
+        let e = redact_excerpt(&format!(r#"{{"errcode":40078,"access_token":"{token}"#));
+        assert!(e.contains("40078"), "error codes stay readable: {e}");
+    }
+
+    #[test]
+    fn secrets_are_masked_in_every_shape_a_body_comes_in() {
+        let s = "S3cr3tValu3xyz";
+        let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJTM2NyM3RWYWx1M3h5eiJ9.c2lnbmF0dXJlUzNjcjN0";
+        for body in [
+            format!(r#"{{"client_secret": "{s}"}}"#),
+            format!(r#"{{"access_token":"ab\"{s}"}}"#),
+            format!(r#"{{'password': '{s}'}}"#),
+            format!(r#"{{"tokens": {{"access": "{s}", "n": [1, "{s}"]}}}}"#),
+            format!(r#"{{"access_token": ["{s}", "{s}"]}}"#),
+            format!(r#"{{"msg":"{{\"access_token\":\"{s}\"}}"}}"#),
+            format!("code={s}&state={s}"),
+            format!("redirect?x=1&access_token%3D{s}"),
+            format!("X-Api-Key: {s}"),
+            format!("Authorization: Bearer {s}"),
+            format!("<html>bad header Authorization: Basic {s}=</html>"),
+            format!("invalid type: string \"{s}\", expected u64; body: {{}}"),
+            format!("{{\"result\": [\"{jwt}\"]}}"),
+            format!("{{\"session_state\":{s}}}"),
+        ] {
+            let e = redact_excerpt(&body);
+            assert!(!e.contains(&s[..8]), "{body} -> {e}");
+            assert!(!e.contains(&jwt[..20]), "{body} -> {e}");
+        }
+        let plain = r#"{"errcode":40078,"errmsg":"不存在的临时授权码","ok":true,"ttl":7200}"#;
+        assert_eq!(redact_excerpt(plain), plain);
+        assert_eq!(
+            redact_excerpt(r#"{"code": 0, "state": null, "token_ok": true}"#),
+            r#"{"code": 0, "state": null, "token_ok": true}"#
+        );
+    }
+
+    #[test]
+    fn excerpts_are_cut_on_a_character_boundary_after_masking() {
+        let body = format!("{}{}", "授权码".repeat(100), r#""access_token":"x""#);
+        let e = redact_excerpt(&body);
+        assert_eq!(e.chars().count(), EXCERPT_CHARS + 1);
+        assert!(e.ends_with('…'));
+        // A long secret value early in the body no longer pushes the rest out of the excerpt.
+        let e = redact_excerpt(&format!(
+            r#"{{"access_token":"{}","errmsg":"scope refused"}}"#,
+            "a".repeat(400)
+        ));
+        assert!(e.contains("scope refused"), "{e}");
+    }
+
+    #[test]
+    fn upstream_messages_are_masked_too() {
+        let e = Error::from_class(
+            ErrorClass::Other,
+            ctx(),
+            UpstreamCode::Number(1),
+            "invalid access_token=SECRETVALUE99 for app",
+            None,
+        );
+        assert!(!e.to_string().contains("SECRETVALUE"), "{e}");
+        assert!(e.to_string().contains("for app"), "{e}");
+    }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+            /// Any text (quotes, backslashes, brackets, multi-byte characters, cut anywhere)
+            /// gives a short excerpt without panicking.
+            #[test]
+            fn any_body_gives_a_short_excerpt(body in r#"[a-z_"'\\:=\[\]{}&% .,é授0-9\-]{0,400}"#) {
+                let e = redact_excerpt(&body);
+                prop_assert!(e.chars().count() <= EXCERPT_CHARS + 1);
+            }
+
+            /// A secret value after a secret-like name never survives, however the body around
+            /// it looks or wherever it is cut.
+            #[test]
+            fn a_named_secret_never_survives(
+                prefix in r#"[a-z"' :,{\[]{0,200}"#,
+                name in "(access_token|client_secret|code|refresh_token|id_token|ticket)",
+                shape in 0usize..5,
+                secret in "[A-Za-z0-9]{16,300}",
+                cut in 0usize..400,
+            ) {
+                let value = match shape {
+                    0 => format!("\"{name}\":\"{secret}\""),
+                    1 => format!("\"{name}\": [\"{secret}\"]"),
+                    2 => format!("{name}={secret}&x=1"),
+                    3 => format!("{{\\\"{name}\\\":\\\"{secret}\\\"}}"),
+                    _ => format!("'{name}': '{secret}'"),
+                };
+                let body = format!("{prefix}{value}");
+                let cut = body.char_indices().map(|(i, _)| i).find(|i| *i >= cut.min(body.len())).unwrap_or(body.len());
+                for text in [&body[..], &body[..cut]] {
+                    let e = redact_excerpt(text);
+                    prop_assert!(!e.contains(&secret[..8]), "{} -> {}", text, e);
+                }
+            }
+        }
     }
 
     #[test]

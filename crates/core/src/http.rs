@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use url::Url;
 
-use crate::error::{BadBody, Error, Result, UpstreamCtx, redact_excerpt};
+use crate::error::{BadBody, Error, Result, UpstreamCode, UpstreamCtx, redact_excerpt};
 
 /// Settings of the shared HTTP client.
 #[derive(Debug, Clone)]
@@ -202,6 +202,26 @@ fn transport_error(ctx: &UpstreamCtx, e: reqwest::Error) -> Error {
 }
 
 /// Decodes a body as JSON, classifying what is not.
+///
+/// A server error (HTTP 5xx) whose body is not JSON — the HTML error page of a reverse proxy
+/// or load balancer in front of the platform (HTTP 502 / 503 / 504), an empty or plain-text
+/// body — is a **transient upstream failure**, [`Error::Upstream`] with code
+/// [`UpstreamCode::Http`] and `transient: true`: the platform's front is failing, not
+/// answering badly, and retrying at once only adds load (the core does not retry it; a
+/// gateway answers 503 with `Retry-After`). Any other body that is not JSON is
+/// [`Error::BadResponse`].
+///
+/// ```
+/// use unilogin_core::{Error, PlatformName, UpstreamCode, UpstreamCtx};
+/// use unilogin_core::http::decode_json;
+/// let ctx = UpstreamCtx::new(None, PlatformName::new("x").unwrap(), "user/get");
+/// let page = b"<html><body><h1>502 Bad Gateway</h1></body></html>";
+/// match decode_json(&ctx, 502, true, page) {
+///     Err(Error::Upstream { code: UpstreamCode::Http(502), transient: true, .. }) => {}
+///     other => panic!("{other:?}"),
+/// }
+/// assert!(matches!(decode_json(&ctx, 200, true, page), Err(Error::BadResponse { .. })));
+/// ```
 pub fn decode_json(
     ctx: &UpstreamCtx,
     status: u16,
@@ -210,19 +230,31 @@ pub fn decode_json(
 ) -> Result<Value> {
     let text = String::from_utf8_lossy(body);
     let trimmed = text.trim_start_matches('\u{feff}').trim();
-    let bad = |kind| Error::BadResponse {
+    let html = html_content_type || trimmed.starts_with('<');
+    let kind = if trimmed.is_empty() {
+        BadBody::Empty
+    } else if html {
+        BadBody::Html
+    } else {
+        match serde_json::from_str(trimmed) {
+            Ok(v) => return Ok(v),
+            Err(_) => BadBody::Malformed,
+        }
+    };
+    if (500..600).contains(&status) {
+        return Err(Error::Upstream {
+            ctx: ctx.clone(),
+            code: UpstreamCode::Http(status),
+            message: format!("{kind} (the platform or a proxy in front of it is failing)"),
+            transient: true,
+        });
+    }
+    Err(Error::BadResponse {
         ctx: ctx.clone(),
         status,
         kind,
         excerpt: redact_excerpt(trimmed),
-    };
-    if trimmed.is_empty() {
-        return Err(bad(BadBody::Empty));
-    }
-    if html_content_type || trimmed.starts_with('<') {
-        return Err(bad(BadBody::Html));
-    }
-    serde_json::from_str(trimmed).map_err(|_| bad(BadBody::Malformed))
+    })
 }
 
 #[cfg(test)]
@@ -257,6 +289,44 @@ mod tests {
             Some(BadBody::Malformed)
         );
         assert_eq!(kind(b"\xef\xbb\xbf{\"a\":1}", false), None);
+    }
+
+    #[test]
+    fn server_errors_without_json_are_transient_upstream_failures() {
+        for (status, body, html) in [
+            (
+                502,
+                &b"<html><head><title>502 Bad Gateway</title></head></html>"[..],
+                true,
+            ),
+            (503, &b"<!DOCTYPE html><p>busy</p>"[..], false),
+            (504, &b""[..], false),
+            (500, &b"Internal Server Error"[..], false),
+        ] {
+            match decode_json(&ctx(), status, html, body) {
+                Err(Error::Upstream {
+                    code: UpstreamCode::Http(s),
+                    transient: true,
+                    message,
+                    ..
+                }) => {
+                    assert_eq!(s, status);
+                    assert!(!message.contains("busy"), "no body text: {message}");
+                }
+                other => panic!("{status}: {other:?}"),
+            }
+        }
+        // A 5xx with a JSON body is the platform's own answer: decoded for its envelope.
+        assert!(decode_json(&ctx(), 503, false, b"{\"errcode\":-1}").is_ok());
+        // Below 500 an HTML page stays a bad response (DingTalk's ban page is classified by
+        // the platform crate).
+        assert!(matches!(
+            decode_json(&ctx(), 403, true, b"<html>denied</html>"),
+            Err(Error::BadResponse {
+                kind: BadBody::Html,
+                ..
+            })
+        ));
     }
 
     #[test]

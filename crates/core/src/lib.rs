@@ -12,7 +12,9 @@
 pub mod config;
 pub mod envelope;
 pub mod error;
+pub mod events;
 pub mod http;
+pub mod identity;
 pub mod mapping;
 pub mod platform;
 pub mod redirect;
@@ -30,6 +32,6 @@ pub use platform::{Flow, Identity, Platform};
 pub use registry::{PlatformRegistration, Registry};
 pub use sso::{Login, Prepared, Sso};
 pub use types::{
-    AccessToken, AppKey, AppSecret, AuthCode, InvalidId, Nonce, PkceVerifier, PlatformName,
-    RefreshToken, State, TenantId, UserTicket,
+    AccessToken, AccountId, AppKey, AppSecret, AuthCode, InvalidId, Nonce, PkceVerifier,
+    PlatformName, RefreshToken, State, TenantId, UserTicket,
 };

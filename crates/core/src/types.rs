@@ -125,6 +125,22 @@ ident_newtype!(
 );
 
 ident_newtype!(
+    /// A unilogin account: one person inside one tenant, whichever platforms they log in with
+    /// (see [`identity`](crate::identity)). Stable: kept when identities are linked, unlinked or
+    /// merged into it.
+    ///
+    /// ```
+    /// use unilogin_core::AccountId;
+    /// let a = AccountId::new("acc_0123456789abcdef").unwrap();
+    /// assert_eq!(a.as_str(), "acc_0123456789abcdef");
+    /// assert!(AccountId::new("acc 1").is_err());
+    /// ```
+    AccountId,
+    "account id",
+    64
+);
+
+ident_newtype!(
     /// The public identifier of an app on a platform: DingTalk AppKey, Feishu `app_id`,
     /// WeCom corp id, OAuth2 `client_id`. Not a secret.
     ///

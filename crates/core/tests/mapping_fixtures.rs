@@ -50,7 +50,7 @@ fn the_defaults_alone() {
             &doc,
         )
         .unwrap();
-    assert_eq!(p.user_id, "user001");
+    assert_eq!(p.user_id.as_deref(), Some("user001"));
     assert_eq!(p.name.as_deref(), Some("Zhang San"));
     assert_eq!(p.employee_no.as_deref(), Some("E0001"));
     assert_eq!(p.extra["senior"], json!(false));
@@ -76,7 +76,7 @@ fn tenant_override_on_top_of_default_rules() {
             &doc,
         )
         .unwrap();
-    assert_eq!(p.user_id, "E0001");
+    assert_eq!(p.user_id.as_deref(), Some("E0001"));
     assert_eq!(p.mobile.as_deref(), Some("13800000000"));
     assert_eq!(p.raw.as_ref(), Some(&doc));
     assert!(!p.extra.contains_key("remark"), "empty remark is absent");
@@ -102,6 +102,6 @@ fn an_override_backup_is_used_when_the_primary_has_nothing() {
             &doc,
         )
         .unwrap();
-    assert_eq!(p.user_id, "user001");
+    assert_eq!(p.user_id.as_deref(), Some("user001"));
     assert_eq!(p.employee_no, None);
 }

@@ -86,12 +86,15 @@ fn tenant() -> TenantId {
 }
 
 fn check_profile(p: &UserProfile) {
-    assert!(!p.user_id.is_empty());
+    assert_eq!(p.id(p.subject.kind), Some(p.subject.value.as_str()));
+    assert!(!p.subject.value.is_empty());
     for v in [
         &p.union_id,
         &p.open_id,
         &p.name,
+        &p.user_id,
         &p.mobile,
+        &p.mobile_country_code,
         &p.email,
         &p.avatar,
         &p.employee_no,
@@ -108,7 +111,8 @@ fn check_profile(p: &UserProfile) {
 fn text_oracle(v: &Value) -> Option<String> {
     fn scalar(v: &Value) -> Option<String> {
         match v {
-            Value::String(s) if !s.is_empty() => Some(s.clone()),
+            // Text fields are trimmed; blank is absent.
+            Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         }
@@ -132,7 +136,7 @@ fn bool_oracle(v: &Value) -> Option<bool> {
 
 fn list_oracle(v: &Value) -> Vec<String> {
     let one = |v: &Value| match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     };
@@ -200,7 +204,7 @@ proptest! {
         let doc = doc_of(&primary, &backup, "id");
         let want = primary.as_ref().and_then(text_oracle).or_else(|| backup.as_ref().and_then(text_oracle));
         match (rules.map(&name, &tenant(), &doc), want) {
-            (Ok(p), Some(w)) => prop_assert_eq!(p.user_id, w),
+            (Ok(p), Some(w)) => prop_assert_eq!(p.user_id, Some(w)),
             (Err(Error::Mapping { message, .. }), None) => {
                 prop_assert!(message.contains("`$.p.id`") && message.contains("`$.b.id`"), "{}", message);
             }

@@ -274,7 +274,7 @@ async fn web_login_state_pkce_and_issuer_are_owned_by_the_core() {
         )
         .await
         .unwrap();
-    assert_eq!(login.profile.user_id, "u-c");
+    assert_eq!(login.profile.user_id.as_deref(), Some("u-c"));
     assert_eq!(login.flow, Flow::Web);
     assert_eq!(
         seen.verifier.lock().unwrap().as_deref(),
@@ -323,7 +323,7 @@ async fn stateless_codes_are_refused_unless_the_platform_declares_a_jsapi() {
         .login_with_code(&t, JSAPI, &AuthCode::new("jsapi-code"))
         .await
         .unwrap();
-    assert_eq!(login.profile.user_id, "u-jsapi-code");
+    assert_eq!(login.profile.user_id.as_deref(), Some("u-jsapi-code"));
     assert_eq!(seen.fetches.load(Ordering::SeqCst), 1);
 }
 

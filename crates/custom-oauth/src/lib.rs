@@ -15,12 +15,14 @@
 //!   endpoints come from OIDC discovery (cached), the callback's `iss` is checked (RFC 9207,
 //!   required when the provider advertises it), and a returned `id_token` is verified
 //!   (signature against the provider's JWKS, refetched once when an unknown key id appears,
-//!   `iss`, `aud`/`azp`, `exp`, `nbf`, `nonce`) before its claims are used; the userinfo
+//!   `iss`, `aud`/`azp`, `exp`, `nbf`, `nonce`, `at_hash`) before its claims are used; the
+//!   discovery document's `issuer` must be the configured one byte for byte; the userinfo
 //!   endpoint is optional. RFC 6749 token-endpoint errors become typed errors, and user tokens
 //!   can be refreshed. There is no app token ([`Platform::token_key`] is `None`).
 //! - **`mode: steps`** ([`Steps`]): an ordered set of HTTP steps (`app_token`, `user_id`,
 //!   `user_detail`), each with a method, a URL template (`{app_key}`, `{app_secret}`, `{code}`,
-//!   `{access_token}`, `{user_id}`; values URL-encoded), where its parameters go (query, form,
+//!   `{access_token}`, `{user_id}`; values URL-encoded, and refused when they would change the
+//!   path, such as a `{code}` of `..`), where its parameters go (query, form,
 //!   JSON body or headers), a success test (a JSONPath and the value it must have) and the
 //!   JSONPaths of the values the next step needs (token and expiry; user id, union id, open id
 //!   and organisation id, which the `Sso` checks against `corp_id`). Codes come back to the

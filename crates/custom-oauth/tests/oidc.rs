@@ -211,7 +211,7 @@ async fn code_flow_with_pkce_discovery_id_token_and_refresh() {
         .await
         .expect("login");
     let p = &login.profile;
-    assert_eq!(p.user_id, "johndoe");
+    assert_eq!(p.user_id.as_deref(), Some("johndoe"));
     assert_eq!(p.name.as_deref(), Some("Zhang San"));
     assert_eq!(p.email.as_deref(), Some("user001@example.com"));
     assert_eq!(p.mobile.as_deref(), Some("13800000000"));
@@ -280,7 +280,7 @@ async fn a_public_client_has_no_secret_and_sends_none() {
         .build()
         .unwrap();
     let login = provider.login(&sso).await.expect("public client login");
-    assert_eq!(login.profile.user_id, "johndoe");
+    assert_eq!(login.profile.user_id.as_deref(), Some("johndoe"));
     // No client authentication at all: no Basic header, no client_secret; the client id and
     // the PKCE verifier identify the request.
     let last = &provider.stats().await["lastToken"];
@@ -329,7 +329,7 @@ async fn the_documented_confidential_client_config_logs_in_as_written() {
         .login_with(&sso, "openid profile email phone", |_| {})
         .await
         .expect("login with the documented configuration");
-    assert_eq!(login.profile.user_id, "johndoe");
+    assert_eq!(login.profile.user_id.as_deref(), Some("johndoe"));
     assert_eq!(login.profile.email.as_deref(), Some("user001@example.com"));
     let last = &provider.stats().await["lastToken"];
     assert!(
@@ -348,7 +348,7 @@ async fn the_documented_public_client_config_logs_in_as_written() {
     let yaml = yaml.replace("acme-spa", CLIENT_ID);
     let sso = documented_sso(&provider, &yaml).await;
     let login = provider.login(&sso).await.expect("public client login");
-    assert_eq!(login.profile.user_id, "johndoe");
+    assert_eq!(login.profile.user_id.as_deref(), Some("johndoe"));
     let last = &provider.stats().await["lastToken"];
     assert!(last["authorization"].is_null() && last["body"].get("client_secret").is_none());
 }
@@ -696,7 +696,7 @@ async fn rfc9207_iss_is_checked_before_the_code_is_spent() {
         .login(&provider.sso(json!({})))
         .await
         .expect("iss sent");
-    assert_eq!(login.profile.user_id, "johndoe");
+    assert_eq!(login.profile.user_id.as_deref(), Some("johndoe"));
     let slash = json!({"advertise": true, "send": format!("{}/", provider.issuer)});
     provider.control("iss", slash).await;
     refused_for_iss(&provider, StateProblem::WrongIssuer).await;
@@ -735,7 +735,7 @@ async fn pkce_off_sends_neither_challenge_nor_verifier() {
         .finish_web_login(&start.pending, &callback)
         .await
         .expect("login without PKCE");
-    assert_eq!(login.profile.user_id, "johndoe");
+    assert_eq!(login.profile.user_id.as_deref(), Some("johndoe"));
     let last = &provider.stats().await["lastToken"];
     assert!(last["body"].get("code_verifier").is_none(), "{last}");
 }
@@ -771,4 +771,129 @@ async fn codes_are_redeemed_only_through_the_redirect_login() {
     sso.finish_web_login(&pending, &callback)
         .await
         .expect("the real callback");
+}
+
+#[tokio::test]
+async fn a_discovery_issuer_that_differs_by_a_trailing_slash_is_refused_naming_both() {
+    let provider = Provider::start();
+    let configured = format!("{}/", provider.issuer);
+    let sso = provider.sso(json!({ "issuer": configured }));
+    let err = provider
+        .login(&sso)
+        .await
+        .expect_err("the document's issuer has no trailing slash");
+    match &err {
+        Error::Misconfigured { code, hint, .. } => {
+            assert_eq!(code.to_string(), "issuer_mismatch");
+            let quoted = |s: &str| format!("{s:?}");
+            assert!(
+                hint.contains(&quoted(&configured)) && hint.contains(&quoted(&provider.issuer)),
+                "{hint}"
+            );
+        }
+        other => panic!("expected Misconfigured issuer_mismatch, got {other:?}"),
+    }
+    assert_eq!(provider.count("/token").await, 0, "no code was spent");
+    // The exact issuer logs in.
+    provider
+        .login(&provider.sso(json!({})))
+        .await
+        .expect("exact issuer");
+}
+
+#[tokio::test]
+async fn several_audiences_need_an_azp_naming_this_client() {
+    let provider = Provider::start();
+    let sso = provider.sso(json!({}));
+    let both = json!([CLIENT_ID, "another-client"]);
+    for (payload, expected) in [
+        (json!({"aud": both}), Some(IdTokenProblem::Audience)),
+        (
+            json!({"aud": both, "azp": "another-client"}),
+            Some(IdTokenProblem::Audience),
+        ),
+        (json!({"aud": both, "azp": CLIENT_ID}), None),
+        (json!({"aud": [CLIENT_ID]}), None),
+    ] {
+        let steer = json!({ "payload": payload });
+        provider.control("next-id-token", steer.clone()).await;
+        let result = provider.login(&sso).await;
+        assert_eq!(
+            result.as_ref().err().and_then(problem),
+            expected,
+            "{steer}: {result:?}"
+        );
+        if expected.is_none() {
+            assert!(result.is_ok(), "{steer}: {result:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn at_hash_must_match_the_access_token_when_present() {
+    let provider = Provider::start();
+    let mut config = provider.config(json!({}));
+    config["mapping"] = json!({"extra": {"at_hash": {"path": "$.at_hash"}}});
+    let config: PlatformConfig = serde_json::from_value(config).unwrap();
+    let sso = Sso::builder(StaticConfig::new(vec![config]))
+        .build()
+        .unwrap();
+    // The provider's correct at_hash passes (and was there to be checked).
+    provider
+        .control("next-id-token", json!({"at_hash": true}))
+        .await;
+    let login = provider.login(&sso).await.expect("correct at_hash");
+    let at_hash = login.profile.extra["at_hash"].as_str().unwrap_or_default();
+    assert_eq!(at_hash.len(), 22, "{:?}", login.profile.extra);
+    // One for another access token (or garbage) is refused.
+    let wrong = [json!("77QmUPtjPfzWtF2AnpK9RQ"), json!(""), json!(42)];
+    for at_hash in wrong {
+        let steer = json!({"payload": {"at_hash": at_hash}});
+        provider.control("next-id-token", steer.clone()).await;
+        let err = provider.login(&sso).await.expect_err("wrong at_hash");
+        assert_eq!(
+            problem(&err),
+            Some(IdTokenProblem::AccessTokenHash),
+            "{steer}: {err:?}"
+        );
+    }
+    // On refresh too.
+    let refresh = login.user_token.unwrap().refresh_token.unwrap();
+    provider
+        .control("next-id-token", json!({"at_hash": true}))
+        .await;
+    sso.refresh_user_token(&acme(), "custom-oauth", &refresh)
+        .await
+        .expect("refresh with a correct at_hash");
+    let steer = json!({"payload": {"at_hash": "AAAAAAAAAAAAAAAAAAAAAA"}});
+    provider.control("next-id-token", steer).await;
+    let err = sso
+        .refresh_user_token(&acme(), "custom-oauth", &refresh)
+        .await
+        .expect_err("wrong at_hash on refresh");
+    assert_eq!(problem(&err), Some(IdTokenProblem::AccessTokenHash));
+}
+
+#[tokio::test]
+async fn a_token_response_that_does_not_decode_shows_no_part_of_the_access_token() {
+    let provider = Provider::start();
+    let sso = provider.sso(json!({}));
+    // `scope` as an array (not RFC 6749's string) fails to decode; the token is long enough that
+    // a 160-character cut would land inside it.
+    let token = format!("eyJhbGciOiJSUzI1NiJ9{}", "Qw3rTy7uIo9pAs2dFg5h".repeat(10));
+    let body = json!({
+        "access_token": token, "token_type": "Bearer", "expires_in": 3600,
+        "scope": ["openid", "profile"], "refresh_token": "rt-Zx8Cv7Bn6Mm5Ll4Kk3",
+    });
+    provider
+        .control("next-token-response", json!({"status": 200, "body": body}))
+        .await;
+    let err = provider.login(&sso).await.expect_err("malformed response");
+    assert!(matches!(err, Error::BadResponse { .. }), "{err:?}");
+    for text in [err.to_string(), format!("{err:?}")] {
+        for secret in [token.as_str(), "rt-Zx8Cv7Bn6Mm5Ll4Kk3"] {
+            let leaked = (0..=secret.len() - 8).find(|&i| text.contains(&secret[i..i + 8]));
+            assert_eq!(leaked, None, "part of a token appears in {text}");
+        }
+    }
 }

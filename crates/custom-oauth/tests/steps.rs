@@ -60,7 +60,11 @@ async fn steps_login_maps_the_user_and_caches_the_app_token() {
     let sso = sso(fake.tenant_config());
     let login = web_login(&sso, &fake, DEMO_USER_ID).await.expect("login");
     let p = &login.profile;
-    assert_eq!(p.user_id, "10086", "a numeric id becomes the user id");
+    assert_eq!(
+        p.user_id.as_deref(),
+        Some("10086"),
+        "a numeric id becomes the user id"
+    );
     assert_eq!(p.union_id.as_deref(), Some("union-10086"));
     assert_eq!(p.name.as_deref(), Some("Zhang San"));
     assert_eq!(p.mobile.as_deref(), Some("13800000000"));
@@ -230,7 +234,7 @@ async fn steps_web_flow_builds_the_authorize_url_and_exchanges_the_code() {
         .finish_web_login(&start.pending, &callback)
         .await
         .expect("web login");
-    assert_eq!(login.profile.user_id, "10086");
+    assert_eq!(login.profile.user_id.as_deref(), Some("10086"));
     assert_eq!(login.flow, Flow::Web);
     assert!(
         login.user_token.is_none(),
@@ -271,7 +275,7 @@ async fn the_documented_steps_config_logs_in_as_written() {
         .await
         .expect("login with the documented configuration");
     let p = &login.profile;
-    assert_eq!(p.user_id, "10086");
+    assert_eq!(p.user_id.as_deref(), Some("10086"));
     assert_eq!(p.email.as_deref(), Some("user001@example.com"));
     assert_eq!(p.job_title.as_deref(), Some("Engineer"));
     assert_eq!(p.department_ids, ["1", "100"]);

@@ -11,8 +11,11 @@
 //!   tenant's `userid` with `topapi/user/getbyunionid` (60121 → [`Error::NotInTenant`]), then
 //!   `topapi/v2/user/get`. The user's token (refreshable) is returned to the caller.
 //!
-//! **Configuration**: `app_key` / `app_secret` of the internal app; `corp_id` (optional: a web
-//! login reporting another organisation is refused); hosts `oapi`, `api`, `login`; options
+//! **Configuration**: `app_key` / `app_secret` of the internal app; `corp_id`, the
+//! organisation's corpId: required for the H5 login (`dd.getAuthCode` cannot get a code
+//! without it, so a configuration without it is refused unless `options.h5` is `false`: a
+//! web/QR-only configuration), and a web login reporting another organisation is refused;
+//! hosts `oapi`, `api`, `login`; options `h5` (default `true`; `false` refuses H5 codes),
 //! `app_token_api` = `oapi` (default, `gettoken`) or `v1` (`v1.0/oauth2/accessToken`), `scope`
 //! = `openid` (default) or `openid corpid` (the user picks an organisation), `restrict_to_corp`
 //! (default `false`; `true` needs `corp_id` and scope `openid corpid`, the default then: the
@@ -20,6 +23,7 @@
 
 mod api;
 mod error;
+pub mod events;
 
 use std::sync::Arc;
 
@@ -83,6 +87,8 @@ pub struct DingTalk {
     app_token_v1: bool,
     scope: &'static str,
     restrict_to_corp: bool,
+    /// `options.h5` (default true): the H5 login-free exchange is offered.
+    h5: bool,
 }
 
 impl DingTalk {
@@ -98,6 +104,12 @@ impl DingTalk {
             return Err(config.error("app_secret", "must not be empty"));
         }
         let corp_id = config.corp_id.clone().filter(|c| !c.is_empty());
+        // The H5 page's `dd.getAuthCode` needs the organisation's corpId (reference §2.3).
+        let h5 = config.option_bool("h5", true)?;
+        if h5 && corp_id.is_none() {
+            let why = "required for the H5 login (dd.getAuthCode needs the organisation's corpId); set `options.h5: false` for a web/QR-only configuration";
+            return Err(config.error("corp_id", why));
+        }
         let restrict_to_corp = config.option_bool("restrict_to_corp", false)?;
         if restrict_to_corp && corp_id.is_none() {
             return Err(config.error("options.restrict_to_corp", "needs `corp_id`"));
@@ -118,6 +130,7 @@ impl DingTalk {
             app_token_v1: choice(config, "app_token_api", APP_TOKEN_V1)?,
             scope,
             restrict_to_corp,
+            h5,
         })
     }
 }
@@ -137,6 +150,9 @@ impl Platform for DingTalk {
         app_token: Option<&AccessToken>,
         code: &AuthCode,
     ) -> Result<Identity> {
+        if !self.h5 {
+            return Err(self.base.unsupported("the H5 login (options.h5 is false)"));
+        }
         let token = self.base.app_token(app_token)?;
         let body = json!({ "code": code.expose() });
         let (ctx, response) = self.topapi(token, GETUSERINFO, &body).await?;

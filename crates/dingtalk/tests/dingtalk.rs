@@ -71,7 +71,11 @@ async fn both_flows_and_refresh_with_either_app_token_api() {
             .login_with_code(&tenant(), "dingtalk", &code)
             .await
             .unwrap();
-        assert_eq!(login.profile.user_id, DEMO_USER_ID, "{api}");
+        assert_eq!(
+            login.profile.user_id.as_deref(),
+            Some(DEMO_USER_ID),
+            "{api}"
+        );
         assert_eq!(login.flow, Flow::H5);
 
         let redirect = Url::parse(CALLBACK).unwrap();
@@ -89,7 +93,11 @@ async fn both_flows_and_refresh_with_either_app_token_api() {
             .finish_web_login(&start.pending, &callback)
             .await
             .unwrap();
-        assert_eq!(login.profile.user_id, DEMO_USER_ID, "{api}");
+        assert_eq!(
+            login.profile.user_id.as_deref(),
+            Some(DEMO_USER_ID),
+            "{api}"
+        );
         assert_eq!(login.profile.open_id.as_deref(), Some("openid-user001"));
         assert_eq!(login.profile.union_id.as_deref(), Some("unionid-user001"));
         let refresh = login
@@ -138,8 +146,12 @@ async fn an_outsider_is_not_in_the_tenant() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::NotInTenant { .. }), "{err:?}");
-    // Without corp_id the membership check falls to getbyunionid's 60121.
-    let h = handler(&fake, json!({ "corp_id": null }));
+    // Without corp_id (a web-only configuration) the membership check falls to
+    // getbyunionid's 60121.
+    let h = handler(
+        &fake,
+        json!({ "corp_id": null, "options": { "h5": false } }),
+    );
     let token = app_token(h.as_ref()).await;
     let identity = Identity {
         union_id: Some(format!("unionid-{OUTSIDER_USER_ID}")),
@@ -243,7 +255,7 @@ async fn the_configuration_is_checked_when_the_handler_is_built() {
         ),
         (json!({ "options": { "scope": "corpid" } }), "options.scope"),
         (
-            json!({ "options": { "restrict_to_corp": true }, "corp_id": "" }),
+            json!({ "options": { "restrict_to_corp": true, "h5": false }, "corp_id": "" }),
             "options.restrict_to_corp",
         ),
         (
@@ -251,6 +263,9 @@ async fn the_configuration_is_checked_when_the_handler_is_built() {
             "options.restrict_to_corp",
         ),
         (json!({ "app_secret": "" }), "app_secret"),
+        // H5 (the default) needs the corpId for dd.getAuthCode.
+        (json!({ "corp_id": null }), "corp_id"),
+        (json!({ "options": { "h5": "no" } }), "options.h5"),
         (
             json!({ "hosts": { "oapi": fake.base_url(), "opai": fake.base_url() } }),
             "hosts.opai",
@@ -262,6 +277,31 @@ async fn the_configuration_is_checked_when_the_handler_is_built() {
             "{extra}: {err:?}"
         );
     }
+}
+
+/// A web/QR-only configuration (`options.h5: false`, no `corp_id`) builds, serves web logins
+/// and refuses H5 codes before any upstream call.
+#[tokio::test]
+async fn h5_needs_the_corp_id_and_can_be_turned_off() {
+    let fake = dingtalk::start().await;
+    let err = build(&config(&fake, json!({ "corp_id": null }))).unwrap_err();
+    assert!(
+        matches!(&err, Error::Config { field, reason, .. } if field == "corp_id" && reason.contains("dd.getAuthCode")),
+        "{err:?}"
+    );
+    let web_only = handler(
+        &fake,
+        json!({ "corp_id": null, "options": { "h5": false } }),
+    );
+    let token = app_token(web_only.as_ref()).await;
+    fake.reset_calls();
+    let code = AuthCode::new(fake.issue_h5_code(DEMO_USER_ID));
+    let err = web_only.identify_h5(Some(&token), &code).await.unwrap_err();
+    assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
+    assert_eq!(fake.total_calls(), 0, "refused before any call");
+    web_exchange(&fake, web_only.as_ref())
+        .await
+        .expect("the web login works");
 }
 
 /// The per-IP ban: an HTML page (below HTTP 500) or `{"punish": …, "wait": minutes}` is a rate

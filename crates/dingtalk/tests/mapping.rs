@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 use unilogin_conformance::mapping::{self, Case, Want, extra, fixture, s, with};
 use unilogin_conformance::tenant;
-use unilogin_core::mapping::UserProfile;
+use unilogin_core::mapping::{SubjectKind, UserProfile};
 use unilogin_dingtalk::{DEFAULT_RULES, NAME};
 use unilogin_testkit::fixtures::dingtalk as fx;
 
@@ -35,6 +35,7 @@ fn h5() -> UserProfile {
         union_id: s("unionid-user001"),
         name: s("Zhang San"),
         mobile: s("13800000000"),
+        mobile_country_code: s("86"),
         email: s("user001@example.com"),
         avatar: s("https://example.com/avatar/user001.png"),
         employee_no: s("E0001"),
@@ -47,7 +48,6 @@ fn h5() -> UserProfile {
             ("senior", json!(false)),
             ("roles", json!(["Member"])),
             ("org_email", json!("user001@corp.example.com")),
-            ("state_code", json!("86")),
             ("hired_date_ms", json!(1700000000000u64)),
         ]),
         ..blank("user001")
@@ -79,9 +79,9 @@ fn cases() -> Vec<Case> {
                 open_id: s("openid-user001"),
                 name: s("Zhang San"),
                 mobile: s("13800000000"),
+                mobile_country_code: s("86"),
                 email: s("user001@example.com"),
                 avatar: s("https://example.com/avatar/user001.png"),
-                extra: extra(&[("state_code", json!("86"))]),
                 ..blank("user001")
             })),
         },
@@ -91,6 +91,18 @@ fn cases() -> Vec<Case> {
             want: Want::Profile(Box::new(UserProfile {
                 union_id: s("unionid-user001"),
                 name: s("Zhang San"),
+                ..blank("user001")
+            })),
+        },
+        Case {
+            name: "dingtalk: legacy shape, country code inside the number",
+            doc: json!({"errcode": 0, "userid": "user001", "name": " Zhang San ",
+                        "mobile": "+86-138 0000 0000", "email": "Zhang.San@Example.COM"}),
+            want: Want::Profile(Box::new(UserProfile {
+                name: s("Zhang San"),
+                mobile: s("13800000000"),
+                mobile_country_code: s("86"),
+                email: s("Zhang.San@Example.COM"),
                 ..blank("user001")
             })),
         },
@@ -120,12 +132,35 @@ fn tenant_override_on_top_of_default_rules() {
     let p = rules
         .map(&mapping::platform(NAME), &tenant(), &doc)
         .unwrap();
-    assert_eq!(p.user_id, "E0001");
+    assert_eq!(p.user_id.as_deref(), Some("E0001"));
+    assert_eq!(p.subject.value, "E0001");
     assert_eq!(p.mobile.as_deref(), Some("13800000000"));
     assert_eq!(p.raw.as_ref(), Some(&doc));
     assert!(!p.extra.contains_key("remark"), "empty remark is absent");
     assert!(!p.extra.contains_key("senior"));
     assert_eq!(p.extra["roles"], json!(["Member"]));
+}
+
+#[test]
+fn a_tenant_may_choose_the_union_id_as_subject() {
+    let rules = mapping::rules(NAME, DEFAULT_RULES)
+        .with_subject(Some(SubjectKind::UnionId))
+        .unwrap();
+    let p = rules
+        .map(&mapping::platform(NAME), &tenant(), &getuserinfo())
+        .unwrap();
+    assert_eq!(p.subject.kind, SubjectKind::UnionId);
+    assert_eq!(p.subject.value, "unionid-user001");
+    assert_eq!(p.user_id.as_deref(), Some("user001"));
+    // open_id exists only in the web flow: choosing it fails H5 documents, never swaps ids.
+    let web_only = mapping::rules(NAME, DEFAULT_RULES)
+        .with_subject(Some(SubjectKind::OpenId))
+        .unwrap();
+    let err = web_only
+        .map(&mapping::platform(NAME), &tenant(), &user_get())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("required field `open_id`"), "{err}");
 }
 
 unilogin_conformance::mapping_checks!(NAME, DEFAULT_RULES, cases, MIN_CASES);

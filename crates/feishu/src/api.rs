@@ -5,10 +5,10 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, RequestBuilder};
 use serde_json::{Value, json};
 use unilogin_core::envelope::{check_code, class_of_status, fail, message_at, numeric};
-use unilogin_core::envelope::{require_str, seconds_at, str_at};
-use unilogin_core::error::BadBody;
+use unilogin_core::envelope::{malformed, require_str, seconds_at, str_at};
 use unilogin_core::http::UpstreamResponse;
-use unilogin_core::platform::{Identity, UserToken, WebCallback};
+use unilogin_core::platform::{Identity, UserToken, WebCallback, sdk::secret_rejected};
+use unilogin_core::token_cache::FetchedToken;
 use unilogin_core::{AccessToken, AuthCode, Error, ErrorClass, RefreshToken, Result};
 use unilogin_core::{UpstreamCode, UpstreamCtx};
 
@@ -105,17 +105,28 @@ fn grant_error(e: Error, refreshing: bool) -> Error {
     }
 }
 
-/// A response lacking something Feishu always sends.
-pub(crate) fn malformed(ctx: &UpstreamCtx, response: &UpstreamResponse, what: &str) -> Error {
-    Error::BadResponse {
-        ctx: ctx.clone(),
-        status: response.status,
-        kind: BadBody::Malformed,
-        excerpt: what.into(),
-    }
-}
-
 impl Feishu {
+    /// A fresh `tenant_access_token`, or with `app` the `app_access_token` (self-built app).
+    pub(crate) async fn fetch_token(&self, app: bool) -> Result<FetchedToken> {
+        let (kind, endpoint) = match app {
+            true => ("/app_access_token", "auth/v3/app_access_token/internal"),
+            false => (
+                "/tenant_access_token",
+                "auth/v3/tenant_access_token/internal",
+            ),
+        };
+        let ctx = self.base.ctx(endpoint);
+        let (id, secret) = (self.base.app_key.as_str(), self.app_secret.expose());
+        let request = self.post_json(endpoint, &json!({"app_id": id, "app_secret": secret}))?;
+        let response = self.open_call(&ctx, request, None, false).await;
+        let response = response.map_err(secret_rejected(SECRET_HINT))?;
+        let token = AccessToken::new(require_str(&ctx, &response, kind)?);
+        // `expire` is the *remaining* lifetime (the same token is reissued until 30 min are left).
+        let expires_in = seconds_at(&response.body, "/expire")
+            .ok_or_else(|| malformed(&ctx, &response, "missing or non-positive `expire`"))?;
+        Ok(FetchedToken { token, expires_in })
+    }
+
     /// A JSON `POST` to `open-apis/<endpoint>` with the `Content-Type` Feishu documents.
     pub(crate) fn post_json(&self, endpoint: &str, body: &Value) -> Result<RequestBuilder> {
         let path = format!("open-apis/{endpoint}");

@@ -1,14 +1,15 @@
 #![doc = include_str!("../README.md")]
 
 mod api;
+pub mod events;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use reqwest::Method;
 use serde_json::{Value, json};
-use unilogin_core::envelope::{require_str, seconds_at};
-use unilogin_core::platform::sdk::{choice, secret_rejected};
+use unilogin_core::envelope::malformed;
+use unilogin_core::platform::sdk::choice;
 use unilogin_core::platform::{AuthorizeRequest, Base, Hosts, Identity, InClient, JsapiLogin};
 use unilogin_core::platform::{Platform, UserToken, WebCallback};
 use unilogin_core::registry::{PlatformContext, PlatformRegistration};
@@ -71,8 +72,6 @@ enum Contact {
 pub struct Feishu {
     base: Base,
     app_secret: AppSecret,
-    /// `app_token_api: app`: `app_access_token` instead of `tenant_access_token`.
-    app_access_token: bool,
     token_api: TokenApi,
     contact: Contact,
     scope: Option<String>,
@@ -103,10 +102,11 @@ impl Feishu {
             ("off", Off),
         ];
         let departments = ["open_department_id", "department_id"].map(|d| (d, d));
+        // Still accepted; every endpoint now gets the token Feishu declares for it.
+        choice(config, "app_token_api", &[("tenant", ()), ("app", ())])?;
         Ok(Arc::new(Self {
             base,
             app_secret: config.app_secret.clone(),
-            app_access_token: choice(config, "app_token_api", &[("tenant", false), ("app", true)])?,
             token_api: choice(config, "token_api", &[("v2", V2), ("v1", V1)])?,
             contact: choice(config, "contact", &contacts)?,
             scope: scope.filter(|s| !s.is_empty()),
@@ -121,32 +121,18 @@ impl Platform for Feishu {
         &self.base
     }
 
-    fn token_key(&self) -> Option<TokenKey> {
-        let agent = self.app_access_token.then_some("app_access_token");
-        Some(self.base.token_key(agent))
+    async fn fetch_app_token(&self) -> Result<FetchedToken> {
+        self.fetch_token(false).await
     }
 
-    async fn fetch_app_token(&self) -> Result<FetchedToken> {
-        let (endpoint, field) = match self.app_access_token {
-            false => (
-                "auth/v3/tenant_access_token/internal",
-                "/tenant_access_token",
-            ),
-            true => ("auth/v3/app_access_token/internal", "/app_access_token"),
-        };
-        let ctx = self.base.ctx(endpoint);
-        let body =
-            json!({"app_id": self.base.app_key.as_str(), "app_secret": self.app_secret.expose()});
-        let request = self.post_json(endpoint, &body)?;
-        let response = self
-            .open_call(&ctx, request, None, false)
-            .await
-            .map_err(secret_rejected(api::SECRET_HINT))?;
-        let token = AccessToken::new(require_str(&ctx, &response, field)?);
-        // `expire` is the *remaining* lifetime (the same token is reissued until 30 min are left).
-        let expires_in = seconds_at(&response.body, "/expire")
-            .ok_or_else(|| api::malformed(&ctx, &response, "missing or non-positive `expire`"))?;
-        Ok(FetchedToken { token, expires_in })
+    /// v2's exchange sends the app's credentials, no token; v1's `authen/v1/oidc/*` take the
+    /// `app_access_token` (`AccessTokenTypeApp` in the official SDK), cached under its key.
+    fn code_token_key(&self) -> Option<TokenKey> {
+        (self.token_api == TokenApi::V1).then(|| self.base.token_key(Some("app_access_token")))
+    }
+
+    async fn fetch_code_token(&self) -> Result<FetchedToken> {
+        self.fetch_token(true).await
     }
 
     async fn identify_h5(
@@ -190,7 +176,7 @@ impl Platform for Feishu {
         match self.open_call(&ctx, request, token, false).await {
             Ok(response) => match response.body.pointer("/data/user") {
                 Some(user) => Ok(json!({ "contact": user })),
-                None => Err(api::malformed(&ctx, &response, "missing `/data/user`")),
+                None => Err(malformed(&ctx, &response, "missing `/data/user`")),
             },
             Err(e @ Error::Misconfigured { .. }) if self.contact == Contact::BestEffort => {
                 tracing::warn!(error = %e, "directory read refused; continuing without it (options.contact = best_effort)");
@@ -220,9 +206,9 @@ impl Platform for Feishu {
 
     /// One upstream refresh (single-use tokens: the core collapses concurrent refreshes).
     async fn refresh_user_token(&self, refresh_token: &RefreshToken) -> Result<UserToken> {
-        // The refresh step is given no cached app token, so v1 fetches one here.
+        // The refresh step is given no cached app token, so v1 fetches its app_access_token.
         let app_token = match self.token_api {
-            TokenApi::V1 => Some(self.fetch_app_token().await?.token),
+            TokenApi::V1 => Some(self.fetch_token(true).await?.token),
             TokenApi::V2 => None,
         };
         let grant = json!({"grant_type": "refresh_token", "refresh_token": refresh_token.expose()});

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use unilogin_core::config::{PlatformConfig, StaticConfig};
 use unilogin_core::http::{HttpClient, HttpConfig};
+use unilogin_core::mapping::SubjectKind;
 use unilogin_core::platform::{AuthorizeRequest, Flow, Platform};
 use unilogin_core::registry::PlatformContext;
 use unilogin_core::sso::Sso;
@@ -271,12 +272,19 @@ async fn eight_v1_refreshes_across_two_replicas_make_one_upstream_call() {
 #[tokio::test]
 async fn app_token_lifetime_is_the_remaining_time_feishu_reports() {
     let fs = feishu::start().await;
+    let h = handler(&fs, json!({ "token_api": "v1" }));
     for api in ["tenant", "app"] {
-        let h = handler(&fs, json!({ "app_token_api": api }));
-        let first = h.fetch_app_token().await.unwrap();
+        let fetch = || async {
+            match api {
+                "tenant" => h.fetch_app_token().await,
+                _ => h.fetch_code_token().await,
+            }
+        };
+        fs.advance_clock(Duration::from_secs(7200));
+        let first = fetch().await.unwrap();
         assert!(first.token.expose().starts_with("t-"));
         fs.advance_clock(Duration::from_secs(3000));
-        let again = h.fetch_app_token().await.unwrap();
+        let again = fetch().await.unwrap();
         assert_eq!(again.token.expose(), first.token.expose(), "{api}");
         assert!(
             again.expires_in <= first.expires_in - Duration::from_secs(2990),
@@ -285,7 +293,7 @@ async fn app_token_lifetime_is_the_remaining_time_feishu_reports() {
         );
         // Past the 30-minute mark a new token comes with a full lifetime.
         fs.advance_clock(again.expires_in - Duration::from_secs(20 * 60));
-        let fresh = h.fetch_app_token().await.unwrap();
+        let fresh = fetch().await.unwrap();
         assert_ne!(fresh.token.expose(), first.token.expose());
         assert_eq!(fresh.expires_in, Duration::from_secs(7200));
     }
@@ -308,7 +316,7 @@ async fn web_login_with_pkce_through_the_authorize_page() {
         .finish_web_login(&start.pending, &cb)
         .await
         .expect("login with the verifier");
-    assert_eq!(login.profile.user_id, DEMO_USER_ID);
+    assert_eq!(login.profile.user_id.as_deref(), Some(DEMO_USER_ID));
     assert!(login.user_token.unwrap().refresh_token.is_some());
 }
 
@@ -342,7 +350,10 @@ async fn v2_web_logins_send_a_pkce_s256_challenge() {
             assert!(matches!(err, Error::InvalidCode { .. }), "{err:?}");
         }
         let login = sso.finish_web_login(&start.pending, &cb).await;
-        assert_eq!(login.expect(token_api).profile.user_id, DEMO_USER_ID);
+        assert_eq!(
+            login.expect(token_api).profile.user_id.as_deref(),
+            Some(DEMO_USER_ID)
+        );
     }
 }
 
@@ -361,7 +372,10 @@ async fn a_v2_web_code_cannot_be_redeemed_as_an_h5_code() {
         .expect_err("a PKCE-bound web code posted as an H5 code");
     assert!(matches!(err, Error::InvalidCode { .. }), "{err:?}");
     let login = sso.finish_web_login(&start.pending, &cb).await;
-    assert_eq!(login.expect("the web login").profile.user_id, DEMO_USER_ID);
+    assert_eq!(
+        login.expect("the web login").profile.user_id.as_deref(),
+        Some(DEMO_USER_ID)
+    );
 }
 
 /// What the crate docs say of v1: `authen/v1/oidc/access_token` takes no verifier, so a v1 web
@@ -374,7 +388,10 @@ async fn v1_web_codes_are_not_pkce_bound() {
     let start = start(&sso).await;
     let cb = through_the_authorize_page(&fs, &start.url, DEMO_USER_ID).await;
     let login = sso.login_with_code(&tenant(), "feishu", &cb.code).await;
-    assert_eq!(login.expect("v1: not bound").profile.user_id, DEMO_USER_ID);
+    assert_eq!(
+        login.expect("v1: not bound").profile.user_id.as_deref(),
+        Some(DEMO_USER_ID)
+    );
 }
 
 #[tokio::test]
@@ -552,7 +569,7 @@ async fn contact_modes() {
     )
     .await
     .expect("best effort");
-    assert_eq!(login.profile.user_id, DEMO_USER_ID);
+    assert_eq!(login.profile.user_id.as_deref(), Some(DEMO_USER_ID));
     assert!(login.profile.department_ids.is_empty());
     assert_eq!(login.profile.job_title, None);
     assert_eq!(login.profile.active, None);
@@ -586,13 +603,53 @@ async fn fields_without_their_scope_are_absent() {
         login.profile.extra.get("tenant_key"),
         Some(&json!(fs.tenant_key()))
     );
-    // Without the employee-id scope there is no tenant-wide user id: a mapping error, not a
-    // profile keyed by something else.
+}
+
+/// Many apps never get `contact:user.employee_id:readonly`: Feishu then sends no `user_id`
+/// (neither `user_info` nor the directory). With the default subject (`union_id`) the login
+/// succeeds and the profile says it has no `user_id`; a tenant that chose `user_id` as its
+/// subject gets a mapping error naming it, never a profile keyed by another id.
+#[tokio::test]
+async fn without_the_employee_id_permission_the_default_policy_logs_in() {
+    let fs = feishu::start().await;
     fs.revoke_permission(SCOPE_EMPLOYEE_ID);
-    let err = h5(&sso(&fs, json!({})), &fs, DEMO_USER_ID)
+    for login in [
+        h5(&sso(&fs, json!({})), &fs, DEMO_USER_ID).await,
+        web(&sso(&fs, json!({})), &fs, DEMO_USER_ID).await,
+    ] {
+        let p = login.expect("logs in without user_id").profile;
+        assert_eq!(p.subject.kind, SubjectKind::UnionId);
+        assert_eq!(p.subject.value, "on_fakeunionid0001");
+        assert_eq!(p.user_id, None, "no user_id is invented");
+        assert_eq!(p.union_id.as_deref(), Some("on_fakeunionid0001"));
+        assert_eq!(p.open_id.as_deref(), Some("ou_fakeopenid0001"));
+    }
+    let mut strict = config(&fs, json!({}));
+    strict.identity.subject = Some(SubjectKind::UserId);
+    let sso = Sso::builder(StaticConfig::new(vec![strict]))
+        .build()
+        .unwrap();
+    let err = h5(&sso, &fs, DEMO_USER_ID)
         .await
-        .expect_err("no user_id");
-    assert!(matches!(err, Error::Mapping { .. }), "{err:?}");
+        .expect_err("the chosen subject is missing");
+    match &err {
+        Error::Mapping { message, .. } => {
+            assert!(
+                message.contains("required field `user_id` not found"),
+                "{message}"
+            )
+        }
+        other => panic!("expected Mapping, got {other:?}"),
+    }
+    // open_id as the subject: the app-scoped id.
+    let mut open = config(&fs, json!({}));
+    open.identity.subject = Some(SubjectKind::OpenId);
+    let sso = Sso::builder(StaticConfig::new(vec![open])).build().unwrap();
+    let p = h5(&sso, &fs, DEMO_USER_ID).await.unwrap().profile;
+    assert_eq!(
+        (p.subject.kind, p.subject.value.as_str()),
+        (SubjectKind::OpenId, "ou_fakeopenid0001")
+    );
 }
 
 #[tokio::test]
@@ -624,12 +681,62 @@ async fn registration_and_user_agent_markers() {
         http: &HttpClient::new(&HttpConfig::default()).unwrap(),
     })
     .unwrap();
-    // Which token key: the two app-token endpoints never share a cached token.
-    let tenant_key = handler(&fs, json!({})).token_key().unwrap();
-    let app_key = handler(&fs, json!({"app_token_api": "app"}))
-        .token_key()
-        .unwrap();
-    assert_ne!(tenant_key, app_key);
+    // Which token key: the directory's tenant token and v1's app token never share a cached
+    // token; v2's code exchange uses none. `app_token_api` is still accepted, and changes
+    // nothing.
+    let v2 = handler(&fs, json!({}));
+    let v1 = handler(&fs, json!({"token_api": "v1"}));
+    let tenant_key = v2.token_key().unwrap();
+    assert_eq!(v2.code_token_key(), None);
+    assert_eq!(v1.token_key().unwrap(), tenant_key);
+    assert_ne!(v1.code_token_key().unwrap(), tenant_key);
+    let legacy = handler(&fs, json!({"app_token_api": "app"}));
+    assert_eq!(legacy.token_key().unwrap(), tenant_key);
+}
+
+/// Each endpoint gets the token the official SDK declares for it: v1's
+/// `authen/v1/oidc/access_token` the `app_access_token` (from `app_access_token/internal`; a
+/// token obtained only as a tenant token is refused, 99991664), the directory the
+/// `tenant_access_token`, v2's exchange none.
+#[tokio::test]
+async fn each_endpoint_gets_the_token_it_needs() {
+    let fs = feishu::start_lark().await;
+    fs.set_user_token_api(feishu::UserTokenApi::V1Oidc);
+    let v1 = handler(&fs, json!({"token_api": "v1", "region": "lark"}));
+    let tenant = v1.fetch_app_token().await.unwrap().token;
+    fs.reset_calls();
+    let code = AuthCode::new(fs.issue_h5_code(DEMO_USER_ID));
+    let err = v1.identify_h5(Some(&tenant), &code).await.unwrap_err();
+    assert!(
+        err.is_token_invalid(),
+        "a tenant token at oidc/access_token: {err:?}"
+    );
+    assert_eq!(fs.calls(ep::APP_ACCESS_TOKEN), 0);
+    let app = v1.fetch_code_token().await.unwrap().token;
+    assert_eq!(fs.calls(ep::APP_ACCESS_TOKEN), 1, "fetched as an app token");
+    let identity = v1.identify_h5(Some(&app), &code).await.expect("app token");
+    v1.user_detail(Some(&tenant), &identity)
+        .await
+        .expect("the directory with the tenant token");
+    // Through the core: each kind is fetched once and cached apart.
+    let v1_sso = sso(&fs, json!({"token_api": "v1", "region": "lark"}));
+    fs.reset_calls();
+    h5(&v1_sso, &fs, DEMO_USER_ID).await.expect("cold v1 login");
+    assert_eq!(fs.calls(ep::APP_ACCESS_TOKEN), 1);
+    assert_eq!(fs.calls(ep::TENANT_ACCESS_TOKEN), 1);
+    fs.reset_calls();
+    h5(&v1_sso, &fs, DEMO_USER_ID).await.expect("warm v1 login");
+    assert_eq!(
+        fs.calls(ep::APP_ACCESS_TOKEN) + fs.calls(ep::TENANT_ACCESS_TOKEN),
+        0
+    );
+    // v2: only the directory's tenant token.
+    fs.set_user_token_api(feishu::UserTokenApi::V2);
+    let v2_sso = sso(&fs, json!({"region": "lark"}));
+    fs.reset_calls();
+    h5(&v2_sso, &fs, DEMO_USER_ID).await.expect("v2 login");
+    assert_eq!(fs.calls(ep::APP_ACCESS_TOKEN), 0);
+    assert_eq!(fs.calls(ep::TENANT_ACCESS_TOKEN), 1);
 }
 
 #[tokio::test]

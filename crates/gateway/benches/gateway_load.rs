@@ -275,13 +275,16 @@ impl FakeProcess {
     }
 
     /// The tenant config of this fake, under `tenant`.
-    fn tenant(&self, tenant: &str) -> Value {
-        json!({
-            "tenant": tenant, "platform": "dingtalk",
-            "app_key": self.app_key, "app_secret": self.app_secret, "corp_id": self.corp_id,
-            "hosts": { "oapi": self.base, "api": self.base, "login": self.base },
-            "redirect_uris": ["http://127.0.0.1/"],
-        })
+    /// `(tenant, entry)`: the tenant's DingTalk entry of a tenants document.
+    fn tenant(&self, tenant: &str) -> (String, Value) {
+        (
+            tenant.to_string(),
+            json!({
+                "app_key": self.app_key, "app_secret": self.app_secret, "corp_id": self.corp_id,
+                "hosts": { "oapi": self.base, "api": self.base, "login": self.base },
+                "redirect_uris": ["http://127.0.0.1/"],
+            }),
+        )
     }
 
     /// A raw client of this fake, holding an app token fetched once.
@@ -318,17 +321,21 @@ impl Drop for GatewayProcess {
 
 impl GatewayProcess {
     /// Starts `unilogin-gateway --config …` serving `tenants` and waits until `/healthz` answers.
-    async fn start(tenants: &[Value]) -> GatewayProcess {
+    async fn start(tenants: &[(String, Value)]) -> GatewayProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
         let dir = std::env::temp_dir().join(format!("unilogin-gw-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("bench dir");
-        // JSON is YAML: the tenants file is the list as JSON.
+        // The documented format (`tenants: {<tenant>: {dingtalk: {...}}}`); JSON is YAML.
+        let doc: serde_json::Map<String, Value> = tenants
+            .iter()
+            .map(|(t, e)| (t.clone(), json!({ "dingtalk": e })))
+            .collect();
         std::fs::write(
             dir.join("tenants.yaml"),
-            Value::from(tenants.to_vec()).to_string(),
+            json!({ "tenants": doc }).to_string(),
         )
         .expect("tenants file");
         std::fs::write(

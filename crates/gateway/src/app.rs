@@ -8,16 +8,19 @@ use std::time::{Duration, SystemTime};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use tokio::net::TcpListener;
-use unilogin::config::{ConfigSource, StaticConfig};
+use unilogin::config::{ConfigProblems, ConfigSource, StaticConfig, YamlText};
 use unilogin::token_cache::TokenCache;
 use unilogin::{Error, Result, Sso};
 use unilogin_axum::session::{MemoryRevocationList, RevocationList, SessionIssuer, SessionKeys};
 
 use crate::config::GatewayConfig;
+use crate::limits::Limiters;
 use crate::metrics::Metrics;
 use crate::routes;
 use crate::store::{LoginStateStore, MemoryStateStore};
+use crate::tenants::Tenants;
 use crate::trace::{self, TraceSettings};
+use unilogin::identity::IdentityStore;
 
 pub(crate) struct Inner {
     pub(crate) config: GatewayConfig,
@@ -26,6 +29,18 @@ pub(crate) struct Inner {
     pub(crate) revocations: Arc<dyn RevocationList>,
     pub(crate) issuer: SessionIssuer,
     pub(crate) metrics: Metrics,
+    pub(crate) limiters: Arc<Limiters>,
+    /// Keys the login-binding cookie values this gateway issues ([`crate::cookies::Binding`]).
+    pub(crate) binding_key: aws_lc_rs::hmac::Key,
+    /// The bearer token that opens `/metrics` on the public listener.
+    pub(crate) metrics_token: Option<unilogin::AppSecret>,
+    /// Account linking (`accounts`), when configured.
+    pub(crate) identities: Option<Arc<dyn IdentityStore>>,
+    /// The tenant configuration source and its watcher (`None`: a source given in code).
+    pub(crate) tenants: Option<Arc<Tenants>>,
+    /// The admin API, when enabled.
+    #[cfg(feature = "sql")]
+    pub(crate) admin: Option<Arc<crate::admin::Admin>>,
     #[cfg(feature = "sandbox")]
     pub(crate) sandbox: Option<crate::sandbox::SandboxHooks>,
 }
@@ -53,6 +68,9 @@ pub struct GatewayBuilder {
     states: Option<Arc<dyn LoginStateStore>>,
     revocations: Option<Arc<dyn RevocationList>>,
     token_cache: Option<TokenCache>,
+    yaml: Option<YamlText>,
+    tenants: Option<Tenants>,
+    identities: Option<Arc<dyn IdentityStore>>,
     #[cfg(feature = "sandbox")]
     sandbox: Option<crate::sandbox::SandboxHooks>,
 }
@@ -66,9 +84,44 @@ impl fmt::Debug for GatewayBuilder {
 }
 
 impl GatewayBuilder {
-    /// Serves tenants from this source (default: the config's `tenants_file`, or none).
+    /// Serves tenants from this source instead of the configured one (tests, programs that
+    /// assemble their configuration in code). Not validated or watched by the gateway.
     pub fn config_source(mut self, source: impl ConfigSource + 'static) -> Self {
         self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// Serves the tenants of this YAML document (the documented format, as in a tenants
+    /// file) instead of `tenants_file`: the same parser, validation and reloading (after
+    /// [`YamlText::set`]). The sandbox's demo tenants come this way.
+    pub fn tenants_yaml(mut self, yaml: YamlText) -> Self {
+        self.yaml = Some(yaml);
+        self
+    }
+
+    /// Reads and validates the configured tenants (`tenants_file`, `tenants_database`, or
+    /// [`tenants_yaml`](Self::tenants_yaml)), then builds the gateway (see
+    /// [`build`](Self::build)). Refuses with **every** problem of the tenant configuration,
+    /// each naming tenant, platform and field.
+    pub async fn open(mut self) -> std::result::Result<Gateway, ConfigProblems> {
+        if self.source.is_none() {
+            self.tenants = Tenants::open(&self.config, self.yaml.take()).await?;
+        }
+        if self.identities.is_none()
+            && let Some(url) = self.config.accounts.connect_url()
+        {
+            self.identities = Some(
+                open_accounts(&url, self.config.accounts.migrate)
+                    .await
+                    .map_err(|e| ConfigProblems(vec![e]))?,
+            );
+        }
+        self.build().map_err(|e| ConfigProblems(vec![e]))
+    }
+
+    /// Links logins to accounts in this store (default: `accounts.url` when set, else none).
+    pub fn identity_store(mut self, store: Arc<dyn IdentityStore>) -> Self {
+        self.identities = Some(store);
         self
     }
 
@@ -106,12 +159,23 @@ impl GatewayBuilder {
     /// Builds the gateway (inside a tokio runtime: Redis connections are set up lazily).
     pub fn build(self) -> Result<Gateway> {
         let config = self.config;
-        let source: Arc<dyn ConfigSource> = match self.source {
-            Some(s) => s,
-            None => match &config.tenants_file {
-                Some(path) => Arc::new(StaticConfig::new(crate::config::load_tenants(path)?)),
-                None => Arc::new(StaticConfig::new(vec![])),
-            },
+        let tenants = self.tenants.map(Arc::new);
+        let source: Arc<dyn ConfigSource> = match (self.source, &tenants) {
+            (Some(s), _) => s,
+            (None, Some(t)) => t.source().clone(),
+            (None, None)
+                if config.tenants_file.is_some()
+                    || config.tenants_database.url.is_some()
+                    || self.yaml.is_some() =>
+            {
+                return Err(Error::config(
+                    None,
+                    None,
+                    "tenants_file",
+                    "tenants are read and validated asynchronously: build with `GatewayBuilder::open`",
+                ));
+            }
+            (None, None) => Arc::new(StaticConfig::new(vec![])),
         };
         let keys = match self.keys {
             Some(k) => k,
@@ -155,6 +219,8 @@ impl GatewayBuilder {
             .token_cache(cache)
             .http(config.http())
             .build()?;
+        let binding_key =
+            crate::cookies::binding_key(&keys.derive_secret("unilogin-gateway login binding v1"));
         let issuer = SessionIssuer::new(
             keys,
             config.issuer(),
@@ -162,6 +228,32 @@ impl GatewayBuilder {
             config.session_ttl(),
         );
         let metrics = Metrics::new(&sso);
+        if let Some(t) = &tenants {
+            t.start_watching(&config, &sso)?;
+            metrics.watch_config(t.clone());
+        }
+        #[cfg(feature = "sql")]
+        let admin = crate::admin::Admin::from_config(&config, tenants.as_ref())?;
+        #[cfg(not(feature = "sql"))]
+        if config.admin.enabled {
+            return Err(Error::config(
+                None,
+                None,
+                "admin.enabled",
+                "this gateway was built without the `sql` feature",
+            ));
+        }
+        let limiters = Arc::new(Limiters::new(&config));
+        spawn_sweeper(&limiters);
+
+        let metrics_token = match &config.ops.metrics_token {
+            None => None,
+            Some(raw) => Some(
+                unilogin::config::SecretRef::parse(raw)
+                    .resolve(None)
+                    .map_err(|why| Error::config(None, None, "ops.metrics_token", why))?,
+            ),
+        };
         Ok(Gateway {
             inner: Arc::new(Inner {
                 config,
@@ -170,11 +262,54 @@ impl GatewayBuilder {
                 revocations,
                 issuer,
                 metrics,
+                limiters,
+                binding_key,
+                metrics_token,
+                identities: self.identities,
+                tenants,
+                #[cfg(feature = "sql")]
+                admin,
                 #[cfg(feature = "sandbox")]
                 sandbox: self.sandbox,
             }),
         })
     }
+}
+
+/// The SQL identity store of `accounts.url`, migrated when asked.
+#[cfg(feature = "sql")]
+async fn open_accounts(url: &str, migrate: bool) -> Result<Arc<dyn IdentityStore>> {
+    let store = unilogin::sql::SqlIdentityStore::connect(url).await?;
+    if migrate {
+        store.migrate().await?;
+    }
+    Ok(Arc::new(store))
+}
+
+#[cfg(not(feature = "sql"))]
+async fn open_accounts(_: &str, _: bool) -> Result<Arc<dyn IdentityStore>> {
+    Err(Error::config(
+        None,
+        None,
+        "accounts.url",
+        "this gateway was built without the `sql` feature",
+    ))
+}
+
+/// Forgets idle rate-limit keys every minute, for as long as the limiters live.
+fn spawn_sweeper(limiters: &Arc<Limiters>) {
+    let weak = Arc::downgrade(limiters);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match weak.upgrade() {
+                Some(l) => l.sweep(),
+                None => break,
+            }
+        }
+    });
 }
 
 /// One Redis connection for pending logins, revocations and app tokens.
@@ -231,6 +366,9 @@ impl Gateway {
             states: None,
             revocations: None,
             token_cache: None,
+            yaml: None,
+            tenants: None,
+            identities: None,
             #[cfg(feature = "sandbox")]
             sandbox: None,
         }
@@ -256,51 +394,129 @@ impl Gateway {
         &self.inner.metrics
     }
 
-    /// The HTTP routes, with the trace-id middleware and body limit.
+    /// The configured tenant source and its reload status (`None` when the source was given
+    /// in code with [`GatewayBuilder::config_source`]).
+    pub fn tenants(&self) -> Option<&Tenants> {
+        self.inner.tenants.as_deref()
+    }
+
+    /// Reads the tenant configuration again now (what SIGHUP does); applied in the background.
+    pub fn reload_tenants(&self) {
+        if let Some(t) = &self.inner.tenants {
+            t.trigger();
+        }
+    }
+
+    fn front_settings(&self) -> TraceSettings {
+        let c = &self.inner.config;
+        TraceSettings {
+            request_timeout: Duration::from_millis(c.limits.request_timeout_ms),
+            trusted_proxies: c.proxy.hops(),
+            limiters: Arc::clone(&self.inner.limiters),
+            max_body_bytes: c.limits.max_body_bytes,
+            body_read_timeout: Duration::from_millis(c.limits.body_read_timeout_ms),
+            max_headers: c.limits.max_headers,
+            max_header_bytes: c.limits.max_header_bytes,
+            max_uri_bytes: c.limits.max_uri_bytes,
+            hsts: c.public_url.scheme() == "https",
+        }
+    }
+
+    /// The HTTP routes, behind the front middleware (trace id, limits, body read, security
+    /// headers).
     pub fn router(&self) -> Router {
-        let settings = TraceSettings {
-            request_timeout: Duration::from_millis(self.inner.config.limits.request_timeout_ms),
-            trust_forwarded_for: self.inner.config.proxy.trust_forwarded_for,
-        };
         routes::router(self)
             .layer(DefaultBodyLimit::max(
                 self.inner.config.limits.max_body_bytes,
             ))
             .with_state(self.clone())
             .layer(axum::middleware::from_fn_with_state(
-                settings,
+                self.front_settings(),
                 trace::middleware,
             ))
     }
 
-    /// Serves on `listener` until `shutdown` resolves, then stops accepting and lets requests in
-    /// flight finish for at most `limits.shutdown_grace_secs`.
+    /// The operations routes (`/metrics`, `/healthz`, `/readyz`) served on `ops.listen`.
+    pub fn ops_router(&self) -> Router {
+        routes::ops_router()
+            .with_state(self.clone())
+            .layer(axum::middleware::from_fn_with_state(
+                self.front_settings(),
+                trace::middleware,
+            ))
+    }
+
+    /// The admin API's routes under `admin.path_prefix`, behind the front middleware, for its
+    /// own listener (`admin.listen`); `None` when the admin API is off.
+    pub fn admin_router(&self) -> Option<Router> {
+        #[cfg(feature = "sql")]
+        if let Some(admin) = &self.inner.admin {
+            return Some(
+                admin
+                    .router(&self.inner.config.admin.path_prefix)
+                    .layer(DefaultBodyLimit::max(
+                        self.inner.config.limits.max_body_bytes,
+                    ))
+                    .layer(axum::middleware::from_fn_with_state(
+                        self.front_settings(),
+                        trace::middleware,
+                    )),
+            );
+        }
+        None
+    }
+
+    /// Serves on `listener` (and on `ops.listen` when set) until `shutdown` resolves, then stops
+    /// accepting and lets requests in flight finish for at most `limits.shutdown_grace_secs`.
+    ///
+    /// Connections are bounded (`limits.max_connections`, and per TCP peer
+    /// `limits.max_connections_per_client` when no proxy is trusted) and must send their request
+    /// headers within `limits.header_read_timeout_ms`.
     pub async fn serve(
         &self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let grace = Duration::from_secs(self.inner.config.limits.shutdown_grace_secs);
-        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let app = self
-            .router()
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let ops = match self.inner.config.ops.listen {
+            Some(addr) => {
+                let l = TcpListener::bind(addr).await?;
+                tracing::info!(addr = %l.local_addr()?, "operations listener");
+                Some(tokio::spawn(crate::serve::serve(
+                    self.clone(),
+                    l,
+                    self.ops_router(),
+                    stop_rx.clone(),
+                )))
+            }
+            None => None,
+        };
+        let admin = match (self.inner.config.admin.listen, self.admin_router()) {
+            (Some(addr), Some(router)) => {
+                let l = TcpListener::bind(addr).await?;
+                tracing::info!(addr = %l.local_addr()?, "admin API listener");
+                Some(tokio::spawn(crate::serve::serve(
+                    self.clone(),
+                    l,
+                    router,
+                    stop_rx.clone(),
+                )))
+            }
+            _ => None,
+        };
+        tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down: no new connections, finishing requests in flight");
-            let _ = stopping_tx.send(());
+            let _ = stop_tx.send(true);
         });
-        let server = std::pin::pin!(server.into_future());
-        tokio::select! {
-            r = server => r,
-            () = async {
-                let _ = stopping_rx.await;
-                tokio::time::sleep(grace).await;
-            } => {
-                tracing::warn!(?grace, "requests still running after the grace period; stopping");
-                Ok(())
-            }
+        let main = crate::serve::serve(self.clone(), listener, self.router(), stop_rx).await;
+        if let Some(ops) = ops {
+            let _ = ops.await;
         }
+        if let Some(admin) = admin {
+            let _ = admin.await;
+        }
+        main
     }
 
     /// The callback URL registered with the platforms for `(tenant, platform)`.

@@ -1,8 +1,11 @@
 //! The gateway's own configuration ([`GatewayConfig`]), read from YAML and merged key by key over
 //! the embedded defaults (`defaults.yaml`, printed by `unilogin-gateway --print-defaults`).
 //!
-//! Tenants' platform settings are not in this file: `tenants_file` names a YAML list of
-//! [`PlatformConfig`] entries (or the sandbox generates them).
+//! Tenants' platform settings are not in this file. They come through the library's own
+//! configuration sources: `tenants_file` names a YAML file in the documented format
+//! (`tenants: {acme: {dingtalk: {...}}}`, see `docs/configuration.md`), or `tenants_database`
+//! names the SQL store (`unilogin-sql`). Either is validated completely before the gateway
+//! serves, and watched for changes (`reload`). See [`crate::tenants`].
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -12,8 +15,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 use unilogin::HttpConfig;
-use unilogin::config::PlatformConfig;
-use unilogin::{Error, Registry, Result};
+use unilogin::config::{SecretRef, SecretRefPolicy};
+use unilogin::{Error, Registry, Result, TenantId};
 use url::Url;
 
 /// The embedded defaults, as YAML text.
@@ -27,8 +30,16 @@ pub struct GatewayConfig {
     pub listen: SocketAddr,
     /// The URL browsers use to reach the gateway; callback URLs are built from it.
     pub public_url: Url,
-    /// YAML file with the tenants' platform configurations.
+    /// YAML file with the tenants' platform configurations (the documented format).
     pub tenants_file: Option<PathBuf>,
+    /// The SQL store of the tenants' platform configurations (instead of `tenants_file`).
+    pub tenants_database: DatabaseConfig,
+    /// How tenant configuration changes are picked up.
+    pub reload: ReloadConfig,
+    /// Which secret references stored rows (SQL, admin API) may use.
+    pub secret_refs: SecretRefsConfig,
+    /// The admin HTTP API.
+    pub admin: AdminConfig,
     /// Cookie settings.
     pub cookies: CookieConfig,
     /// Session token settings.
@@ -41,10 +52,131 @@ pub struct GatewayConfig {
     pub limits: LimitsConfig,
     /// Reverse proxy settings.
     pub proxy: ProxyConfig,
+    /// Rate limits per client address, in all and per tenant (see docs/security.md).
+    pub rate_limits: RateLimitsConfig,
+    /// The operations listener and who may read `/metrics`.
+    pub ops: OpsConfig,
+    /// Accounts: the identity store linking platform identities to unilogin accounts.
+    pub accounts: AccountsConfig,
     /// H5 login-free page settings.
     pub h5: H5Config,
     /// Logging.
     pub log: LogConfig,
+}
+
+/// The SQL store of tenant configurations (`unilogin-sql`).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `null`: no database. A file path (SQLite, created when missing; relative to the gateway
+    /// configuration file), or a URL: `sqlite:…`, `postgres://…`, `mysql://…`.
+    pub url: Option<String>,
+    /// Secret reference (`env:NAME` / `file:PATH`) holding the AES keys of stored secrets
+    /// (`id:hex64[,id:hex64…]`, the first encrypts). Unset: secrets cannot be stored as values.
+    pub secret_keys: String,
+    /// Create or upgrade the table at start.
+    pub migrate: bool,
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A URL may carry a password: show its scheme only.
+        let url = self
+            .url
+            .as_deref()
+            .map(|u| u.split_once(':').map_or("path", |(scheme, _)| scheme));
+        f.debug_struct("DatabaseConfig")
+            .field("url", &url)
+            .field("secret_keys", &self.secret_keys)
+            .field("migrate", &self.migrate)
+            .finish()
+    }
+}
+
+impl DatabaseConfig {
+    /// The sqlx URL: a bare path becomes a SQLite URL that creates the file when missing.
+    pub fn connect_url(&self) -> Option<String> {
+        let url = self.url.as_deref()?;
+        let is_url = ["sqlite:", "postgres:", "postgresql:", "mysql:", "mariadb:"]
+            .iter()
+            .any(|scheme| url.to_ascii_lowercase().starts_with(scheme));
+        Some(if is_url {
+            url.to_string()
+        } else {
+            format!("sqlite://{url}?mode=rwc")
+        })
+    }
+}
+
+/// How tenant configuration changes are picked up.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadConfig {
+    /// How often the tenants file (size, time, content hash) or the database's change
+    /// fingerprint is checked, in ms; a change is applied at once.
+    pub poll_ms: u64,
+    /// Every this many seconds the configuration is read again even without a visible change
+    /// (picks up rotated `file:` secrets and rows edited by hand without a revision bump);
+    /// 0: never. SIGHUP does the same at any time.
+    pub full_secs: u64,
+}
+
+/// Which secret references stored rows (SQL, admin API) may use. The tenants file is written
+/// by the operator and may reference anything; rows are written by whoever may write rows.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRefsConfig {
+    /// Environment variables rows may name with `env:NAME`.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Directories below which rows may name files with `file:PATH` (relative to the gateway
+    /// configuration file).
+    #[serde(default)]
+    pub dirs: Vec<PathBuf>,
+}
+
+impl SecretRefsConfig {
+    /// The allow-list as the library's policy.
+    pub fn policy(&self) -> SecretRefPolicy {
+        let mut p = SecretRefPolicy::none();
+        for name in &self.env {
+            p = p.allow_env(name.clone());
+        }
+        for dir in &self.dirs {
+            p = p.allow_dir(dir.clone());
+        }
+        p
+    }
+}
+
+/// The admin HTTP API (see `docs/admin-api.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Off by default.
+    pub enabled: bool,
+    /// Its own listener (recommended: a private address); `null`: under `path_prefix` on the
+    /// main listener.
+    pub listen: Option<SocketAddr>,
+    /// Path prefix of every admin route.
+    pub path_prefix: String,
+    /// Who may call it: each a name (recorded in the audit log), a bearer token given as a
+    /// secret reference, and optionally the only tenants it may manage.
+    #[serde(default)]
+    pub tokens: Vec<AdminTokenConfig>,
+}
+
+/// One admin API credential.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminTokenConfig {
+    /// Who this is (the audit log's actor).
+    pub name: String,
+    /// `env:NAME` or `file:PATH` holding the bearer token (never the token itself).
+    pub token: String,
+    /// The tenants this token may list and change; `null`: every tenant.
+    #[serde(default)]
+    pub tenants: Option<Vec<String>>,
 }
 
 /// Cookie settings.
@@ -121,14 +253,140 @@ pub struct LimitsConfig {
     pub request_timeout_ms: u64,
     /// Grace period of a graceful shutdown (s).
     pub shutdown_grace_secs: u64,
+    /// Time a client has to send its request headers before the connection is closed (ms).
+    pub header_read_timeout_ms: u64,
+    /// Time a client has to send a request body, once its headers arrived (ms): 408 after it.
+    pub body_read_timeout_ms: u64,
+    /// Open connections in all.
+    pub max_connections: usize,
+    /// Open connections per client address.
+    pub max_connections_per_client: usize,
+    /// Most request headers accepted, and their total size (bytes): 431 beyond.
+    pub max_headers: usize,
+    /// Total size of the request headers (bytes): 431 beyond.
+    pub max_header_bytes: usize,
+    /// Longest accepted request target (path and query, bytes): 414 beyond.
+    pub max_uri_bytes: usize,
 }
 
 /// Reverse proxy settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProxyConfig {
-    /// Whether to log the client address from `X-Forwarded-For`.
+    /// The number of reverse proxies in front of the gateway that each append the address they
+    /// saw to `X-Forwarded-For`: the client is the entry that many places from the right.
+    /// `0`: the header is ignored and the TCP peer is the client.
+    pub trusted_proxies: usize,
+    /// Older spelling of `trusted_proxies: 1`.
     pub trust_forwarded_for: bool,
+}
+
+impl ProxyConfig {
+    /// Proxies in front of the gateway (see [`ProxyConfig::trusted_proxies`]).
+    pub fn hops(&self) -> usize {
+        if self.trusted_proxies == 0 && self.trust_forwarded_for {
+            1
+        } else {
+            self.trusted_proxies
+        }
+    }
+}
+
+/// A rate: `burst` at once, refilled at `per_minute`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    /// Sustained rate per minute.
+    pub per_minute: u32,
+    /// Requests allowed at once.
+    pub burst: u32,
+}
+
+/// Rate limits (GCRA, by the `governor` crate). Client addresses are keyed per IPv4 address and
+/// per IPv6 /64.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitsConfig {
+    /// Login starts (`GET …/login`) per client address.
+    pub login_per_client: Rate,
+    /// Login starts of all clients together: bounds the pending logins the state store holds.
+    pub login_global: Rate,
+    /// Codes and callbacks (`POST …/code`, `GET …/callback`) per client address.
+    pub code_per_client: Rate,
+    /// Logins that reach a platform (code exchanges), per configured (tenant, platform).
+    pub upstream_per_tenant: Rate,
+    /// Code exchanges running at once per configured (tenant, platform).
+    pub upstream_concurrency_per_tenant: usize,
+    /// Every other request per client address.
+    pub other_per_client: Rate,
+}
+
+/// The operations listener and who may read `/metrics`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpsConfig {
+    /// A second listener serving `/metrics`, `/healthz` and `/readyz` to anyone who reaches it
+    /// (keep it on a private network). `null`: none.
+    pub listen: Option<SocketAddr>,
+    /// A bearer token that lets `/metrics` be read on the public listener, as a secret
+    /// reference (`env:NAME`, `file:PATH`) or a value. `null`: `/metrics` answers 404 there.
+    pub metrics_token: Option<String>,
+}
+
+impl Rate {
+    /// The `governor` quota, or why the rate is unusable.
+    pub fn quota(&self) -> std::result::Result<governor::Quota, &'static str> {
+        let burst = std::num::NonZeroU32::new(self.burst).ok_or("`burst` must be positive")?;
+        let per_minute =
+            std::num::NonZeroU32::new(self.per_minute).ok_or("`per_minute` must be positive")?;
+        Ok(governor::Quota::per_minute(per_minute).allow_burst(burst))
+    }
+}
+
+/// The identity store (account linking, docs/configuration.md "Identities and accounts").
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountsConfig {
+    /// `null`: no accounts (sessions carry no `account`). A file path (SQLite, created when
+    /// missing; relative to the gateway configuration file), or a URL: `sqlite:…`,
+    /// `postgres://…`, `mysql://…`.
+    pub url: Option<String>,
+    /// Create or upgrade the tables at start.
+    pub migrate: bool,
+}
+
+impl AccountsConfig {
+    /// The sqlx URL (a bare path becomes a SQLite URL), as for `tenants_database`.
+    pub fn connect_url(&self) -> Option<String> {
+        DatabaseConfig {
+            url: self.url.clone(),
+            secret_keys: String::new(),
+            migrate: self.migrate,
+        }
+        .connect_url()
+    }
+}
+
+impl std::fmt::Debug for AccountsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = self
+            .url
+            .as_deref()
+            .map(|u| u.split_once(':').map_or("path", |(scheme, _)| scheme));
+        f.debug_struct("AccountsConfig")
+            .field("url", &url)
+            .field("migrate", &self.migrate)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for OpsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpsConfig")
+            .field("listen", &self.listen)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 /// H5 login-free page settings.
@@ -140,6 +398,10 @@ pub struct H5Config {
     /// load their published SDK.
     #[serde(default)]
     pub sdk_urls: BTreeMap<String, Option<Url>>,
+    /// Per platform name: the Subresource Integrity value (`sha256-…`, `sha384-…`, `sha512-…`)
+    /// of the SDK script the page loads; the browser refuses a script that does not match.
+    #[serde(default)]
+    pub sdk_integrity: BTreeMap<String, String>,
 }
 
 impl H5Config {
@@ -255,6 +517,44 @@ impl GatewayConfig {
         if let Some(p) = config.session.signing_key_file.as_mut() {
             resolve(p);
         }
+        for p in &mut config.secret_refs.dirs {
+            resolve(p);
+        }
+        let bare_path = config
+            .tenants_database
+            .url
+            .as_deref()
+            .is_some_and(|u| config.tenants_database.connect_url().as_deref() != Some(u));
+        if let Some(url) = config.tenants_database.url.as_mut()
+            && bare_path
+            && Path::new(url.as_str()).is_relative()
+        {
+            // A bare SQLite path.
+            *url = base.join(url.as_str()).display().to_string();
+        }
+        let accounts_bare = config
+            .accounts
+            .url
+            .as_deref()
+            .is_some_and(|u| config.accounts.connect_url().as_deref() != Some(u));
+        if let Some(url) = config.accounts.url.as_mut()
+            && accounts_bare
+            && Path::new(url.as_str()).is_relative()
+        {
+            *url = base.join(url.as_str()).display().to_string();
+        }
+        for t in &mut config.admin.tokens {
+            if let Some(path) = t.token.strip_prefix("file:")
+                && Path::new(path).is_relative()
+            {
+                t.token = format!("file:{}", base.join(path).display());
+            }
+        }
+        if let Some(path) = config.tenants_database.secret_keys.strip_prefix("file:")
+            && Path::new(path).is_relative()
+        {
+            config.tenants_database.secret_keys = format!("file:{}", base.join(path).display());
+        }
         Ok(config)
     }
 
@@ -289,6 +589,63 @@ impl GatewayConfig {
                 return Err(config_error(field, "must be letters, digits, `_` or `-`"));
             }
         }
+        let r = &self.rate_limits;
+        for (field, rate) in [
+            ("rate_limits.login_per_client", &r.login_per_client),
+            ("rate_limits.login_global", &r.login_global),
+            ("rate_limits.code_per_client", &r.code_per_client),
+            ("rate_limits.upstream_per_tenant", &r.upstream_per_tenant),
+            ("rate_limits.other_per_client", &r.other_per_client),
+        ] {
+            rate.quota().map_err(|why| config_error(field, why))?;
+        }
+        if r.upstream_concurrency_per_tenant == 0 {
+            return Err(config_error(
+                "rate_limits.upstream_concurrency_per_tenant",
+                "must be positive",
+            ));
+        }
+        let l = &self.limits;
+        for (field, v) in [
+            ("limits.max_connections", l.max_connections),
+            (
+                "limits.max_connections_per_client",
+                l.max_connections_per_client,
+            ),
+            ("limits.max_headers", l.max_headers),
+            ("limits.max_header_bytes", l.max_header_bytes),
+            ("limits.max_uri_bytes", l.max_uri_bytes),
+        ] {
+            if v == 0 {
+                return Err(config_error(field, "must be positive"));
+            }
+        }
+        for (field, v) in [
+            ("limits.header_read_timeout_ms", l.header_read_timeout_ms),
+            ("limits.body_read_timeout_ms", l.body_read_timeout_ms),
+        ] {
+            if v == 0 {
+                return Err(config_error(field, "must be positive"));
+            }
+        }
+        self.validate_tenant_source()?;
+        self.validate_admin()?;
+        for (name, sri) in &self.h5.sdk_integrity {
+            let field = format!("h5.sdk_integrity.{name}");
+            Registry::get(name).map_err(|e| config_error(&field, e.to_string()))?;
+            let ok = ["sha256-", "sha384-", "sha512-"]
+                .iter()
+                .any(|p| sri.strip_prefix(p).is_some_and(|b| !b.is_empty()))
+                && sri
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'/' | b'='));
+            if !ok {
+                return Err(config_error(
+                    &field,
+                    "must be `sha256-…`, `sha384-…` or `sha512-…` (base64)",
+                ));
+            }
+        }
         for (name, url) in &self.h5.sdk_urls {
             let field = format!("h5.sdk_urls.{name}");
             Registry::get(name).map_err(|e| config_error(&field, e.to_string()))?;
@@ -297,6 +654,138 @@ impl GatewayConfig {
                 .is_some_and(|u| !matches!(u.scheme(), "https" | "http"))
             {
                 return Err(config_error(&field, "must be an http(s) URL or null"));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_tenant_source(&self) -> Result<()> {
+        if self.tenants_file.is_some() && self.tenants_database.url.is_some() {
+            return Err(config_error(
+                "tenants_database.url",
+                "give either tenants_file or tenants_database.url, not both",
+            ));
+        }
+        if self
+            .tenants_database
+            .url
+            .as_deref()
+            .is_some_and(|u| u.trim().is_empty())
+        {
+            return Err(config_error(
+                "tenants_database.url",
+                "must not be blank (null for none)",
+            ));
+        }
+        if !SecretRef::parse(&self.tenants_database.secret_keys).is_reference() {
+            return Err(config_error(
+                "tenants_database.secret_keys",
+                "must be a secret reference (`env:NAME` or `file:PATH`), never the keys themselves",
+            ));
+        }
+        if self.reload.poll_ms < 50 {
+            return Err(config_error("reload.poll_ms", "must be at least 50"));
+        }
+        for (i, name) in self.secret_refs.env.iter().enumerate() {
+            if name.is_empty()
+                || name.starts_with(|c: char| c.is_ascii_digit())
+                || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
+                return Err(config_error(
+                    &format!("secret_refs.env[{i}]"),
+                    "must be an environment variable name (letters, digits and `_`)",
+                ));
+            }
+        }
+        for (i, dir) in self.secret_refs.dirs.iter().enumerate() {
+            if dir.as_os_str().is_empty() || dir == Path::new("/") {
+                return Err(config_error(
+                    &format!("secret_refs.dirs[{i}]"),
+                    "must be a directory that holds only tenant secrets (not empty, not `/`)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_admin(&self) -> Result<()> {
+        let admin = &self.admin;
+        let prefix = &admin.path_prefix;
+        if !prefix.starts_with('/')
+            || prefix.len() < 2
+            || prefix.ends_with('/')
+            || !prefix[1..].split('/').all(|seg| {
+                !seg.is_empty()
+                    && seg
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            })
+        {
+            return Err(config_error(
+                "admin.path_prefix",
+                "must look like `/admin` (segments of letters, digits, `-`, `_`; no trailing slash)",
+            ));
+        }
+        if [
+            "/auth",
+            "/me",
+            "/logout",
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/sandbox",
+            "/.well-known",
+        ]
+        .iter()
+        .any(|taken| prefix == taken || prefix.starts_with(&format!("{taken}/")))
+        {
+            return Err(config_error(
+                "admin.path_prefix",
+                "collides with the gateway's own routes",
+            ));
+        }
+        if !admin.enabled {
+            return Ok(());
+        }
+        if self.tenants_database.url.is_none() {
+            return Err(config_error(
+                "admin.enabled",
+                "the admin API manages the SQL store: set tenants_database.url (a tenants file is managed by editing it)",
+            ));
+        }
+        if admin.tokens.is_empty() {
+            return Err(config_error(
+                "admin.tokens",
+                "at least one token is required when the admin API is enabled",
+            ));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, t) in admin.tokens.iter().enumerate() {
+            let field = format!("admin.tokens[{i}]");
+            if t.name.trim().is_empty()
+                || t.name.chars().count() > 100
+                || t.name.chars().any(char::is_control)
+            {
+                return Err(config_error(
+                    &format!("{field}.name"),
+                    "must be 1 to 100 printable characters",
+                ));
+            }
+            if !names.insert(t.name.as_str()) {
+                return Err(config_error(&format!("{field}.name"), "listed twice"));
+            }
+            if !SecretRef::parse(&t.token).is_reference() {
+                return Err(config_error(
+                    &format!("{field}.token"),
+                    "must be a secret reference (`env:NAME` or `file:PATH`), never the token itself",
+                ));
+            }
+            if let Some(tenants) = &t.tenants {
+                for (j, tenant) in tenants.iter().enumerate() {
+                    TenantId::new(tenant).map_err(|e| {
+                        config_error(&format!("{field}.tenants[{j}]"), e.to_string())
+                    })?;
+                }
             }
         }
         Ok(())
@@ -338,31 +827,6 @@ impl GatewayConfig {
             ..HttpConfig::default()
         }
     }
-}
-
-/// Reads a tenants file: a YAML list of [`PlatformConfig`] (or a mapping with a `tenants` list).
-pub fn load_tenants(path: &Path) -> Result<Vec<PlatformConfig>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        config_error(
-            "tenants_file",
-            format!("cannot read {}: {}", path.display(), e.kind()),
-        )
-    })?;
-    parse_tenants(&text)
-}
-
-/// Parses a tenants document (see [`load_tenants`]).
-pub fn parse_tenants(text: &str) -> Result<Vec<PlatformConfig>> {
-    let value = parse_yaml_value(text, "tenants_file")?;
-    let list = match value {
-        Value::Array(_) => value,
-        Value::Object(mut m) => m
-            .remove("tenants")
-            .ok_or_else(|| config_error("tenants_file", "expected a list or `tenants:`"))?,
-        Value::Null => Value::Array(vec![]),
-        _ => return Err(config_error("tenants_file", "expected a list")),
-    };
-    serde_json::from_value(list).map_err(|e| config_error("tenants_file", e.to_string()))
 }
 
 #[cfg(test)]
@@ -431,11 +895,47 @@ mod tests {
     }
 
     #[test]
-    fn tenants_parse_as_list_or_mapping() {
-        let one = "- {tenant: acme, platform: dingtalk, app_key: k, app_secret: s}\n";
-        assert_eq!(parse_tenants(one).unwrap().len(), 1);
-        let two = format!("tenants:\n  {}", one.trim());
-        assert_eq!(parse_tenants(&two).unwrap().len(), 1);
-        assert!(parse_tenants("- {tenant: acme}").is_err());
+    fn tenant_source_and_admin_settings_are_checked() {
+        let e = GatewayConfig::from_yaml("tenants_file: t.yaml\ntenants_database: {url: t.db}")
+            .unwrap_err();
+        assert!(e.to_string().contains("not both"), "{e}");
+        let e = GatewayConfig::from_yaml("tenants_database: {secret_keys: 'k1:abcd'}").unwrap_err();
+        assert!(e.to_string().contains("secret_keys"), "{e}");
+        let e = GatewayConfig::from_yaml("admin: {enabled: true}").unwrap_err();
+        assert!(e.to_string().contains("tenants_database.url"), "{e}");
+        let db = "tenants_database: {url: t.db}\n";
+        let e = GatewayConfig::from_yaml(&format!("{db}admin: {{enabled: true}}")).unwrap_err();
+        assert!(e.to_string().contains("admin.tokens"), "{e}");
+        let e = GatewayConfig::from_yaml(&format!(
+            "{db}admin: {{enabled: true, tokens: [{{name: ops, token: hunter2}}]}}"
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("admin.tokens[0].token"), "{e}");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let e = GatewayConfig::from_yaml("admin: {path_prefix: /auth/x}").unwrap_err();
+        assert!(e.to_string().contains("collides"), "{e}");
+        let e = GatewayConfig::from_yaml("admin: {path_prefix: 'admin/'}").unwrap_err();
+        assert!(e.to_string().contains("admin.path_prefix"), "{e}");
+        let e = GatewayConfig::from_yaml("secret_refs: {env: ['A-B']}").unwrap_err();
+        assert!(e.to_string().contains("secret_refs.env[0]"), "{e}");
+        let ok = GatewayConfig::from_yaml(&format!(
+            "{db}admin: {{enabled: true, tokens: [{{name: ops, token: 'env:OPS_TOKEN', tenants: [acme]}}]}}"
+        ))
+        .unwrap();
+        assert_eq!(
+            ok.admin.tokens[0].tenants.as_deref(),
+            Some(&["acme".to_string()][..])
+        );
+        assert_eq!(
+            ok.tenants_database.connect_url().unwrap(),
+            "sqlite://t.db?mode=rwc"
+        );
+        let pg =
+            GatewayConfig::from_yaml("tenants_database: {url: 'postgres://u:pw@h/db'}").unwrap();
+        assert_eq!(
+            pg.tenants_database.connect_url().unwrap(),
+            "postgres://u:pw@h/db"
+        );
+        assert!(!format!("{pg:?}").contains("pw@"), "{pg:?}");
     }
 }

@@ -71,6 +71,13 @@ impl ApiError {
             | Error::UnknownTenant { .. }
             | Error::PlatformNotConfigured { .. } => StatusCode::NOT_FOUND,
             Error::Disabled { .. } | Error::NotInTenant { .. } => StatusCode::FORBIDDEN,
+            // The person's contact data matches two accounts, or the identity is linked
+            // elsewhere: a conflict an operator resolves (link explicitly, or merge).
+            Error::Identity(
+                unilogin::identity::IdentityError::Ambiguous { .. }
+                | unilogin::identity::IdentityError::AlreadyLinked { .. },
+            ) => StatusCode::CONFLICT,
+            Error::Identity(_) => StatusCode::NOT_FOUND,
             Error::State(_)
             | Error::RedirectNotAllowed { .. }
             | Error::InvalidCode { .. }
@@ -84,6 +91,7 @@ impl ApiError {
             } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Error::TokenInvalid { .. }
+            | Error::InvalidIdToken { .. }
             | Error::Misconfigured { .. }
             | Error::Upstream { .. }
             | Error::BadResponse { .. }
@@ -109,6 +117,7 @@ impl From<Error> for ApiError {
             | Error::InvalidCode { .. }
             | Error::ReauthRequired { .. }
             | Error::InvalidCallback { .. }
+            | Error::Identity(_)
             | Error::Unsupported { .. } => e.to_string(),
             Error::RedirectLoginRequired { platform } => format!(
                 "platform `{platform}` does not accept a posted code: its codes are redeemed only \
@@ -198,6 +207,14 @@ mod tests {
     fn statuses() {
         let t = TenantId::new("acme").unwrap();
         let cases: Vec<(Error, StatusCode)> = vec![
+            // An id_token that fails verification is the provider's fault: 502, not 500.
+            (
+                Error::InvalidIdToken {
+                    ctx: ctx(),
+                    problem: unilogin::error::IdTokenProblem::Malformed,
+                },
+                StatusCode::BAD_GATEWAY,
+            ),
             (
                 Error::UnknownTenant { tenant: "x".into() },
                 StatusCode::NOT_FOUND,

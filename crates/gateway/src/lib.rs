@@ -30,7 +30,10 @@
 //! ```no_run
 //! use unilogin_gateway::{Gateway, config::GatewayConfig};
 //! # async fn run() -> unilogin::Result<()> {
-//! let gateway = Gateway::builder(GatewayConfig::from_yaml("tenants_file: tenants.yaml")?).build()?;
+//! let gateway = Gateway::builder(GatewayConfig::from_yaml("tenants_file: tenants.yaml")?)
+//!     .open()
+//!     .await
+//!     .map_err(|problems| unilogin::Error::Internal(problems.to_string()))?;
 //! let listener = tokio::net::TcpListener::bind(gateway.config().listen).await
 //!     .map_err(|e| unilogin::Error::Internal(e.to_string()))?;
 //! gateway.serve(listener, unilogin_gateway::shutdown_signal()).await
@@ -38,16 +41,21 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "sql")]
+pub mod admin;
 pub mod app;
 pub mod config;
 pub mod cookies;
 pub mod error;
+pub mod limits;
 pub mod metrics;
 pub mod pages;
 pub mod routes;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
+mod serve;
 pub mod store;
+pub mod tenants;
 pub mod trace;
 
 pub use app::{Gateway, GatewayBuilder, shutdown_signal};
@@ -55,6 +63,7 @@ pub use config::GatewayConfig;
 pub use error::ApiError;
 #[cfg(feature = "sandbox")]
 pub use sandbox::{Sandbox, SandboxHooks, SandboxOptions};
+pub use tenants::Tenants;
 
 /// Installs the global tracing subscriber: text or JSON lines, filter from `RUST_LOG` or
 /// `filter`. Span fields (the request's `trace_id`) appear on every line.

@@ -1,4 +1,5 @@
-//! `unilogin-gateway [--config FILE] [--listen ADDR] [--json-logs]` or `unilogin-gateway --sandbox`.
+//! `unilogin-gateway [--config FILE] [--listen ADDR] [--json-logs]`,
+//! `unilogin-gateway check-config [--config FILE]` or `unilogin-gateway --sandbox`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ unilogin-gateway: a login service for DingTalk, Feishu, WeCom and OAuth2 tenants
 
 USAGE:
     unilogin-gateway [--config FILE] [--listen ADDR] [--json-logs]
+    unilogin-gateway check-config [--config FILE]
     unilogin-gateway --sandbox [--listen ADDR] [--json-logs]
     unilogin-gateway --print-defaults
 
@@ -30,10 +32,19 @@ OPTIONS:
                        (builds with the `sandbox` feature only)
     --json-logs        JSON log lines
     --print-defaults   print the embedded default configuration and exit
+
+COMMANDS:
+    check-config       read the gateway configuration and every tenant entry (tenants_file or
+                       tenants_database) and check them as a start would; prints every problem
+                       and exits non-zero when there is one
+
+SIGNALS:
+    SIGHUP             read the tenant configuration again now
     -h, --help         this text
 ";
 
 struct Args {
+    check: bool,
     config: Option<PathBuf>,
     listen: Option<SocketAddr>,
     sandbox: bool,
@@ -42,6 +53,7 @@ struct Args {
 
 fn parse_args() -> Result<Option<Args>, String> {
     let mut args = Args {
+        check: false,
         config: None,
         listen: None,
         sandbox: false,
@@ -57,6 +69,7 @@ fn parse_args() -> Result<Option<Args>, String> {
                 let v = it.next().ok_or("--listen needs an address")?;
                 args.listen = Some(v.parse().map_err(|e| format!("--listen {v}: {e}"))?);
             }
+            "check-config" => args.check = true,
             "--sandbox" => args.sandbox = true,
             "--json-logs" => args.json_logs = true,
             "--print-defaults" => {
@@ -81,6 +94,18 @@ async fn run(args: Args) -> Result<(), String> {
     if args.json_logs {
         config.log.format = LogFormat::Json;
     }
+    if args.check {
+        return match unilogin_gateway::tenants::check(&config).await {
+            Ok(n) => {
+                println!(
+                    "configuration ok: {n} tenant platform entr{}",
+                    if n == 1 { "y" } else { "ies" }
+                );
+                Ok(())
+            }
+            Err(problems) => Err(problems.to_string()),
+        };
+    }
     init_logging(config.log.format, &config.log.filter);
     #[cfg(not(feature = "sandbox"))]
     if args.sandbox {
@@ -101,9 +126,12 @@ async fn run(args: Args) -> Result<(), String> {
         config.listen = listen;
     }
     let listen = config.listen;
+    // Every tenant entry is read and checked before serving; all problems are reported.
     let gateway = Gateway::builder(config)
-        .build()
-        .map_err(|e| e.to_string())?;
+        .open()
+        .await
+        .map_err(|problems| format!("refusing to start: {problems}"))?;
+    reload_on_sighup(&gateway);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -112,6 +140,27 @@ async fn run(args: Args) -> Result<(), String> {
         .serve(listener, shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))
+}
+
+/// SIGHUP: read the tenant configuration again now.
+fn reload_on_sighup(gateway: &Gateway) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; tenant changes apply at the next poll");
+            return;
+        };
+        let gateway = gateway.clone();
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                tracing::info!("received SIGHUP: reading the tenant configuration again");
+                gateway.reload_tenants();
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = gateway;
 }
 
 fn main() -> ExitCode {

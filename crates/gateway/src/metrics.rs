@@ -6,6 +6,9 @@
 //! | `unilogin_upstream_login_seconds` | `platform`, `flow` | time spent in the platform calls of one login (histogram) |
 //! | `unilogin_token_cache_*_total` | — | the app-token cache's counters (L1/L2 hits, refreshes, failures, lock waits, store errors) |
 //! | `unilogin_token_cache_entries` | — | tokens held in memory |
+//! | `unilogin_config_reloads_total`, `unilogin_config_reload_failures_total` | — | tenant configuration reads, and those that failed as a whole (the last good configuration stayed) |
+//! | `unilogin_config_entries`, `unilogin_config_rejected_entries` | — | tenant entries served, and entries whose stored content is rejected (each keeps its last good configuration) |
+//! | `unilogin_config_last_reload_ok` | — | 1 when the latest read worked and accepted every entry, else 0 |
 //!
 //! Tenant and platform labels only take configured values (a request for an unknown tenant is
 //! counted under `-`), so clients cannot grow the label space.
@@ -64,6 +67,8 @@ type LatencyFamily = Family<UpstreamLabels, Histogram, fn() -> Histogram>;
 #[derive(Clone)]
 pub struct Metrics {
     registry: std::sync::Arc<Registry>,
+    /// The tenant configuration whose reloads are reported (set once the source exists).
+    config: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<crate::tenants::Tenants>>>,
     logins: Family<LoginLabels, Counter>,
     upstream: LatencyFamily,
 }
@@ -152,11 +157,19 @@ impl Metrics {
             upstream.clone(),
         );
         registry.register_collector(Box::new(TokenCacheCollector { sso: sso.clone() }));
+        let config = std::sync::Arc::default();
+        registry.register_collector(Box::new(crate::tenants::ConfigCollector::new(&config)));
         Self {
             registry: std::sync::Arc::new(registry),
+            config,
             logins,
             upstream,
         }
+    }
+
+    /// Reports the reloads of `tenants` (`unilogin_config_*`); a second call is ignored.
+    pub fn watch_config(&self, tenants: std::sync::Arc<crate::tenants::Tenants>) {
+        let _ = self.config.set(tenants);
     }
 
     /// Counts one finished login.

@@ -41,13 +41,40 @@ pub fn script_json<T: Serialize>(value: &T) -> String {
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;line-height:1.5}\
 code{background:#f3f3f3;padding:0 .2em}.error{color:#b00020}.ok{color:#1b5e20}li{margin:.3rem 0}";
 
-/// A complete HTML document with `no-store`, `no-referrer` and no framing.
+/// The CSP source of an inline element's text: `'sha256-…'`.
+fn csp_hash(text: &str) -> String {
+    use base64::Engine as _;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    format!(
+        "'sha256-{}'",
+        base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
+    )
+}
+
+/// A complete HTML document with `no-store`, `Referrer-Policy: same-origin` (a form on it
+/// then sends its `Origin`) and no framing, and a content
+/// security policy allowing only its own style and no script.
 pub fn html(status: StatusCode, title: &str, body: &str) -> Response {
+    html_with_scripts(status, title, body, &[])
+}
+
+/// [`html`] whose policy also allows these script sources (hashes of inline scripts, origins).
+fn html_with_scripts(status: StatusCode, title: &str, body: &str, scripts: &[String]) -> Response {
     let doc = format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
          <title>{}</title><style>{STYLE}</style></head>\n<body>\n{body}\n</body></html>\n",
         escape(title)
+    );
+    let script_src = if scripts.is_empty() {
+        "'none'".to_string()
+    } else {
+        scripts.join(" ")
+    };
+    let csp = format!(
+        "default-src 'none'; style-src {}; script-src {script_src}; connect-src 'self'; \
+         img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        csp_hash(STYLE)
     );
     let mut r = (status, doc).into_response();
     let h = r.headers_mut();
@@ -58,9 +85,12 @@ pub fn html(status: StatusCode, title: &str, body: &str) -> Response {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
     r
 }
 
@@ -94,6 +124,8 @@ pub struct H5Page<'a> {
     pub jsapi: &'a JsapiLogin,
     /// The SDK script to load (the published one, an override, or none).
     pub sdk_url: Option<&'a str>,
+    /// Its Subresource Integrity value (`h5.sdk_integrity`), e.g. `sha384-…`.
+    pub sdk_integrity: Option<&'a str>,
     /// What the page shows and posts.
     pub config: H5PageConfig,
 }
@@ -163,19 +195,33 @@ pub fn h5_page(page: &H5Page<'_>) -> Result<Response, unilogin::Error> {
     }
     let sdk = page
         .sdk_url
-        .map(|src| format!("<script src=\"{}\"></script>\n", escape(src)))
+        .map(|src| match page.sdk_integrity {
+            Some(sri) => format!(
+                "<script src=\"{}\" integrity=\"{}\" crossorigin=\"anonymous\"></script>\n",
+                escape(src),
+                escape(sri)
+            ),
+            None => format!("<script src=\"{}\"></script>\n", escape(src)),
+        })
         .unwrap_or_default();
-    Ok(html(
+    let inline = format!("var getCode = ({get_code});\n{H5_SCRIPT}");
+    // The policy allows exactly the page's inline script and the SDK's URL.
+    let mut scripts = vec![csp_hash(&inline)];
+    if let Some(src) = page.sdk_url {
+        scripts.push(src.replace([';', ',', ' ', '\''], ""));
+    }
+    Ok(html_with_scripts(
         StatusCode::OK,
         "Signing in",
         &format!(
             "<h1>Signing in to {tenant}</h1>\n<p id=\"status\">Asking {platform} for a login code...</p>\n\
              <script type=\"application/json\" id=\"unilogin-h5\">{cfg}</script>\n{sdk}\
-             <script>var getCode = ({get_code});\n{H5_SCRIPT}</script>",
+             <script>{inline}</script>",
             tenant = escape(&page.config.tenant),
             platform = escape(&page.config.platform),
             cfg = script_json(&page.config),
         ),
+        &scripts,
     ))
 }
 
@@ -257,6 +303,7 @@ mod tests {
         let page = H5Page {
             jsapi: &jsapi,
             sdk_url: Some("https://cdn.example/sdk.js?a=1&b=2"),
+            sdk_integrity: None,
             config: H5PageConfig {
                 platform: "some-platform".into(),
                 tenant: "acme".into(),
@@ -269,7 +316,7 @@ mod tests {
         };
         let r = h5_page(&page).unwrap();
         assert_eq!(r.status(), StatusCode::OK);
-        assert_eq!(r.headers()[header::REFERRER_POLICY], "no-referrer");
+        assert_eq!(r.headers()[header::REFERRER_POLICY], "same-origin");
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();

@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use unilogin::config::{PlatformConfig, StaticConfig};
+use unilogin::config::YamlText;
 use unilogin::{Error, Result};
 use unilogin_testkit::FakePlatform;
 use url::Url;
@@ -171,6 +171,9 @@ pub struct Sandbox {
     pub url: Url,
     /// The platform fakes.
     pub platforms: Vec<SandboxPlatform>,
+    /// The demo tenant's configuration as served: a tenants document in the documented
+    /// format (`tenants: {demo: {<platform>: {...}}}`).
+    pub tenants_yaml: String,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -204,18 +207,16 @@ impl Sandbox {
         let url = Url::parse(&format!("http://{addr}/"))
             .map_err(|e| Error::Internal(format!("sandbox URL: {e}")))?;
         let platforms = start_fakes(url.as_str()).await?;
-        let configs = platforms
-            .iter()
-            .map(|p| {
-                serde_json::from_value::<PlatformConfig>(p.config.clone())
-                    .map_err(|e| Error::config(None, None, "sandbox tenant", e.to_string()))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        // The demo tenant goes through the path deployments use: a tenants document in the
+        // documented format, parsed, validated and watched like a tenants file.
+        let tenants_yaml = tenants_document(&platforms)?;
         let mut config = options.config;
         config.listen = addr;
         config.public_url = url.clone();
         config.cookies.secure = false;
         config.tenants_file = None;
+        config.tenants_database.url = None;
+        config.admin.enabled = false;
         let fakes: Vec<(String, Arc<dyn FakePlatform>)> = platforms
             .iter()
             .map(|p| (p.fake.name().to_string(), p.fake.clone()))
@@ -237,12 +238,16 @@ impl Sandbox {
             })
             .collect();
         let gateway = Gateway::builder(config)
-            .config_source(StaticConfig::new(configs))
+            .tenants_yaml(YamlText::new(tenants_yaml.clone()))
             .sandbox(SandboxHooks {
                 issue_h5_code: Arc::new(issue),
                 links,
             })
-            .build()?;
+            .open()
+            .await
+            .map_err(|problems| {
+                Error::config(None, None, "sandbox tenants", problems.to_string())
+            })?;
         let (stop, stopped) = oneshot::channel::<()>();
         let server = gateway.clone();
         let task = tokio::spawn(async move {
@@ -255,6 +260,7 @@ impl Sandbox {
         Ok(Self {
             gateway,
             url,
+            tenants_yaml,
             platforms,
             stop: Some(stop),
             task: Some(task),
@@ -308,7 +314,7 @@ impl Sandbox {
             }
         }
         s.push_str(&format!(
-            "\nThen: {base}/me (your session's claims), {base}/.well-known/jwks.json, {base}/metrics, {base}/readyz.\n\
+            "\nThen: {base}/me (your session's claims), {base}/.well-known/jwks.json, {base}/readyz (metrics: `ops.listen` or `ops.metrics_token`, see docs/gateway.md).\n\
              Stop with Ctrl-C.\n"
         ));
         s
@@ -331,6 +337,22 @@ impl Drop for Sandbox {
             let _ = stop.send(());
         }
     }
+}
+
+/// The tenants document of the fakes' demo configurations, in the documented format.
+fn tenants_document(platforms: &[SandboxPlatform]) -> Result<String> {
+    let mut demo = serde_json::Map::new();
+    for p in platforms {
+        let mut entry = p.config.clone();
+        if let Some(fields) = entry.as_object_mut() {
+            fields.remove("tenant");
+            fields.remove("platform");
+        }
+        demo.insert(p.fake.name().to_string(), entry);
+    }
+    let doc = serde_json::json!({ "tenants": { DEMO_TENANT: demo } });
+    serde_saphyr::to_string(&doc)
+        .map_err(|e| Error::Internal(format!("writing the sandbox tenants document: {e}")))
 }
 
 fn login_link(base: &Url, platform: &str, return_to: &Url) -> String {

@@ -7,7 +7,7 @@
 //! leaves a `used` tombstone until the record would have been forgotten anyway, so a replayed
 //! state is reported as reused (not unknown) and two concurrent callbacks cannot both succeed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -94,11 +94,34 @@ struct Entry {
     forget_at: Instant,
 }
 
-/// The in-process [`LoginStateStore`] (one replica). Bounded: expired entries are swept as new
-/// ones arrive, and a full store refuses new logins instead of growing.
+/// The in-process [`LoginStateStore`] (one replica). Bounded, and every operation O(1): entries
+/// are forgotten in the order they were stored (their keep-for is the same), and a full store
+/// evicts its oldest entry to make room — a new login never fails for lack of space. Rate limits
+/// (`rate_limits.login_global`) keep floods from reaching the bound (see docs/security.md).
 pub struct MemoryStateStore {
-    entries: Mutex<HashMap<String, Entry>>,
+    inner: Mutex<Entries>,
     max_entries: usize,
+}
+
+#[derive(Default)]
+struct Entries {
+    map: HashMap<String, Entry>,
+    /// Keys in the order they were stored, with the time each was stored to be forgotten.
+    order: VecDeque<(Instant, String)>,
+    evicted: u64,
+}
+
+impl Entries {
+    /// Drops the oldest key from the order, and from the map if it still holds that entry.
+    fn pop_oldest(&mut self) -> bool {
+        let Some((forget_at, key)) = self.order.pop_front() else {
+            return false;
+        };
+        if self.map.get(&key).is_some_and(|e| e.forget_at == forget_at) {
+            self.map.remove(&key);
+        }
+        true
+    }
 }
 
 impl fmt::Debug for MemoryStateStore {
@@ -113,28 +136,30 @@ impl MemoryStateStore {
     /// A store holding at most `max_entries` pending or used states.
     pub fn new(max_entries: usize) -> Self {
         Self {
-            entries: Mutex::new(HashMap::new()),
+            inner: Mutex::new(Entries::default()),
             max_entries: max_entries.max(1),
         }
     }
 
-    fn lock(
-        &self,
-        operation: &'static str,
-    ) -> Result<std::sync::MutexGuard<'_, HashMap<String, Entry>>> {
-        self.entries
+    fn lock(&self, operation: &'static str) -> Result<std::sync::MutexGuard<'_, Entries>> {
+        self.inner
             .lock()
             .map_err(|_| memory_error(operation, "lock poisoned"))
     }
 
     /// Entries currently held (pending and tombstones).
     pub fn len(&self) -> usize {
-        self.entries.lock().map(|m| m.len()).unwrap_or(0)
+        self.inner.lock().map(|m| m.map.len()).unwrap_or(0)
     }
 
     /// Whether the store holds nothing.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Entries evicted to make room before their time.
+    pub fn evicted(&self) -> u64 {
+        self.inner.lock().map(|m| m.evicted).unwrap_or(0)
     }
 }
 
@@ -142,21 +167,27 @@ impl MemoryStateStore {
 impl LoginStateStore for MemoryStateStore {
     async fn put(&self, state: &str, record: &PendingRecord, keep_for: Duration) -> Result<()> {
         let now = Instant::now();
-        let mut map = self.lock("put")?;
-        if map.len() >= self.max_entries {
-            map.retain(|_, e| e.forget_at > now);
-            if map.len() >= self.max_entries {
-                return Err(memory_error(
-                    "put",
-                    format!("full ({} pending logins)", self.max_entries),
-                ));
+        let mut e = self.lock("put")?;
+        while e.order.front().is_some_and(|(at, _)| *at <= now) {
+            e.pop_oldest();
+        }
+        // Order entries of re-stored keys linger until they reach the front: bound them too.
+        while e.map.len() >= self.max_entries || e.order.len() >= self.max_entries * 2 {
+            let full = e.map.len() >= self.max_entries;
+            if !e.pop_oldest() {
+                break;
+            }
+            if full {
+                e.evicted += 1;
             }
         }
-        map.insert(
+        let forget_at = now + keep_for;
+        e.order.push_back((forget_at, state.to_string()));
+        e.map.insert(
             state.to_string(),
             Entry {
                 slot: Slot::Pending(Box::new(record.clone())),
-                forget_at: now + keep_for,
+                forget_at,
             },
         );
         Ok(())
@@ -164,12 +195,12 @@ impl LoginStateStore for MemoryStateStore {
 
     async fn take(&self, state: &str) -> Result<Taken> {
         let now = Instant::now();
-        let mut map = self.lock("take")?;
-        let Some(entry) = map.get_mut(state) else {
+        let mut e = self.lock("take")?;
+        let Some(entry) = e.map.get_mut(state) else {
             return Ok(Taken::Missing);
         };
         if entry.forget_at <= now {
-            map.remove(state);
+            e.map.remove(state);
             return Ok(Taken::Missing);
         }
         match std::mem::replace(&mut entry.slot, Slot::Used) {
@@ -247,7 +278,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn forgotten_after_keep_for_and_bounded() {
+    async fn forgotten_after_keep_for_and_bounded_oldest_first() {
         let s = MemoryStateStore::new(2);
         s.put("a", &record(), Duration::from_millis(1))
             .await
@@ -256,17 +287,37 @@ mod tests {
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(5)).await;
-        // Full, but `a` is forgettable: it is swept to make room.
+        // `a` is past its time: forgotten to make room, nothing evicted.
         s.put("c", &record(), Duration::from_secs(60))
             .await
             .unwrap();
         assert_eq!(s.take("a").await.unwrap(), Taken::Missing);
-        let e = s
-            .put("d", &record(), Duration::from_secs(60))
+        assert_eq!(s.evicted(), 0);
+        // Full: the oldest (`b`) gives way; the newest logins always get in.
+        s.put("d", &record(), Duration::from_secs(60))
             .await
-            .unwrap_err();
-        assert_eq!(e.kind(), "store_unavailable");
-        assert!(e.to_string().contains("full"), "{e}");
+            .unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.evicted(), 1);
+        assert_eq!(s.take("b").await.unwrap(), Taken::Missing);
+        assert!(matches!(s.take("c").await.unwrap(), Taken::Found(_)));
+        assert!(matches!(s.take("d").await.unwrap(), Taken::Found(_)));
+    }
+
+    #[tokio::test]
+    async fn a_flood_costs_constant_work_and_bounded_memory() {
+        let s = MemoryStateStore::new(1000);
+        for i in 0..20_000 {
+            s.put(&format!("k{i}"), &record(), Duration::from_secs(600))
+                .await
+                .unwrap();
+        }
+        assert_eq!(s.len(), 1000);
+        let order = s.inner.lock().unwrap().order.len();
+        assert!(order <= 2000, "{order}");
+        // The newest are kept.
+        assert!(matches!(s.take("k19999").await.unwrap(), Taken::Found(_)));
+        assert_eq!(s.take("k0").await.unwrap(), Taken::Missing);
     }
 
     #[test]

@@ -6,15 +6,18 @@
 //! Only the path is logged, never the query string (it carries codes and states).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
 use crate::error::ApiError;
+use crate::limits::{Bucket, ClientAddr, Limiters};
 
 /// The request id header.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -48,35 +51,153 @@ impl TraceId {
     }
 }
 
-/// Settings of the trace middleware.
+/// Settings of the front middleware.
 #[derive(Debug, Clone)]
 pub struct TraceSettings {
     /// Bound of one request's handling.
     pub request_timeout: Duration,
-    /// Take the client address from `X-Forwarded-For`.
-    pub trust_forwarded_for: bool,
+    /// Reverse proxies trusted to append to `X-Forwarded-For` (see [`ClientAddr::resolve`]).
+    pub trusted_proxies: usize,
+    /// The rate limiters.
+    pub limiters: Arc<Limiters>,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Time to receive a request body.
+    pub body_read_timeout: Duration,
+    /// Most request headers.
+    pub max_headers: usize,
+    /// Most bytes of request headers.
+    pub max_header_bytes: usize,
+    /// Longest request target.
+    pub max_uri_bytes: usize,
+    /// `Strict-Transport-Security` (the public URL is https).
+    pub hsts: bool,
 }
 
-fn client_addr(req: &Request, trust_forwarded_for: bool) -> String {
-    if trust_forwarded_for
-        && let Some(first) = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-    {
-        let first = first.trim();
-        if !first.is_empty() && first.len() <= 64 {
-            return first.to_string();
-        }
+/// Which per-client limit a request counts against, by its route.
+fn bucket(req: &Request) -> Bucket {
+    let path = req.uri().path();
+    if !path.starts_with("/auth/") {
+        return Bucket::Other;
     }
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ci| ci.0.ip().to_string())
-        .unwrap_or_else(|| "-".into())
+    if path.ends_with("/login") {
+        Bucket::Login
+    } else if path.ends_with("/code") || path.ends_with("/callback") {
+        Bucket::Code
+    } else {
+        Bucket::Other
+    }
 }
 
-/// The middleware: trace id, request span, time limit, one access log line.
+/// Refusals made before routing: the request's shape (413, 414, 431) and the client's rate.
+fn admit(req: &Request, s: &TraceSettings, client: ClientAddr) -> Result<(), ApiError> {
+    let uri_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if uri_len > s.max_uri_bytes {
+        return Err(ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!(
+                "the request target is longer than {} bytes",
+                s.max_uri_bytes
+            ),
+        ));
+    }
+    let headers = req.headers();
+    let header_bytes: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if headers.len() > s.max_headers || header_bytes > s.max_header_bytes {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!(
+                "at most {} request headers of {} bytes in all",
+                s.max_headers, s.max_header_bytes
+            ),
+        ));
+    }
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > s.max_body_bytes as u64) {
+        return Err(too_large(s.max_body_bytes));
+    }
+    s.limiters.check_client(bucket(req), client)
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the request body is larger than {limit} bytes"),
+    )
+}
+
+/// Reads the whole body within the body timeout and size limit (bodies are small: codes and
+/// admin entries), so a client that declares more than it sends gets a 408, not a held handler.
+async fn buffer_body(req: Request, s: &TraceSettings) -> Result<Request, ApiError> {
+    let has_body = req.headers().contains_key(header::CONTENT_LENGTH)
+        || req.headers().contains_key(header::TRANSFER_ENCODING);
+    if !has_body {
+        return Ok(req);
+    }
+    let (parts, body) = req.into_parts();
+    let read = axum::body::to_bytes(body, s.max_body_bytes);
+    match tokio::time::timeout(s.body_read_timeout, read).await {
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "the request body did not arrive in time",
+        )),
+        Ok(Err(e)) => {
+            let too_big = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if too_big {
+                Err(too_large(s.max_body_bytes))
+            } else {
+                Err(ApiError::bad_request(
+                    "bad_request",
+                    "the request body could not be read",
+                ))
+            }
+        }
+        Ok(Ok(bytes)) => Ok(Request::from_parts(parts, Body::from(bytes))),
+    }
+}
+
+/// Headers every answer carries: no sniffing, no framing, no referrer, a restrictive default
+/// content security policy (pages set their own), HSTS behind https.
+fn secure_headers(response: &mut Response, hsts: bool) {
+    let h = response.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !h.contains_key(header::REFERRER_POLICY) {
+        h.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+    }
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'"),
+        );
+    }
+    if hsts {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+}
+
+/// The front middleware: trace id, request span, the refusals of [`admit`], the body read
+/// within its time, the handling time limit, security headers, one access log line.
 pub async fn middleware(
     State(settings): State<TraceSettings>,
     req: Request,
@@ -89,17 +210,31 @@ pub async fn middleware(
         .filter(|v| TraceId::is_acceptable(v))
         .map(str::to_string)
         .unwrap_or_else(TraceId::generate);
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ci| ci.0.ip());
+    let client = ClientAddr::resolve(req.headers(), peer, settings.trusted_proxies);
     let span = tracing::info_span!(
         "request",
         trace_id = %id,
         method = %req.method(),
-        path = %req.uri().path(),
-        client = %client_addr(&req, settings.trust_forwarded_for),
+        path = %req.uri().path().chars().take(256).collect::<String>(),
+        client = %client.0,
     );
     let started = Instant::now();
     let timeout = settings.request_timeout;
+    let s = settings.clone();
     let mut response = CURRENT
         .scope(id.clone(), async move {
+            if let Err(e) = admit(&req, &s, client) {
+                return e.into_response();
+            }
+            let mut req = match buffer_body(req, &s).await {
+                Ok(r) => r,
+                Err(e) => return e.into_response(),
+            };
+            req.extensions_mut().insert(client);
             match tokio::time::timeout(timeout, next.run(req)).await {
                 Ok(r) => r,
                 Err(_) => {
@@ -118,6 +253,7 @@ pub async fn middleware(
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID.clone(), v);
     }
+    secure_headers(&mut response, settings.hsts);
     let status = response.status().as_u16();
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     span.in_scope(|| tracing::info!(status, elapsed_ms, "handled"));

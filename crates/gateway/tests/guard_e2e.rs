@@ -50,6 +50,7 @@ async fn a_sandbox_login_token_passes_the_guard() {
         issuer.issuer(),
         issuer.audience(),
     )
+    .tenant("demo")
     .build()
     .unwrap();
     let api = protected_api(guard.clone()).await;
@@ -128,6 +129,7 @@ async fn admin_scope_and_gateway_logout_reach_the_guard() {
         issuer.issuer(),
         issuer.audience(),
     )
+    .tenant("demo")
     .revocation(revocations)
     .build()
     .unwrap();

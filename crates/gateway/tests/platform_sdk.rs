@@ -124,7 +124,7 @@ async fn a_custom_oauth_code_posted_to_code_is_refused_before_any_upstream_call(
         })
     };
     let gw = serve(
-        "",
+        "ops: {metrics_token: metrics-token-for-tests}",
         |public| vec![steps_tenant(&fake, public), oidc(public)],
         |b| b,
     )
@@ -139,6 +139,7 @@ async fn a_custom_oauth_code_posted_to_code_is_refused_before_any_upstream_call(
     let text = gw
         .http
         .get(gw.url("metrics"))
+        .bearer_auth("metrics-token-for-tests")
         .send()
         .await
         .unwrap()

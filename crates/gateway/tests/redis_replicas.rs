@@ -49,6 +49,24 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 
+    /// Starts a fresh (empty) server on the same port.
+    fn restart(&mut self) {
+        self.kill();
+        let port = self.port;
+        self.child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start redis-server ({e}): {INSTALL_HINT}"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not come back");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -157,7 +175,52 @@ async fn redis_outage_makes_the_replica_unready_and_fails_closed() {
         .await
         .unwrap();
     assert_error(r, 503, "store_unavailable", "unavailable").await;
-    // The deny-list cannot be read: sessions are refused rather than trusted.
+    // The deny-list cannot be read: sessions are refused rather than trusted — as "try again"
+    // (503), not as "signed out" (401).
     let r = a.me(&token).await;
-    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert_error(r, 503, "store_unavailable", "try again").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocations_survive_a_redis_outage() {
+    let mut redis = RedisServer::start();
+    let (a, b) = replicas(&redis).await;
+    let token = a.pc_login("demo", "user001").await;
+    assert_eq!(b.me(&token).await.status(), 200);
+    redis.kill();
+    // Logout during the outage: in force here at once, queued for the others, and said so.
+    let r = a
+        .http
+        .post(a.url("logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let cleared = r.headers().get_all("set-cookie").iter().count();
+    assert_error(r, 503, "store_unavailable", "queued").await;
+    assert_eq!(cleared, 1, "the session cookie is cleared");
+    assert_eq!(a.me(&token).await.status(), 401, "revoked on this replica");
+    assert_eq!(
+        b.me(&token).await.status(),
+        503,
+        "the other replica cannot tell: fails closed"
+    );
+    // Redis is back (empty: no persistence in this test): the queue is replayed.
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = b.me(&token).await.status();
+        if s == 401 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the queued revocation never reached Redis ({s})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // And it is durable there: a fresh replica refuses the token too.
+    let (c, _) = replicas(&redis).await;
+    assert_eq!(c.me(&token).await.status(), 401);
 }

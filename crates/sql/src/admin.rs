@@ -1,6 +1,8 @@
 //! The admin API of [`SqlConfigStore`]: create, update, enable/disable, deprecate, delete,
 //! get/list and re-encrypt. Every change is validated exactly like a load, records its actor,
-//! and is refused if it raced another change (the `revision` check).
+//! is refused if it raced another change (the `revision` check), and writes an audit log entry
+//! in the same transaction (see [`SqlConfigStore::audit`]). Secret references are checked
+//! against the store's allow-list ([`SqlConfigStore::with_secret_refs`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -171,7 +173,13 @@ impl SqlConfigStore {
             return Err(already(&tenant, &platform));
         }
         let raw = values.raw(&tenant, &platform);
+        let changes = crate::audit::diff(None, Some(&raw));
         let now = now_ms();
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| db_error(self.backend, "creating", &e))?;
         let result = sqlx::query(q(&self.queries.insert))
             .bind(raw.tenant)
             .bind(raw.platform)
@@ -192,7 +200,7 @@ impl SqlConfigStore {
             .bind(now)
             .bind(Some(actor.to_string()))
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await;
         if let Err(e) = result {
             // The unique index settles a race with a concurrent create.
@@ -203,7 +211,38 @@ impl SqlConfigStore {
             }
             return Err(db_error(self.backend, "creating", &e));
         }
+        self.record(&mut tx, actor, &tenant, &platform, "create", 1, &changes)
+            .await?;
+        tx.commit()
+            .await
+            .map_err(|e| db_error(self.backend, "creating", &e))?;
         self.require(&tenant, &platform).await
+    }
+
+    /// Writes one audit log entry inside `tx`.
+    #[allow(clippy::too_many_arguments)]
+    async fn record(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        actor: &str,
+        tenant: &TenantId,
+        platform: &PlatformName,
+        action: &str,
+        revision: i64,
+        changes: &Value,
+    ) -> Result<()> {
+        sqlx::query(q(&self.queries.insert_audit))
+            .bind(now_ms())
+            .bind(actor.to_string())
+            .bind(tenant.as_str().to_string())
+            .bind(platform.as_str().to_string())
+            .bind(action.to_string())
+            .bind(revision)
+            .bind(changes.to_string())
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| db_error(self.backend, "writing the audit log", &e))?;
+        Ok(())
     }
 
     /// Applies `patch` to the live row of `tenant` / `platform`, validating the result. Fails
@@ -222,6 +261,13 @@ impl SqlConfigStore {
             .await?
             .ok_or_else(|| not_found(tenant, platform))?;
         let switch_only = patch.switches_only();
+        let action = match (&patch.enabled, &patch.deprecated) {
+            (Some(true), None) if switch_only => "enable",
+            (Some(false), None) if switch_only => "disable",
+            (None, Some(true)) if switch_only => "deprecate",
+            (None, Some(false)) if switch_only => "undeprecate",
+            _ => "update",
+        };
         let values = self.patched(tenant, platform, &current, patch)?;
         // Disabling or deprecating alone never needs the rest to be valid: it must always work.
         let only_switching_off = switch_only && (!values.enabled || values.deprecated);
@@ -231,7 +277,8 @@ impl SqlConfigStore {
             return Err(e);
         }
         let raw = values.raw(tenant, platform);
-        self.write(tenant, platform, &current, raw, actor, "updating")
+        let changes = crate::audit::diff(Some(&current), Some(&raw));
+        self.write(tenant, platform, &current, raw, actor, action, &changes)
             .await?;
         self.require(tenant, platform).await
     }
@@ -306,7 +353,9 @@ impl SqlConfigStore {
         })
     }
 
-    /// Writes `raw` over `current` if its revision is unchanged (else a conflict error).
+    /// Writes `raw` over `current` if its revision is unchanged (else a conflict error), and
+    /// the audit entry of `action` with `changes`, in one transaction.
+    #[allow(clippy::too_many_arguments)]
     async fn write(
         &self,
         tenant: &TenantId,
@@ -314,8 +363,15 @@ impl SqlConfigStore {
         current: &RawRow,
         raw: RawRow,
         actor: &str,
-        doing: &str,
+        action: &str,
+        changes: &Value,
     ) -> Result<()> {
+        let doing = "updating";
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| db_error(self.backend, doing, &e))?;
         let done = sqlx::query(q(&self.queries.update))
             .bind(raw.mode)
             .bind(i64::from(raw.enabled))
@@ -334,13 +390,25 @@ impl SqlConfigStore {
             .bind(now_ms())
             .bind(current.id)
             .bind(current.revision)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(|e| db_error(self.backend, doing, &e))?;
         if done.rows_affected() != 1 {
             return Err(conflict(tenant, platform));
         }
-        Ok(())
+        self.record(
+            &mut tx,
+            actor,
+            tenant,
+            platform,
+            action,
+            current.revision + 1,
+            changes,
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(|e| db_error(self.backend, doing, &e))
     }
 
     /// Enables or disables the row (a disabled row stops new logins at the next reload).
@@ -398,19 +466,37 @@ impl SqlConfigStore {
             .await?
             .ok_or_else(|| not_found(tenant, platform))?;
         let now = now_ms();
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| db_error(self.backend, "deleting", &e))?;
         let done = sqlx::query(q(&self.queries.soft_delete))
             .bind(now)
             .bind(Some(actor.to_string()))
             .bind(now)
             .bind(current.id)
             .bind(current.revision)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(|e| db_error(self.backend, "deleting", &e))?;
         if done.rows_affected() != 1 {
             return Err(conflict(tenant, platform));
         }
-        Ok(())
+        let changes = crate::audit::diff(Some(&current), None);
+        self.record(
+            &mut tx,
+            actor,
+            tenant,
+            platform,
+            "delete",
+            current.revision + 1,
+            &changes,
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(|e| db_error(self.backend, "deleting", &e))
     }
 
     /// The live row of `tenant` / `platform`.
@@ -488,8 +574,17 @@ impl SqlConfigStore {
             new_raw.session_scopes.clone_from(&raw.session_scopes);
             new_raw.redirect_uris.clone_from(&raw.redirect_uris);
             new_raw.options.clone_from(&raw.options);
-            self.write(&tenant, &platform, &raw, new_raw, actor, "re-encrypting")
-                .await?;
+            let changes = serde_json::json!({ "app_secret": "re-encrypted" });
+            self.write(
+                &tenant,
+                &platform,
+                &raw,
+                new_raw,
+                actor,
+                "reencrypt",
+                &changes,
+            )
+            .await?;
             changed += 1;
         }
         Ok(changed)
@@ -510,7 +605,11 @@ impl SqlConfigStore {
         match input {
             SecretInput::Value(secret) => self.cipher.encrypt(secret, tenant, platform),
             SecretInput::Reference(r) => {
-                if SecretRef::parse(r).is_reference() {
+                let reference = SecretRef::parse(r);
+                if reference.is_reference() {
+                    self.refs.check(&reference, None).map_err(|reason| {
+                        Error::config(Some(tenant), Some(platform.as_str()), "app_secret", reason)
+                    })?;
                     Ok(r.clone())
                 } else {
                     Err(Error::config(
@@ -528,7 +627,7 @@ impl SqlConfigStore {
     fn check(&self, tenant: &TenantId, platform: &PlatformName, values: &Values) -> Result<()> {
         values
             .raw(tenant, platform)
-            .config(tenant, platform, &self.cipher)?
+            .config(tenant, platform, &self.cipher, &self.refs)?
             .validate()
     }
 }

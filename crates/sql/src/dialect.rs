@@ -15,6 +15,9 @@ use crate::cipher::SecretCipher;
 /// The table's name.
 pub const TABLE: &str = "unilogin_platform_config";
 
+/// The audit log's table name.
+pub const AUDIT_TABLE: &str = "unilogin_config_audit";
+
 /// The database behind a store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -49,6 +52,24 @@ const MIGRATIONS: &[MigrationFiles] = &[
             include_str!("../migrations/mysql/0002_session_scopes.sql"),
         ],
     ),
+    (
+        3,
+        "config audit",
+        [
+            include_str!("../migrations/sqlite/0003_config_audit.sql"),
+            include_str!("../migrations/postgres/0003_config_audit.sql"),
+            include_str!("../migrations/mysql/0003_config_audit.sql"),
+        ],
+    ),
+    (
+        4,
+        "identity policy, accounts and identities",
+        [
+            include_str!("../migrations/sqlite/0004_identity.sql"),
+            include_str!("../migrations/postgres/0004_identity.sql"),
+            include_str!("../migrations/mysql/0004_identity.sql"),
+        ],
+    ),
 ];
 
 impl Backend {
@@ -72,8 +93,9 @@ impl Backend {
         }
     }
 
-    /// This backend's migrations, in order.
-    fn migrations(self) -> Vec<Migration> {
+    /// This backend's migrations, in order (every table of the crate: configuration and
+    /// identities share one migration history).
+    pub(crate) fn migrations(self) -> Vec<Migration> {
         let dialect = match self {
             Backend::Sqlite => 0,
             Backend::Postgres => 1,
@@ -94,7 +116,7 @@ impl Backend {
     }
 
     /// `?` placeholders in PostgreSQL's `$n` form where needed.
-    fn sql(self, query: &str) -> Arc<str> {
+    pub(crate) fn sql(self, query: &str) -> Arc<str> {
         if self != Backend::Postgres {
             return Arc::from(query);
         }
@@ -114,7 +136,7 @@ impl Backend {
 }
 
 /// The columns every `SELECT` reads, in [`RawRow::read`](crate::rows::RawRow::read)'s terms.
-const COLUMNS: &str = "id, tenant_id, platform, protocol, enabled, app_key, app_secret, corp_id, agent_id, hosts, mapping, session_scopes, redirect_uris, options, sort, deprecated, creator, created_at, modifier, modified_at, revision";
+const COLUMNS: &str = "id, tenant_id, platform, protocol, enabled, app_key, app_secret, corp_id, agent_id, hosts, mapping, session_scopes, identity_policy, redirect_uris, options, sort, deprecated, creator, created_at, modifier, modified_at, revision";
 
 /// Every query's text, in one backend's dialect.
 pub(crate) struct Queries {
@@ -127,6 +149,14 @@ pub(crate) struct Queries {
     pub(crate) update: Arc<str>,
     /// Binds: deleted_at, modifier, modified_at, id, expected revision.
     pub(crate) soft_delete: Arc<str>,
+    /// Binds: at, actor, tenant, platform, action, revision, changes.
+    pub(crate) insert_audit: Arc<str>,
+    /// Reads the change fingerprint: row count, sum of revisions, latest modification.
+    pub(crate) fingerprint: Arc<str>,
+    /// Every row, live or deleted, modified at or after `?`, with `deleted_at`.
+    pub(crate) select_since: Arc<str>,
+    /// How many rows (live or deleted) were created at or after `?`.
+    pub(crate) count_created_since: Arc<str>,
 }
 
 impl Queries {
@@ -148,6 +178,23 @@ impl Queries {
             update: b.sql(&format!("UPDATE {TABLE} SET {UPDATED}, revision = revision + 1 WHERE id = ? AND revision = ? AND deleted_at = 0")),
             soft_delete: b.sql(&format!(
                 "UPDATE {TABLE} SET deleted_at = ?, modifier = ?, modified_at = ?, revision = revision + 1 WHERE id = ? AND revision = ? AND deleted_at = 0"
+            )),
+            insert_audit: b.sql(&format!(
+                "INSERT INTO {AUDIT_TABLE} (at, actor, tenant_id, platform, action, revision, changes) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            )),
+            count_created_since: b.sql(&format!(
+                "SELECT COUNT(*) AS n FROM {TABLE} WHERE created_at >= ?"
+            )),
+            select_since: b.sql(&format!(
+                "SELECT {COLUMNS}, deleted_at FROM {TABLE} WHERE modified_at >= ? ORDER BY id"
+            )),
+            // CAST: the sum's type differs by database (NUMERIC in PostgreSQL, DECIMAL in MySQL).
+            fingerprint: b.sql(&format!(
+                "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(revision), 0) AS {int}) AS revisions, CAST(COALESCE(MAX(modified_at), 0) AS {int}) AS modified FROM {TABLE}",
+                int = match b {
+                    Backend::MySql => "SIGNED",
+                    _ => "BIGINT",
+                }
             )),
         }
     }
@@ -189,6 +236,7 @@ impl SqlConfigStore {
             backend,
             cipher: Arc::new(cipher),
             queries: Arc::new(Queries::new(backend)),
+            refs: Arc::new(unilogin_core::config::SecretRefPolicy::none()),
         }
     }
 

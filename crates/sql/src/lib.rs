@@ -19,6 +19,9 @@
 //!   memory and reloads on [`ConfigSource::reload`] or periodically
 //!   ([`CachedSource::spawn_reloader`]); an invalid row is rejected and logged and the last
 //!   good configuration stays.
+//! - **Identities**: [`SqlIdentityStore`], the account-linking store of
+//!   [`unilogin_core::identity`] (tables `unilogin_account` and `unilogin_identity`, same
+//!   migrations; SQLite embedded by default with [`SqlIdentityStore::sqlite`]).
 //!
 //! ```no_run
 //! # async fn demo() -> unilogin_core::Result<()> {
@@ -50,8 +53,10 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod admin;
+mod audit;
 mod cipher;
 mod dialect;
+mod identity;
 mod loader;
 mod rows;
 
@@ -59,11 +64,13 @@ use std::fmt;
 use std::sync::Arc;
 
 use sqlx::AnyPool;
-use unilogin_core::config::CachedSource;
+use unilogin_core::config::{CachedSource, SecretRefPolicy};
 
 pub use admin::{ConfigPatch, NewConfig, SecretInput};
+pub use audit::{AuditEntry, AuditQuery};
 pub use cipher::{KEYS_ENV, SecretCipher};
-pub use dialect::{Backend, TABLE};
+pub use dialect::{AUDIT_TABLE, Backend, TABLE};
+pub use identity::SqlIdentityStore;
 pub use rows::{ConfigRow, StoredSecret};
 #[doc(no_inline)]
 pub use unilogin_core::config::ConfigSource;
@@ -96,6 +103,7 @@ pub struct SqlConfigStore {
     backend: Backend,
     cipher: Arc<SecretCipher>,
     queries: Arc<dialect::Queries>,
+    refs: Arc<SecretRefPolicy>,
 }
 
 impl fmt::Debug for SqlConfigStore {
@@ -103,6 +111,7 @@ impl fmt::Debug for SqlConfigStore {
         f.debug_struct("SqlConfigStore")
             .field("backend", &self.backend)
             .field("cipher", &self.cipher)
+            .field("secret_refs", &self.refs)
             .finish_non_exhaustive()
     }
 }
@@ -116,5 +125,29 @@ impl SqlConfigStore {
     /// The pool (for health checks or your own queries).
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The identity store on this store's database and pool (its tables come with the same
+    /// [`migrate`](Self::migrate)).
+    pub fn identity_store(&self) -> SqlIdentityStore {
+        SqlIdentityStore::with_pool(self.pool.clone(), self.backend)
+    }
+
+    /// Which secret references (`env:NAME`, `file:PATH`) rows may use: none by default.
+    ///
+    /// Writing a row is not the same privilege as running the server: a row holding
+    /// `app_secret: env:SESSION_KEY` or `file:/proc/self/environ` would otherwise make the
+    /// server read its own secrets and send them to the token endpoint the row names. The
+    /// admin API refuses such a row, and the loader rejects one written into the table by
+    /// other means (its last good configuration stays). Allow-list what operators provision,
+    /// for example `SecretRefPolicy::none().allow_dir("/run/secrets/tenants")`.
+    pub fn with_secret_refs(mut self, policy: SecretRefPolicy) -> Self {
+        self.refs = Arc::new(policy);
+        self
+    }
+
+    /// The secret reference allow-list (see [`with_secret_refs`](Self::with_secret_refs)).
+    pub fn secret_refs(&self) -> &SecretRefPolicy {
+        &self.refs
     }
 }

@@ -4,10 +4,12 @@
 
 use std::collections::BTreeMap;
 
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use unilogin_core::config::{PlatformConfig, SecretRef};
+use unilogin_core::config::{PlatformConfig, SecretRef, SecretRefPolicy, shared};
+use unilogin_core::identity::IdentityPolicy;
 use unilogin_core::mapping::ScopeRules;
 use unilogin_core::{AppKey, Error, PlatformName, Result, TenantId};
 use url::Url;
@@ -71,6 +73,9 @@ pub struct ConfigRow {
     pub mapping: Option<Value>,
     /// Session scope rules (JSON as stored; a string if the column is not valid JSON).
     pub session_scopes: Option<Value>,
+    /// The identity policy (`identity`: subject and linking rules; JSON as stored, a string if
+    /// the column is not valid JSON). Set with SQL; the admin API keeps it as it is.
+    pub identity: Option<Value>,
     /// Redirect URIs (JSON as stored).
     pub redirect_uris: Value,
     /// Options (JSON as stored).
@@ -103,6 +108,8 @@ pub(crate) struct RawRow {
     pub(crate) hosts: String,
     pub(crate) mapping: Option<String>,
     pub(crate) session_scopes: Option<String>,
+    /// JSON text of the `identity` policy; NULL = the defaults.
+    pub(crate) identity_policy: Option<String>,
     pub(crate) redirect_uris: String,
     pub(crate) options: String,
     pub(crate) sort: i64,
@@ -129,6 +136,7 @@ impl RawRow {
             hosts: row.try_get("hosts")?,
             mapping: row.try_get("mapping")?,
             session_scopes: row.try_get("session_scopes")?,
+            identity_policy: row.try_get("identity_policy")?,
             redirect_uris: row.try_get("redirect_uris")?,
             options: row.try_get("options")?,
             sort: row.try_get("sort")?,
@@ -159,6 +167,7 @@ impl RawRow {
             hosts: json(&self.hosts),
             mapping: self.mapping.as_deref().map(json),
             session_scopes: self.session_scopes.as_deref().map(json),
+            identity: self.identity_policy.as_deref().map(json),
             redirect_uris: json(&self.redirect_uris),
             options: json(&self.options),
             sort: self.sort,
@@ -176,6 +185,7 @@ impl RawRow {
         tenant: &TenantId,
         platform: &PlatformName,
         cipher: &SecretCipher,
+        refs: &SecretRefPolicy,
     ) -> Result<PlatformConfig> {
         let err = |field: &str, reason: String| {
             Error::config(Some(tenant), Some(platform.as_str()), field, reason)
@@ -192,7 +202,7 @@ impl RawRow {
                 ));
             }
             reference
-                .resolve(None)
+                .resolve_with(None, refs)
                 .map_err(|reason| err("app_secret", reason))?
         };
         let hosts = match serde_json::from_str::<Value>(&self.hosts) {
@@ -225,8 +235,24 @@ impl RawRow {
             Some(text) if text.trim().is_empty() => None,
             Some(text) => match serde_json::from_str::<Value>(text) {
                 Ok(Value::Null) => None,
-                Ok(v) => Some(ScopeRules::from_value(&v).map_err(|e| err("session_scopes", e.0))?),
+                Ok(v) => Some(
+                    ScopeRules::from_value(&v)
+                        .map(|rules| shared::scope_rules(&v, rules))
+                        .map_err(|e| err("session_scopes", e.0))?,
+                ),
                 Err(e) => return Err(err("session_scopes", format!("invalid JSON: {e}"))),
+            },
+        };
+        // Absent, empty or `null`: the platform's default subject, no linking.
+        let identity = match &self.identity_policy {
+            None => IdentityPolicy::default(),
+            Some(text) if text.trim().is_empty() => IdentityPolicy::default(),
+            Some(text) => match serde_json::from_str::<Value>(text) {
+                Ok(Value::Null) => IdentityPolicy::default(),
+                Ok(v) => {
+                    IdentityPolicy::deserialize(&v).map_err(|e| err("identity", e.to_string()))?
+                }
+                Err(e) => return Err(err("identity", format!("invalid JSON: {e}"))),
             },
         };
         let redirect_uris = match serde_json::from_str::<Value>(&self.redirect_uris) {
@@ -258,10 +284,12 @@ impl RawRow {
             app_secret,
             corp_id: self.corp_id.clone(),
             agent_id: self.agent_id.clone(),
-            hosts,
-            mapping,
+            // Shared by content with every other row that has the same.
+            hosts: shared::hosts(hosts),
+            mapping: mapping.map(shared::value),
             redirect_uris,
             session_scopes,
+            identity,
             options,
         })
     }
@@ -313,6 +341,8 @@ impl Values {
                 .as_ref()
                 .filter(|v| !v.is_null())
                 .map(Value::to_string),
+            // Not written by the admin API (an update keeps the stored value).
+            identity_policy: None,
             redirect_uris: Value::from(self.redirect_uris.clone()).to_string(),
             options: Value::Object(self.options.clone()).to_string(),
             sort: self.sort,

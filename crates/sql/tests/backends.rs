@@ -12,11 +12,11 @@ use std::sync::Arc;
 use serde_json::json;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AssertSqlSafe, Row, SqlSafeStr};
-use unilogin_core::config::{CachedSource, ConfigSource};
+use unilogin_core::config::{CachedSource, ConfigLoader, ConfigSource, SecretRefPolicy};
 use unilogin_core::mapping::ScopeRules;
 use unilogin_core::{AppKey, AppSecret, Error, PlatformName, TenantId};
 use unilogin_sql::{
-    ConfigPatch, NewConfig, SecretCipher, SecretInput, SqlConfigSource, SqlConfigStore,
+    AuditQuery, ConfigPatch, NewConfig, SecretCipher, SecretInput, SqlConfigSource, SqlConfigStore,
     StoredSecret,
 };
 
@@ -110,7 +110,8 @@ async fn migrations_up_from_empty(kind: Kind) {
     .await
     .map(|r| r.try_get::<i64, _>("n").unwrap())
     .unwrap();
-    assert_eq!(applied, 2);
+    // 1-3 the configuration table, 4 the identity policy column and the identity store.
+    assert_eq!(applied, 4);
     // A fresh connection sees the migrated schema.
     let again = SqlConfigStore::connect(&url, SecretCipher::none())
         .await
@@ -290,10 +291,14 @@ async fn migrations_up_from_0001(kind: Kind) {
             "SELECT COUNT(*) AS n FROM _sqlx_migrations WHERE success = TRUE"
         )
         .await,
-        2
+        4
     );
     let listed = s.get(&t("acme"), &dingtalk()).await.unwrap().unwrap();
     assert_eq!(listed.session_scopes, None);
+    assert_eq!(
+        listed.identity, None,
+        "the new column is NULL: the defaults"
+    );
     assert_eq!(listed.creator, "old");
     let src = source(&s).await;
     let c = src.get(&t("acme"), "dingtalk").await.unwrap();
@@ -321,7 +326,7 @@ async fn migrations_up_from_0001(kind: Kind) {
             .await
             .unwrap()
             .session_scopes,
-        Some(ScopeRules::from_value(&rules).unwrap())
+        Some(Arc::new(ScopeRules::from_value(&rules).unwrap()))
     );
 }
 
@@ -340,7 +345,7 @@ async fn session_scopes_round_trip(kind: Kind) {
     let src = source(&s).await;
     let first = src.get(&t("acme"), "dingtalk").await.unwrap();
     let loaded = first.session_scopes.clone().expect("session scopes loaded");
-    assert_eq!(loaded, ScopeRules::from_value(&rules).unwrap());
+    assert_eq!(*loaded, ScopeRules::from_value(&rules).unwrap());
     let admin = serde_json::from_value(json!({
         "platform": "dingtalk", "tenant": "acme", "user_id": "u1", "extra": { "admin": true }
     }))
@@ -414,7 +419,7 @@ async fn session_scopes_round_trip(kind: Kind) {
             .await
             .unwrap()
             .session_scopes,
-        Some(ScopeRules::from_value(&narrower).unwrap())
+        Some(Arc::new(ScopeRules::from_value(&narrower).unwrap()))
     );
 
     // Cleared (`Some(None)`, or JSON null): the column is NULL and no rules load.
@@ -756,6 +761,11 @@ async fn encryption_round_trip(kind: Kind) {
     std::fs::write(&file, "from-a-file\n").unwrap();
     let mut r = row("globex", "dingglobex", "unused");
     r.app_secret = SecretInput::Reference(format!("file:{}", file.display()));
+    // References are refused unless the operator allow-lists them.
+    let e = s.create(r.clone(), "alice").await.unwrap_err().to_string();
+    assert!(e.contains("not allowed") && e.contains("app_secret"), "{e}");
+    let s = s.with_secret_refs(SecretRefPolicy::none().allow_dir(&dir));
+    let src = source(&s).await;
     let created = s.create(r, "alice").await.unwrap();
     assert_eq!(
         created.secret,
@@ -925,6 +935,234 @@ async fn tenant_isolation(kind: Kind) {
     );
 }
 
+/// Every admin change writes an audit entry (who, what, which fields) that never holds the
+/// secret; the list pages newest first and filters by tenant.
+async fn audit_log(kind: Kind) {
+    let (_, s) = store(kind, &format!("k1:{}", key_a())).await;
+    s.create(row("acme", "dingacme", "first-secret-value"), "alice")
+        .await
+        .unwrap();
+    s.create(row("globex", "dingglobex", "globex-secret-value"), "carol")
+        .await
+        .unwrap();
+    s.update(
+        &t("acme"),
+        &dingtalk(),
+        ConfigPatch {
+            app_secret: Some(SecretInput::Value(AppSecret::new("second-secret-value"))),
+            redirect_uris: Some(vec!["https://acme.example/other".into()]),
+            ..ConfigPatch::default()
+        },
+        "bob",
+    )
+    .await
+    .unwrap();
+    // Every change moves the change fingerprint a watcher polls.
+    let mut versions = vec![s.version().await.unwrap().unwrap()];
+    s.disable(&t("acme"), &dingtalk(), "bob").await.unwrap();
+    versions.push(s.version().await.unwrap().unwrap());
+    s.delete(&t("acme"), &dingtalk(), "dave").await.unwrap();
+    versions.push(s.version().await.unwrap().unwrap());
+    assert_eq!(s.version().await.unwrap().unwrap(), versions[2]);
+    assert!(
+        versions[0] != versions[1] && versions[1] != versions[2],
+        "{versions:?}"
+    );
+    let all = s.audit(&AuditQuery::default()).await.unwrap();
+    let actions: Vec<(&str, &str, &str)> = all
+        .iter()
+        .map(|e| (e.actor.as_str(), e.tenant.as_str(), e.action.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("dave", "acme", "delete"),
+            ("bob", "acme", "disable"),
+            ("bob", "acme", "update"),
+            ("carol", "globex", "create"),
+            ("alice", "acme", "create"),
+        ]
+    );
+    let update = &all[2];
+    assert_eq!(update.changes["app_secret"], "changed");
+    assert_eq!(
+        update.changes["redirect_uris"]["to"],
+        json!(["https://acme.example/other"])
+    );
+    assert_eq!(update.revision, 2);
+    assert_eq!(
+        all[1].changes["enabled"],
+        json!({"from": true, "to": false})
+    );
+    assert!(all[4].at_ms > 0 && all[4].changes["app_key"]["to"] == "dingacme");
+    let text = format!("{all:?}");
+    for secret in [
+        "first-secret-value",
+        "second-secret-value",
+        "globex-secret-value",
+        "enc:v1",
+    ] {
+        assert!(!text.contains(secret), "{secret} in the audit log");
+    }
+    let acme = s
+        .audit(&AuditQuery {
+            tenants: Some(vec![t("acme")]),
+            limit: 2,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(acme.len(), 2);
+    assert!(acme.iter().all(|e| e.tenant == "acme"));
+    let older = s
+        .audit(&AuditQuery {
+            tenants: Some(vec![t("acme")]),
+            before_id: Some(acme[1].id),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        older.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["update", "create"]
+    );
+    // A refused change leaves no entry.
+    assert!(
+        s.create(row("globex", "dingglobex", "again"), "eve")
+            .await
+            .is_err()
+    );
+    assert_eq!(s.audit(&AuditQuery::default()).await.unwrap().len(), 5);
+}
+
+/// A row written into the table by hand with a reference the operator did not allow is
+/// rejected at load: the server never reads the referenced variable or file.
+async fn references_need_the_allow_list(kind: Kind) {
+    let (_, s) = store(kind, &format!("k1:{}", key_a())).await;
+    s.create(row("acme", "dingacme", "good-secret"), "alice")
+        .await
+        .unwrap();
+    let src = source(&s).await;
+    // PATH is set in every test environment and is not a secret.
+    for reference in ["env:PATH", "file:/proc/self/environ", "file:/etc/hostname"] {
+        raw(
+            &s,
+            format!(
+                "UPDATE unilogin_platform_config SET app_secret = '{reference}', revision = revision + 1 WHERE tenant_id = 'acme'"
+            ),
+        )
+        .await;
+        let report = src.reload().await.unwrap();
+        let e = report.rejected.first().expect("rejected").to_string();
+        assert!(
+            e.contains("not allowed") && e.contains("app_secret") && e.contains("acme"),
+            "{reference}: {e}"
+        );
+        // The last good configuration stays.
+        let served = src.get(&t("acme"), "dingtalk").await.unwrap();
+        assert_eq!(served.app_secret.expose(), "good-secret");
+    }
+    // Allow-listed by the operator: resolved.
+    let allowed = s
+        .clone()
+        .with_secret_refs(SecretRefPolicy::none().allow_env("PATH"));
+    raw(
+        &s,
+        "UPDATE unilogin_platform_config SET app_secret = 'env:PATH', revision = revision + 1 WHERE tenant_id = 'acme'".into(),
+    )
+    .await;
+    let src = source(&allowed).await;
+    assert_eq!(
+        src.get(&t("acme"), "dingtalk")
+            .await
+            .unwrap()
+            .app_secret
+            .expose(),
+        std::env::var("PATH").unwrap()
+    );
+}
+
+/// A watcher's reload reads only the rows written since its cursor: an update, a create and a
+/// delete apply without reading the rows nobody touched.
+async fn reload_reads_only_changed_rows(kind: Kind) {
+    let (_, s) = store(kind, &format!("k1:{}", key_a())).await;
+    for (tenant, key) in [
+        ("a", "dinga"),
+        ("b", "dingb"),
+        ("c", "dingc"),
+        ("d", "dingd"),
+    ] {
+        s.create(row(tenant, key, "secret"), "alice").await.unwrap();
+    }
+    // a, b, c written long ago; d the latest before the first load.
+    raw(
+        &s,
+        "UPDATE unilogin_platform_config SET created_at = 1, modified_at = 1".into(),
+    )
+    .await;
+    raw(
+        &s,
+        "UPDATE unilogin_platform_config SET created_at = 100000, modified_at = 100000 WHERE tenant_id = 'd'".into(),
+    )
+    .await;
+    let src = source(&s).await;
+    assert_eq!(src.status().entries, 4);
+    s.update(
+        &t("b"),
+        &dingtalk(),
+        ConfigPatch {
+            corp_id: Some(Some("corp-b2".into())),
+            ..ConfigPatch::default()
+        },
+        "bob",
+    )
+    .await
+    .unwrap();
+    s.create(row("e", "dinge", "secret"), "bob").await.unwrap();
+    s.delete(&t("c"), &dingtalk(), "bob").await.unwrap();
+    let report = src
+        .reload_if_changed(false)
+        .await
+        .unwrap()
+        .expect("a change");
+    assert_eq!(report.changed, [(t("b"), dingtalk())]);
+    assert_eq!(report.added, [(t("e"), dingtalk())]);
+    assert_eq!(report.removed, [(t("c"), dingtalk())]);
+    // Only d (inside the clock-skew window of the cursor) was read again; a was not.
+    assert_eq!(report.unchanged, 1, "{report:?}");
+    assert_eq!(
+        src.get(&t("b"), "dingtalk")
+            .await
+            .unwrap()
+            .corp_id
+            .as_deref(),
+        Some("corp-b2")
+    );
+    assert!(src.get(&t("c"), "dingtalk").await.is_err());
+    assert!(src.get(&t("a"), "dingtalk").await.is_ok());
+    assert_eq!(src.status().entries, 4);
+    // Nothing new: nothing read.
+    assert!(src.reload_if_changed(false).await.unwrap().is_none());
+    // A forced reload reads everything.
+    let full = src.reload_if_changed(true).await.unwrap().unwrap();
+    assert_eq!(full.unchanged, 4);
+    // A row inserted by hand with old timestamps is not among the rows modified since the
+    // cursor: the row count gives it away and everything is read.
+    raw(
+        &s,
+        "INSERT INTO unilogin_platform_config (tenant_id, platform, protocol, enabled, app_key, app_secret, corp_id, agent_id, hosts, mapping, redirect_uris, options, sort, deprecated, creator, created_at, modifier, modified_at, revision, deleted_at) \
+         SELECT 'f', platform, protocol, enabled, app_key, 'env:UNALLOWED', corp_id, agent_id, hosts, mapping, redirect_uris, options, sort, deprecated, 'sql', 1, NULL, 1, 1, 0 FROM unilogin_platform_config WHERE tenant_id = 'a'".into(),
+    )
+    .await;
+    let report = src
+        .reload_if_changed(false)
+        .await
+        .unwrap()
+        .expect("a change");
+    assert_eq!(report.unchanged, 4, "a full read: {report:?}");
+    assert_eq!(report.rejected.len(), 1, "{report:?}");
+}
+
 macro_rules! suite {
     ($name:ident, $kind:expr) => {
         mod $name {
@@ -969,6 +1207,18 @@ macro_rules! suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn tenant_isolation() {
                 super::tenant_isolation($kind).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn reload_reads_only_changed_rows() {
+                super::reload_reads_only_changed_rows($kind).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn audit_log() {
+                super::audit_log($kind).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn references_need_the_allow_list() {
+                super::references_need_the_allow_list($kind).await;
             }
         }
     };

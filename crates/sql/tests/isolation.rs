@@ -74,7 +74,7 @@ async fn tenants_never_share_config_tokens_or_codes() {
         )
         .await
         .unwrap();
-    assert_eq!(a.profile.user_id, "alice");
+    assert_eq!(a.profile.user_id.as_deref(), Some("alice"));
     assert_eq!(a.profile.tenant.as_str(), "tenant-a");
     let b = sso
         .login_with_code(
@@ -84,7 +84,7 @@ async fn tenants_never_share_config_tokens_or_codes() {
         )
         .await
         .unwrap();
-    assert_eq!(b.profile.user_id, "bob");
+    assert_eq!(b.profile.user_id.as_deref(), Some("bob"));
     assert_eq!(fake.calls(endpoints::GETTOKEN), 2);
     let key_a = sso
         .prepare(&t("tenant-a"), "dingtalk")
@@ -112,7 +112,7 @@ async fn tenants_never_share_config_tokens_or_codes() {
         .login_with_code(&t("tenant-a"), "dingtalk", &code)
         .await
         .unwrap();
-    assert_eq!(again.profile.user_id, "alice");
+    assert_eq!(again.profile.user_id.as_deref(), Some("alice"));
     // Return URLs are each tenant's own.
     assert!(
         sso.check_return_to(&t("tenant-a"), "dingtalk", "https://tenant-a.example/done")

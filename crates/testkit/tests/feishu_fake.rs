@@ -285,8 +285,17 @@ async fn v1_endpoints_need_the_app_token_before_the_code() {
         let (_, e) = post_auth(&http, OIDC_TOKEN, token, body.clone()).await;
         assert_eq!(e["code"], code, "{token}");
     }
-    // The code survived the rejected requests.
-    let (token, _) = tenant_token(&http).await;
+    // A token obtained only as a tenant token: these endpoints take the app access token.
+    let (tenant, _) = tenant_token(&http).await;
+    let (_, e) = post_auth(&http, OIDC_TOKEN, &tenant, body.clone()).await;
+    assert_eq!(e["code"], 99991664, "{e}");
+    // The code survived the rejected requests; the same value asked for as an app token works.
+    let (_, a) = post(&http, APP_TOKEN, creds()).await;
+    let token = a["app_access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        token, tenant,
+        "one value for a self-built app, as in the fixture"
+    );
     let (s, v) = post_auth(&http, OIDC_TOKEN, &token, body.clone()).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_same_shape(&v, &fixture(fx::AUTHEN_V1_OIDC_ACCESS_TOKEN));

@@ -45,7 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .sum();
     println!(
         "second login ({}): {} upstream calls, {token_calls} of them for the app token",
-        login.profile.user_id,
+        login.profile.subject,
         fake.total_calls()
     );
     if token_calls != 0 {

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! JWKS_URL=http://127.0.0.1:8080/.well-known/jwks.json ISSUER=http://127.0.0.1:8080 \
-//! AUDIENCE=unilogin cargo run -p unilogin --example protected_api --features axum
+//! AUDIENCE=unilogin TENANT=acme cargo run -p unilogin --example protected_api --features axum
 //! ```
 //!
 //! Without `JWKS_URL` it runs on its own: it makes a signing key, prints two tokens (one with
@@ -52,8 +52,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(jwks_url) => {
             let issuer = std::env::var("ISSUER")?;
             let audience = std::env::var("AUDIENCE")?;
-            // Setup: where the issuer's keys are, who issues, who the tokens are for.
-            Guard::jwks(jwks_url, issuer, audience).build()?
+            let tenant = std::env::var("TENANT")?;
+            // Setup: where the issuer's keys are, who issues, who the tokens are for, and
+            // whose tokens this API takes (other tenants' get 403 wrong_tenant).
+            Guard::jwks(jwks_url, issuer, audience)
+                .tenant(tenant)
+                .build()?
         }
         Err(_) => {
             let (guard, user, admin) = standalone_guard()?;
@@ -136,5 +140,6 @@ fn standalone_guard() -> Result<(Guard, String, String), Box<dyn std::error::Err
     }))?;
     let user = issuer.issue(&profile, &["user:read".into()])?;
     let admin = issuer.issue(&profile, &["user:read".into(), "admin:write".into()])?;
-    Ok((Guard::for_issuer(&issuer).build()?, user.token, admin.token))
+    let guard = Guard::for_issuer(&issuer).tenant("acme").build()?;
+    Ok((guard, user.token, admin.token))
 }

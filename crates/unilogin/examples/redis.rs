@@ -79,8 +79,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         b.login_with_code(&tenant, "dingtalk", &code_b),
     );
     let (login_a, login_b) = (login_a?, login_b?);
-    println!("replica A logged in {}", login_a.profile.user_id);
-    println!("replica B logged in {}", login_b.profile.user_id);
+    println!("replica A logged in {}", login_a.profile.subject);
+    println!("replica B logged in {}", login_b.profile.subject);
 
     // A third login, through B, much later: from B's memory, no call for the token.
     let code = fake.issue_h5_code("user001");

@@ -20,14 +20,16 @@
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub use unilogin_core::events;
 pub use unilogin_core::http::HttpConfig;
+pub use unilogin_core::identity;
 pub use unilogin_core::platform::{Flow, InClient, JsapiLogin, UserToken};
 pub use unilogin_core::registry::Registry;
 pub use unilogin_core::{
-    AccessToken, AppKey, AppSecret, AuthCode, Error, InvalidId, Login, MappingRules, Nonce,
-    PkceVerifier, PlatformName, Prepared, RefreshToken, Result, Sso, State, TenantId, UpstreamCode,
-    UpstreamCtx, UserProfile, UserTicket, config, error, mapping, redirect, sso, token_cache,
-    types, user_agent, web_login,
+    AccessToken, AccountId, AppKey, AppSecret, AuthCode, Error, InvalidId, Login, MappingRules,
+    Nonce, PkceVerifier, PlatformName, Prepared, RefreshToken, Result, Sso, State, TenantId,
+    UpstreamCode, UpstreamCtx, UserProfile, UserTicket, config, error, mapping, redirect, sso,
+    token_cache, types, user_agent, web_login,
 };
 
 /// For platform authors: the contracts and helpers a platform crate is written with (see

@@ -50,6 +50,7 @@
 //! [`Prepared::finish_web_login`]: unilogin_core::Prepared::finish_web_login
 
 mod error;
+pub mod events;
 
 use std::sync::Arc;
 use std::time::Duration;

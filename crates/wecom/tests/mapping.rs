@@ -12,7 +12,7 @@ use unilogin_testkit::fixtures::wecom as fx;
 use unilogin_wecom::{DEFAULT_RULES, NAME};
 
 /// The cases below; fewer means one was lost.
-const MIN_CASES: usize = 7;
+const MIN_CASES: usize = 8;
 
 /// A profile with only the identity filled; cases fill the rest.
 fn blank(user_id: &str) -> UserProfile {
@@ -80,6 +80,20 @@ fn cases() -> Vec<Case> {
             },
             want: Want::Profile(Box::new(UserProfile {
                 mobile: s("13900000000"),
+                mobile_country_code: s("86"),
+                ..from_user_get()
+            })),
+        },
+        Case {
+            name: "wecom: mobile with separators, e-mail kept as written",
+            doc: {
+                let mut d = user_get();
+                d["mobile"] = json!(" 138-0000-0000 ");
+                d["email"] = json!("User001@Example.com");
+                d
+            },
+            want: Want::Profile(Box::new(UserProfile {
+                email: s("User001@Example.com"),
                 ..from_user_get()
             })),
         },

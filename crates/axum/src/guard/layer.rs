@@ -76,6 +76,7 @@ where
 /// use unilogin_axum::{Guard, RequireScopes, session::SessionKeys};
 /// # async fn list() {} async fn delete() {}
 /// let guard = Guard::local(SessionKeys::generate().unwrap(), "https://login.example.com", "apis")
+///     .tenant("acme")
 ///     .build().unwrap();
 /// let app: Router = Router::new()
 ///     .route("/users", get(list))

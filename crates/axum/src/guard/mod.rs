@@ -3,10 +3,12 @@
 //!
 //! For every request the guard reads `Authorization: Bearer <token>`, checks the signature
 //! against the issuer's keys (a JWKS URL, or [`SessionKeys`] in the same process), the `iss`,
-//! `aud`, `exp` and `nbf` claims with a small clock skew, and the [`RevocationList`] if one is
-//! set, then puts an [`AuthUser`] into the request's extensions for handlers. Failures become
-//! RFC 6750 responses (see [`AuthRejection`]); why a token failed is logged (`tracing` warn,
-//! with the request's `x-request-id`) and never told to the client.
+//! `aud`, `exp` and `nbf` claims with a small clock skew, the `tenant` claim against the
+//! tenants the guard was built for ([`GuardBuilder::tenant`]: every tenant's tokens share one
+//! issuer and audience, so this is what keeps tenant A's users out of tenant B's API), and the
+//! [`RevocationList`] if one is set, then puts an [`AuthUser`] into the request's extensions
+//! for handlers. Failures become RFC 6750 responses (see [`AuthRejection`]); why a token failed
+//! is logged (`tracing` warn, with the request's `x-request-id`) and never told to the client.
 
 mod jwks;
 mod layer;
@@ -14,12 +16,14 @@ mod rejection;
 mod user;
 
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use jsonwebtoken::{DecodingKey, Validation};
+use unilogin_core::TenantId;
 use unilogin_core::http::{HttpClient, HttpConfig};
 use url::Url;
 
@@ -46,6 +50,10 @@ const MAX_KID_LEN: usize = 256;
 /// Verifies session tokens and guards routes. Cheap to clone; use it as a layer
 /// (`router.layer(guard)`) or call [`verify`](Self::verify) directly.
 ///
+/// The builder has no `build` until it is told whose tokens the guard accepts:
+/// [`tenant`](GuardBuilder::tenant), [`tenants`](GuardBuilder::tenants) or, for a service that
+/// checks the tenant itself, [`any_tenant`](GuardBuilder::any_tenant).
+///
 /// ```
 /// use std::time::Duration;
 /// use axum::{Router, routing::get};
@@ -56,10 +64,19 @@ const MAX_KID_LEN: usize = 256;
 /// # fn main() -> Result<(), unilogin_core::Error> {
 /// let guard = Guard::jwks("https://login.example.com/.well-known/jwks.json",
 ///     "https://login.example.com", "example-apis")
+///     .tenant("acme")                    // tokens of other tenants: 403 wrong_tenant
 ///     .leeway(Duration::from_secs(30))
 ///     .build()?;
 /// let app: Router = Router::new().route("/me", get(me)).layer(guard);
 /// # Ok(()) }
+/// ```
+///
+/// Forgetting the tenant choice does not compile:
+///
+/// ```compile_fail
+/// use unilogin_axum::{Guard, session::SessionKeys};
+/// let keys = SessionKeys::generate().unwrap();
+/// let guard = Guard::local(keys, "https://login.example.com", "example-apis").build();
 /// ```
 #[derive(Clone)]
 pub struct Guard {
@@ -69,8 +86,59 @@ pub struct Guard {
 struct Inner {
     source: KeySource,
     validation: Validation,
+    tenants: Tenants,
     realm: Arc<str>,
     revocation: Option<Arc<dyn RevocationList>>,
+}
+
+/// Whose session tokens a [`Guard`] lets through, by their `tenant` claim. Chosen on the
+/// builder ([`GuardBuilder::tenant`], [`GuardBuilder::tenants`], [`GuardBuilder::any_tenant`]);
+/// a token of another tenant is refused with 403 `wrong_tenant`
+/// ([`RejectionKind::WrongTenant`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Tenants {
+    /// Only tokens whose `tenant` is one of these.
+    Only(Vec<String>),
+    /// Every tenant's tokens: the service itself checks [`AuthUser::tenant`] (for example
+    /// against a path parameter, with [`AuthUser::require_tenant`]).
+    Any,
+}
+
+impl Tenants {
+    /// Whether a token of `tenant` is let through.
+    pub fn admits(&self, tenant: &str) -> bool {
+        match self {
+            Tenants::Only(list) => list.iter().any(|t| t == tenant),
+            Tenants::Any => true,
+        }
+    }
+}
+
+/// A [`GuardBuilder`] whose tenants are not chosen yet: it has no `build`.
+#[derive(Debug, Clone, Copy)]
+pub struct TenantUnchosen;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Tenants {}
+}
+
+/// Implemented by [`Tenants`] only: what a [`GuardBuilder`] needs before
+/// [`build`](GuardBuilder::build).
+#[diagnostic::on_unimplemented(
+    message = "choose which tenants' tokens this guard accepts before `.build()`",
+    label = "no tenant chosen",
+    note = "call `.tenant(\"b\")` or `.tenants([..])` on the builder, or `.any_tenant()` for a service that checks `AuthUser::tenant()` itself"
+)]
+pub trait TenantChoice: sealed::Sealed {
+    /// The chosen tenants.
+    fn into_tenants(self) -> Tenants;
+}
+
+impl TenantChoice for Tenants {
+    fn into_tenants(self) -> Tenants {
+        self
+    }
 }
 
 enum KeySource {
@@ -78,12 +146,15 @@ enum KeySource {
     Jwks(Arc<JwksCache>),
 }
 
-/// Settings of a [`Guard`]; start with [`Guard::jwks`] or [`Guard::local`].
-#[must_use = "call .build() to get the Guard"]
-pub struct GuardBuilder {
+/// Settings of a [`Guard`]; start with [`Guard::jwks`] or [`Guard::local`], choose the tenants
+/// ([`tenant`](Self::tenant), [`tenants`](Self::tenants) or [`any_tenant`](Self::any_tenant)),
+/// then [`build`](Self::build).
+#[must_use = "choose the tenants, then call .build() to get the Guard"]
+pub struct GuardBuilder<T = TenantUnchosen> {
     source: SourceSpec,
     issuer: String,
     audience: String,
+    tenants: T,
     realm: Option<String>,
     leeway: Duration,
     revocation: Option<Arc<dyn RevocationList>>,
@@ -101,6 +172,9 @@ impl Guard {
     /// A guard that verifies against the JWKS published at `jwks_url` (fetched on first use,
     /// cached, refetched on an unknown key id at most once per
     /// [`DEFAULT_JWKS_REFETCH_INTERVAL`]), for tokens with `iss: issuer` and `aud: audience`.
+    /// The URL must be `https` (plain `http` only to a loopback host: `127.0.0.0/8`, `::1`,
+    /// `localhost`), or [`build`](GuardBuilder::build) fails: keys fetched in clear could be
+    /// swapped on the way, and with them any token accepted.
     pub fn jwks(
         jwks_url: impl Into<String>,
         issuer: impl Into<String>,
@@ -128,7 +202,7 @@ impl Guard {
         Self::local(issuer.keys().clone(), issuer.issuer(), issuer.audience())
     }
 
-    /// Verifies a bearer token: signature, `iss`, `aud`, `exp`, `nbf`, revocation.
+    /// Verifies a bearer token: signature, `iss`, `aud`, `exp`, `nbf`, tenant, revocation.
     ///
     /// An unknown key id makes a JWKS guard refetch the key set (bounded, see
     /// [`GuardBuilder::jwks_refetch_interval`]); if the key set cannot be fetched at all the
@@ -167,6 +241,15 @@ impl Guard {
             Ok(c) => c,
             Err(reason) => return Err(invalid(reason)),
         };
+        if !self.inner.tenants.admits(&claims.tenant) {
+            tracing::warn!(
+                trace_id,
+                tenant = claims.tenant,
+                sub = claims.sub,
+                "bearer token rejected: issued for a tenant this guard does not serve"
+            );
+            return Err(self.reject(RejectionKind::WrongTenant));
+        }
         if let Some(list) = &self.inner.revocation
             && list.is_revoked(&claims.jti).await
         {
@@ -226,6 +309,11 @@ impl Guard {
         &self.inner.realm
     }
 
+    /// Whose tokens this guard lets through.
+    pub fn tenants(&self) -> &Tenants {
+        &self.inner.tenants
+    }
+
     fn reject(&self, kind: RejectionKind) -> AuthRejection {
         AuthRejection::new(kind, self.inner.realm.clone())
     }
@@ -239,18 +327,20 @@ impl fmt::Debug for Guard {
         };
         f.debug_struct("Guard")
             .field("source", &source)
+            .field("tenants", &self.inner.tenants)
             .field("realm", &self.inner.realm)
             .field("revocation", &self.inner.revocation.is_some())
             .finish()
     }
 }
 
-impl GuardBuilder {
+impl GuardBuilder<TenantUnchosen> {
     fn new(source: SourceSpec, issuer: String, audience: String) -> Self {
         Self {
             source,
             issuer,
             audience,
+            tenants: TenantUnchosen,
             realm: None,
             leeway: DEFAULT_LEEWAY,
             revocation: None,
@@ -264,6 +354,49 @@ impl GuardBuilder {
         }
     }
 
+    /// Lets through only the tokens of `tenant` (its `tenant` claim, compared exactly): the
+    /// guard of one tenant's API. A token of another tenant gets 403 `wrong_tenant`, whatever
+    /// its scopes.
+    pub fn tenant(self, tenant: impl Into<String>) -> GuardBuilder<Tenants> {
+        self.tenants([tenant])
+    }
+
+    /// Lets through only the tokens of these tenants (at least one, each a valid tenant id,
+    /// or [`build`](GuardBuilder::build) fails).
+    pub fn tenants<I, S>(self, tenants: I) -> GuardBuilder<Tenants>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let list = tenants.into_iter().map(Into::into).collect();
+        self.with_tenants(Tenants::Only(list))
+    }
+
+    /// Lets every tenant's tokens through. Only for a service that serves several tenants
+    /// and checks [`AuthUser::tenant`] on every request itself (for example against the
+    /// tenant in its path, with [`AuthUser::require_tenant`]): without such a check, a user
+    /// of one tenant holding a scope passes every other tenant's routes that need it.
+    pub fn any_tenant(self) -> GuardBuilder<Tenants> {
+        self.with_tenants(Tenants::Any)
+    }
+
+    fn with_tenants(self, tenants: Tenants) -> GuardBuilder<Tenants> {
+        GuardBuilder {
+            source: self.source,
+            issuer: self.issuer,
+            audience: self.audience,
+            tenants,
+            realm: self.realm,
+            leeway: self.leeway,
+            revocation: self.revocation,
+            refetch_interval: self.refetch_interval,
+            max_age: self.max_age,
+            http: self.http,
+        }
+    }
+}
+
+impl<T> GuardBuilder<T> {
     /// The realm named in `WWW-Authenticate` (default: the audience). Characters that cannot
     /// appear in a quoted string (`"`, `\`, control characters) are dropped.
     pub fn realm(mut self, realm: impl Into<String>) -> Self {
@@ -302,23 +435,31 @@ impl GuardBuilder {
         self
     }
 
-    /// Builds the guard. Fails on a JWKS URL that is not an absolute `http(s)` URL, or if the
-    /// HTTP client cannot be built.
-    pub fn build(self) -> Result<Guard, unilogin_core::Error> {
+    /// Builds the guard. Fails (`Error::Config`) on a JWKS URL that is not an absolute `https`
+    /// URL (or `http` to a loopback host), on an empty tenant list or one that is not a valid
+    /// tenant id, or if the HTTP client cannot be built.
+    pub fn build(self) -> Result<Guard, unilogin_core::Error>
+    where
+        T: TenantChoice,
+    {
+        let tenants = self.tenants.into_tenants();
+        if let Tenants::Only(list) = &tenants {
+            if list.is_empty() {
+                return Err(unilogin_core::Error::config(
+                    None,
+                    None,
+                    "tenants",
+                    "no tenant named: name at least one, or call .any_tenant() for a service that checks the tenant itself",
+                ));
+            }
+            for tenant in list {
+                TenantId::new(tenant.as_str())?;
+            }
+        }
         let source = match self.source {
             SourceSpec::Local(keys) => KeySource::Local(keys),
             SourceSpec::Jwks(url) => {
-                let url = Url::parse(&url)
-                    .ok()
-                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
-                    .ok_or_else(|| {
-                        unilogin_core::Error::config(
-                            None,
-                            None,
-                            "jwks_url",
-                            "expected an absolute http(s) URL",
-                        )
-                    })?;
+                let url = jwks_url(&url)?;
                 let http = HttpClient::new(&self.http)?;
                 KeySource::Jwks(Arc::new(JwksCache::new(
                     url,
@@ -338,11 +479,33 @@ impl GuardBuilder {
             inner: Arc::new(Inner {
                 source,
                 validation: session::validation(&self.issuer, &self.audience, self.leeway),
+                tenants,
                 realm: Arc::from(realm),
                 revocation: self.revocation,
             }),
         })
     }
+}
+
+/// The JWKS URL: absolute, `https`, or `http` to a loopback host only.
+fn jwks_url(text: &str) -> Result<Url, unilogin_core::Error> {
+    let refuse = |reason: &str| unilogin_core::Error::config(None, None, "jwks_url", reason);
+    let url = Url::parse(text)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+        .ok_or_else(|| refuse("expected an absolute https URL"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    };
+    if url.scheme() == "http" && !loopback {
+        return Err(refuse(
+            "must use https: plain http is accepted only for a loopback host (127.0.0.1, ::1, localhost)",
+        ));
+    }
+    Ok(url)
 }
 
 /// RFC 6750 `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
@@ -412,24 +575,73 @@ mod tests {
     fn realm_drops_characters_that_break_the_header() {
         let g = Guard::local(SessionKeys::generate().unwrap(), "i", "a")
             .realm("my \"api\"\\\n")
+            .tenant("acme")
             .build()
             .unwrap();
         assert_eq!(g.realm(), "my api");
         let g = Guard::local(SessionKeys::generate().unwrap(), "i", "aud-x")
+            .any_tenant()
             .build()
             .unwrap();
         assert_eq!(g.realm(), "aud-x");
     }
 
-    #[test]
-    fn jwks_url_must_be_absolute_http() {
-        for bad in ["", "/jwks.json", "ftp://x/jwks", "not a url"] {
-            assert!(Guard::jwks(bad, "i", "a").build().is_err(), "{bad}");
+    fn config_field(e: &unilogin_core::Error) -> Option<&str> {
+        match e {
+            unilogin_core::Error::Config { field, .. } => Some(field),
+            _ => None,
         }
+    }
+
+    #[test]
+    fn jwks_url_must_be_absolute_https_or_loopback_http() {
+        let build = |url: &str| Guard::jwks(url, "i", "a").tenant("acme").build();
+        for bad in [
+            "",
+            "/jwks.json",
+            "ftp://x/jwks",
+            "not a url",
+            "http://login.example.com/.well-known/jwks.json",
+            "http://10.0.0.8/jwks.json",
+            "http://localhost.evil.example/jwks.json",
+            "http://[2001:db8::1]/jwks.json",
+        ] {
+            let e = build(bad).expect_err(bad);
+            assert_eq!(config_field(&e), Some("jwks_url"), "{bad}: {e:?}");
+        }
+        let e = build("http://login.example.com/jwks").unwrap_err();
+        assert!(e.to_string().contains("https"), "{e}");
+        for good in [
+            "https://login.example.com/.well-known/jwks.json",
+            "http://127.0.0.1:1/jwks.json",
+            "http://[::1]:1/jwks.json",
+            "http://localhost:1/jwks.json",
+            "http://LOCALHOST:1/jwks.json",
+        ] {
+            assert!(build(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn a_tenant_list_must_name_valid_tenants() {
+        let keys = SessionKeys::generate().unwrap();
+        let e = Guard::local(keys.clone(), "i", "a")
+            .tenants(Vec::<String>::new())
+            .build()
+            .unwrap_err();
+        assert_eq!(config_field(&e), Some("tenants"), "{e:?}");
         assert!(
-            Guard::jwks("http://127.0.0.1:1/jwks.json", "i", "a")
+            Guard::local(keys.clone(), "i", "a")
+                .tenant("not a tenant id!")
                 .build()
-                .is_ok()
+                .is_err()
         );
+        let g = Guard::local(keys, "i", "a")
+            .tenants(["a", "b"])
+            .build()
+            .unwrap();
+        assert!(g.tenants().admits("a") && g.tenants().admits("b"));
+        assert!(!g.tenants().admits("c") && !g.tenants().admits("A"));
+        assert!(Tenants::Any.admits("anything"));
     }
 }

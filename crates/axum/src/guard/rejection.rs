@@ -25,6 +25,11 @@ pub enum RejectionKind {
     /// The token is valid but lacks scopes: 403 `insufficient_scope` with the scopes the route
     /// needs (space-separated).
     InsufficientScope(String),
+    /// The token is valid but was issued for a tenant the guard does not serve
+    /// ([`GuardBuilder::tenant`](super::GuardBuilder::tenant)), or not the one a handler
+    /// requires ([`AuthUser::require_tenant`](super::AuthUser::require_tenant)): 403
+    /// `wrong_tenant`, whatever scopes the token carries.
+    WrongTenant,
     /// The issuer's keys could not be fetched, so no token can be checked: 503.
     Unavailable,
     /// [`AuthUser`](super::AuthUser) or [`RequireScopes`](super::RequireScopes) was used on a
@@ -56,19 +61,23 @@ impl AuthRejection {
         match self.kind {
             RejectionKind::Missing | RejectionKind::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             RejectionKind::InvalidRequest => StatusCode::BAD_REQUEST,
-            RejectionKind::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            RejectionKind::InsufficientScope(_) | RejectionKind::WrongTenant => {
+                StatusCode::FORBIDDEN
+            }
             RejectionKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             RejectionKind::NotGuarded => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
-    /// The RFC 6750 error code, if the response carries one.
+    /// The error code, if the response carries one: RFC 6750's, plus `wrong_tenant` (403) for
+    /// a token of another tenant.
     pub fn error_code(&self) -> Option<&'static str> {
         match self.kind {
             RejectionKind::Missing => None,
             RejectionKind::InvalidRequest => Some("invalid_request"),
             RejectionKind::InvalidToken(_) => Some("invalid_token"),
             RejectionKind::InsufficientScope(_) => Some("insufficient_scope"),
+            RejectionKind::WrongTenant => Some("wrong_tenant"),
             RejectionKind::Unavailable => Some("temporarily_unavailable"),
             RejectionKind::NotGuarded => Some("server_error"),
         }
@@ -79,7 +88,9 @@ impl AuthRejection {
         let realm = &self.realm;
         match &self.kind {
             RejectionKind::Missing => Some(format!("Bearer realm=\"{realm}\"")),
-            RejectionKind::InvalidRequest | RejectionKind::InvalidToken(_) => Some(format!(
+            RejectionKind::InvalidRequest
+            | RejectionKind::InvalidToken(_)
+            | RejectionKind::WrongTenant => Some(format!(
                 "Bearer realm=\"{realm}\", error=\"{}\"",
                 self.error_code().unwrap_or_default()
             )),
@@ -98,6 +109,7 @@ impl fmt::Display for AuthRejection {
             RejectionKind::InvalidRequest => f.write_str("more than one Authorization header"),
             RejectionKind::InvalidToken(r) => write!(f, "invalid bearer token: {r}"),
             RejectionKind::InsufficientScope(s) => write!(f, "insufficient scope, needs {s}"),
+            RejectionKind::WrongTenant => f.write_str("the token is for another tenant"),
             RejectionKind::Unavailable => f.write_str("the issuer's keys are unavailable"),
             RejectionKind::NotGuarded => f.write_str("route not covered by the guard layer"),
         }
@@ -161,6 +173,12 @@ mod tests {
         assert_eq!(
             www(&r),
             Some("Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"admin:write\"")
+        );
+        let r = rej(RejectionKind::WrongTenant);
+        assert_eq!(r.status(), 403);
+        assert_eq!(
+            www(&r),
+            Some("Bearer realm=\"api\", error=\"wrong_tenant\"")
         );
         let r = rej(RejectionKind::InvalidRequest);
         assert_eq!(r.status(), 400);

@@ -81,6 +81,33 @@ impl AuthUser {
         self.claims.has_scope(scope)
     }
 
+    /// `Ok` if the token was issued for `tenant`, else the 403 `wrong_tenant` rejection: the
+    /// check a service behind an [`any_tenant`](super::GuardBuilder::any_tenant) guard makes,
+    /// for example against the tenant in its path.
+    ///
+    /// ```
+    /// use axum::extract::Path;
+    /// use unilogin_axum::{AuthRejection, AuthUser};
+    /// async fn reports(Path(tenant): Path<String>, user: AuthUser) -> Result<String, AuthRejection> {
+    ///     user.require_tenant(&tenant)?; // `/t/b/reports` with a tenant-A token: 403
+    ///     Ok(format!("reports of {tenant}"))
+    /// }
+    /// ```
+    pub fn require_tenant(&self, tenant: &str) -> Result<(), AuthRejection> {
+        if self.tenant() == tenant {
+            return Ok(());
+        }
+        tracing::warn!(
+            sub = self.subject(),
+            token_tenant = self.tenant(),
+            "bearer token rejected: issued for another tenant than the route's"
+        );
+        Err(AuthRejection::new(
+            RejectionKind::WrongTenant,
+            self.realm.clone(),
+        ))
+    }
+
     /// `Ok` if `scope` was granted, else the 403 `insufficient_scope` rejection naming it.
     pub fn require(&self, scope: &str) -> Result<(), AuthRejection> {
         self.require_all(&[scope])

@@ -194,6 +194,28 @@ impl SessionKeys {
         self.read().next.as_ref().map(|k| k.kid.clone())
     }
 
+    /// A 32-byte secret derived from the current signing key for `label` (SHA-256 of the key's
+    /// deterministic Ed25519 signature over a label no token can equal): every process holding
+    /// the same key derives the same secret, and nobody without it can. For keys of other
+    /// purposes (the gateway's login-binding MAC key), so replicas sharing session keys share
+    /// them too.
+    ///
+    /// ```
+    /// use unilogin_axum::session::SessionKeys;
+    /// let keys = SessionKeys::generate().unwrap();
+    /// assert_eq!(keys.derive_secret("a"), keys.clone().derive_secret("a"));
+    /// assert_ne!(keys.derive_secret("a"), keys.derive_secret("b"));
+    /// assert_ne!(keys.derive_secret("a"), SessionKeys::generate().unwrap().derive_secret("a"));
+    /// ```
+    pub fn derive_secret(&self, label: &str) -> [u8; 32] {
+        let message = format!("unilogin derived secret\0{label}\0(not a JWS)");
+        let signature = self.read().current.pair.sign(message.as_bytes());
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, signature.as_ref());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(digest.as_ref());
+        out
+    }
+
     /// The key id of the current signing key.
     pub fn current_kid(&self) -> String {
         self.read().current.kid.clone()

@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 use unilogin_core::mapping::UserProfile;
 
 pub use keys::{RETIREMENT_MARGIN, SessionKeys};
-pub use revocation::{MemoryRevocationList, RevocationList};
+pub use revocation::{MemoryRevocationList, RevocationList, Unreachable};
 pub use unilogin_core::mapping::{ScopeRules, ScopeRulesError, is_valid_scope};
 
 /// Clock skew allowed by default when checking `exp` and `nbf`.
@@ -118,7 +118,8 @@ pub struct Claims {
     pub iss: String,
     /// Audience: who the token is meant for.
     pub aud: String,
-    /// Subject: `tenant:platform:user_id`.
+    /// Subject: `tenant:platform:uid` (the subject identifier the tenant's subject policy
+    /// chose, see [`Claims::uid`]).
     pub sub: String,
     /// Expiry, seconds since the Unix epoch.
     pub exp: u64,
@@ -134,11 +135,18 @@ pub struct Claims {
     pub tenant: String,
     /// Platform name (`dingtalk`, `feishu`, ...).
     pub platform: String,
-    /// The platform's user id inside the tenant.
+    /// The person's subject identifier on the platform, as the tenant's subject policy chose it
+    /// (the tenant-scoped user id, the union id or the open id; `sub` is
+    /// `{tenant}:{platform}:{uid}`).
     pub uid: String,
     /// Display name, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The stable unilogin account the platform identity is linked to, when the issuer keeps
+    /// accounts (the gateway's `accounts` store): the same for one person's DingTalk and WeCom
+    /// logins once linked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 impl Claims {
@@ -217,6 +225,16 @@ impl SessionIssuer {
         self.issue_at(profile, scopes, SystemTime::now())
     }
 
+    /// Like [`issue`](Self::issue), the token also naming the person's unilogin `account`.
+    pub fn issue_for_account(
+        &self,
+        profile: &UserProfile,
+        scopes: &[String],
+        account: &str,
+    ) -> Result<IssuedSession, SessionError> {
+        self.issue_with(profile, scopes, SystemTime::now(), Some(account))
+    }
+
     /// Like [`issue`](Self::issue) with an explicit issue time (`iat` = `nbf` = `now`, `exp` =
     /// `now + ttl`): for tests and for replaying a clock.
     pub fn issue_at(
@@ -224,6 +242,16 @@ impl SessionIssuer {
         profile: &UserProfile,
         scopes: &[String],
         now: SystemTime,
+    ) -> Result<IssuedSession, SessionError> {
+        self.issue_with(profile, scopes, now, None)
+    }
+
+    fn issue_with(
+        &self,
+        profile: &UserProfile,
+        scopes: &[String],
+        now: SystemTime,
+        account: Option<&str>,
     ) -> Result<IssuedSession, SessionError> {
         let mut seen = HashSet::new();
         let mut scope = String::new();
@@ -245,7 +273,7 @@ impl SessionIssuer {
         let claims = Claims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
-            sub: format!("{tenant}:{platform}:{}", profile.user_id),
+            sub: format!("{tenant}:{platform}:{}", profile.subject.value),
             exp,
             iat,
             nbf: iat,
@@ -253,8 +281,9 @@ impl SessionIssuer {
             scope,
             tenant,
             platform,
-            uid: profile.user_id.clone(),
+            uid: profile.subject.value.clone(),
             name: profile.name.clone(),
+            account: account.map(str::to_string),
         };
         let token = self.sign(&claims)?;
         Ok(IssuedSession {

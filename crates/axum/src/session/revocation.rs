@@ -15,9 +15,30 @@ use async_trait::async_trait;
 pub trait RevocationList: Send + Sync {
     /// Denies `jti` until `until` (the token's expiry). Revoking again keeps the later time.
     async fn revoke(&self, jti: &str, until: SystemTime);
-    /// Whether `jti` is denied now.
+    /// Whether `jti` is denied now. A list that cannot tell (its shared store is unreachable)
+    /// answers `true`: it fails closed.
     async fn is_revoked(&self, jti: &str) -> bool;
+
+    /// Like [`revoke`](Self::revoke), saying whether the revocation reached the shared list.
+    /// `Err`: it is in force on this process only (and, for lists that queue, reaches the shared
+    /// list once it answers again). The default: in-process lists always succeed.
+    async fn revoke_checked(&self, jti: &str, until: SystemTime) -> Result<(), Unreachable> {
+        self.revoke(jti, until).await;
+        Ok(())
+    }
+
+    /// Like [`is_revoked`](Self::is_revoked), but `Err` when the list cannot tell, so a caller
+    /// can answer "try again" (503) rather than "signed out" (401). The default: in-process lists
+    /// always can tell.
+    async fn check(&self, jti: &str) -> Result<bool, Unreachable> {
+        Ok(self.is_revoked(jti).await)
+    }
 }
+
+/// The shared revocation list cannot be reached (see [`RevocationList::check`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the shared revocation list is unreachable")]
+pub struct Unreachable;
 
 /// In-process [`RevocationList`]. Entries are dropped once their time has passed (expired
 /// entries are swept as the list grows, so memory stays proportional to the live revocations).

@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use unilogin_axum::session::{SessionIssuer, SessionKeys};
-use unilogin_axum::{AuthUser, Guard, GuardBuilder, RequireScopes};
+use unilogin_axum::{AuthUser, Guard, GuardBuilder, RequireScopes, Tenants};
 use unilogin_core::UserProfile;
 
 pub const ISS: &str = "https://login.test";
@@ -112,7 +112,7 @@ pub fn app(guard: Guard) -> Router {
         .merge(protected)
 }
 
-pub async fn guarded(builder: GuardBuilder) -> (String, Guard) {
+pub async fn guarded(builder: GuardBuilder<Tenants>) -> (String, Guard) {
     let guard = builder.build().unwrap();
     let addr = serve(app(guard.clone())).await;
     (format!("http://{addr}"), guard)

@@ -124,6 +124,132 @@ impl SecretRef {
     }
 }
 
+/// Which secret references a configuration may use: an allow-list of environment variable
+/// names and of directories (a `file:` reference must name a file below one of them).
+///
+/// Secret references are an operator privilege. A configuration file the operator writes may
+/// reference anything ([`SecretRefPolicy::any`]). Rows written through SQL or an admin API must
+/// not (default [`SecretRefPolicy::none`]): `app_secret: env:SESSION_KEY` or
+/// `file:/proc/self/environ` in a row would otherwise send the server's own secrets to whatever
+/// token endpoint the row names.
+///
+/// A `file:` path is checked after resolving `..` and symbolic links, so neither leads out of
+/// an allowed directory.
+///
+/// ```
+/// use unilogin_core::config::{SecretRef, SecretRefPolicy};
+/// let policy = SecretRefPolicy::none().allow_env("ACME_DT_SECRET");
+/// assert!(policy.check(&SecretRef::parse("env:ACME_DT_SECRET"), None).is_ok());
+/// let e = policy.check(&SecretRef::parse("env:SESSION_KEY"), None).unwrap_err();
+/// assert!(e.contains("SESSION_KEY") && e.contains("not allowed"), "{e}");
+/// let e = policy.check(&SecretRef::parse("file:/proc/self/environ"), None).unwrap_err();
+/// assert!(e.contains("not allowed"), "{e}");
+/// assert!(policy.check(&SecretRef::parse("a-literal"), None).is_ok());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretRefPolicy {
+    any: bool,
+    env: std::collections::BTreeSet<String>,
+    dirs: Vec<PathBuf>,
+}
+
+impl SecretRefPolicy {
+    /// No reference is allowed (literal values only).
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Every reference is allowed: for configuration the operator writes (a file on disk).
+    pub fn any() -> Self {
+        Self {
+            any: true,
+            ..Self::default()
+        }
+    }
+
+    /// Also allows `env:NAME`.
+    pub fn allow_env(mut self, name: impl Into<String>) -> Self {
+        self.env.insert(name.into());
+        self
+    }
+
+    /// Also allows `file:` references to files below `dir` (at any depth).
+    pub fn allow_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dirs.push(dir.into());
+        self
+    }
+
+    /// Whether every reference is allowed.
+    pub fn allows_any(&self) -> bool {
+        self.any
+    }
+
+    /// Whether no reference at all is allowed.
+    pub fn allows_none(&self) -> bool {
+        !self.any && self.env.is_empty() && self.dirs.is_empty()
+    }
+
+    /// Checks `reference` (literals always pass). `base_dir` is where a relative `file:` path
+    /// starts. The error says which reference is refused and never contains a secret.
+    pub fn check(&self, reference: &SecretRef, base_dir: Option<&Path>) -> Result<(), String> {
+        if self.any {
+            return Ok(());
+        }
+        match reference {
+            SecretRef::Plain(_) => Ok(()),
+            SecretRef::Env(name) => {
+                if self.env.contains(name) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "`env:{}` is not allowed here: secret references in stored configuration must be allow-listed by the operator",
+                        name.chars().take(64).collect::<String>()
+                    ))
+                }
+            }
+            SecretRef::File(path) => {
+                let refused = || {
+                    format!(
+                        "`file:{}` is not allowed here: secret files in stored configuration must be below a directory the operator allow-lists",
+                        path.display()
+                            .to_string()
+                            .chars()
+                            .take(200)
+                            .collect::<String>()
+                    )
+                };
+                let full = match base_dir {
+                    Some(base) if path.is_relative() => base.join(path),
+                    _ => path.clone(),
+                };
+                // Resolve `..` and symbolic links before comparing; a path that does not
+                // resolve cannot be shown to be inside an allowed directory.
+                let Ok(real) = full.canonicalize() else {
+                    return Err(refused());
+                };
+                let inside = self.dirs.iter().any(|dir| {
+                    dir.canonicalize()
+                        .is_ok_and(|d| real.starts_with(&d) && real != d)
+                });
+                if inside { Ok(()) } else { Err(refused()) }
+            }
+        }
+    }
+}
+
+impl SecretRef {
+    /// [`check`](SecretRefPolicy::check)s this reference against `policy`, then
+    /// [`resolve`](Self::resolve)s it.
+    pub fn resolve_with(
+        &self,
+        base_dir: Option<&Path>,
+        policy: &SecretRefPolicy,
+    ) -> Result<AppSecret, String> {
+        policy.check(self, base_dir)?;
+        self.resolve(base_dir)
+    }
+}
+
 fn read_secret_file(path: &Path) -> Result<String, String> {
     use std::io::Read;
     let shown = path.display();
@@ -175,5 +301,62 @@ mod tests {
         assert_eq!(SecretRef::parse("env:X").reference().unwrap(), "env:X");
         assert_eq!(SecretRef::parse("v").reference(), None);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn policy_allows_only_listed_names_and_directories() {
+        let root = std::env::temp_dir().join(format!("unilogin-policy-{}", std::process::id()));
+        let allowed = root.join("allowed");
+        let outside = root.join("outside");
+        std::fs::create_dir_all(&allowed).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(allowed.join("s"), "in").unwrap();
+        std::fs::write(outside.join("s"), "out").unwrap();
+        let policy = SecretRefPolicy::none()
+            .allow_dir(&allowed)
+            .allow_env("PATH");
+        let file = |p: &Path| SecretRef::parse(&format!("file:{}", p.display()));
+        assert_eq!(
+            file(&allowed.join("s"))
+                .resolve_with(None, &policy)
+                .unwrap()
+                .expose(),
+            "in"
+        );
+        // Outside, through `..`, the directory itself: refused before anything is read.
+        for p in [
+            outside.join("s"),
+            allowed.join("../outside/s"),
+            allowed.clone(),
+            PathBuf::from("/proc/self/environ"),
+        ] {
+            let e = file(&p).resolve_with(None, &policy).unwrap_err();
+            assert!(e.contains("not allowed"), "{p:?}: {e}");
+            assert!(!e.contains("out\n"), "{e}");
+        }
+        #[cfg(unix)]
+        {
+            let link = allowed.join("link");
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(outside.join("s"), &link).unwrap();
+            let e = file(&link).resolve_with(None, &policy).unwrap_err();
+            assert!(e.contains("not allowed"), "{e}");
+        }
+        assert!(
+            SecretRef::parse("env:PATH")
+                .resolve_with(None, &policy)
+                .is_ok()
+        );
+        let e = SecretRef::parse("env:HOME")
+            .resolve_with(None, &policy)
+            .unwrap_err();
+        assert!(e.contains("env:HOME") && e.contains("not allowed"), "{e}");
+        assert!(SecretRefPolicy::none().allows_none());
+        assert!(
+            SecretRefPolicy::any()
+                .check(&file(&outside.join("s")), None)
+                .is_ok()
+        );
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

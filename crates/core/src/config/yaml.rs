@@ -46,6 +46,7 @@ const FIELDS: &[&str] = &[
     "hosts",
     "mapping",
     "session_scopes",
+    "identity",
     "options",
 ];
 
@@ -249,11 +250,19 @@ fn entry(
     let session_scopes = match get("session_scopes") {
         None => None,
         Some(v) => Some(
-            crate::mapping::ScopeRules::from_value(v).map_err(|e| err("session_scopes", e.0))?,
+            crate::mapping::ScopeRules::from_value(v)
+                .map(|rules| super::shared::scope_rules(v, rules))
+                .map_err(|e| err("session_scopes", e.0))?,
         ),
+    };
+    let identity = match get("identity") {
+        None => crate::identity::IdentityPolicy::default(),
+        Some(v) => <crate::identity::IdentityPolicy as serde::Deserialize>::deserialize(v)
+            .map_err(|e| err("identity", e.to_string()))?,
     };
     Ok(PlatformConfig {
         session_scopes,
+        identity,
         tenant: tenant.clone(),
         platform: platform.clone(),
         enabled,
@@ -262,8 +271,8 @@ fn entry(
         app_secret,
         corp_id: opt_string("corp_id")?,
         agent_id: opt_string("agent_id")?,
-        hosts,
-        mapping: get("mapping").cloned(),
+        hosts: super::shared::hosts(hosts),
+        mapping: get("mapping").cloned().map(super::shared::value),
         redirect_uris,
         options,
     })
@@ -293,12 +302,49 @@ fn entry(
 #[derive(Debug, Clone)]
 pub struct YamlFile {
     path: PathBuf,
+    /// The last size, modification time and content hash seen by [`ConfigLoader::version`].
+    seen: std::sync::Arc<std::sync::Mutex<Option<(u64, std::time::SystemTime, String)>>>,
 }
 
 impl YamlFile {
     /// A loader for the file at `path`.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
+        Self {
+            path: path.into(),
+            seen: std::sync::Arc::default(),
+        }
+    }
+
+    /// The file's version: a hash of its content, computed again only when its size or
+    /// modification time changed (so polling it is a `stat`).
+    fn fingerprint(&self) -> Result<String> {
+        use sha2::{Digest, Sha256};
+        let shown = self.path.display();
+        let fail = |reason: String| whole_file_error("(file)", format!("`{shown}`: {reason}"));
+        let meta = std::fs::metadata(&self.path).map_err(|e| fail(format!("cannot stat: {e}")))?;
+        let modified = meta
+            .modified()
+            .map_err(|e| fail(format!("no modification time: {e}")))?;
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((len, at, hash)) = seen.as_ref()
+            && *len == meta.len()
+            && *at == modified
+        {
+            return Ok(hash.clone());
+        }
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(fail(format!("larger than {MAX_FILE_BYTES} bytes")));
+        }
+        let bytes = std::fs::read(&self.path).map_err(|e| fail(format!("cannot read: {e}")))?;
+        let hash: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        *seen = Some((meta.len(), modified, hash.clone()));
+        Ok(hash)
     }
 
     /// The file's path.
@@ -335,6 +381,17 @@ impl ConfigLoader for YamlFile {
             Err(_) => Self::read(&path),
         }
     }
+
+    async fn version(&self) -> Result<Option<String>> {
+        let this = self.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => rt
+                .spawn_blocking(move || this.fingerprint().map(Some))
+                .await
+                .map_err(|e| Error::Internal(format!("checking the configuration file: {e}")))?,
+            Err(_) => this.fingerprint().map(Some),
+        }
+    }
 }
 
 /// A YAML configuration held in memory (embedded defaults, tests). `file:` paths are relative
@@ -342,6 +399,8 @@ impl ConfigLoader for YamlFile {
 #[derive(Clone)]
 pub struct YamlText {
     text: std::sync::Arc<std::sync::RwLock<String>>,
+    /// Incremented by every [`set`](Self::set) (the loader's version).
+    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for YamlText {
@@ -355,6 +414,7 @@ impl YamlText {
     pub fn new(text: impl Into<String>) -> Self {
         Self {
             text: std::sync::Arc::new(std::sync::RwLock::new(text.into())),
+            generation: std::sync::Arc::default(),
         }
     }
 
@@ -365,6 +425,8 @@ impl YamlText {
             .text
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = text.into();
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -377,5 +439,13 @@ impl ConfigLoader for YamlText {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
         parse_yaml(&text, None)
+    }
+
+    async fn version(&self) -> Result<Option<String>> {
+        Ok(Some(
+            self.generation
+                .load(std::sync::atomic::Ordering::SeqCst)
+                .to_string(),
+        ))
     }
 }

@@ -151,8 +151,8 @@ where
     }
 }
 
-/// Text for a text field: strings as they are, numbers as decimal text; anything else, and empty
-/// text after the transforms, is absent.
+/// Text for a text field: strings trimmed, numbers as decimal text; anything else, and text
+/// that is empty (or only whitespace) after the transforms, is absent.
 fn text_of(v: &Value, transforms: &[Transform]) -> Option<String> {
     let mut s: Cow<'_, str> = match v {
         Value::String(s) => Cow::Borrowed(s.as_str()),
@@ -168,7 +168,8 @@ fn text_of(v: &Value, transforms: &[Transform]) -> Option<String> {
             Transform::NumberToString | Transform::EmptyToNone => s,
         };
     }
-    (!s.is_empty()).then(|| s.into_owned())
+    let t = s.trim();
+    (!t.is_empty()).then(|| t.to_string())
 }
 
 /// True/false: JSON booleans, the text `true`/`false`, the numbers 0/1; with `matches`, whether
@@ -342,7 +343,8 @@ mod tests {
         assert_eq!(text_of(&json!(100), &[]), Some("100".into()));
         assert_eq!(text_of(&json!(-1.5), &[]), Some("-1.5".into()));
         assert_eq!(text_of(&json!(""), &[]), None);
-        assert_eq!(text_of(&json!("  "), &[]), Some("  ".into()));
+        assert_eq!(text_of(&json!("  "), &[]), None);
+        assert_eq!(text_of(&json!(" a "), &[]), Some("a".into()));
         assert_eq!(text_of(&json!("  "), &[Trim]), None);
         assert_eq!(
             text_of(&json!(" A@B.com "), &[Trim, Lowercase]),

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::jsonpath::CompiledPath;
+use super::subject::SubjectKind;
 use crate::error::{Error, Result};
 
 /// The fixed fields of a [`UserProfile`](super::UserProfile) that rules can fill.
@@ -18,7 +19,10 @@ pub(crate) enum Field {
     OpenId,
     Name,
     Mobile,
+    MobileCountryCode,
+    MobileVerified,
     Email,
+    EmailVerified,
     Avatar,
     EmployeeNo,
     JobTitle,
@@ -40,13 +44,16 @@ pub(crate) enum Kind {
 }
 
 impl Field {
-    pub(crate) const ALL: [Field; 11] = [
+    pub(crate) const ALL: [Field; 14] = [
         Field::UserId,
         Field::UnionId,
         Field::OpenId,
         Field::Name,
         Field::Mobile,
+        Field::MobileCountryCode,
+        Field::MobileVerified,
         Field::Email,
+        Field::EmailVerified,
         Field::Avatar,
         Field::EmployeeNo,
         Field::JobTitle,
@@ -61,7 +68,10 @@ impl Field {
             Field::OpenId => "open_id",
             Field::Name => "name",
             Field::Mobile => "mobile",
+            Field::MobileCountryCode => "mobile_country_code",
+            Field::MobileVerified => "mobile_verified",
             Field::Email => "email",
+            Field::EmailVerified => "email_verified",
             Field::Avatar => "avatar",
             Field::EmployeeNo => "employee_no",
             Field::JobTitle => "job_title",
@@ -77,13 +87,22 @@ impl Field {
     pub(crate) fn kind(self) -> Kind {
         match self {
             Field::DepartmentIds => Kind::TextList,
-            Field::Active => Kind::Bool,
+            Field::Active | Field::MobileVerified | Field::EmailVerified => Kind::Bool,
             _ => Kind::Text,
         }
     }
 
     pub(crate) fn index(self) -> usize {
         self as usize
+    }
+
+    /// The field that holds identifiers of `kind`.
+    pub(crate) fn of_subject(kind: SubjectKind) -> Field {
+        match kind {
+            SubjectKind::UserId => Field::UserId,
+            SubjectKind::UnionId => Field::UnionId,
+            SubjectKind::OpenId => Field::OpenId,
+        }
     }
 }
 
@@ -134,6 +153,9 @@ pub(crate) struct Rule {
     pub(crate) many: bool,
     pub(crate) transforms: Box<[Transform]>,
     pub(crate) matches: Option<Value>,
+    /// `mobile` only: the rule asked for `strip_country_code`, which the engine's
+    /// normalisation does for every mobile; this keeps its reading of a bare `86-` prefix.
+    pub(crate) bare_cn: bool,
 }
 
 impl fmt::Debug for Rule {
@@ -157,6 +179,8 @@ pub(crate) struct RuleSet {
     pub(crate) fields: [Option<Rule>; Field::ALL.len()],
     pub(crate) extra: BTreeMap<String, Rule>,
     pub(crate) raw: bool,
+    /// The platform's default subject (`subject:` in its rules file; `user_id` if unset).
+    pub(crate) subject: SubjectKind,
 }
 
 impl RuleSet {
@@ -165,6 +189,7 @@ impl RuleSet {
             fields: Default::default(),
             extra: BTreeMap::new(),
             raw: false,
+            subject: SubjectKind::UserId,
         }
     }
 
@@ -282,6 +307,28 @@ pub(crate) fn compile_section(
     for (key, value) in map {
         match key.as_str() {
             "extra" => compile_extra(&ctx, value, &mut set)?,
+            "subject" if base.is_some() => {
+                return Err(ctx.err(
+                    "subject",
+                    None,
+                    "the subject is chosen with the configuration's `identity.subject`, not in mapping overrides",
+                ));
+            }
+            "subject" => {
+                set.subject = match value {
+                    Value::String(s) => s.parse().map_err(|e| ctx.err("subject", None, e))?,
+                    other => {
+                        return Err(ctx.err(
+                            "subject",
+                            None,
+                            format!(
+                                "expected user_id, union_id or open_id, found {}",
+                                describe_type(other)
+                            ),
+                        ));
+                    }
+                };
+            }
             "raw" => match value {
                 Value::Bool(b) => set.raw = *b,
                 Value::Null => set.raw = false,
@@ -300,7 +347,7 @@ pub(crate) fn compile_section(
                         name,
                         first_path(value),
                         format!(
-                            "unknown field; known fields are {}, extra (custom fields) and raw",
+                            "unknown field; known fields are {}, extra (custom fields), raw and subject",
                             known.join(", ")
                         ),
                     ));
@@ -313,14 +360,26 @@ pub(crate) fn compile_section(
             }
         }
     }
-    if set.field(Field::UserId).is_none() {
+    check_subject_rule(platform, &set, set.subject)?;
+    Ok(set)
+}
+
+/// The subject's field must have a rule: every profile needs its subject.
+pub(crate) fn check_subject_rule(
+    platform: &str,
+    set: &RuleSet,
+    subject: SubjectKind,
+) -> Result<()> {
+    let field = Field::of_subject(subject);
+    if set.field(field).is_none() {
+        let ctx = Ctx { platform };
         return Err(ctx.err(
-            Field::UserId.name(),
+            field.name(),
             None,
-            "a rule is required: every profile needs the platform's user id",
+            format!("a rule is required: `{subject}` is the subject, which every profile needs"),
         ));
     }
-    Ok(set)
+    Ok(())
 }
 
 fn compile_extra(ctx: &Ctx<'_>, value: &Value, set: &mut RuleSet) -> Result<()> {
@@ -473,15 +532,13 @@ fn compile_rule(
             }
         }
     }
-    let required = match (field, spec.required) {
-        (Some(Field::UserId), Some(false)) => {
-            return Err(here(
-                "`user_id` is always required; `required: false` is not allowed".to_string(),
-            ));
-        }
-        (Some(Field::UserId), _) => true,
-        (_, r) => r.unwrap_or(false),
-    };
+    let required = spec.required.unwrap_or(false);
+    // On `mobile` the engine splits every country code off (into `mobile_country_code`), so
+    // `strip_country_code` there only keeps its one extra reading: a bare `86-` prefix.
+    let bare_cn = field == Some(Field::Mobile) && transforms.contains(&Transform::StripCountryCode);
+    if bare_cn {
+        transforms.retain(|t| *t != Transform::StripCountryCode);
+    }
 
     Ok(Rule {
         paths: paths.into_boxed_slice(),
@@ -489,6 +546,7 @@ fn compile_rule(
         many,
         transforms: transforms.into_boxed_slice(),
         matches: spec.matches,
+        bare_cn,
     })
 }
 

@@ -34,14 +34,15 @@ pub fn is_valid_scope(s: &str) -> bool {
 ///     grant: [finance:read]
 ///   - when: { department: ["1001", "1002"] }    # any of these department ids
 ///     grant: [reports:read]
-///   - when: { platform: feishu, user_id: ou_42 }  # all conditions must hold
+///   - when: { platform: feishu, subject: on_42 }  # all conditions must hold
 ///     grant: [beta]
 /// ```
 ///
 /// A condition's value is a scalar or a list of scalars meaning "any of". A profile field that
 /// is a list (`department_ids`, an `extra` array) matches when any element matches. Scalars
 /// compare by their text, so `1001` matches `"1001"` and `true` matches `"true"`; `null` never
-/// matches.
+/// matches. `user_id` matches only profiles that have one; `subject` matches the subject's
+/// value, whichever identifier the subject policy chose.
 ///
 /// ```
 /// use unilogin_core::mapping::ScopeRules;
@@ -70,6 +71,7 @@ struct Rule {
 enum Condition {
     Platform(Vec<String>),
     UserId(Vec<String>),
+    Subject(Vec<String>),
     Department(Vec<String>),
     JobTitle(Vec<String>),
     Extra(String, Vec<String>),
@@ -96,6 +98,7 @@ struct RawRule {
 struct RawWhen {
     platform: Option<Value>,
     user_id: Option<Value>,
+    subject: Option<Value>,
     department: Option<Value>,
     job_title: Option<Value>,
     #[serde(default)]
@@ -133,6 +136,12 @@ impl ScopeRules {
             if let Some(v) = w.user_id {
                 conditions.push(Condition::UserId(expected(
                     &format!("{at}.when.user_id"),
+                    &v,
+                )?));
+            }
+            if let Some(v) = w.subject {
+                conditions.push(Condition::Subject(expected(
+                    &format!("{at}.when.subject"),
                     &v,
                 )?));
             }
@@ -194,7 +203,8 @@ impl Condition {
     fn matches(&self, p: &UserProfile) -> bool {
         match self {
             Condition::Platform(names) => names.iter().any(|n| n == p.platform.as_str()),
-            Condition::UserId(ids) => ids.contains(&p.user_id),
+            Condition::UserId(ids) => p.user_id.as_ref().is_some_and(|id| ids.contains(id)),
+            Condition::Subject(ids) => ids.contains(&p.subject.value),
             Condition::Department(ids) => p.department_ids.iter().any(|d| ids.contains(d)),
             Condition::JobTitle(titles) => p
                 .job_title

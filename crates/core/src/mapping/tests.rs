@@ -71,7 +71,7 @@ fn maps_every_kind_of_field() {
     let pr = r.map(&p(), &t(), &doc).unwrap();
     assert_eq!(pr.platform, p());
     assert_eq!(pr.tenant, t());
-    assert_eq!(pr.user_id, "u1");
+    assert_eq!(pr.user_id.as_deref(), Some("u1"));
     assert_eq!(pr.name.as_deref(), Some("Zhang San"));
     assert_eq!(pr.mobile.as_deref(), Some("13800000000"));
     // Empty primary falls through to the backup.
@@ -91,7 +91,7 @@ fn absent_values_are_none_never_empty_strings() {
     let doc = json!({"result": {"userid": 42, "name": "", "mobile": null, "email": {"nested": 1},
                      "dept_id_list": [], "active": "maybe", "admin": null, "role_list": []}});
     let pr = r.map(&p(), &t(), &doc).unwrap();
-    assert_eq!(pr.user_id, "42", "numeric ids become text");
+    assert_eq!(pr.user_id.as_deref(), Some("42"), "numeric ids become text");
     assert_eq!(pr.name, None);
     assert_eq!(pr.mobile, None);
     assert_eq!(pr.email, None, "an object is not an e-mail");
@@ -121,7 +121,11 @@ fn backups_are_tried_in_order_after_the_primary() {
         (json!({"result": {"userid": ["", "d"]}}), "d"),
     ];
     for (doc, want) in cases {
-        assert_eq!(r.map(&p(), &t(), &doc).unwrap().user_id, want, "{doc}");
+        assert_eq!(
+            r.map(&p(), &t(), &doc).unwrap().user_id.as_deref(),
+            Some(want),
+            "{doc}"
+        );
     }
 }
 
@@ -310,9 +314,19 @@ fn load_errors_name_platform_field_path_and_problem() {
             "$.x: `matches` gives one true/false value and cannot be combined with `many`",
         ),
         (
-            "demo:\n  user_id: { path: \"$.a\", required: false }\n",
-            "mapping.demo.user_id",
-            "$.a: `user_id` is always required",
+            "demo:\n  subject: email\n  user_id: \"$.a\"\n",
+            "mapping.demo.subject",
+            "`email` is not a subject kind (user_id, union_id or open_id)",
+        ),
+        (
+            "demo:\n  subject: [open_id]\n  user_id: \"$.a\"\n",
+            "mapping.demo.subject",
+            "expected user_id, union_id or open_id, found a list",
+        ),
+        (
+            "demo:\n  subject: open_id\n  user_id: \"$.a\"\n",
+            "mapping.demo.open_id",
+            "a rule is required: `open_id` is the subject",
         ),
         (
             "demo:\n  name: \"$.n\"\n",
@@ -431,7 +445,7 @@ fn overrides_merge_field_by_field() {
         }))
         .unwrap();
     let after = over.map(&p(), &t(), &doc).unwrap();
-    assert_eq!(after.user_id, "T1");
+    assert_eq!(after.user_id.as_deref(), Some("T1"));
     assert_eq!(after.name, None, "null removes the field");
     assert_eq!(after.job_title.as_deref(), Some("ALT"));
     assert_eq!(
@@ -557,7 +571,7 @@ demo:
                      "roles": [{"name": "Member"}, {"name": "Admin"}],
                      "leader": [{"dept_id": 1, "leader": false}, {"dept_id": 2, "leader": true}]});
     let pr = r.map(&p(), &t(), &doc).unwrap();
-    assert_eq!(pr.user_id, "u9");
+    assert_eq!(pr.user_id.as_deref(), Some("u9"));
     assert_eq!(pr.extra["is_admin"], json!(true));
     assert_eq!(pr.extra["leader_depts"], json!(["2"]));
     let pr = r
@@ -572,4 +586,199 @@ demo:
         None,
         "no admin role: absent, not false"
     );
+}
+
+const IDS: &str = r#"
+demo:
+  subject: union_id
+  user_id: "$.data.user_id"
+  union_id: "$.data.union_id"
+  open_id: "$.data.open_id"
+  name: "$.data.name"
+"#;
+
+#[test]
+fn the_subject_is_the_chosen_identifier_and_nothing_else() {
+    let r = rules(IDS);
+    assert_eq!(r.subject(), SubjectKind::UnionId);
+    let doc = json!({"data": {"union_id": "on_1", "open_id": "ou_1", "name": "N"}});
+    let pr = r.map(&p(), &t(), &doc).unwrap();
+    assert_eq!(pr.subject.kind, SubjectKind::UnionId);
+    assert_eq!(pr.subject.value, "on_1");
+    assert_eq!(pr.user_id, None, "no user_id is invented");
+    assert_eq!(pr.open_id.as_deref(), Some("ou_1"));
+    assert_eq!(
+        pr.identifiers().collect::<Vec<_>>(),
+        [
+            (SubjectKind::UnionId, "on_1"),
+            (SubjectKind::OpenId, "ou_1")
+        ]
+    );
+    // The tenant's choice: open_id.
+    let open = r.with_subject(Some(SubjectKind::OpenId)).unwrap();
+    assert!(
+        Arc::ptr_eq(&open.rules, &r.rules),
+        "the compiled rules are shared"
+    );
+    assert_eq!(open.map(&p(), &t(), &doc).unwrap().subject.value, "ou_1");
+    // user_id chosen and absent: an error naming it, never open_id or union_id in its place.
+    let strict = r.with_subject(Some(SubjectKind::UserId)).unwrap();
+    let msg = mapping_err(&strict, &doc);
+    assert!(
+        msg.contains("required field `user_id` not found")
+            && msg.contains("`$.data.user_id` (no match)"),
+        "{msg}"
+    );
+    // With the chosen id present the login succeeds; the others stay optional.
+    let only_union = json!({"data": {"union_id": "on_2"}});
+    let pr = r.map(&p(), &t(), &only_union).unwrap();
+    assert_eq!((pr.user_id, pr.open_id), (None, None));
+    // `None` keeps the platform's default.
+    assert_eq!(
+        r.with_subject(None).unwrap().subject(),
+        SubjectKind::UnionId
+    );
+}
+
+#[test]
+fn a_subject_without_a_rule_is_a_configuration_error() {
+    let r = rules("demo:\n  user_id: \"$.u\"\n");
+    assert_eq!(r.subject(), SubjectKind::UserId, "user_id by default");
+    match r.with_subject(Some(SubjectKind::OpenId)) {
+        Err(Error::Config { field, reason, .. }) => {
+            assert_eq!(field, "identity.subject");
+            assert!(reason.contains("no `open_id` rule"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Overrides neither choose the subject nor remove its rule.
+    let e = rules(IDS)
+        .with_overrides(&json!({"subject": "user_id"}))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("identity.subject"), "{e}");
+    let e = rules(IDS)
+        .with_overrides(&json!({"union_id": null}))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`union_id` is the subject"), "{e}");
+}
+
+#[test]
+fn identifiers_the_code_step_learnt_fill_the_gaps() {
+    let r = rules(IDS);
+    let doc = json!({"data": {"name": "N"}});
+    let known = KnownIds {
+        union_id: Some("on_9"),
+        open_id: Some(" "),
+        ..KnownIds::default()
+    };
+    let pr = r.map_with(&p(), &t(), &doc, known).unwrap();
+    assert_eq!(pr.subject.value, "on_9");
+    assert_eq!(pr.open_id, None, "blank is absent");
+    // The document wins over what the code step said.
+    let doc = json!({"data": {"union_id": "on_doc"}});
+    assert_eq!(
+        r.map_with(&p(), &t(), &doc, known).unwrap().subject.value,
+        "on_doc"
+    );
+    assert!(matches!(
+        r.map(&p(), &t(), &json!({})),
+        Err(Error::Mapping { .. })
+    ));
+}
+
+const CONTACT: &str = r#"
+demo:
+  user_id: "$.id"
+  name: "$.name"
+  mobile: { path: "$.mobile", backup: ["$.phone"] }
+  mobile_country_code: { path: "$.state_code" }
+  mobile_verified: "$.phone_verified"
+  email: "$.email"
+  email_verified: "$.email_verified"
+  department_ids: "$.depts"
+"#;
+
+#[test]
+fn profiles_are_normalised_whatever_the_platform() {
+    let r = rules(CONTACT);
+    let map = |doc: Value| r.map(&p(), &t(), &doc).unwrap();
+    // Country code apart (DingTalk's shape).
+    let pr = map(json!({"id": "u", "mobile": "138 0000 0001", "state_code": 86}));
+    assert_eq!(pr.mobile.as_deref(), Some("13800000001"));
+    assert_eq!(pr.mobile_country_code.as_deref(), Some("86"));
+    assert_eq!(pr.mobile_e164().as_deref(), Some("+8613800000001"));
+    // Country code inside the number (Feishu's shape): the same profile fields.
+    let pr = map(json!({"id": "u", "mobile": "+86 138-0000-0001"}));
+    assert_eq!(pr.mobile.as_deref(), Some("13800000001"));
+    assert_eq!(pr.mobile_country_code.as_deref(), Some("86"));
+    // A country code without a number is still reported.
+    let pr = map(json!({"id": "u", "state_code": "+852"}));
+    assert_eq!(
+        (pr.mobile, pr.mobile_country_code.as_deref()),
+        (None, Some("852"))
+    );
+    // Blank text is absent; e-mail keeps its case; verification flags as the platform says.
+    let pr = map(json!({
+        "id": " u1 ", "name": "   ", "email": " Zhang.San@Example.COM ", "email_verified": true,
+        "phone": "13800000000", "phone_verified": "false", "depts": [" ", "d1 "]
+    }));
+    assert_eq!(pr.user_id.as_deref(), Some("u1"));
+    assert_eq!(pr.subject.value, "u1");
+    assert_eq!(pr.name, None);
+    assert_eq!(pr.email.as_deref(), Some("Zhang.San@Example.COM"));
+    assert_eq!(
+        pr.email_for_matching().as_deref(),
+        Some("zhang.san@example.com")
+    );
+    assert_eq!(pr.email_verified, Some(true));
+    assert_eq!(pr.mobile_verified, Some(false));
+    assert_eq!(pr.mobile_country_code, None, "a bare number has no code");
+    assert_eq!(pr.mobile_e164(), None);
+    assert_eq!(pr.department_ids, ["d1"]);
+    // A blank id is no id.
+    assert!(matches!(
+        r.map(&p(), &t(), &json!({"id": "  "})),
+        Err(Error::Mapping { .. })
+    ));
+}
+
+#[test]
+fn strip_country_code_on_mobile_keeps_the_code() {
+    let r = rules(
+        "demo:\n  user_id: \"$.id\"\n  mobile: { path: \"$.m\", transform: [trim, strip_country_code] }\n",
+    );
+    for (m, number, cc) in [
+        ("+8613800000000", "13800000000", Some("86")),
+        ("86-13800000000", "13800000000", Some("86")),
+        ("+1 425 555 1212", "4255551212", Some("1")),
+        ("13800000000", "13800000000", None),
+    ] {
+        let pr = r.map(&p(), &t(), &json!({"id": "u", "m": m})).unwrap();
+        assert_eq!(pr.mobile.as_deref(), Some(number), "{m}");
+        assert_eq!(pr.mobile_country_code.as_deref(), cc, "{m}");
+    }
+}
+
+#[test]
+fn profiles_from_before_subjects_deserialize_with_user_id_as_subject() {
+    let pr: UserProfile = serde_json::from_value(json!({
+        "platform": "dingtalk", "tenant": "acme", "user_id": "u1", "name": "N"
+    }))
+    .unwrap();
+    assert_eq!(pr.subject.kind, SubjectKind::UserId);
+    assert_eq!(pr.subject.value, "u1");
+    let back: UserProfile = serde_json::from_value(serde_json::to_value(&pr).unwrap()).unwrap();
+    assert_eq!(back, pr);
+    for bad in [
+        json!({"platform": "dingtalk", "tenant": "acme", "name": "no id"}),
+        json!({"platform": "feishu", "tenant": "acme", "open_id": "ou_1",
+               "subject": {"kind": "union_id", "value": "on_1"}}),
+    ] {
+        assert!(
+            serde_json::from_value::<UserProfile>(bad.clone()).is_err(),
+            "{bad}"
+        );
+    }
 }

@@ -146,8 +146,8 @@ pub struct IssuerPolicy {
 /// retry once.
 ///
 /// Steps receive the app token as `Option<&AccessToken>`: `Some` whenever
-/// [`token_key`](Self::token_key) is `Some` (the default), `None` for handlers that declare no
-/// app token (a standard OAuth2 / OIDC provider authenticates the client at its token endpoint
+/// [`token_key`](Self::token_key) is `Some` (the default; for the code step,
+/// [`code_token_key`](Self::code_token_key)), `None` for handlers that declare no app token (a standard OAuth2 / OIDC provider authenticates the client at its token endpoint
 /// instead). [`Base::app_token`] turns the option into the token or a typed error.
 #[async_trait]
 pub trait Platform: Send + Sync + fmt::Debug + 'static {
@@ -176,6 +176,23 @@ pub trait Platform: Send + Sync + fmt::Debug + 'static {
     /// Only called when [`token_key`](Self::token_key) is `Some`.
     async fn fetch_app_token(&self) -> Result<FetchedToken> {
         Err(self.base().unsupported("app access tokens"))
+    }
+
+    /// The cache key of the app token the **code step** ([`identify_h5`](Self::identify_h5),
+    /// [`exchange_web_code`](Self::exchange_web_code)) is given, for platforms whose code
+    /// exchange needs another kind of app token than the other steps (Feishu's v1 user-token
+    /// endpoints take the `app_access_token`, its directory the `tenant_access_token`), or
+    /// `None` when the code step uses no app token. Default: the same token as every step
+    /// ([`token_key`](Self::token_key)).
+    fn code_token_key(&self) -> Option<TokenKey> {
+        self.token_key()
+    }
+
+    /// Fetches the code step's app token. Only called when
+    /// [`code_token_key`](Self::code_token_key) is `Some` and differs from
+    /// [`token_key`](Self::token_key). Default: [`fetch_app_token`](Self::fetch_app_token).
+    async fn fetch_code_token(&self) -> Result<FetchedToken> {
+        self.fetch_app_token().await
     }
 
     /// Turns an in-client JSAPI code into an identity. Only called for platforms whose

@@ -27,7 +27,7 @@ use url::Url;
 use crate::config::ConfigSource;
 use crate::error::{Error, Result};
 use crate::http::{HttpClient, HttpConfig};
-use crate::mapping::{MappingRules, UserProfile};
+use crate::mapping::UserProfile;
 use crate::platform::{Flow, UserToken};
 use crate::registry::{PlatformContext, Registry};
 use crate::token_cache::TokenCache;
@@ -66,7 +66,7 @@ pub(crate) struct Inner {
 /// let login = sso
 ///     .login_with_code(&TenantId::new("acme")?, "dingtalk", &AuthCode::new("code-from-jsapi"))
 ///     .await?;
-/// println!("{} logged in", login.profile.user_id);
+/// println!("{} logged in", login.profile.subject);
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -170,9 +170,11 @@ impl Sso {
             config: &config,
             http: &self.inner.http,
         })?;
-        let mut rules = MappingRules::from_yaml(registration.name, registration.default_rules)?;
-        if let Some(overrides) = &config.mapping {
-            rules = rules.with_overrides(overrides).map_err(|e| match e {
+        // Shared with every configuration of the same platform and overrides; the tenant's
+        // subject policy is applied on top (it shares the compiled rules).
+        let rules = crate::config::mapping_rules(registration, config.mapping.as_deref())
+            .and_then(|rules| rules.with_subject(config.identity.subject))
+            .map_err(|e| match e {
                 Error::Config { field, reason, .. } => Error::Config {
                     tenant: Some(tenant.clone()),
                     platform: Some(registration.name.to_string()),
@@ -181,7 +183,6 @@ impl Sso {
                 },
                 other => other,
             })?;
-        }
         // A rotated secret (or another app) invalidates the token the old configuration cached.
         if let Some(old) = previous
             && let Some(old_key) = old.handler().token_key()
@@ -194,6 +195,46 @@ impl Sso {
         let prepared = Prepared::new(self.clone(), registration, config, handler, rules);
         self.lock_prepared()?.insert(key, prepared.clone());
         Ok(prepared)
+    }
+
+    /// Applies a configuration reload to the handles prepared so far (call it with the report
+    /// of every reload, see [`CachedSource::spawn_watcher`](crate::config::CachedSource::spawn_watcher)):
+    /// a changed entry that was prepared here is prepared again at once — which evicts the app
+    /// token cached under its old credentials when they changed — and a removed or no longer
+    /// usable entry's handle is dropped together with its cached app token. Entries never
+    /// prepared here are left alone (they are built at their first login). Requests already
+    /// running keep the handle they resolved.
+    pub async fn apply_reload(&self, report: &crate::config::ReloadReport) {
+        for (tenant, platform) in &report.changed {
+            let Ok(registration) = Registry::get(platform.as_str()) else {
+                continue;
+            };
+            let key = (tenant.clone(), registration.name);
+            let prepared_here = self
+                .lock_prepared()
+                .map(|t| t.contains_key(&key))
+                .unwrap_or(false);
+            if prepared_here && self.prepare(tenant, registration.name).await.is_err() {
+                self.drop_prepared(&key).await;
+            }
+        }
+        for (tenant, platform) in &report.removed {
+            if let Ok(registration) = Registry::get(platform.as_str()) {
+                self.drop_prepared(&(tenant.clone(), registration.name))
+                    .await;
+            }
+        }
+    }
+
+    /// Forgets a prepared handle and evicts its cached app token.
+    async fn drop_prepared(&self, key: &(TenantId, &'static str)) {
+        let old = self.lock_prepared().ok().and_then(|mut t| t.remove(key));
+        if let Some(old) = old
+            && let Some(token) = old.handler().token_key()
+        {
+            tracing::info!(token = %token, "configuration gone or unusable; evicting the cached app token");
+            self.inner.cache.evict(&token).await;
+        }
     }
 
     fn lock_prepared(&self) -> Result<std::sync::MutexGuard<'_, PreparedTable>> {

@@ -13,8 +13,8 @@ use url::Url;
 
 use super::{Login, Sso, USER_REFRESH_KEEP, shared_user_token};
 use crate::config::PlatformConfig;
-use crate::error::{Error, Result, StateProblem, UpstreamCtx};
-use crate::mapping::MappingRules;
+use crate::error::{Error, Result, StateProblem, UpstreamCode, UpstreamCtx};
+use crate::mapping::{KnownIds, MappingRules};
 use crate::platform::{AuthorizeRequest, Flow, Identity, Platform, UserToken, WebCallback};
 use crate::redirect::check_redirect;
 use crate::registry::PlatformRegistration;
@@ -23,6 +23,30 @@ use crate::web_login::{Callback, PendingLogin, WebLoginStart};
 
 /// Transient failures of the detail step retried (a code step is never retried).
 const TRANSIENT_RETRIES: u32 = 2;
+
+/// Whether a failed detail step is retried here: the platform's own "busy" answers are, but
+/// not rate limits (back off) nor HTTP-level failures without a platform answer (an HTML
+/// error page of a proxy, a bare 5xx), which go to the caller at once as transient (a gateway
+/// answers 503 with `Retry-After`) instead of adding load to a failing front.
+fn retried_here(e: &Error) -> bool {
+    e.is_transient()
+        && !matches!(
+            e,
+            Error::RateLimited { .. }
+                | Error::Upstream {
+                    code: UpstreamCode::Http(_),
+                    ..
+                }
+        )
+}
+
+/// Which app token a step is given: the code step's ([`Platform::code_token_key`]) or the
+/// others' ([`Platform::token_key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StepToken {
+    Code,
+    Other,
+}
 
 /// Values compiled from the configuration, by type, once per revision.
 type Compiled = Mutex<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>>;
@@ -157,7 +181,7 @@ impl Prepared {
         let span = tracing::debug_span!("login", tenant = %self.tenant(), platform = %self.platform(), flow = "h5");
         async {
             let identity = self
-                .with_app_token(|token| {
+                .with_app_token(StepToken::Code, |token| {
                     let handler = self.inner.handler.clone();
                     let code = code.clone();
                     async move { handler.identify_h5(token.as_ref(), &code).await }
@@ -220,7 +244,7 @@ impl Prepared {
                 nonce: pending.nonce.expose(),
             };
             let identity = self
-                .with_app_token(|token| {
+                .with_app_token(StepToken::Code, |token| {
                     let handler = self.inner.handler.clone();
                     async move { handler.exchange_web_code(token.as_ref(), &exchange).await }
                 })
@@ -271,36 +295,52 @@ impl Prepared {
         }
     }
 
-    async fn app_token(&self) -> Result<Option<AccessToken>> {
-        let Some(key) = self.inner.handler.token_key() else {
+    /// The cache key of the app token a step of `kind` is given.
+    fn token_key_for(&self, kind: StepToken) -> Option<crate::token_cache::TokenKey> {
+        match kind {
+            StepToken::Code => self.inner.handler.code_token_key(),
+            StepToken::Other => self.inner.handler.token_key(),
+        }
+    }
+
+    async fn app_token(&self, kind: StepToken) -> Result<Option<AccessToken>> {
+        let Some(key) = self.token_key_for(kind) else {
             return Ok(None);
         };
+        // The code step's own kind of token, where the platform declares one.
+        let own = kind == StepToken::Code && Some(&key) != self.inner.handler.token_key().as_ref();
         let handler = self.inner.handler.clone();
         self.inner
             .sso
             .inner
             .cache
-            .get(&key, move || async move { handler.fetch_app_token().await })
+            .get(&key, move || async move {
+                if own {
+                    handler.fetch_code_token().await
+                } else {
+                    handler.fetch_app_token().await
+                }
+            })
             .await
             .map(Some)
     }
 
-    /// Runs `step` with the app token; when the platform rejects the token, invalidates exactly
-    /// that token and runs the step once more with a fresh one.
-    async fn with_app_token<T, F, Fut>(&self, step: F) -> Result<T>
+    /// Runs `step` with the app token of its `kind`; when the platform rejects the token,
+    /// invalidates exactly that token and runs the step once more with a fresh one.
+    async fn with_app_token<T, F, Fut>(&self, kind: StepToken, step: F) -> Result<T>
     where
         F: Fn(Option<AccessToken>) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let token = self.app_token().await?;
+        let token = self.app_token(kind).await?;
         match step(token.clone()).await {
             Err(e) if e.is_token_invalid() => {
-                let (Some(key), Some(token)) = (self.inner.handler.token_key(), token) else {
+                let (Some(key), Some(token)) = (self.token_key_for(kind), token) else {
                     return Err(e);
                 };
                 tracing::info!(error = %e, "app token rejected; invalidating it and retrying once");
                 self.inner.sso.inner.cache.invalidate(&key, &token).await;
-                let fresh = self.app_token().await?;
+                let fresh = self.app_token(kind).await?;
                 step(fresh).await
             }
             other => other,
@@ -324,18 +364,14 @@ impl Prepared {
         let mut attempt = 0;
         let mut detail = loop {
             let result = self
-                .with_app_token(|token| {
+                .with_app_token(StepToken::Other, |token| {
                     let handler = handler.clone();
                     let identity = &identity;
                     async move { handler.user_detail(token.as_ref(), identity).await }
                 })
                 .await;
             match result {
-                Err(e)
-                    if e.is_transient()
-                        && attempt < TRANSIENT_RETRIES
-                        && !matches!(e, Error::RateLimited { .. }) =>
-                {
+                Err(e) if attempt < TRANSIENT_RETRIES && retried_here(&e) => {
                     attempt += 1;
                     tracing::warn!(error = %e, attempt, "transient failure fetching user detail; retrying");
                     tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
@@ -348,18 +384,18 @@ impl Prepared {
                 map.entry(k.clone()).or_insert_with(|| v.clone());
             }
         }
-        let mut profile = self
+        // What the code step learnt fills the identifiers the detail document lacks.
+        let known = KnownIds {
+            user_id: identity.user_id.as_deref(),
+            union_id: identity.union_id.as_deref(),
+            open_id: identity.open_id.as_deref(),
+        };
+        let profile = self
             .inner
             .rules
-            .map(self.platform(), self.tenant(), &detail)?;
-        if profile.union_id.is_none() {
-            profile.union_id = identity.union_id.clone();
-        }
-        if profile.open_id.is_none() {
-            profile.open_id = identity.open_id.clone();
-        }
+            .map_with(self.platform(), self.tenant(), &detail, known)?;
         // The caller logs the outcome (the gateway: one line per issued session).
-        tracing::debug!(user_id = %profile.user_id, "login succeeded");
+        tracing::debug!(subject = %profile.subject, kind = %profile.subject.kind, "login succeeded");
         Ok(Login {
             profile,
             user_token: identity.user_token,

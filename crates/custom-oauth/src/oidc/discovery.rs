@@ -17,7 +17,17 @@ use super::options::{Explicit, Options};
 use super::token::http_error;
 use crate::endpoint_problem;
 
-const DISCOVERY_HINT: &str = "the discovery document does not belong to options.issuer (its `issuer` differs) or lacks a required endpoint: check options.issuer";
+const DISCOVERY_HINT: &str = "the discovery document lacks a required endpoint or names an unacceptable one: check options.issuer";
+
+/// The hint of an issuer mismatch, naming both issuers (each cut to 200 characters, quoted).
+fn issuer_mismatch_hint(configured: &str, discovered: &str) -> String {
+    let cut = |s: &str| s.chars().take(200).collect::<String>();
+    format!(
+        "the discovery document's issuer {:?} is not options.issuer {:?} byte for byte (OIDC Discovery 4.3; a trailing `/` counts): set options.issuer to the provider's issuer exactly",
+        cut(discovered),
+        cut(configured)
+    )
+}
 
 /// The provider's endpoints, configured or discovered.
 #[derive(Debug, Clone)]
@@ -157,8 +167,14 @@ impl Provider {
             code: UpstreamCode::Text(what),
             hint: DISCOVERY_HINT.into(),
         };
-        if doc.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
-            return Err(misconfigured("issuer_mismatch".into()));
+        // OIDC Discovery 4.3: the document's issuer is the configured one, byte for byte (a
+        // trailing `/` is a different issuer, and id_tokens carry it exactly).
+        if doc.issuer != issuer {
+            return Err(Error::Misconfigured {
+                ctx: ctx.clone(),
+                code: UpstreamCode::Text("issuer_mismatch".into()),
+                hint: issuer_mismatch_hint(issuer, &doc.issuer),
+            });
         }
         let urls = [Some(&doc.authorization_endpoint), Some(&doc.token_endpoint)];
         let optional = [doc.userinfo_endpoint.as_ref(), doc.jwks_uri.as_ref()];

@@ -45,6 +45,7 @@ impl Oidc {
             issuer,
             client_id: self.base.app_key.as_str(),
             nonce,
+            access_token: &token.access_token,
             algorithms: &self.options.algorithms,
             leeway: self.options.leeway,
         };

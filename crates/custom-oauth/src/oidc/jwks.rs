@@ -8,6 +8,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -28,6 +30,8 @@ pub(crate) struct Expectations<'a> {
     pub client_id: &'a str,
     /// The nonce sent at authorize time, when there was one.
     pub nonce: Option<&'a str>,
+    /// The access token of the same token response (what `at_hash` must be the hash of).
+    pub access_token: &'a str,
     /// Accepted signing algorithms.
     pub algorithms: &'a [Algorithm],
     /// Clock skew allowed on `exp` / `nbf`, in seconds.
@@ -122,10 +126,25 @@ impl JwksCache {
                 invalid(ctx, problem)
             })?;
         let claims = data.claims;
-        if let Some(azp) = claims.get("azp")
-            && azp.as_str() != Some(expect.client_id)
+        // OIDC Core 3.1.3.7 (6, 7): with several audiences `azp` is required, and when present
+        // it must be this client.
+        let several_audiences = claims
+            .get("aud")
+            .and_then(Value::as_array)
+            .is_some_and(|aud| aud.len() > 1);
+        match claims.get("azp") {
+            Some(azp) if azp.as_str() != Some(expect.client_id) => {
+                return Err(invalid(ctx, IdTokenProblem::Audience));
+            }
+            None if several_audiences => return Err(invalid(ctx, IdTokenProblem::Audience)),
+            _ => {}
+        }
+        // OIDC Core 3.1.3.8 / 3.2.2.9: when present, `at_hash` binds the access token of the
+        // same response to this id_token.
+        if let Some(at_hash) = claims.get("at_hash")
+            && at_hash.as_str() != access_token_hash(header.alg, expect.access_token).as_deref()
         {
-            return Err(invalid(ctx, IdTokenProblem::Audience));
+            return Err(invalid(ctx, IdTokenProblem::AccessTokenHash));
         }
         if claims
             .get("sub")
@@ -186,6 +205,27 @@ impl JwksCache {
     }
 }
 
+/// `at_hash` for `access_token` under `alg`: base64url (no padding) of the left half of the
+/// hash the algorithm uses (SHA-256 for `*256`, SHA-384 for `*384`, SHA-512 for `*512` and for
+/// `EdDSA`, whose Ed25519 hashes with SHA-512). `None` for an algorithm without a known hash.
+pub(crate) fn access_token_hash(alg: Algorithm, access_token: &str) -> Option<String> {
+    use sha2::{Digest, Sha256, Sha384, Sha512};
+    let token = access_token.as_bytes();
+    let digest: Vec<u8> = match alg {
+        Algorithm::HS256 | Algorithm::RS256 | Algorithm::ES256 | Algorithm::PS256 => {
+            Sha256::digest(token).to_vec()
+        }
+        Algorithm::HS384 | Algorithm::RS384 | Algorithm::ES384 | Algorithm::PS384 => {
+            Sha384::digest(token).to_vec()
+        }
+        Algorithm::HS512 | Algorithm::RS512 | Algorithm::PS512 | Algorithm::EdDSA => {
+            Sha512::digest(token).to_vec()
+        }
+        _ => return None,
+    };
+    Some(URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2]))
+}
+
 /// The signing key for `kid`; without a `kid`, the only signing key compatible with `alg`.
 fn pick(keys: &JwkSet, kid: Option<&str>, alg: Algorithm) -> Option<Jwk> {
     let signing = |k: &&Jwk| !matches!(k.common.public_key_use, Some(PublicKeyUse::Encryption));
@@ -244,4 +284,36 @@ async fn fetch(http: &HttpClient, ctx: &UpstreamCtx, jwks_uri: &Url) -> Result<J
         );
     }
     Ok(JwkSet { keys })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_hash_follows_the_signing_algorithm() {
+        // OIDC Core A.3 (RS256): the example's access token and its at_hash.
+        assert_eq!(
+            access_token_hash(
+                Algorithm::RS256,
+                "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"
+            )
+            .as_deref(),
+            Some("77QmUPtjPfzWtF2AnpK9RQ")
+        );
+        let lengths = [
+            (Algorithm::ES256, 22),
+            (Algorithm::PS384, 32),
+            (Algorithm::RS512, 43),
+            (Algorithm::EdDSA, 43),
+        ];
+        for (alg, len) in lengths {
+            let h = access_token_hash(alg, "token").unwrap();
+            assert_eq!(h.len(), len, "{alg:?}: {h}");
+        }
+        assert_ne!(
+            access_token_hash(Algorithm::RS256, "token"),
+            access_token_hash(Algorithm::RS256, "token2")
+        );
+    }
 }

@@ -23,7 +23,7 @@ use unilogin_core::{AccessToken, AppSecret, AuthCode, Error, Result, UpstreamCod
 use url::Url;
 
 use options::{Options, Placement, Step};
-use template::Vars;
+use template::{RenderError, Template, Vars};
 
 const SECRET_HINT: &str =
     "the platform rejected the app credentials at the app-token step: check app_key and app_secret";
@@ -55,19 +55,23 @@ impl Steps {
             ctx: ctx.clone(),
             code: UpstreamCode::Text(format!("unsendable {what}")),
         };
-        let url = step
-            .url
-            .render(vars, true)
-            .map_err(|v| Error::Internal(format!("{}: no value for {{{v}}}", step.endpoint)))?;
-        let mut url = Url::parse(&url).map_err(|_| unsendable("URL"))?;
+        let rendered = |t: &Template| {
+            t.render(vars).map_err(|e| match e {
+                RenderError::Missing(v) => {
+                    Error::Internal(format!("{}: no value for {{{v}}}", step.endpoint))
+                }
+                // `..` as a code (or a user id from the platform) must not move a request that
+                // may carry the app token or secret to another path: refused before sending.
+                RenderError::UnsafeInPath(v) => unsendable(&format!("{{{v}}} in the URL path")),
+            })
+        };
+        let mut url = Url::parse(&rendered(&step.url)?).map_err(|_| unsendable("URL"))?;
         let mut params = Vec::with_capacity(step.params.len());
         for (k, t) in &step.params {
-            let v = t
-                .render(vars, false)
-                .map_err(|v| Error::Internal(format!("{}: no value for {{{v}}}", step.endpoint)))?;
+            let v = rendered(t)?;
             params.push((k.as_str(), v));
         }
-        if step.placement == Placement::Query {
+        if step.placement == Placement::Query && !params.is_empty() {
             let mut q = url.query_pairs_mut();
             for (k, v) in &params {
                 q.append_pair(k, v);
@@ -79,9 +83,7 @@ impl Steps {
             .request(step.method.clone(), url)
             .header(ACCEPT, "application/json");
         for (name, t) in &step.headers {
-            let v = t
-                .render(vars, false)
-                .map_err(|v| Error::Internal(format!("{}: no value for {{{v}}}", step.endpoint)))?;
+            let v = rendered(t)?;
             let value = HeaderValue::from_str(&v).map_err(|_| unsendable("header value"))?;
             request = request.header(name.clone(), value);
         }
@@ -276,11 +278,10 @@ impl Platform for Steps {
             state: Some(request.state.expose()),
             ..Vars::default()
         };
-        let text = self
-            .options
-            .authorize
-            .render(&vars, true)
-            .map_err(|v| Error::Internal(format!("authorize_url: no value for {{{v}}}")))?;
+        let text = self.options.authorize.render(&vars).map_err(|e| {
+            let (RenderError::Missing(v) | RenderError::UnsafeInPath(v)) = e;
+            Error::Internal(format!("authorize_url: no usable value for {{{v}}}"))
+        })?;
         Url::parse(&text).map_err(|e| {
             let (tenant, name) = (&self.base.tenant, self.base.name.as_str());
             Error::config(

@@ -16,7 +16,7 @@ use unilogin_core::platform::sdk::choice_of;
 use url::Url;
 
 use super::errors::{Errors, ErrorsSpec};
-use super::template::{Template, Var, Vars};
+use super::template::{RenderError, Template, Var, Vars};
 use crate::endpoint_problem;
 
 /// The three steps, in the order they run.
@@ -166,7 +166,7 @@ impl Options {
                 "required: steps-mode codes are redeemed only through the redirect login (the platform's page sends the code back with the state)",
             )
         })?;
-        let authorize = Template::parse(text, &[Var::AppKey, Var::RedirectUri, Var::State])
+        let authorize = Template::parse_url(text, &[Var::AppKey, Var::RedirectUri, Var::State])
             .map_err(|r| config.error("options.authorize_url", r))?;
         check_rendered_url(config, "options.authorize_url", &authorize)?;
         let options = Self {
@@ -238,7 +238,8 @@ fn compile_step(config: &PlatformConfig, name: &'static str, spec: &StepSpec) ->
     ];
     let method = spec.method.as_deref().map(str::to_ascii_uppercase);
     let method = one_of(config, &field("method"), method.as_deref(), &methods)?;
-    let url = Template::parse(&spec.url, allowed).map_err(|r| config.error(&field("url"), r))?;
+    let url =
+        Template::parse_url(&spec.url, allowed).map_err(|r| config.error(&field("url"), r))?;
     check_rendered_url(config, &field("url"), &url)?;
     let placements = [
         ("query", Placement::Query),
@@ -335,9 +336,10 @@ fn check_rendered_url(config: &PlatformConfig, field: &str, t: &Template) -> Res
         redirect_uri: Some("r"),
         state: Some("s"),
     };
-    let text = t
-        .render(&sample, true)
-        .map_err(|v| config.error(field, format!("no value for {{{v}}}")))?;
+    let text = t.render(&sample).map_err(|e| match e {
+        RenderError::Missing(v) => config.error(field, format!("no value for {{{v}}}")),
+        RenderError::UnsafeInPath(v) => config.error(field, format!("unsafe sample for {{{v}}}")),
+    })?;
     let url =
         Url::parse(&text).map_err(|e| config.error(field, format!("not an absolute URL: {e}")))?;
     endpoint_problem(&url).map_or(Ok(()), |problem| Err(config.error(field, problem)))

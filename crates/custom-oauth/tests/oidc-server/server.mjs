@@ -5,8 +5,9 @@
 // Prints one line `{"issuer": "http://127.0.0.1:PORT"}` once listening on a free loopback port.
 //
 // Besides the provider's own endpoints, `/__control/*` (test only) lets a test:
-//   POST /__control/next-id-token  {"payload": {...}, "header": {...}, "tamper": true}
+//   POST /__control/next-id-token  {"payload": {...}, "header": {...}, "tamper": true, "at_hash": true}
 //        overrides claims / header fields of the next id_token, or corrupts its signature;
+//        `at_hash: true` gives it the correct `at_hash` of the access token it comes with;
 //   POST /__control/next-token-response {"status": 400, "body": {...}}  replaces the next token response;
 //   POST /__control/userinfo {...claims}   sets the userinfo response (sub defaults to the id_token's);
 //   POST /__control/rotate                 signs from now on with a new key (the old one stays published);
@@ -14,6 +15,7 @@
 //        RFC 9207: sets `authorization_response_iss_parameter_supported` in the discovery
 //        document, and puts `iss` (the issuer, or the given value) on authorization responses;
 //   GET  /__control/stats                  request counts per path and the last token request.
+import crypto from 'node:crypto';
 import http from 'node:http';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -27,9 +29,12 @@ const lib = await import(pathToFileURL(path.join(modules, 'oauth2-mock-server', 
 const { OAuth2Issuer, OAuth2Service } = lib;
 
 let signingKid = 'key-1';
+// The last token signed: while the id_token is built, the access token of the same response.
+let lastSigned = null;
 class SteerableIssuer extends OAuth2Issuer {
   async buildToken(opts) {
-    return super.buildToken({ ...opts, kid: signingKid });
+    lastSigned = await super.buildToken({ ...opts, kid: signingKid });
+    return lastSigned;
   }
 }
 
@@ -50,6 +55,11 @@ service.on('beforeTokenSigning', (token) => {
   if (!isIdToken || !nextIdToken) return;
   Object.assign(token.payload, nextIdToken.payload || {});
   Object.assign(token.header, nextIdToken.header || {});
+  if (nextIdToken.at_hash === true && lastSigned) {
+    // OIDC Core 3.1.3.8: the left half of the SHA-256 (RS256) of the access token, base64url.
+    const digest = crypto.createHash('sha256').update(lastSigned).digest();
+    token.payload.at_hash = digest.subarray(0, digest.length / 2).toString('base64url');
+  }
 });
 
 service.on('beforeResponse', (response, req) => {

@@ -45,6 +45,16 @@ pub struct CodeAnswer {
     pub scope: String,
 }
 
+/// Whether `code` has the shape of a platform code (DingTalk, Feishu: 32 hex or alphanumeric
+/// characters; every platform's: URL-safe, well under [`MAX_CODE_LEN`]).
+pub fn plausible_code(code: &str) -> bool {
+    !code.is_empty()
+        && code.len() <= MAX_CODE_LEN
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+}
+
 /// `POST /auth/{tenant}/{platform}/code`.
 pub async fn code(
     State(gw): State<Gateway>,
@@ -53,18 +63,21 @@ pub async fn code(
 ) -> Result<Response, ApiError> {
     let p = &target.prepared;
     let Json(body) = body.map_err(|e| {
-        let status = e.status();
-        let kind = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "payload_too_large"
-        } else {
-            "bad_request"
-        };
-        ApiError::new(status, kind, e.body_text())
+        match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::new(e.status(), "payload_too_large", e.body_text())
+            }
+            // A wrongly typed field is a bad request like malformed JSON (not an undocumented 422).
+            StatusCode::UNPROCESSABLE_ENTITY => ApiError::bad_request("bad_request", e.body_text()),
+            status => ApiError::new(status, "bad_request", e.body_text()),
+        }
     })?;
-    if body.code.is_empty() || body.code.len() > MAX_CODE_LEN {
+    // Cheap refusal before any upstream call: platform codes are short URL-safe tokens.
+    if !plausible_code(&body.code) {
+        gw.count(p, Flow::H5, "bad_request");
         return Err(ApiError::bad_request(
             "bad_request",
-            format!("`code` must be 1 to {MAX_CODE_LEN} bytes"),
+            format!("`code` must be 1 to {MAX_CODE_LEN} characters from `A-Z a-z 0-9 - _ . ~`"),
         ));
     }
     let code = AuthCode::new(body.code);

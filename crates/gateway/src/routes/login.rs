@@ -13,14 +13,13 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use unilogin::user_agent::ClientInfo;
-use unilogin::web_login::random_hex;
 use unilogin::{Error, Flow, Prepared};
 use unilogin::{InClient, JsapiLogin};
 use url::Url;
 
 use super::{Target, no_store, sandbox};
 use crate::app::Gateway;
-use crate::cookies;
+use crate::cookies::{self, Binding};
 use crate::error::ApiError;
 use crate::pages::{self, H5Page, H5PageConfig};
 use crate::store::{PendingRecord, now_ms};
@@ -100,9 +99,16 @@ fn h5_page(
         Some(_) => None,
         None => cfg.h5.sdk_url(p.platform().as_str(), jsapi.sdk_url),
     };
+    let sdk_integrity = sdk_url.and(
+        cfg.h5
+            .sdk_integrity
+            .get(p.platform().as_str())
+            .map(String::as_str),
+    );
     let page = H5Page {
         jsapi,
         sdk_url,
+        sdk_integrity,
         config: H5PageConfig {
             platform: p.platform().to_string(),
             tenant: p.tenant().to_string(),
@@ -127,12 +133,17 @@ async fn redirect_login(
     let cfg = gw.config();
     let callback = gw.callback_url(p.tenant().as_str(), p.platform().as_str())?;
     let started = p.start_web_login(flow, &callback).await?;
-    // One binding per browser: a second tab reuses the cookie it already holds.
-    let binding = cookies::get(headers, &cfg.cookies.binding_name)
-        .filter(|b| b.len() == 64 && b.bytes().all(|c| c.is_ascii_hexdigit()))
+    // One binding per browser: a second tab reuses the binding it already holds — if this
+    // gateway issued it. A value the client made up (or a planted one from elsewhere) is
+    // replaced, never adopted.
+    let binding_cookie = cfg.cookies.name(&cfg.cookies.binding_name);
+    let key = &gw.inner.binding_key;
+    let binding = cookies::get(headers, &binding_cookie)
+        .filter(|b| Binding::verify(key, b))
         .map(str::to_string)
-        .unwrap_or_else(|| random_hex(32));
+        .unwrap_or_else(|| Binding::issue(key));
     let ttl = cfg.state_ttl();
+    let store_key = Binding::store_key(key, started.pending.state.expose(), &binding);
     let record = PendingRecord {
         login: started.pending,
         return_to,
@@ -140,18 +151,9 @@ async fn redirect_login(
         expires_at_ms: now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(0)),
     };
     // Kept twice as long as valid, so late and replayed callbacks are told apart from forged.
-    gw.inner
-        .states
-        .put(record.login.state.expose(), &record, ttl * 2)
-        .await?;
-    let cookie = cookies::set(
-        &cfg.cookies,
-        &cfg.cookies.binding_name,
-        &record.binding,
-        "/auth/",
-        ttl,
-    )
-    .ok_or_else(|| ApiError::from(Error::Internal("unusable binding cookie".into())))?;
+    gw.inner.states.put(&store_key, &record, ttl * 2).await?;
+    let cookie = cookies::set(&cfg.cookies, &binding_cookie, &record.binding, "/", ttl)
+        .ok_or_else(|| ApiError::from(Error::Internal("unusable binding cookie".into())))?;
     tracing::info!(tenant = %p.tenant(), platform = %p.platform(), %flow, "login started");
     let mut r = Redirect::to(started.url.as_str()).into_response();
     r.headers_mut().insert(header::SET_COOKIE, cookie);

@@ -67,9 +67,24 @@ pub(crate) fn router(gw: &Gateway) -> Router<Gateway> {
         .route("/.well-known/jwks.json", get(ops::jwks));
     #[cfg(feature = "sandbox")]
     let router = sandbox::routes(gw, router);
-    #[cfg(not(feature = "sandbox"))]
+    // The admin API under `admin.path_prefix`, when it has no listener of its own.
+    #[cfg(feature = "sql")]
+    let router = crate::admin::mount(gw, router);
+    #[cfg(not(any(feature = "sandbox", feature = "sql")))]
     let _ = gw;
-    router.fallback(ops::not_found)
+    router
+        .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
+}
+
+/// The operations listener's routes (`ops.listen`): metrics without a token, health, readiness.
+pub(crate) fn ops_router() -> Router<Gateway> {
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics_open))
+        .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
 }
 
 /// Whether the client asked for HTML (browser-facing errors become a page).
@@ -113,6 +128,21 @@ impl FromRequestParts<Gateway> for Target {
         };
         match resolve.await {
             Ok(prepared) => Ok(Self { prepared, html }),
+            // An unknown tenant, an unknown platform and a platform the tenant has not configured
+            // answer alike, so the public cannot list tenants; the log line says which.
+            Err(
+                e @ (Error::UnknownTenant { .. }
+                | Error::UnknownPlatform { .. }
+                | Error::PlatformNotConfigured { .. }),
+            ) => {
+                tracing::info!(error = %e, kind = e.kind(), "no such login");
+                Err(ApiError::new(
+                    axum::http::StatusCode::NOT_FOUND,
+                    "not_found",
+                    "no such login: check the tenant and platform in the URL",
+                )
+                .html(html))
+            }
             Err(e) => Err(ApiError::from(e).html(html)),
         }
     }
@@ -140,6 +170,19 @@ impl Gateway {
     where
         F: Future<Output = unilogin::Result<Login>>,
     {
+        // The tenant's cap on code exchanges reaching its platform (rate and concurrency):
+        // a flood of invented codes cannot spend the tenant's quota or get the shared egress
+        // address banned.
+        let _permit = self
+            .inner
+            .limiters
+            .admit_upstream(
+                target.tenant().as_str(),
+                target.platform().as_str(),
+                UPSTREAM_SLOT_WAIT,
+            )
+            .await
+            .inspect_err(|_| self.count(target, flow, "too_many_requests"))?;
         let started = Instant::now();
         let result = login.await;
         let handles = target.compiled(|config| {
@@ -164,6 +207,9 @@ impl Gateway {
         }
     }
 }
+
+/// How long a code exchange waits for one of its tenant's upstream slots before a 429.
+const UPSTREAM_SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The metric handles of a prepared (tenant, platform), by flow (`h5`, `web`).
 struct FlowHandles([crate::metrics::LoginHandles; 2]);

@@ -29,6 +29,8 @@ pub async fn readyz(State(gw): State<Gateway>) -> Response {
     let checks = json!({
         "config": describe("config source", &config),
         "state_store": describe("state store", &store),
+        // How the latest tenant configuration reload went (the last good one keeps serving).
+        "config_reload": gw.tenants().map(crate::tenants::Tenants::readiness),
     });
     let (status, word) = if config.is_ok() && store.is_ok() {
         (StatusCode::OK, "ready")
@@ -38,8 +40,31 @@ pub async fn readyz(State(gw): State<Gateway>) -> Response {
     (status, Json(json!({ "status": word, "checks": checks }))).into_response()
 }
 
-/// `GET /metrics`.
-pub async fn metrics(State(gw): State<Gateway>) -> Result<Response, ApiError> {
+/// `GET /metrics` on the public listener: only with `Authorization: Bearer <ops.metrics_token>`
+/// (constant-time compare); without a configured token it does not exist there (404).
+pub async fn metrics(
+    State(gw): State<Gateway>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    let Some(token) = &gw.inner.metrics_token else {
+        return Err(not_found().await);
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        given.as_bytes(),
+        token.expose().as_bytes(),
+    )) {
+        return Err(ApiError::unauthenticated("a metrics token is required"));
+    }
+    metrics_open(State(gw)).await
+}
+
+/// `GET /metrics` on the operations listener.
+pub async fn metrics_open(State(gw): State<Gateway>) -> Result<Response, ApiError> {
     let text = gw
         .metrics()
         .render()
@@ -65,4 +90,13 @@ pub async fn jwks(State(gw): State<Gateway>) -> Response {
 /// Any other path.
 pub async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+/// A known path with another method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method",
+    )
 }

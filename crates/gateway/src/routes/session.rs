@@ -50,15 +50,23 @@ impl Gateway {
         profile: &UserProfile,
     ) -> Result<(IssuedSession, HeaderValue), ApiError> {
         let scopes = session_scopes(p, profile);
-        let session = self
-            .inner
-            .issuer
-            .issue(profile, &scopes)
-            .map_err(Error::from)?;
+        let session = match &self.inner.identities {
+            // One stable account per person: found, linked by the tenant's rules, or created.
+            Some(store) => {
+                let account = store
+                    .account_for(profile, &p.config().identity.link)
+                    .await?;
+                self.inner
+                    .issuer
+                    .issue_for_account(profile, &scopes, account.as_str())
+            }
+            None => self.inner.issuer.issue(profile, &scopes),
+        }
+        .map_err(Error::from)?;
         let config = &self.inner.config;
         let cookie = cookies::set(
             &config.cookies,
-            &config.cookies.session_name,
+            &config.cookies.name(&config.cookies.session_name),
             &session.token,
             "/",
             config.session_ttl(),
@@ -67,7 +75,7 @@ impl Gateway {
         tracing::info!(
             tenant = %p.tenant(),
             platform = %p.platform(),
-            user_id = %profile.user_id,
+            subject = %profile.subject,
             jti = %session.claims.jti,
             "session issued"
         );
@@ -77,6 +85,28 @@ impl Gateway {
     /// The session token of a request (bearer header first, then cookie), verified and not
     /// revoked.
     pub(crate) async fn authenticate(&self, headers: &HeaderMap) -> Result<Claims, ApiError> {
+        let claims = self.verified_claims(headers)?;
+        match self.inner.revocations.check(&claims.jti).await {
+            Ok(false) => Ok(claims),
+            Ok(true) => {
+                tracing::info!(jti = %claims.jti, "revoked session token refused");
+                Err(ApiError::unauthenticated("invalid or expired session"))
+            }
+            // Fail closed, but say "try again", not "signed out": the token may well be good.
+            Err(_) => Err(ApiError {
+                retry_after: Some(Duration::from_secs(1)),
+                ..ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "sessions cannot be checked right now (the session store is unreachable); try again",
+                )
+            }),
+        }
+    }
+
+    /// The session token of a request (bearer header first, then cookie), verified (signature,
+    /// issuer, audience, time) — revocation not checked.
+    pub(crate) fn verified_claims(&self, headers: &HeaderMap) -> Result<Claims, ApiError> {
         let bearer = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -87,18 +117,17 @@ impl Gateway {
             .map(str::trim);
         let token = match bearer {
             Some(t) => t,
-            None => cookies::get(headers, &self.inner.config.cookies.session_name)
-                .filter(|t| !t.is_empty())
-                .ok_or_else(|| ApiError::unauthenticated("no session"))?,
+            None => {
+                let c = &self.inner.config.cookies;
+                cookies::get(headers, &c.name(&c.session_name))
+            }
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::unauthenticated("no session"))?,
         };
         let claims = self.inner.issuer.verify(token).map_err(|e| {
             tracing::info!(reason = %e, "session token refused");
             ApiError::unauthenticated("invalid or expired session")
         })?;
-        if self.inner.revocations.is_revoked(&claims.jti).await {
-            tracing::info!(jti = %claims.jti, "revoked session token refused");
-            return Err(ApiError::unauthenticated("invalid or expired session"));
-        }
         Ok(claims)
     }
 }
@@ -109,25 +138,87 @@ pub async fn me(State(gw): State<Gateway>, headers: HeaderMap) -> Result<Respons
     Ok(no_store(Json(claims).into_response()))
 }
 
+/// Whether a state-changing request comes from the gateway's own pages or a non-browser
+/// client: refused when the browser says it is cross-site (`Sec-Fetch-Site`) or names another
+/// origin (`Origin`). Clients that send neither (curl, server-side apps) are not browsers a
+/// forged form could drive.
+pub(crate) fn same_origin(gw: &Gateway, headers: &HeaderMap) -> bool {
+    let site = headers
+        .get("sec-fetch-site")
+        .map(|v| v.to_str().unwrap_or("cross-site"));
+    if site.is_some_and(|s| !matches!(s, "same-origin" | "none")) {
+        return false;
+    }
+    match headers.get(header::ORIGIN).map(|v| v.to_str()) {
+        None => true,
+        // Browsers send `null` under a no-referrer policy: then only Sec-Fetch-Site can tell.
+        Some(Ok("null")) => site.is_some(),
+        Some(Ok(origin)) => origin == gw.config().public_url.origin().ascii_serialization(),
+        Some(Err(_)) => false,
+    }
+}
+
 /// `POST /logout`: revokes the session token (until its expiry) and clears the cookie.
-/// Idempotent: without a valid session it only clears the cookie.
+/// Idempotent: without a valid session it only clears the cookie. A cross-origin request from a
+/// browser is refused (403 `cross_origin`): another site cannot sign the user out.
 pub async fn logout(State(gw): State<Gateway>, headers: HeaderMap) -> Response {
-    let revoked = match gw.authenticate(&headers).await {
-        Ok(claims) => {
+    if !same_origin(&gw, &headers) {
+        return ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "cross_origin",
+            "logout must come from this site",
+        )
+        .into_response();
+    }
+    let cfg = &gw.inner.config.cookies;
+    let clear = cookies::clear(cfg, &cfg.name(&cfg.session_name), "/");
+    // A token that verifies is revoked even when the deny-list cannot be read (an outage):
+    // revoking twice is harmless, skipping a revocation is not.
+    let live = match gw.verified_claims(&headers) {
+        Ok(claims) => match gw.inner.revocations.check(&claims.jti).await {
+            Ok(true) => None, // signed out before
+            Ok(false) | Err(_) => Some(claims),
+        },
+        Err(_) => None,
+    };
+    let revoked = match live {
+        Some(claims) => {
             let until = UNIX_EPOCH + Duration::from_secs(claims.exp);
-            gw.inner.revocations.revoke(&claims.jti, until).await;
+            if gw
+                .inner
+                .revocations
+                .revoke_checked(&claims.jti, until)
+                .await
+                .is_err()
+            {
+                // In force on this replica now, queued for the others: say so, don't claim it.
+                tracing::warn!(jti = %claims.jti, "session revoked on this replica only; queued for the shared list");
+                let mut r = ApiError {
+                    retry_after: Some(Duration::from_secs(1)),
+                    ..ApiError::new(
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        "store_unavailable",
+                        "signed out on this server; the other servers learn it when the session \
+                         store is back (queued), until then retry to be sure",
+                    )
+                }
+                .into_response();
+                if let Some(c) = clear {
+                    r.headers_mut().insert(header::SET_COOKIE, c);
+                }
+                return r;
+            }
             tracing::info!(jti = %claims.jti, sub = %claims.sub, "session revoked");
             true
         }
-        Err(_) => false,
+        None => false,
     };
-    let cfg = &gw.inner.config.cookies;
     let mut r = if wants_html(&headers) {
         Redirect::to("/").into_response()
     } else {
         Json(json!({ "revoked": revoked })).into_response()
     };
-    if let Some(c) = cookies::clear(cfg, &cfg.session_name, "/") {
+    if let Some(c) = clear {
         r.headers_mut().insert(header::SET_COOKIE, c);
     }
     r

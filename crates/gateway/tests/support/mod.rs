@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use unilogin::config::{PlatformConfig, StaticConfig};
+use unilogin::config::YamlText;
 use unilogin_gateway::{Gateway, GatewayConfig};
 use unilogin_testkit::dingtalk::{self, FakeDingTalk};
 use url::Url;
@@ -78,6 +78,15 @@ impl Served {
     }
 }
 
+/// Rate limits high enough for tests that are not about them.
+pub const RELAXED_LIMITS: &str = "rate_limits:
+  login_per_client: {per_minute: 60000, burst: 10000}
+  login_global: {per_minute: 60000, burst: 10000}
+  code_per_client: {per_minute: 60000, burst: 10000}
+  upstream_per_tenant: {per_minute: 60000, burst: 10000}
+  other_per_client: {per_minute: 60000, burst: 10000}
+";
+
 /// A gateway on 127.0.0.1:0 with `yaml` merged over the defaults, serving the tenants
 /// `tenants(public_url)` returns.
 pub async fn serve(
@@ -90,22 +99,28 @@ pub async fn serve(
         .unwrap();
     let addr = listener.local_addr().unwrap();
     let base = Url::parse(&format!("http://{addr}/")).unwrap();
+    // Tests drive many logins from one loopback address: generous limits, unless the test is
+    // about the limits.
+    let relaxed;
+    let yaml = if yaml.contains("rate_limits") {
+        yaml
+    } else {
+        relaxed = format!("{yaml}\n{RELAXED_LIMITS}");
+        relaxed.as_str()
+    };
     let mut config = GatewayConfig::from_yaml(yaml).unwrap();
     // Replicas behind one proxy share a public URL: keep one given in `yaml`.
     if !yaml.contains("public_url") {
         config.public_url = base.clone();
     }
     config.cookies.secure = false;
-    let tenants: Vec<PlatformConfig> = tenants(&config.public_url)
-        .into_iter()
-        .map(|v| serde_json::from_value(v).unwrap())
-        .collect();
-    for t in &tenants {
-        t.validate().unwrap();
-    }
-    let gateway = configure(Gateway::builder(config).config_source(StaticConfig::new(tenants)))
-        .build()
-        .unwrap();
+    // The tenants go through the gateway's own path: a tenants document in the documented
+    // format, parsed and validated before serving.
+    let doc = tenants_document(tenants(&config.public_url));
+    let gateway = configure(Gateway::builder(config).tenants_yaml(YamlText::new(doc)))
+        .open()
+        .await
+        .unwrap_or_else(|problems| panic!("{problems}"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = gateway.clone();
     tokio::spawn(async move {
@@ -294,10 +309,29 @@ pub async fn assert_error(resp: reqwest::Response, status: u16, kind: &str, need
     body
 }
 
-/// The fenced YAML blocks of `docs/gateway.md`.
-pub fn documented_yaml() -> Vec<String> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/gateway.md");
-    let doc = std::fs::read_to_string(path).expect("reading docs/gateway.md");
+/// A tenants document in the documented format (`tenants: {tenant: {platform: {...}}}`) of
+/// entries written as one object each with `tenant` and `platform` keys.
+pub fn tenants_document(entries: Vec<Value>) -> String {
+    let mut tenants = serde_json::Map::new();
+    for mut e in entries {
+        let fields = e.as_object_mut().expect("an entry is an object");
+        let tenant = fields.remove("tenant").expect("tenant");
+        let platform = fields.remove("platform").expect("platform");
+        tenants
+            .entry(tenant.as_str().expect("tenant id").to_string())
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .unwrap()
+            .insert(platform.as_str().expect("platform").to_string(), e);
+    }
+    // JSON is YAML.
+    json!({ "tenants": tenants }).to_string()
+}
+
+/// The fenced YAML blocks of a file under `docs/`.
+pub fn documented_yaml_of(file: &str) -> Vec<String> {
+    let path = format!("{}/../../docs/{file}", env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
     doc.split("```yaml\n")
         .skip(1)
         .filter_map(|block| block.split("```").next())
@@ -305,12 +339,32 @@ pub fn documented_yaml() -> Vec<String> {
         .collect()
 }
 
-/// The documented tenant entry of `platform` (from the tenants example of `docs/gateway.md`).
+/// The fenced YAML blocks of `docs/gateway.md`.
+pub fn documented_yaml() -> Vec<String> {
+    documented_yaml_of("gateway.md")
+}
+
+/// Whether a YAML block is a tenants document (its top-level key is `tenants`).
+pub fn is_tenants_document(block: &str) -> bool {
+    serde_saphyr::from_str::<Value>(block)
+        .ok()
+        .and_then(|v| v.as_object().map(|o| o.contains_key("tenants")))
+        .unwrap_or(false)
+}
+
+/// The documented tenant entry of `platform` (from the tenants example of `docs/gateway.md`),
+/// as one object with `tenant` and `platform` keys.
 pub fn documented_tenant(platform: &str) -> Value {
-    documented_yaml()
-        .iter()
-        .filter_map(|b| serde_saphyr::from_str::<Vec<Value>>(b).ok())
-        .flatten()
-        .find(|t| t["platform"] == platform)
-        .unwrap_or_else(|| panic!("no documented `{platform}` tenant in docs/gateway.md"))
+    for block in documented_yaml().iter().filter(|b| is_tenants_document(b)) {
+        let doc: Value = serde_saphyr::from_str(block).unwrap();
+        for (tenant, platforms) in doc["tenants"].as_object().into_iter().flatten() {
+            if let Some(entry) = platforms.get(platform) {
+                let mut e = entry.clone();
+                e["tenant"] = json!(tenant);
+                e["platform"] = json!(platform);
+                return e;
+            }
+        }
+    }
+    panic!("no documented `{platform}` tenant in docs/gateway.md")
 }

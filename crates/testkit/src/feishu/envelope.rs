@@ -33,6 +33,8 @@ pub(crate) const ACCOUNTS: &str = "accounts";
 pub const CODE_TOKEN_MISSING: i64 = 99991661;
 /// Tenant / app token invalid or expired.
 pub const CODE_TENANT_TOKEN_INVALID: i64 = 99991663;
+/// App access token invalid: what an `app_access_token` endpoint answers another token with.
+pub const CODE_APP_TOKEN_INVALID: i64 = 99991664;
 /// Access token format invalid.
 pub const CODE_TOKEN_FORMAT: i64 = 99991671;
 /// User token invalid.
@@ -68,7 +70,7 @@ pub(crate) fn message(code: i64) -> String {
         0 => "success",
         CODE_TOKEN_MISSING => "Missing access token for authorization. Please make a request with token attached.",
         CODE_TENANT_TOKEN_INVALID => "Invalid access token for authorization. Please make a request with token attached.",
-        99991664 => "Invalid app access token.",
+        CODE_APP_TOKEN_INVALID => "Invalid app access token.",
         CODE_TOKEN_FORMAT => "Token format error: invalid access token.",
         CODE_USER_TOKEN_INVALID => "Invalid user access token.",
         CODE_USER_TOKEN_EXPIRED => "Authentication token expired.",

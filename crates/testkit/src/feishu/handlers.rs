@@ -14,10 +14,10 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::envelope::{
-    CODE_BAD_REQUEST, CODE_INVALID_APP, CODE_INVALID_CODE, CODE_INVALID_REFRESH_TOKEN,
-    CODE_INVALID_SECRET, CODE_NO_USER_AUTHORITY, CODE_SCOPE_MISSING, CODE_TENANT_TOKEN_INVALID,
-    CODE_TOKEN_FORMAT, CODE_TOKEN_MISSING, CODE_USER_TOKEN_EXPIRED, CODE_USER_TOKEN_INVALID, error,
-    error_msg, oauth_error, oauth_error_desc, ok_data, ok_fields,
+    CODE_APP_TOKEN_INVALID, CODE_BAD_REQUEST, CODE_INVALID_APP, CODE_INVALID_CODE,
+    CODE_INVALID_REFRESH_TOKEN, CODE_INVALID_SECRET, CODE_NO_USER_AUTHORITY, CODE_SCOPE_MISSING,
+    CODE_TENANT_TOKEN_INVALID, CODE_TOKEN_FORMAT, CODE_TOKEN_MISSING, CODE_USER_TOKEN_EXPIRED,
+    CODE_USER_TOKEN_INVALID, error, error_msg, oauth_error, oauth_error_desc, ok_data, ok_fields,
 };
 use super::{
     FakeApp, Feishu, Pkce, REFRESH_TOKEN_TTL, SCOPE_CONTACT_BASE, SCOPE_DEPARTMENT, SCOPE_EMAIL,
@@ -25,6 +25,7 @@ use super::{
 };
 use crate::http::{self, Reply, insert_non_empty as put};
 use crate::store::TokenRejection;
+use crate::table::lock;
 use crate::users::FakeUser;
 
 /// The scope every user token has (identity).
@@ -129,6 +130,7 @@ pub(crate) async fn tenant_access_token(st: Arc<Feishu>, req: Request) -> Reply 
 pub(crate) async fn app_access_token(st: Arc<Feishu>, req: Request) -> Reply {
     let app = token_request(&st, req).await?;
     let (token, left) = st.app_token_for(&app.app_id);
+    lock(&st.app_kind).insert(token.clone());
     Ok(ok_fields(json!({
         "app_access_token": token,
         "expire": left.as_secs(),
@@ -294,6 +296,11 @@ fn ok_v2(mut tokens: Value) -> Response {
 async fn v1_request(st: &Feishu, req: Request, grant: &str) -> Result<(FakeApp, Obj), Response> {
     let (parts, body) = req.into_parts();
     let app = app_from_token(st, &parts.headers)?;
+    // These endpoints take the app access token (`AccessTokenTypeApp` in the official SDK).
+    let token = bearer(&parts.headers).map_err(error)?;
+    if !lock(&st.app_kind).contains(token) {
+        return Err(error(CODE_APP_TOKEN_INVALID));
+    }
     let obj = json_body(&parts.headers, body, Shape::Open).await?;
     if require(&obj, "grant_type", Shape::Open)? != grant {
         let why = format!("grant_type must be {grant}");

@@ -33,6 +33,9 @@
 //!   self-built app `app_access_token` and `tenant_access_token` are the same value, as in the
 //!   fixture). Missing `Authorization` → 99991661; not `Bearer t-…` → 99991671; unknown, expired or
 //!   revoked ([`FakePlatform::revoke_app_tokens`](crate::FakePlatform::revoke_app_tokens)) → 99991663.
+//!   The v1 user-token endpoints (`authen/v1/oidc/*`, `authen/v1/access_token`) take the
+//!   **app** access token, as the official SDK declares them: a token the client obtained only
+//!   from `tenant_access_token/internal` → 99991664 (`CODE_APP_TOKEN_INVALID`).
 //! * **User tokens** (`u-…`, 7200 s): missing → 99991661; unknown or revoked → 99991668; expired →
 //!   99991677. **Refresh tokens** (`ur-…`, 30 days) are issued only when the grant's scope has
 //!   `offline_access` and the app has that permission; each is **single use**: a refresh returns a
@@ -85,10 +88,11 @@ use axum::http::Method;
 use url::Url;
 
 pub use envelope::{
-    CODE_BAD_REQUEST, CODE_INVALID_APP, CODE_INVALID_CODE, CODE_INVALID_REFRESH_TOKEN,
-    CODE_INVALID_SECRET, CODE_IP_DENIED, CODE_NO_USER_AUTHORITY, CODE_RATE_LIMITED,
-    CODE_SCOPE_MISSING, CODE_SYSTEM_BUSY, CODE_TENANT_TOKEN_INVALID, CODE_TOKEN_FORMAT,
-    CODE_TOKEN_MISSING, CODE_USER_TOKEN_EXPIRED, CODE_USER_TOKEN_INVALID, RATE_LIMIT_RESET_SECS,
+    CODE_APP_TOKEN_INVALID, CODE_BAD_REQUEST, CODE_INVALID_APP, CODE_INVALID_CODE,
+    CODE_INVALID_REFRESH_TOKEN, CODE_INVALID_SECRET, CODE_IP_DENIED, CODE_NO_USER_AUTHORITY,
+    CODE_RATE_LIMITED, CODE_SCOPE_MISSING, CODE_SYSTEM_BUSY, CODE_TENANT_TOKEN_INVALID,
+    CODE_TOKEN_FORMAT, CODE_TOKEN_MISSING, CODE_USER_TOKEN_EXPIRED, CODE_USER_TOKEN_INVALID,
+    RATE_LIMIT_RESET_SECS,
 };
 
 use crate::clock::FakeClock;
@@ -317,6 +321,10 @@ pub struct Feishu {
     apps: Table<String, FakeApp>,
     users: UserDirectory,
     app_tokens: TokenStore<AppTokenMeta>,
+    /// The app tokens handed out as `app_access_token` (by its endpoint): the v1 user-token
+    /// endpoints take only these (the same values as the tenant tokens for a self-built app,
+    /// but a client must have asked for them as app tokens).
+    app_kind: Mutex<BTreeSet<String>>,
     user_tokens: TokenStore<UserTokenMeta>,
     refresh_tokens: TokenStore<UserTokenMeta>,
     codes: CodeStore<CodeGrant>,
@@ -333,6 +341,7 @@ impl Feishu {
             apps: Table::from_iter([(app.app_id.clone(), app)]),
             users: default_users(other).into_iter().collect(),
             app_tokens: TokenStore::new(clock.clone(), "t-"),
+            app_kind: Mutex::new(BTreeSet::new()),
             user_tokens: TokenStore::new(clock.clone(), "u-"),
             refresh_tokens: TokenStore::new(clock.clone(), "ur-"),
             codes: CodeStore::new(clock.clone(), CODE_PREFIX, CODE_TTL),

@@ -1,0 +1,156 @@
+//! DingTalk HTTP event callbacks (事件订阅): verification, decryption, the encrypted `success`
+//! reply.
+//!
+//! `POST <url>?msg_signature=…&timestamp=…&nonce=…` (also spelled `signature` / `timeStamp`),
+//! body `{"encrypt":"<base64>"}`. In order: body size, method, parameters, body JSON,
+//! signature (SHA-1 of the sorted token, timestamp, nonce and ciphertext; constant-time),
+//! timestamp (milliseconds), decryption (AES-256-CBC, key = base64(`aes_key` + "="), IV = the
+//! key's first 16 bytes, PKCS#7 to 32), length field, owner key (receiver id: the app key for
+//! event subscriptions, the corp id for the legacy callback API, the suite key for third-party
+//! apps), then the event JSON (`EventType`). `check_url` and the suite URL checks are
+//! handshakes; every request is answered with the encrypted string `success`.
+//!
+//! ```
+//! use unilogin_core::events::{EventCodec, EventRequest, Inbound};
+//! use unilogin_dingtalk::events::DingTalkEvents;
+//! let codec = DingTalkEvents::new("tok_example", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "dingexamplecorp")?;
+//! let body = br#"{"encrypt":"5XltAAWvdfK97kdYilpWLDvFNLgY1KFiIXe61pQXlXXnW5VowxHFHeonjkpHsOXGVX2pvz3DMXlh0HGkWNIDHA=="}"#;
+//! let request = EventRequest::new("POST", body)
+//!     .query("msg_signature", "53040adcee37dfbe8258a63af6edfdcd40e32ab5")
+//!     .query("timestamp", "1700000000000")
+//!     .query("nonce", "nonce123");
+//! let Inbound::Handshake(handshake) = codec.open(&request)? else { panic!("check_url") };
+//! assert_eq!(handshake.reply.content_type, "application/json");
+//! # Ok::<(), unilogin_core::events::EventError>(())
+//! ```
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use unilogin_core::events::crypto::MsgCrypt;
+use unilogin_core::events::{
+    Event, EventCodec, EventCredentials, EventError, EventRequest, Handshake, Inbound,
+    PayloadFormat, Plaintext, Reply, parse_timestamp,
+};
+
+use crate::NAME;
+
+/// Event types that are URL checks, answered and never applied.
+const HANDSHAKES: &[&str] = &[
+    "check_url",
+    "check_create_suite_url",
+    "check_update_suite_url",
+];
+
+/// DingTalk's callback codec for one app (token, `aes_key`, owner key).
+#[derive(Debug, Clone)]
+pub struct DingTalkEvents {
+    crypt: MsgCrypt,
+}
+
+impl DingTalkEvents {
+    /// `token` and `aes_key` (43 characters) from the console; `receiver_id` is the owner key
+    /// (app key, corp id or suite key). [`EventError::InvalidConfig`] when unusable.
+    pub fn new(token: &str, aes_key: &str, receiver_id: &str) -> Result<Self, EventError> {
+        Ok(Self {
+            crypt: MsgCrypt::new(token, aes_key, receiver_id)?,
+        })
+    }
+
+    /// From platform-neutral credentials (`token`, `key`, `receiver_id`, all required); the
+    /// shape of [`unilogin_core::events::BuildCodec`].
+    pub fn from_credentials(creds: &EventCredentials) -> Result<Box<dyn EventCodec>, EventError> {
+        let missing = |what| EventError::InvalidConfig { what };
+        let token = creds.token.as_ref().ok_or(missing("token required"))?;
+        let key = creds.key.as_ref().ok_or(missing("aes key required"))?;
+        let receiver = creds
+            .receiver_id
+            .as_deref()
+            .ok_or(missing("receiver id required"))?;
+        Ok(Box::new(Self::new(token.expose(), key.expose(), receiver)?))
+    }
+
+    /// The reply JSON carrying `msg` encrypted with `random`, signed at `timestamp` with
+    /// `nonce` (deterministic; [`EventCodec::acknowledge`] uses fresh values).
+    pub fn seal(&self, msg: &str, random: &[u8; 16], timestamp: &str, nonce: &str) -> Reply {
+        let encrypt = self.crypt.encrypt_with(msg.as_bytes(), random);
+        let body = json!({
+            "msg_signature": self.crypt.signature(timestamp, nonce, &encrypt),
+            "timeStamp": timestamp,
+            "nonce": nonce,
+            "encrypt": encrypt,
+        });
+        Reply::new("application/json", body.to_string())
+    }
+
+    fn success(&self) -> Reply {
+        let random: [u8; 16] = unilogin_core::web_login::random_hex(8)
+            .into_bytes()
+            .try_into()
+            .expect("16 hex characters");
+        let nonce = unilogin_core::web_login::random_hex(8);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        self.seal("success", &random, &now.to_string(), &nonce)
+    }
+}
+
+/// Parses a decrypted DingTalk event: a JSON object with `EventType`; the event id is
+/// `eventId` (event subscription 2.0) when present. Public for fuzzing and fakes.
+pub fn parse_event(plain: Vec<u8>) -> Result<(String, Option<String>, Plaintext), EventError> {
+    let text = String::from_utf8(plain).map_err(|_| EventError::BadUtf8)?;
+    let doc: Value = serde_json::from_str(&text).map_err(|_| EventError::BadJson)?;
+    if !doc.is_object() {
+        return Err(EventError::BadJson);
+    }
+    let event_type = doc
+        .get("EventType")
+        .and_then(Value::as_str)
+        .ok_or(EventError::MissingField { name: "EventType" })?
+        .to_string();
+    let event_id = ["eventId", "EventId"]
+        .iter()
+        .find_map(|k| doc.get(*k).and_then(Value::as_str))
+        .map(str::to_string);
+    Ok((event_type, event_id, Plaintext::new(text, doc)))
+}
+
+impl EventCodec for DingTalkEvents {
+    fn platform(&self) -> &'static str {
+        NAME
+    }
+
+    fn open(&self, request: &EventRequest<'_>) -> Result<Inbound, EventError> {
+        let body = request.bounded_body()?;
+        if request.method() != "POST" {
+            return Err(EventError::MethodNotAllowed);
+        }
+        let signature = request.require_query(&["msg_signature", "signature"])?;
+        let timestamp = request.require_query(&["timestamp", "timeStamp"])?;
+        let nonce = request.require_query(&["nonce"])?;
+        let outer: Value = serde_json::from_slice(body).map_err(|_| EventError::BadJson)?;
+        let encrypt = outer
+            .get("encrypt")
+            .and_then(Value::as_str)
+            .ok_or(EventError::MissingField { name: "encrypt" })?;
+        self.crypt.verify(signature, timestamp, nonce, encrypt)?;
+        let timestamp = Some(parse_timestamp(timestamp, true)?);
+        let (event_type, event_id, plaintext) = parse_event(self.crypt.decrypt(encrypt)?)?;
+        if HANDSHAKES.contains(&event_type.as_str()) {
+            let reply = self.success();
+            return Ok(Inbound::Handshake(Handshake { reply, timestamp }));
+        }
+        Ok(Inbound::Event(Event {
+            event_type,
+            event_id,
+            timestamp,
+            format: PayloadFormat::Json,
+            plaintext,
+        }))
+    }
+
+    fn acknowledge(&self, _event: &Event) -> Reply {
+        self.success()
+    }
+}

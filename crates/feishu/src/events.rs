@@ -1,0 +1,272 @@
+//! Feishu / Lark event subscriptions: URL verification, Encrypt Key decryption, request
+//! signatures, the Verification Token.
+//!
+//! `POST <url>` with a JSON body; in order: body size, method, JSON. With an **Encrypt Key**
+//! the body must be `{"encrypt":"<base64>"}` ([`EventError::NotEncrypted`] otherwise); the
+//! headers `X-Lark-Request-Timestamp`, `X-Lark-Request-Nonce`, `X-Lark-Signature` are checked
+//! first: signature = hex SHA-256(timestamp ‖ nonce ‖ encrypt key ‖ raw body), constant-time;
+//! then decryption: key = SHA-256(encrypt key), IV = the first 16 bytes of the ciphertext,
+//! AES-256-CBC, PKCS#7 to 16. Like the official SDK, a request without signature headers is
+//! accepted only when it decrypts to the URL verification. Without an Encrypt Key the body is
+//! the plaintext and an `encrypt` field is [`EventError::UnexpectedEncryption`].
+//!
+//! The plaintext is then either the URL verification `{"type":"url_verification",
+//! "challenge","token"}` (token checked, answered with `{"challenge": …}`), a schema 2.0
+//! event (`header.event_id`, `header.event_type`, `header.token`, `header.create_time` in
+//! milliseconds) or a v1 event (`uuid`, `event.type`, `token`, `ts` in seconds). The
+//! Verification Token is compared in constant time. Events are acknowledged with
+//! `{"msg":"success"}`.
+//!
+//! ```
+//! use unilogin_core::events::{EventCodec, EventRequest, Inbound};
+//! use unilogin_feishu::events::FeishuEvents;
+//! let codec = FeishuEvents::new("vt_example", None)?;
+//! let body = br#"{"challenge":"abc","token":"vt_example","type":"url_verification"}"#;
+//! let Inbound::Handshake(h) = codec.open(&EventRequest::new("POST", body))? else { panic!() };
+//! assert_eq!(h.reply.body(), br#"{"challenge":"abc"}"#);
+//! # Ok::<(), unilogin_core::events::EventError>(())
+//! ```
+
+use serde_json::{Value, json};
+use unilogin_core::AppSecret;
+use unilogin_core::events::crypto::{
+    aes256_cbc_decrypt, decode_base64, hex, pkcs7_unpad, sha256, verify_hex,
+};
+use unilogin_core::events::{
+    Event, EventCodec, EventCredentials, EventError, EventRequest, Handshake, Inbound,
+    PayloadFormat, Plaintext, Reply, ct_eq_str, parse_timestamp,
+};
+
+use crate::NAME;
+
+/// Feishu's callback codec for one app (Verification Token, optional Encrypt Key).
+#[derive(Clone)]
+pub struct FeishuEvents {
+    verification_token: AppSecret,
+    encrypt_key: Option<(AppSecret, [u8; 32])>,
+}
+
+impl std::fmt::Debug for FeishuEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeishuEvents")
+            .field("verification_token", &self.verification_token)
+            .field("encrypt_key", &self.encrypt_key.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl FeishuEvents {
+    /// The app's Verification Token (required) and Encrypt Key (recommended: without it
+    /// requests are neither signed nor encrypted, and only the token authenticates them).
+    pub fn new(verification_token: &str, encrypt_key: Option<&str>) -> Result<Self, EventError> {
+        if verification_token.is_empty() {
+            return Err(EventError::InvalidConfig {
+                what: "empty verification token",
+            });
+        }
+        let encrypt_key = match encrypt_key {
+            Some("") => {
+                return Err(EventError::InvalidConfig {
+                    what: "empty encrypt key",
+                });
+            }
+            Some(k) => Some((AppSecret::new(k), sha256(k.as_bytes()))),
+            None => None,
+        };
+        Ok(Self {
+            verification_token: AppSecret::new(verification_token),
+            encrypt_key,
+        })
+    }
+
+    /// From platform-neutral credentials (`token` required, `key` optional); the shape of
+    /// [`unilogin_core::events::BuildCodec`].
+    pub fn from_credentials(creds: &EventCredentials) -> Result<Box<dyn EventCodec>, EventError> {
+        let token = creds.token.as_ref().ok_or(EventError::InvalidConfig {
+            what: "verification token required",
+        })?;
+        let key = creds.key.as_ref().map(AppSecret::expose);
+        Ok(Box::new(Self::new(token.expose(), key)?))
+    }
+
+    /// The `X-Lark-Signature` of `body` at `timestamp` with `nonce` (needs an Encrypt Key).
+    pub fn signature(&self, timestamp: &str, nonce: &str, body: &[u8]) -> Option<String> {
+        let (key, _) = self.encrypt_key.as_ref()?;
+        let mut input = Vec::with_capacity(timestamp.len() + nonce.len() + key.len() + body.len());
+        for part in [
+            timestamp.as_bytes(),
+            nonce.as_bytes(),
+            key.expose().as_bytes(),
+            body,
+        ] {
+            input.extend_from_slice(part);
+        }
+        Some(hex(&sha256(&input)))
+    }
+
+    fn token_matches(&self, token: Option<&str>) -> Result<(), EventError> {
+        match token {
+            Some(t) if ct_eq_str(t, self.verification_token.expose()) => Ok(()),
+            _ => Err(EventError::WrongToken),
+        }
+    }
+}
+
+/// Decrypts a Feishu `encrypt` value with the SHA-256 of the Encrypt Key. Public for fuzzing.
+pub fn decrypt(key: &[u8; 32], encrypt: &str) -> Result<Vec<u8>, EventError> {
+    let raw = decode_base64(encrypt)?;
+    if raw.len() < 32 {
+        return Err(EventError::BadCiphertext);
+    }
+    let (iv, data) = raw.split_at(16);
+    let iv: [u8; 16] = iv.try_into().map_err(|_| EventError::BadCiphertext)?;
+    let mut plain = aes256_cbc_decrypt(key, &iv, data)?;
+    pkcs7_unpad(&mut plain, 16)?;
+    Ok(plain)
+}
+
+/// A parsed Feishu payload.
+#[derive(Debug)]
+pub enum Parsed {
+    /// The URL verification, with its challenge and token.
+    Challenge {
+        /// The challenge to echo.
+        challenge: String,
+        /// The token it carries.
+        token: Option<String>,
+    },
+    /// An event (type, id, token, `create_time`/`ts`) and its plaintext.
+    Event {
+        /// `header.event_type` or `event.type`.
+        event_type: String,
+        /// `header.event_id` or `uuid`.
+        event_id: Option<String>,
+        /// `header.token` or `token`.
+        token: Option<String>,
+        /// `header.create_time` (ms) or `ts` (s), when parseable.
+        created: Option<std::time::SystemTime>,
+        /// The payload.
+        plaintext: Plaintext,
+    },
+}
+
+/// Parses a decrypted (or plain) Feishu payload. Public for fuzzing.
+pub fn parse_payload(text: String) -> Result<Parsed, EventError> {
+    let doc: Value = serde_json::from_str(&text).map_err(|_| EventError::BadJson)?;
+    let s = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+    if doc.get("type").and_then(Value::as_str) == Some("url_verification") {
+        let challenge =
+            s(doc.get("challenge")).ok_or(EventError::MissingField { name: "challenge" })?;
+        let token = s(doc.get("token"));
+        return Ok(Parsed::Challenge { challenge, token });
+    }
+    let (event_type, event_id, token, created) = match doc.get("header") {
+        Some(h) => (
+            s(h.get("event_type")),
+            s(h.get("event_id")),
+            s(h.get("token")),
+            s(h.get("create_time")).and_then(|t| parse_timestamp(&t, true).ok()),
+        ),
+        None => (
+            s(doc.pointer("/event/type")),
+            s(doc.get("uuid")),
+            s(doc.get("token")),
+            s(doc.get("ts")).and_then(|t| parse_timestamp(&t, false).ok()),
+        ),
+    };
+    let event_type = event_type.ok_or(EventError::MissingField { name: "event_type" })?;
+    let event_id = Some(event_id.ok_or(EventError::MissingField { name: "event_id" })?);
+    let plaintext = Plaintext::new(text, doc);
+    Ok(Parsed::Event {
+        event_type,
+        event_id,
+        token,
+        created,
+        plaintext,
+    })
+}
+
+impl EventCodec for FeishuEvents {
+    fn platform(&self) -> &'static str {
+        NAME
+    }
+
+    fn open(&self, request: &EventRequest<'_>) -> Result<Inbound, EventError> {
+        let body = request.bounded_body()?;
+        if request.method() != "POST" {
+            return Err(EventError::MethodNotAllowed);
+        }
+        let outer: Value = serde_json::from_slice(body).map_err(|_| EventError::BadJson)?;
+        let encrypt = outer.get("encrypt");
+        let mut signed_at = None;
+        let text = match (&self.encrypt_key, encrypt) {
+            (None, Some(_)) => return Err(EventError::UnexpectedEncryption),
+            (None, None) => String::from_utf8(body.to_vec()).map_err(|_| EventError::BadUtf8)?,
+            (Some(_), None) => return Err(EventError::NotEncrypted),
+            (Some((_, key)), Some(encrypt)) => {
+                let encrypt = encrypt
+                    .as_str()
+                    .ok_or(EventError::MissingField { name: "encrypt" })?;
+                let sig = request.header_value("X-Lark-Signature")?;
+                if let Some(sig) = sig {
+                    let ts = request.header_value("X-Lark-Request-Timestamp")?;
+                    let ts = ts.ok_or(EventError::MissingParameter {
+                        name: "X-Lark-Request-Timestamp",
+                    })?;
+                    let nonce = request.header_value("X-Lark-Request-Nonce")?;
+                    let nonce = nonce.ok_or(EventError::MissingParameter {
+                        name: "X-Lark-Request-Nonce",
+                    })?;
+                    let expected = self
+                        .signature(ts, nonce, body)
+                        .ok_or(EventError::BadSignature)?;
+                    verify_hex(&expected, sig)?;
+                    signed_at = Some(parse_timestamp(ts, false)?);
+                }
+                let text =
+                    String::from_utf8(decrypt(key, encrypt)?).map_err(|_| EventError::BadUtf8)?;
+                if sig.is_none()
+                    && !matches!(parse_payload(text.clone())?, Parsed::Challenge { .. })
+                {
+                    return Err(EventError::MissingParameter {
+                        name: "X-Lark-Signature",
+                    });
+                }
+                text
+            }
+        };
+        match parse_payload(text)? {
+            Parsed::Challenge { challenge, token } => {
+                self.token_matches(token.as_deref())?;
+                let reply = Reply::new(
+                    "application/json",
+                    json!({ "challenge": challenge }).to_string(),
+                );
+                Ok(Inbound::Handshake(Handshake {
+                    reply,
+                    timestamp: signed_at,
+                }))
+            }
+            Parsed::Event {
+                event_type,
+                event_id,
+                token,
+                created,
+                plaintext,
+            } => {
+                self.token_matches(token.as_deref())?;
+                Ok(Inbound::Event(Event {
+                    event_type,
+                    event_id,
+                    timestamp: signed_at.or(created),
+                    format: PayloadFormat::Json,
+                    plaintext,
+                }))
+            }
+        }
+    }
+
+    fn acknowledge(&self, _event: &Event) -> Reply {
+        Reply::new("application/json", r#"{"msg":"success"}"#)
+    }
+}
