@@ -116,7 +116,7 @@ impl ConfigLoader for SqlConfigStore {
         Ok(Some(format!("{modified}:{n}:{recent}")))
     }
 
-    /// The rows modified at or after the cursor (less [`CLOCK_SKEW_WINDOW_MS`]): live ones as
+    /// The rows modified at or after the cursor (less a 5 s window for clock skew between writers): live ones as
     /// entries, deleted ones as removals (unless the same tenant and platform has a live row
     /// again). The next cursor is read first, so nothing written meanwhile is missed. `None`
     /// (read everything) when the row count moved by more than the new rows found: a row

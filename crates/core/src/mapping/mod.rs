@@ -106,7 +106,7 @@ impl JsonPath {
 ///
 /// - **Identifiers**: `user_id`, `union_id` and `open_id` are each present exactly when the
 ///   platform gave that identifier (none is invented, none stands in for another); `subject`
-///   is the one the subject policy chose (see [`subject`](self::subject)), always present.
+///   is the one the subject policy chose (see [`subject`]), always present.
 /// - **Normalised** (every platform alike, see [`normalize`]): text fields are trimmed and
 ///   never `Some("")`; `mobile` is the national number in digits and `mobile_country_code` the
 ///   country calling code, however the platform wrote them; `email` is kept as given for
