@@ -25,7 +25,9 @@ fn cases() -> Vec<Case> {
             doc: fixture(fx::USERINFO_OIDC),
             want: Want::Profile(Box::new(UserProfile {
                 name: s("Zhang San"),
+                // `+8613800000000`: the country code moves to its own field.
                 mobile: s("13800000000"),
+                mobile_country_code: s("86"),
                 email: s("user001@example.com"),
                 avatar: s("https://example.com/avatar/user001.png"),
                 extra: extra(&[
