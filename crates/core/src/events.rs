@@ -38,6 +38,9 @@
 //! ```
 
 pub mod crypto;
+mod directory;
+
+pub use directory::{DirectoryChange, LeaveReason, PersonIds};
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -532,6 +535,14 @@ pub trait EventCodec: Send + Sync + fmt::Debug {
 
     /// The reply that acknowledges `event` (encrypted where the platform wants it).
     fn acknowledge(&self, event: &Event) -> Reply;
+
+    /// What `event` means for the directory: the people who left or were disabled, the
+    /// profiles that changed. Events of other types have none (an empty list); an event of a
+    /// lifecycle type that lacks the fields the platform always sends is an error.
+    fn changes(&self, event: &Event) -> Result<Vec<DirectoryChange>, EventError> {
+        let _ = event;
+        Ok(Vec::new())
+    }
 }
 
 /// The credentials of a platform's event subscription, platform-neutral: each platform's

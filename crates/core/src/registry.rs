@@ -11,6 +11,7 @@
 //!         user_agent_markers: &["dingtalk"],
 //!         in_client: InClient::Jsapi(JSAPI_LOGIN),
 //!         build: DingTalk::build,
+//!         events: Some(DingTalkEvents::from_credentials),
 //!     }
 //! }
 //! ```
@@ -51,6 +52,9 @@ pub struct PlatformRegistration {
     pub in_client: InClient,
     /// Builds a handler for one tenant's configuration, validating it.
     pub build: fn(PlatformContext<'_>) -> Result<Arc<dyn Platform>>,
+    /// Builds the platform's event-callback codec from a tenant's event credentials, when the
+    /// platform pushes events (see [`crate::events`]); `None` when it has no callbacks.
+    pub events: Option<crate::events::BuildCodec>,
 }
 
 inventory::collect!(PlatformRegistration);

@@ -77,6 +77,7 @@ inventory::submit! {
         user_agent_markers: &[],
         in_client: InClient::None,
         build,
+        events: None,
     }
 }
 
@@ -97,6 +98,7 @@ inventory::submit! {
             params: jsapi_params,
         }),
         build,
+        events: None,
     }
 }
 

@@ -71,6 +71,7 @@ inventory::submit! {
         user_agent_markers: &[],
         in_client: InClient::None,
         build,
+        events: None,
     }
 }
 

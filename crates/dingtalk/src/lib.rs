@@ -69,6 +69,8 @@ inventory::submit! {
         user_agent_markers: &["dingtalk"],
         in_client: InClient::Jsapi(JSAPI),
         build: DingTalk::build,
+
+        events: Some(events::DingTalkEvents::from_credentials),
     }
 }
 

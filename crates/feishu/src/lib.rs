@@ -40,6 +40,8 @@ inventory::submit! {
         user_agent_markers: &["lark/", "larklocale", "feishu"],
         in_client: InClient::Jsapi(JSAPI_LOGIN),
         build: Feishu::build,
+
+        events: Some(events::FeishuEvents::from_credentials),
     }
 }
 

@@ -84,6 +84,8 @@ inventory::submit! {
         user_agent_markers: &["wxwork"],
         in_client: InClient::Redirect,
         build: WeCom::build,
+
+        events: Some(events::WeComEvents::from_credentials),
     }
 }
 
