@@ -9,14 +9,16 @@
 //! - `sealed`: `rest` as the plaintext, correctly encrypted and signed, so the JSON / XML
 //!   event parsers run on arbitrary input; an opened event must carry exactly that plaintext.
 //!
-//! Every outcome is an `Inbound` or a typed `EventError`; nothing may panic.
+//! Every outcome is an `Inbound` or a typed `EventError`; nothing may panic. Opened events and
+//! arbitrary JSON documents also go through the lifecycle interpreters (`changes`,
+//! `directory_changes`): every change they return names a person.
 #![no_main]
 
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use unilogin_core::events::crypto::{MsgCrypt, aes256_cbc_encrypt, encode_base64, sha256};
-use unilogin_core::events::{EventCodec, EventError, EventRequest, Inbound};
+use unilogin_core::events::{DirectoryChange, EventCodec, EventError, EventRequest, Inbound};
 use unilogin_dingtalk::events::DingTalkEvents;
 use unilogin_feishu::events::FeishuEvents;
 use unilogin_wecom::events::{WeComEvents, xml_to_json};
@@ -158,6 +160,7 @@ fuzz_target!(|data: &[u8]| {
                 );
                 assert!(!event.event_type.is_empty());
                 let _ = codec.acknowledge(&event);
+                check_changes(codec, &event);
             }
         }
         _ => {
@@ -176,7 +179,39 @@ fuzz_target!(|data: &[u8]| {
                     rest_bytes,
                     "the event carries its plaintext"
                 );
+                check_changes(&c.feishu, &event);
+            }
+            // The lifecycle interpreters on arbitrary JSON documents of every event type.
+            if let Ok(doc) = serde_json::from_slice::<serde_json::Value>(rest_bytes) {
+                let ty = String::from_utf8_lossy(&[selector]).into_owned();
+                for t in [ty.as_str(), "user_leave_org", "contact.user.updated_v3", "change_contact", "user_status_change"] {
+                    for r in [
+                        unilogin_dingtalk::events::directory_changes(t, &doc),
+                        unilogin_feishu::events::directory_changes(t, &doc),
+                        unilogin_wecom::events::directory_changes(t, &doc),
+                    ] {
+                        check_change_list(r);
+                    }
+                }
             }
         }
     }
 });
+
+/// The directory changes of an opened event: a list of changes that each name a person, or a
+/// typed error.
+fn check_changes(codec: &dyn EventCodec, event: &unilogin_core::events::Event) {
+    check_change_list(codec.changes(event));
+}
+
+fn check_change_list(result: Result<Vec<DirectoryChange>, EventError>) {
+    match result {
+        Ok(changes) => {
+            for change in changes {
+                assert!(!change.ids().is_empty(), "a change names nobody");
+                assert!(!change.kind().is_empty());
+            }
+        }
+        Err(e) => assert!(!e.kind().is_empty()),
+    }
+}

@@ -611,3 +611,109 @@ async fn an_any_tenant_guard_leaves_the_check_to_the_route() {
     assert_eq!(r.status(), 403);
     assert_eq!(www(&r), WRONG_TENANT);
 }
+
+#[tokio::test]
+async fn a_revoked_subject_loses_its_earlier_tokens_at_once_but_may_log_in_again() {
+    let keys = SessionKeys::generate().unwrap();
+    let iss = issuer(&keys);
+    let list = Arc::new(MemoryRevocationList::new());
+    let (base, _) = guarded(
+        Guard::for_issuer(&iss)
+            .tenant("acme")
+            .revocation(list.clone()),
+    )
+    .await;
+    let url = format!("{base}/me");
+    let now = SystemTime::now();
+    let earlier = iss
+        .issue_at(&alice(), &[], now - Duration::from_secs(20))
+        .unwrap();
+    let linked = iss
+        .issue_for_account(
+            &profile(json!({"platform": "wecom", "tenant": "acme", "user_id": "zs"})),
+            &[],
+            "acct-1",
+        )
+        .unwrap();
+    let bob = iss
+        .issue_at(
+            &profile(json!({"platform": "dingtalk", "tenant": "acme", "user_id": "bob"})),
+            &[],
+            now - Duration::from_secs(20),
+        )
+        .unwrap();
+    for s in [&earlier, &linked, &bob] {
+        assert_eq!(get_with(&url, &s.token).await.status(), 200);
+    }
+    // "alice left" ten seconds ago: her earlier token is refused like a revoked token.
+    list.revoke_subject(
+        &unilogin_axum::session::subject_key("acme", "dingtalk", "alice"),
+        now - Duration::from_secs(10),
+        now + iss.ttl(),
+    )
+    .await
+    .unwrap();
+    let r = get_with(&url, &earlier.token).await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(www(&r), BAD);
+    // A token from a later login is accepted; other people are untouched.
+    let later = iss.issue(&alice(), &[]).unwrap();
+    assert_eq!(get_with(&url, &later.token).await.status(), 200);
+    assert_eq!(get_with(&url, &bob.token).await.status(), 200);
+    // Revoking an account refuses the linked identity's token.
+    assert_eq!(get_with(&url, &linked.token).await.status(), 200);
+    list.revoke_subject(
+        &unilogin_axum::session::account_key("acct-1"),
+        SystemTime::now(),
+        SystemTime::now() + iss.ttl(),
+    )
+    .await
+    .unwrap();
+    let r = get_with(&url, &linked.token).await;
+    assert_eq!((r.status().as_u16(), www(&r)), (401, BAD.to_string()));
+}
+
+/// A shared list whose store does not answer.
+struct Unreachable;
+
+#[async_trait::async_trait]
+impl RevocationList for Unreachable {
+    async fn revoke(&self, _: &str, _: SystemTime) {}
+    async fn is_revoked(&self, _: &str) -> bool {
+        true
+    }
+    async fn check(&self, _: &str) -> Result<bool, unilogin_axum::session::Unreachable> {
+        Err(unilogin_axum::session::Unreachable)
+    }
+    async fn revoke_subject(
+        &self,
+        _: &str,
+        _: SystemTime,
+        _: SystemTime,
+    ) -> Result<(), unilogin_axum::session::Unreachable> {
+        Err(unilogin_axum::session::Unreachable)
+    }
+    async fn check_claims(
+        &self,
+        _: &unilogin_axum::session::Claims,
+    ) -> Result<bool, unilogin_axum::session::Unreachable> {
+        Err(unilogin_axum::session::Unreachable)
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_revocation_list_is_503_not_a_signed_out_401() {
+    let keys = SessionKeys::generate().unwrap();
+    let iss = issuer(&keys);
+    let (base, guard) = guarded(
+        Guard::for_issuer(&iss)
+            .tenant("acme")
+            .revocation(Arc::new(Unreachable)),
+    )
+    .await;
+    let token = iss.issue(&alice(), &[]).unwrap().token;
+    let r = get_with(&format!("{base}/me"), &token).await;
+    assert_eq!(r.status(), 503);
+    let e = guard.verify(&token).await.unwrap_err();
+    assert_eq!(e.kind(), &RejectionKind::Unavailable);
+}

@@ -40,6 +40,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::events::{EventCodec, EventCredentials, EventError};
 use crate::http::{HttpClient, HttpConfig};
 use crate::identity::IdentityPolicy;
 use crate::mapping::ScopeRules;
@@ -114,6 +115,84 @@ pub struct PlatformConfig {
     /// Platform-specific flow options.
     #[serde(default)]
     pub options: serde_json::Map<String, serde_json::Value>,
+    /// The platform's event subscription (callbacks the platform pushes: a member left, a
+    /// profile changed…), when the tenant receives events; see [`EventSettings`].
+    #[serde(default)]
+    pub events: Option<EventSettings>,
+}
+
+/// One tenant's event subscription on one platform: the credentials the platform's console
+/// shows for its callback URL. `Debug` never shows `token` or `key`.
+///
+/// | platform | `token` | `key` | `receiver_id` (default: `app_key`) |
+/// |---|---|---|---|
+/// | DingTalk | token | aes_key (43 characters) | the app key (the owner key of 事件订阅) |
+/// | Feishu | Verification Token | Encrypt Key (optional, recommended) | unused |
+/// | WeCom | Token | EncodingAESKey (43 characters) | the corp id (= `app_key`) |
+///
+/// ```
+/// use unilogin_core::config::PlatformConfig;
+/// let cfg: PlatformConfig = serde_json::from_value(serde_json::json!({
+///     "tenant": "acme", "platform": "some-platform", "app_key": "k", "app_secret": "s",
+///     "events": { "token": "tok3n", "key": "k3y" }
+/// })).unwrap();
+/// let events = cfg.events.as_ref().unwrap();
+/// assert_eq!(events.credentials(&cfg).receiver_id.as_deref(), Some("k"));
+/// assert!(!format!("{cfg:?}").contains("tok3n") && !format!("{cfg:?}").contains("k3y"));
+/// ```
+#[derive(Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSettings {
+    /// The callback token (DingTalk token, Feishu Verification Token, WeCom Token).
+    #[serde(default)]
+    pub token: Option<AppSecret>,
+    /// The encryption key (DingTalk aes_key, Feishu Encrypt Key, WeCom EncodingAESKey).
+    #[serde(default)]
+    pub key: Option<AppSecret>,
+    /// Who the messages are for; default: the configuration's `app_key` (DingTalk's app key,
+    /// WeCom's corp id). Feishu ignores it.
+    #[serde(default)]
+    pub receiver_id: Option<String>,
+}
+
+impl fmt::Debug for EventSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mark = |v: &Option<AppSecret>| if v.is_some() { "***" } else { "-" };
+        f.debug_struct("EventSettings")
+            .field("token", &mark(&self.token))
+            .field("key", &mark(&self.key))
+            .field("receiver_id", &self.receiver_id)
+            .finish()
+    }
+}
+
+impl EventSettings {
+    /// The platform-neutral credentials of `config` (whose `events` these are): the receiver
+    /// id defaults to its `app_key`.
+    pub fn credentials(&self, config: &PlatformConfig) -> EventCredentials {
+        EventCredentials {
+            token: self.token.clone(),
+            key: self.key.clone(),
+            receiver_id: Some(
+                self.receiver_id
+                    .clone()
+                    .unwrap_or_else(|| config.app_key.as_str().to_string()),
+            ),
+        }
+    }
+}
+
+/// The configuration field an [`EventError::InvalidConfig`] is about, from its fixed words.
+fn event_field(what: &str) -> &'static str {
+    if what.contains("receiver") {
+        "events.receiver_id"
+    } else if what.contains("token") {
+        "events.token"
+    } else if what.contains("key") {
+        "events.key"
+    } else {
+        "events"
+    }
 }
 
 impl fmt::Debug for PlatformConfig {
@@ -132,6 +211,7 @@ impl fmt::Debug for PlatformConfig {
             .field("session_scopes", &self.session_scopes.is_some())
             .field("identity", &self.identity)
             .field("options", &self.options.keys().collect::<Vec<_>>())
+            .field("events", &self.events)
             .finish_non_exhaustive()
     }
 }
@@ -281,6 +361,9 @@ impl PlatformConfig {
         {
             problems.push(self.scoped(e));
         }
+        if let Err(e) = self.event_codec() {
+            problems.push(e);
+        }
         if !problems.is_empty() {
             // The platform's own checks assume the generic ones passed.
             return problems;
@@ -292,6 +375,35 @@ impl PlatformConfig {
             problems.push(self.scoped(e));
         }
         problems
+    }
+
+    /// Builds this configuration's event codec (the platform's callback scheme with the
+    /// tenant's `events` credentials): `Ok(None)` without `events`; an [`Error::Config`] naming
+    /// the field (`events.key` for an AES key of the wrong length…) when the credentials are
+    /// unusable or the platform pushes no events. [`validate`](Self::validate) runs it, so a
+    /// configuration that loaded builds its codec.
+    ///
+    /// ```
+    /// use unilogin_core::config::PlatformConfig;
+    /// let cfg: PlatformConfig = serde_json::from_value(serde_json::json!({
+    ///     "tenant": "acme", "platform": "some-platform", "app_key": "k", "app_secret": "s"
+    /// })).unwrap();
+    /// assert!(cfg.event_codec().unwrap().is_none());
+    /// ```
+    pub fn event_codec(&self) -> Result<Option<Box<dyn EventCodec>>> {
+        let Some(settings) = &self.events else {
+            return Ok(None);
+        };
+        let registration = Registry::get(self.platform.as_str())?;
+        let Some(build) = registration.events else {
+            return Err(self.error("events", "this platform pushes no events"));
+        };
+        build(&settings.credentials(self))
+            .map(Some)
+            .map_err(|e| match e {
+                EventError::InvalidConfig { what } => self.error(event_field(what), what),
+                other => self.error("events", other.kind()),
+            })
     }
 
     /// Puts this configuration's tenant and platform on a configuration error that lacks them.

@@ -440,6 +440,11 @@ pub enum Error {
     /// identity linked elsewhere): see [`crate::identity`].
     #[error("identity: {0}")]
     Identity(crate::identity::IdentityError),
+
+    /// A page URL given to sign a JSAPI configuration is not usable (see
+    /// [`crate::jsapi::PageUrl`]): nothing was fetched or signed.
+    #[error("page URL {0}")]
+    InvalidPageUrl(crate::jsapi::PageUrlProblem),
 }
 
 fn fmt_scope(tenant: &Option<TenantId>, platform: &Option<String>) -> String {
@@ -567,6 +572,7 @@ impl Error {
             Error::InvalidCallback { .. } => "invalid_callback",
             Error::Internal(_) => "internal",
             Error::Identity(e) => e.kind(),
+            Error::InvalidPageUrl(_) => "invalid_page_url",
         }
     }
 }
@@ -633,6 +639,8 @@ fn is_secret_name(word: &str) -> bool {
         "cookie",
         "apikey",
         "privatekey",
+        // Mini-program `session_key` (Feishu, WeCom, WeChat).
+        "sessionkey",
     ];
     let norm: String = word
         .chars()

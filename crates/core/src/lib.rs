@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod identity;
+pub mod jsapi;
 pub mod mapping;
 pub mod platform;
 pub mod redirect;
@@ -27,8 +28,9 @@ pub mod user_agent;
 pub mod web_login;
 
 pub use error::{Error, ErrorClass, Result, UpstreamCode, UpstreamCtx};
+pub use jsapi::{JsapiConfig, TicketKind};
 pub use mapping::{MappingRules, UserProfile};
-pub use platform::{Flow, Identity, Platform};
+pub use platform::{CodeKind, Flow, Identity, Platform};
 pub use registry::{PlatformRegistration, Registry};
 pub use sso::{Login, Prepared, Sso};
 pub use types::{

@@ -98,7 +98,7 @@ impl DingTalk {
     }
 
     /// Sends an `oapi` request and checks its envelope: errcode (88: `sub_code`), ban pages.
-    async fn oapi(&self, ctx: &UpstreamCtx, req: RequestBuilder) -> Result<Response> {
+    pub(crate) async fn oapi(&self, ctx: &UpstreamCtx, req: RequestBuilder) -> Result<Response> {
         let banned = |code, wait| fail(ctx, &RateLimited, code, "", Some(wait));
         let response = match self.base.http.send(ctx, req).await {
             Err(Error::BadResponse {
@@ -126,7 +126,12 @@ impl DingTalk {
     }
 
     /// Sends an `api.dingtalk.com` request: success is HTTP 2xx, errors carry a string `code`.
-    async fn api(&self, ctx: &UpstreamCtx, req: RequestBuilder, by: By) -> Result<Response> {
+    pub(crate) async fn api(
+        &self,
+        ctx: &UpstreamCtx,
+        req: RequestBuilder,
+        by: By,
+    ) -> Result<Response> {
         let response = self.base.http.send(ctx, req).await?;
         if response.is_success() {
             return Ok(response);

@@ -44,7 +44,7 @@ fn text(code: &str) -> ErrorClass {
         | "Forbidden.AccessDenied.QpmLimitForAppkeyAndApi"
         | "qps.exceed.limit"
         | "request.overlimit" => RateLimited,
-        "ServiceUnavailable" => Transient,
+        "ServiceUnavailable" | "systemBusy" => Transient,
         t if t.starts_with("Throttling") => RateLimited,
         _ => Other,
     }

@@ -10,6 +10,21 @@
 //! apps), then the event JSON (`EventType`). `check_url` and the suite URL checks are
 //! handshakes; every request is answered with the encrypted string `success`.
 //!
+//! **Directory changes** ([`EventCodec::changes`]), from the contact events (top-level fields,
+//! PascalCase in the classic callbacks, camelCase in some event-subscription 2.0 pushes: both
+//! are read):
+//!
+//! | `EventType` | change |
+//! |---|---|
+//! | `user_leave_org` | [`DirectoryChange::Left`] ([`LeaveReason::Left`]), one per `UserId` |
+//! | `user_modify_org`, `user_add_org`, `user_active_org` | [`DirectoryChange::Updated`], one per `UserId` |
+//! | anything else | none |
+//!
+//! `UserId` / `userId` is an array of user ids (a single string is accepted too) and becomes
+//! [`PersonIds::user_id`]; `CorpId` / `corpId` becomes [`PersonIds::org_id`]. DingTalk has no
+//! "disabled" event. A person who joins or activates their account gets `Updated` so that any
+//! profile cached under a reused user id (a re-hire) is dropped; it revokes nothing.
+//!
 //! ```
 //! use unilogin_core::events::{EventCodec, EventRequest, Inbound};
 //! use unilogin_dingtalk::events::DingTalkEvents;
@@ -29,8 +44,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 use unilogin_core::events::crypto::MsgCrypt;
 use unilogin_core::events::{
-    Event, EventCodec, EventCredentials, EventError, EventRequest, Handshake, Inbound,
-    PayloadFormat, Plaintext, Reply, parse_timestamp,
+    DirectoryChange, Event, EventCodec, EventCredentials, EventError, EventRequest, Handshake,
+    Inbound, LeaveReason, PayloadFormat, PersonIds, Plaintext, Reply, parse_timestamp,
 };
 
 use crate::NAME;
@@ -116,6 +131,75 @@ pub fn parse_event(plain: Vec<u8>) -> Result<(String, Option<String>, Plaintext)
     Ok((event_type, event_id, Plaintext::new(text, doc)))
 }
 
+/// The directory changes a decrypted DingTalk event document carries (see the
+/// [module documentation](self)); [`EventCodec::changes`] on its document. Public for fuzzing
+/// and fakes.
+///
+/// ```
+/// use unilogin_core::events::{DirectoryChange, LeaveReason};
+/// use unilogin_dingtalk::events::directory_changes;
+/// let doc = serde_json::json!({
+///     "EventType": "user_leave_org", "CorpId": "dingcorp", "UserId": ["0146", "0147"],
+/// });
+/// let changes = directory_changes("user_leave_org", &doc)?;
+/// assert_eq!(changes.len(), 2);
+/// let DirectoryChange::Left { ids, reason } = &changes[0] else { panic!("left") };
+/// assert_eq!((ids.user_id.as_deref(), ids.org_id.as_deref()), (Some("0146"), Some("dingcorp")));
+/// assert_eq!(*reason, LeaveReason::Left);
+/// assert!(directory_changes("org_dept_create", &doc)?.is_empty());
+/// # Ok::<(), unilogin_core::events::EventError>(())
+/// ```
+pub fn directory_changes(
+    event_type: &str,
+    doc: &Value,
+) -> Result<Vec<DirectoryChange>, EventError> {
+    let leave = match event_type {
+        "user_leave_org" => true,
+        "user_modify_org" | "user_add_org" | "user_active_org" => false,
+        _ => return Ok(Vec::new()),
+    };
+    let field = |names: [&str; 2]| names.iter().find_map(|n| doc.get(*n));
+    let org_id = field(["CorpId", "corpId"])
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    let users: Vec<String> = match field(["UserId", "userId"]) {
+        Some(Value::Array(items)) => items.iter().filter_map(id_text).collect(),
+        Some(one) => id_text(one).into_iter().collect(),
+        None => Vec::new(),
+    };
+    if users.is_empty() {
+        return Err(EventError::MissingField { name: "UserId" });
+    }
+    Ok(users
+        .into_iter()
+        .map(|user_id| {
+            let ids = PersonIds {
+                user_id: Some(user_id),
+                org_id: org_id.clone(),
+                ..PersonIds::default()
+            };
+            if leave {
+                DirectoryChange::Left {
+                    ids,
+                    reason: LeaveReason::Left,
+                }
+            } else {
+                DirectoryChange::Updated { ids }
+            }
+        })
+        .collect())
+}
+
+/// A user id: a non-empty string, or a number written as its decimal text.
+fn id_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 impl EventCodec for DingTalkEvents {
     fn platform(&self) -> &'static str {
         NAME
@@ -152,5 +236,9 @@ impl EventCodec for DingTalkEvents {
 
     fn acknowledge(&self, _event: &Event) -> Reply {
         self.success()
+    }
+
+    fn changes(&self, event: &Event) -> Result<Vec<DirectoryChange>, EventError> {
+        directory_changes(&event.event_type, event.plaintext.expose_document())
     }
 }

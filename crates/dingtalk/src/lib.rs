@@ -20,16 +20,44 @@
 //! = `openid` (default) or `openid corpid` (the user picks an organisation), `restrict_to_corp`
 //! (default `false`; `true` needs `corp_id` and scope `openid corpid`, the default then: the
 //! authorize page offers only that organisation).
+//!
+//! ## JSAPI signatures (`dd.config`)
+//! [`Prepared::jsapi_config`] with [`TicketKind::Jsapi`] signs a page for `dd.config`: the
+//! JSAPI ticket is fetched with the app token — `GET oapi get_jsapi_ticket?access_token=`
+//! (`ticket`, `expires_in`), or with `app_token_api: v1` `POST v1.0/oauth2/jsapiTickets` with
+//! header `x-acs-dingtalk-access-token` (`jsapiTicket`, `expireIn`) — and cached by the core per
+//! app and app token. The object is `{agentId, corpId, timeStamp, nonceStr, signature, type: 0,
+//! jsApiList}` (camel-case **`timeStamp`**, in seconds; `jsApiList` names without `dd.`); it
+//! needs `agent_id` (the micro-app's AgentId) and `corp_id` in the configuration. Sign
+//! `location.href` exactly as the page sees it: 52013 ("signature mismatch") is almost always
+//! another URL (fragment, PC vs mobile, encoding, http vs https). `dd.getAuthCode` needs no
+//! `dd.config`.
+//!
+//! ## Mini-apps
+//! A DingTalk mini-app (小程序) gets its login code with `dd.getAuthCode({corpId})` (no
+//! `dd.config` needed), the very code an H5 page gets, redeemed by the same exchange. Redeem it
+//! with [`Prepared::login_with_code`] or, naming the kind,
+//! [`Prepared::login_with_code_kind`]`(`[`CodeKind::MiniProgram`]`, …)`: the handler declares
+//! mini-program codes exactly when it offers the H5 login (`options.h5`, default `true`).
+//!
+//! [`Prepared::jsapi_config`]: unilogin_core::Prepared::jsapi_config
+//! [`Prepared::login_with_code`]: unilogin_core::Prepared::login_with_code
+//! [`Prepared::login_with_code_kind`]: unilogin_core::Prepared::login_with_code_kind
+//! [`TicketKind::Jsapi`]: unilogin_core::TicketKind::Jsapi
+//! [`CodeKind::MiniProgram`]: unilogin_core::CodeKind::MiniProgram
 
 mod api;
 mod error;
 pub mod events;
+mod jsapi;
+mod miniprogram;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 use unilogin_core::envelope::{require_str, str_at};
+use unilogin_core::jsapi::{Signed, TicketKind};
 use unilogin_core::platform::sdk::{Hosts, choice, choice_opt};
 use unilogin_core::platform::{AuthorizeRequest, Base, Flow, Identity, InClient, JsapiLogin};
 use unilogin_core::platform::{Platform, UserToken, WebCallback};
@@ -85,6 +113,8 @@ pub struct DingTalk {
     base: Base,
     app_secret: AppSecret,
     corp_id: Option<String>,
+    /// The micro-app's AgentId (`dd.config`'s `agentId`), when configured.
+    agent_id: Option<String>,
     /// `options.app_token_api: v1`: app tokens from `v1.0/oauth2/accessToken`.
     app_token_v1: bool,
     scope: &'static str,
@@ -129,6 +159,12 @@ impl DingTalk {
             base: Base::new(ctx, HOSTS)?,
             app_secret: config.app_secret.clone(),
             corp_id,
+            agent_id: config
+                .agent_id
+                .as_deref()
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_string),
             app_token_v1: choice(config, "app_token_api", APP_TOKEN_V1)?,
             scope,
             restrict_to_corp,
@@ -226,5 +262,42 @@ impl Platform for DingTalk {
     async fn refresh_user_token(&self, refresh_token: &RefreshToken) -> Result<UserToken> {
         let refresh_token = refresh_token.expose();
         Ok(self.user_token(By::Refresh, refresh_token).await?.0)
+    }
+
+    fn ticket_kinds(&self) -> &'static [TicketKind] {
+        &[TicketKind::Jsapi]
+    }
+
+    async fn fetch_ticket(
+        &self,
+        app_token: Option<&AccessToken>,
+        kind: TicketKind,
+    ) -> Result<FetchedToken> {
+        if kind != TicketKind::Jsapi {
+            return Err(self.base.unsupported("agent-config tickets (WeCom only)"));
+        }
+        self.jsapi_ticket(self.base.app_token(app_token)?).await
+    }
+
+    fn jsapi_object(
+        &self,
+        kind: TicketKind,
+        signed: &Signed,
+        js_api_list: &[String],
+    ) -> Result<Value> {
+        self.dd_config(kind, signed, js_api_list)
+    }
+
+    /// Mini-app codes are H5 codes: declared whenever the H5 login is offered.
+    fn redeems_mini_program_codes(&self) -> bool {
+        self.h5
+    }
+
+    async fn identify_mini_program(
+        &self,
+        app_token: Option<&AccessToken>,
+        code: &AuthCode,
+    ) -> Result<Identity> {
+        self.mini_app_identity(app_token, code).await
     }
 }

@@ -20,7 +20,7 @@ const IP_HINT: &str = "the server's egress IP is denied by the app's IP whitelis
 const SCOPE_HINT: &str = "the app lacks a permission this call needs: enable it in the Feishu developer console (权限管理), e.g. contact:user.base:readonly for the directory, then publish a new app version";
 const TOKEN_PERMISSION_HINT: &str = "the access token has no permission for this API: enable the permission (权限管理) and publish a new app version";
 const USER_SCOPE_HINT: &str = "the user has not granted a scope this call needs: add it to options.scope so the authorize page asks for it";
-const AVAILABILITY_HINT: &str = "the user may not use this app: add them to the app's availability range (可用范围) in the Feishu developer console";
+pub(crate) const AVAILABILITY_HINT: &str = "the user may not use this app: add them to the app's availability range (可用范围) in the Feishu developer console";
 const CONTACT_RANGE_HINT: &str = "the directory does not show this user to the app: widen the app's contact range (通讯录权限范围), or set options.contact to \"best_effort\" or \"off\"";
 
 /// The class of a Feishu code (numeric, v2 OAuth2 text, or a bare HTTP status).
@@ -53,7 +53,7 @@ fn classify(code: &UpstreamCode) -> ErrorClass {
 
 /// The class of `code` on a response with `status`. On a user-token call (`user_token`) a bad
 /// token means "log in again", never "retry with a new app token" (the code is spent).
-fn class_at(code: &UpstreamCode, status: u16, user_token: bool) -> ErrorClass {
+pub(crate) fn class_at(code: &UpstreamCode, status: u16, user_token: bool) -> ErrorClass {
     match classify(code) {
         ErrorClass::TokenInvalid if user_token => ErrorClass::UserTokenInvalid,
         ErrorClass::Other if status == 429 => ErrorClass::RateLimited,

@@ -17,6 +17,25 @@
 //! Verification Token is compared in constant time. Events are acknowledged with
 //! `{"msg":"success"}`.
 //!
+//! **Directory changes** ([`EventCodec::changes`]):
+//!
+//! | event | change |
+//! |---|---|
+//! | `contact.user.deleted_v3` | [`DirectoryChange::Left`] ([`LeaveReason::Left`]) |
+//! | `contact.user.updated_v3` | `Left` when `object.status.is_resigned` or `is_exited`; `Left` ([`LeaveReason::Disabled`]) when `is_frozen`; else [`DirectoryChange::Updated`] |
+//! | `contact.user.created_v3` | `Updated` |
+//! | v1 `user_leave` | `Left` |
+//! | v1 `user_status_change` | by `current_status`: `is_resigned` → `Left`, `is_frozen` → `Disabled`, else `Updated` |
+//! | v1 `user_update`, `user_add` | `Updated` |
+//! | anything else | none |
+//!
+//! Schema 2.0 ids are `event.object.{open_id, union_id, user_id}` (for a deletion, also
+//! `event.old_object.open_id`), the organisation `header.tenant_key`; v1 ids are
+//! `event.{open_id, union_id, employee_id}` (the user id) and `event.tenant_key`. A
+//! lifecycle event without any id, or a `user_status_change` without `current_status`, is
+//! [`EventError::MissingField`]. Status flags are read as JSON booleans only; anything else
+//! counts as `false`.
+//!
 //! ```
 //! use unilogin_core::events::{EventCodec, EventRequest, Inbound};
 //! use unilogin_feishu::events::FeishuEvents;
@@ -33,8 +52,8 @@ use unilogin_core::events::crypto::{
     aes256_cbc_decrypt, decode_base64, hex, pkcs7_unpad, sha256, verify_hex,
 };
 use unilogin_core::events::{
-    Event, EventCodec, EventCredentials, EventError, EventRequest, Handshake, Inbound,
-    PayloadFormat, Plaintext, Reply, ct_eq_str, parse_timestamp,
+    DirectoryChange, Event, EventCodec, EventCredentials, EventError, EventRequest, Handshake,
+    Inbound, LeaveReason, PayloadFormat, PersonIds, Plaintext, Reply, ct_eq_str, parse_timestamp,
 };
 
 use crate::NAME;
@@ -186,6 +205,105 @@ pub fn parse_payload(text: String) -> Result<Parsed, EventError> {
     })
 }
 
+/// The directory changes a decrypted Feishu event document carries (see the
+/// [module documentation](self)); [`EventCodec::changes`] on its document. Public for fuzzing
+/// and fakes.
+///
+/// ```
+/// use unilogin_core::events::{DirectoryChange, LeaveReason};
+/// use unilogin_feishu::events::directory_changes;
+/// let doc = serde_json::json!({
+///     "schema": "2.0",
+///     "header": {"event_type": "contact.user.updated_v3", "tenant_key": "tk1"},
+///     "event": {"object": {"open_id": "ou_1", "status": {"is_frozen": true}}, "old_object": {}},
+/// });
+/// let changes = directory_changes("contact.user.updated_v3", &doc)?;
+/// let [DirectoryChange::Left { ids, reason }] = changes.as_slice() else { panic!("left") };
+/// assert_eq!(*reason, LeaveReason::Disabled);
+/// assert_eq!((ids.open_id.as_deref(), ids.org_id.as_deref()), (Some("ou_1"), Some("tk1")));
+/// # Ok::<(), unilogin_core::events::EventError>(())
+/// ```
+pub fn directory_changes(
+    event_type: &str,
+    doc: &Value,
+) -> Result<Vec<DirectoryChange>, EventError> {
+    // `Some(reason)`: the person loses access; `None`: their profile changed.
+    let (leaves, ids) = if doc.get("header").is_some() {
+        let object = doc.pointer("/event/object");
+        let flag = |name: &str| {
+            object
+                .and_then(|o| o.get("status"))
+                .and_then(|s| s.get(name))
+                .and_then(Value::as_bool)
+                == Some(true)
+        };
+        let leaves = match event_type {
+            "contact.user.deleted_v3" => Some(LeaveReason::Left),
+            "contact.user.updated_v3" if flag("is_resigned") || flag("is_exited") => {
+                Some(LeaveReason::Left)
+            }
+            "contact.user.updated_v3" if flag("is_frozen") => Some(LeaveReason::Disabled),
+            "contact.user.updated_v3" | "contact.user.created_v3" => None,
+            _ => return Ok(Vec::new()),
+        };
+        let old = doc.pointer("/event/old_object");
+        let id = |name: &str| {
+            text(object.and_then(|o| o.get(name))).or_else(|| text(old.and_then(|o| o.get(name))))
+        };
+        let ids = PersonIds {
+            user_id: id("user_id"),
+            union_id: id("union_id"),
+            open_id: id("open_id"),
+            org_id: text(doc.pointer("/header/tenant_key")),
+        };
+        (leaves, ids)
+    } else {
+        let event = doc.get("event");
+        let field = |name: &str| text(event.and_then(|e| e.get(name)));
+        let leaves = match event_type {
+            "user_leave" => Some(LeaveReason::Left),
+            "user_update" | "user_add" => None,
+            "user_status_change" => {
+                let status = event
+                    .and_then(|e| e.get("current_status"))
+                    .filter(|s| s.is_object())
+                    .ok_or(EventError::MissingField {
+                        name: "current_status",
+                    })?;
+                let flag = |name: &str| status.get(name).and_then(Value::as_bool) == Some(true);
+                if flag("is_resigned") {
+                    Some(LeaveReason::Left)
+                } else if flag("is_frozen") {
+                    Some(LeaveReason::Disabled)
+                } else {
+                    None
+                }
+            }
+            _ => return Ok(Vec::new()),
+        };
+        let ids = PersonIds {
+            user_id: field("employee_id").or_else(|| field("user_id")),
+            union_id: field("union_id"),
+            open_id: field("open_id"),
+            org_id: field("tenant_key"),
+        };
+        (leaves, ids)
+    };
+    if ids.is_empty() {
+        return Err(EventError::MissingField { name: "open_id" });
+    }
+    Ok(vec![match leaves {
+        Some(reason) => DirectoryChange::Left { ids, reason },
+        None => DirectoryChange::Updated { ids },
+    }])
+}
+
+fn text(v: Option<&Value>) -> Option<String> {
+    v.and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
 impl EventCodec for FeishuEvents {
     fn platform(&self) -> &'static str {
         NAME
@@ -268,5 +386,9 @@ impl EventCodec for FeishuEvents {
 
     fn acknowledge(&self, _event: &Event) -> Reply {
         Reply::new("application/json", r#"{"msg":"success"}"#)
+    }
+
+    fn changes(&self, event: &Event) -> Result<Vec<DirectoryChange>, EventError> {
+        directory_changes(&event.event_type, event.plaintext.expose_document())
     }
 }

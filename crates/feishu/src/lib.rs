@@ -2,6 +2,8 @@
 
 mod api;
 pub mod events;
+mod jsapi;
+mod miniprogram;
 
 use std::sync::Arc;
 
@@ -9,6 +11,7 @@ use async_trait::async_trait;
 use reqwest::Method;
 use serde_json::{Value, json};
 use unilogin_core::envelope::malformed;
+use unilogin_core::jsapi::{Signed, TicketKind, TimestampUnit};
 use unilogin_core::platform::sdk::choice;
 use unilogin_core::platform::{AuthorizeRequest, Base, Hosts, Identity, InClient, JsapiLogin};
 use unilogin_core::platform::{Platform, UserToken, WebCallback};
@@ -78,6 +81,8 @@ pub struct Feishu {
     contact: Contact,
     scope: Option<String>,
     department_id_type: &'static str,
+    /// `options.mini_program` (default false): `tt.login` codes are redeemed.
+    mini_program: bool,
 }
 
 impl Feishu {
@@ -113,6 +118,7 @@ impl Feishu {
             contact: choice(config, "contact", &contacts)?,
             scope: scope.filter(|s| !s.is_empty()),
             department_id_type: choice(config, "department_id_type", &departments)?,
+            mini_program: config.option_bool("mini_program", false)?,
         }))
     }
 }
@@ -215,5 +221,52 @@ impl Platform for Feishu {
         };
         let grant = json!({"grant_type": "refresh_token", "refresh_token": refresh_token.expose()});
         self.user_token(app_token.as_ref(), grant, true).await
+    }
+
+    fn ticket_kinds(&self) -> &'static [TicketKind] {
+        &[TicketKind::Jsapi]
+    }
+
+    /// `jssdk/ticket/get` with the `tenant_access_token` ([`Platform::token_key`]).
+    async fn fetch_ticket(
+        &self,
+        app_token: Option<&AccessToken>,
+        kind: TicketKind,
+    ) -> Result<FetchedToken> {
+        if kind != TicketKind::Jsapi {
+            return Err(self.base.unsupported("agent-config tickets (WeCom only)"));
+        }
+        self.jssdk_ticket(self.base.app_token(app_token)?).await
+    }
+
+    /// `h5sdk.config` wants milliseconds.
+    fn jsapi_timestamp_unit(&self) -> TimestampUnit {
+        TimestampUnit::Milliseconds
+    }
+
+    fn jsapi_object(
+        &self,
+        kind: TicketKind,
+        signed: &Signed,
+        js_api_list: &[String],
+    ) -> Result<Value> {
+        self.h5sdk_config(kind, signed, js_api_list)
+    }
+
+    fn redeems_mini_program_codes(&self) -> bool {
+        self.mini_program
+    }
+
+    /// `tokenLoginValidate` takes the `app_access_token` whatever `token_api` is.
+    fn mini_program_token_key(&self) -> Option<TokenKey> {
+        Some(self.base.token_key(Some("app_access_token")))
+    }
+
+    async fn identify_mini_program(
+        &self,
+        app_token: Option<&AccessToken>,
+        code: &AuthCode,
+    ) -> Result<Identity> {
+        self.mina_identity(app_token, code).await
     }
 }

@@ -10,8 +10,9 @@
 //! - **Who**: `Authorization: Bearer <token>`, compared in constant time with each configured
 //!   token (`admin.tokens[].token`, a secret reference). The token's `name` is the actor in the
 //!   audit log; its `tenants`, when given, are the only tenants it sees or changes.
-//! - **Secrets are write-only**: `app_secret` is accepted (a value, stored encrypted, or an
-//!   allow-listed `env:` / `file:` reference) and answered only as `"set"` / `"unset"`.
+//! - **Secrets are write-only**: `app_secret` and the event credentials `events.token` /
+//!   `events.key` are accepted (a value, stored encrypted, or an allow-listed `env:` / `file:`
+//!   reference) and answered only as `"set"` / `"unset"`.
 //!
 //! The routes and their JSON are described in `docs/admin-api.md` (OpenAPI).
 
@@ -32,8 +33,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use unilogin::config::{SecretRef, SecretRefPolicy};
 use unilogin::sql::{
-    AuditEntry, AuditQuery, ConfigPatch, ConfigRow, NewConfig, SecretInput, SqlConfigStore,
-    StoredSecret,
+    AuditEntry, AuditQuery, ConfigPatch, ConfigRow, EventInput, EventPatch, NewConfig, SecretInput,
+    SqlConfigStore, StoredEvents, StoredSecret,
 };
 use unilogin::{AppKey, AppSecret, Error, PlatformName, Result, TenantId};
 use url::Url;
@@ -262,18 +263,45 @@ fn target(tenant: &str, platform: &str) -> std::result::Result<(TenantId, Platfo
     Ok((tenant, platform))
 }
 
-/// A row as the API shows it: every field but the secret, which is `"set"` or `"unset"`.
+/// How a stored secret is shown: `"set"` with its storage (`"encrypted"` / `"reference"`), or
+/// `"invalid"` (never the value, nor a reference's target).
+fn secret_json(stored: &StoredSecret) -> (&'static str, Value) {
+    match stored {
+        StoredSecret::Encrypted { .. } => ("set", json!("encrypted")),
+        StoredSecret::Reference(_) => ("set", json!("reference")),
+        StoredSecret::Invalid => ("invalid", Value::Null),
+    }
+}
+
+/// The event subscription as the API shows it: `null` when there is none; otherwise the
+/// token and key as `"set"` / `"unset"` / `"invalid"` with their storage, and the receiver id.
+fn events_json(events: Option<&StoredEvents>) -> Value {
+    let Some(events) = events else {
+        return Value::Null;
+    };
+    let secret = |s: &Option<StoredSecret>| s.as_ref().map_or(("unset", Value::Null), secret_json);
+    let (token, token_storage) = secret(&events.token);
+    let (key, key_storage) = secret(&events.key);
+    json!({
+        "token": token,
+        "token_storage": token_storage,
+        "key": key,
+        "key_storage": key_storage,
+        "receiver_id": events.receiver_id,
+    })
+}
+
+/// A row as the API shows it: every field but the secrets, which are `"set"` or `"unset"`.
 fn row_json(row: &ConfigRow) -> Value {
     let public_client = row
         .options
         .get("token_auth_method")
         .and_then(Value::as_str)
         .is_some_and(|m| m.trim() == "none");
-    let (secret, storage) = match &row.secret {
-        _ if public_client => ("unset", Value::Null),
-        StoredSecret::Encrypted { .. } => ("set", json!("encrypted")),
-        StoredSecret::Reference(_) => ("set", json!("reference")),
-        StoredSecret::Invalid => ("invalid", Value::Null),
+    let (secret, storage) = if public_client {
+        ("unset", Value::Null)
+    } else {
+        secret_json(&row.secret)
     };
     json!({
         "tenant": row.tenant,
@@ -291,6 +319,7 @@ fn row_json(row: &ConfigRow) -> Value {
         "mapping": row.mapping,
         "session_scopes": row.session_scopes,
         "options": row.options,
+        "events": events_json(row.events.as_ref()),
         "sort": row.sort,
         "revision": row.revision,
         "created_by": row.creator,
@@ -387,6 +416,52 @@ fn nullable_id<'de, D: serde::Deserializer<'de>>(
     id_text(d).map(Some)
 }
 
+/// `events` of a create body: the fields of a tenants-file entry's `events` (token and key
+/// written like `app_secret`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsBody {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default, deserialize_with = "id_text")]
+    receiver_id: Option<String>,
+}
+
+impl EventsBody {
+    fn input(self) -> EventInput {
+        EventInput {
+            token: self.token.as_deref().map(secret_input),
+            key: self.key.as_deref().map(secret_input),
+            receiver_id: self.receiver_id,
+        }
+    }
+}
+
+/// `events` of a patch body: any subset of the fields; `null` clears one.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsPatchBody {
+    #[serde(default, deserialize_with = "nullable")]
+    token: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    key: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable_id")]
+    receiver_id: Option<Option<String>>,
+}
+
+impl EventsPatchBody {
+    fn patch(self) -> EventPatch {
+        let secret = |v: Option<Option<String>>| v.map(|v| v.as_deref().map(secret_input));
+        EventPatch {
+            token: secret(self.token),
+            key: secret(self.key),
+            receiver_id: self.receiver_id,
+        }
+    }
+}
+
 /// The body of `POST …/tenants/{tenant}/{platform}`: the fields of a tenants-file entry.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -412,6 +487,8 @@ struct CreateBody {
     session_scopes: Option<Value>,
     #[serde(default)]
     options: Map<String, Value>,
+    #[serde(default)]
+    events: Option<EventsBody>,
     #[serde(default)]
     sort: i64,
 }
@@ -444,6 +521,8 @@ struct PatchBody {
     session_scopes: Option<Option<Value>>,
     #[serde(default)]
     options: Option<Map<String, Value>>,
+    #[serde(default, deserialize_with = "nullable")]
+    events: Option<Option<EventsPatchBody>>,
     #[serde(default)]
     sort: Option<i64>,
 }
@@ -553,6 +632,7 @@ async fn create(
     row.mapping = b.mapping;
     row.session_scopes = b.session_scopes;
     row.options = b.options;
+    row.events = b.events.map(EventsBody::input);
     row.sort = b.sort;
     let created = admin
         .store
@@ -594,6 +674,7 @@ async fn update(
         session_scopes: b.session_scopes,
         redirect_uris: b.redirect_uris,
         options: b.options,
+        events: b.events.map(|e| e.map(EventsPatchBody::patch)),
         sort: b.sort,
     };
     let updated = admin

@@ -38,6 +38,10 @@ pub(crate) struct Inner {
     pub(crate) identities: Option<Arc<dyn IdentityStore>>,
     /// The tenant configuration source and its watcher (`None`: a source given in code).
     pub(crate) tenants: Option<Arc<Tenants>>,
+    /// The platform event receiver's queue, de-duplication store and codecs.
+    pub(crate) events: crate::events::Events,
+    /// The app's webhook.
+    pub(crate) webhook: Arc<crate::webhook::Webhook>,
     /// The admin API, when enabled.
     #[cfg(feature = "sql")]
     pub(crate) admin: Option<Arc<crate::admin::Admin>>,
@@ -71,6 +75,7 @@ pub struct GatewayBuilder {
     yaml: Option<YamlText>,
     tenants: Option<Tenants>,
     identities: Option<Arc<dyn IdentityStore>>,
+    dedupe: Option<Arc<dyn crate::events::EventDedupe>>,
     #[cfg(feature = "sandbox")]
     sandbox: Option<crate::sandbox::SandboxHooks>,
 }
@@ -140,6 +145,12 @@ impl GatewayBuilder {
     /// Keeps revocations here (default: Redis when `redis.url` is set, else memory).
     pub fn revocation_list(mut self, list: Arc<dyn RevocationList>) -> Self {
         self.revocations = Some(list);
+        self
+    }
+
+    /// Records platform event ids here (default: Redis when `redis.url` is set, else memory).
+    pub fn event_dedupe(mut self, store: Arc<dyn crate::events::EventDedupe>) -> Self {
+        self.dedupe = Some(store);
         self
     }
 
@@ -246,6 +257,27 @@ impl GatewayBuilder {
         let limiters = Arc::new(Limiters::new(&config));
         spawn_sweeper(&limiters);
 
+        let dedupe: Arc<dyn crate::events::EventDedupe> = match (self.dedupe, &redis) {
+            (Some(d), _) => d,
+            #[cfg(feature = "redis")]
+            (None, Some(r)) => Arc::new(crate::events::RedisDedupe(r.clone())),
+            _ => Arc::new(crate::events::MemoryDedupe::new(config.login.max_pending)),
+        };
+        let webhook = crate::webhook::Webhook::start(&config.webhook, metrics.clone())?;
+        let events = crate::events::start(
+            config.events.queue_capacity,
+            config.events.workers,
+            dedupe,
+            config.events.window(),
+            config.events.dedupe_ttl(),
+            crate::events::Applier {
+                revocations: revocations.clone(),
+                identities: self.identities.clone(),
+                webhook: webhook.clone(),
+                metrics: metrics.clone(),
+                session_ttl: config.session_ttl(),
+            },
+        );
         let metrics_token = match &config.ops.metrics_token {
             None => None,
             Some(raw) => Some(
@@ -267,6 +299,8 @@ impl GatewayBuilder {
                 metrics_token,
                 identities: self.identities,
                 tenants,
+                events,
+                webhook,
                 #[cfg(feature = "sql")]
                 admin,
                 #[cfg(feature = "sandbox")]
@@ -369,6 +403,7 @@ impl Gateway {
             yaml: None,
             tenants: None,
             identities: None,
+            dedupe: None,
             #[cfg(feature = "sandbox")]
             sandbox: None,
         }
@@ -377,6 +412,16 @@ impl Gateway {
     /// The configuration.
     pub fn config(&self) -> &GatewayConfig {
         &self.inner.config
+    }
+
+    /// The app's webhook (its delivery log, its queue).
+    pub fn webhook(&self) -> &crate::webhook::Webhook {
+        &self.inner.webhook
+    }
+
+    /// Accepted platform events waiting to be applied.
+    pub fn events_queued(&self) -> usize {
+        self.inner.events.queue.len()
     }
 
     /// The login orchestrator.
@@ -414,6 +459,7 @@ impl Gateway {
             trusted_proxies: c.proxy.hops(),
             limiters: Arc::clone(&self.inner.limiters),
             max_body_bytes: c.limits.max_body_bytes,
+            max_event_body_bytes: c.events.max_body_bytes,
             body_read_timeout: Duration::from_millis(c.limits.body_read_timeout_ms),
             max_headers: c.limits.max_headers,
             max_header_bytes: c.limits.max_header_bytes,
@@ -425,9 +471,13 @@ impl Gateway {
     /// The HTTP routes, behind the front middleware (trace id, limits, body read, security
     /// headers).
     pub fn router(&self) -> Router {
+        let limits = &self.inner.config;
         routes::router(self)
             .layer(DefaultBodyLimit::max(
-                self.inner.config.limits.max_body_bytes,
+                limits
+                    .limits
+                    .max_body_bytes
+                    .max(limits.events.max_body_bytes),
             ))
             .with_state(self.clone())
             .layer(axum::middleware::from_fn_with_state(

@@ -60,6 +60,10 @@ pub struct GatewayConfig {
     pub accounts: AccountsConfig,
     /// H5 login-free page settings.
     pub h5: H5Config,
+    /// The platform event receiver (`/events/{tenant}/{platform}`, docs/events.md).
+    pub events: EventsConfig,
+    /// The signed webhook that tells the app about leavers and profile changes.
+    pub webhook: WebhookConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -319,6 +323,128 @@ pub struct RateLimitsConfig {
     pub upstream_concurrency_per_tenant: usize,
     /// Every other request per client address.
     pub other_per_client: Rate,
+    /// Platform event callbacks (`/events/…`) per client address.
+    pub events_per_client: Rate,
+}
+
+/// The platform event receiver (docs/events.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsConfig {
+    /// How far an event's timestamp may be from the gateway's clock, either side (s).
+    pub window_secs: u64,
+    /// How long an event id is remembered in the state store (s); longer than twice the window,
+    /// so a replay within the window is always recognised.
+    pub dedupe_ttl_secs: u64,
+    /// Accepted events waiting to be applied; a full queue answers 503 (the platform retries).
+    pub queue_capacity: usize,
+    /// Tasks applying events at once.
+    pub workers: usize,
+    /// Largest event body (the platforms' limit, [`unilogin::events::MAX_BODY`], at most).
+    pub max_body_bytes: usize,
+}
+
+impl EventsConfig {
+    /// The timestamp window.
+    pub fn window(&self) -> Duration {
+        Duration::from_secs(self.window_secs)
+    }
+
+    /// How long event ids are remembered.
+    pub fn dedupe_ttl(&self) -> Duration {
+        Duration::from_secs(self.dedupe_ttl_secs)
+    }
+}
+
+/// The app's webhook: where leavers and profile changes are sent, signed (Standard Webhooks).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// The default endpoint (https, or http on a loopback address); `null`: none.
+    pub url: Option<Url>,
+    /// The signing secret: `whsec_<base64>` (Standard Webhooks) or any other value (its bytes
+    /// are the key), as a value or a secret reference (`env:NAME`, `file:PATH`).
+    pub secret: Option<String>,
+    /// Per tenant: another endpoint and secret (overrides `url` / `secret`).
+    #[serde(default)]
+    pub tenants: BTreeMap<String, WebhookTarget>,
+    /// One attempt's time limit (ms).
+    pub timeout_ms: u64,
+    /// Attempts per delivery (the first included).
+    pub max_attempts: u32,
+    /// Back-off before the second attempt (ms), doubled each time, with jitter.
+    pub initial_backoff_ms: u64,
+    /// Longest back-off (ms).
+    pub max_backoff_ms: u64,
+    /// Deliveries waiting to be sent; when full, the oldest waiting delivery is dropped
+    /// (counted in `unilogin_webhook_deliveries_total{outcome="dropped"}` and logged).
+    pub queue_capacity: usize,
+    /// Deliveries sent at once.
+    pub concurrency: usize,
+    /// Attempts kept in the delivery log.
+    pub log_size: usize,
+}
+
+/// One tenant's webhook endpoint.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookTarget {
+    /// The endpoint (https, or http on a loopback address).
+    pub url: Url,
+    /// The signing secret (as [`WebhookConfig::secret`]).
+    pub secret: String,
+}
+
+/// A URL shown without its path, query or user info (they may carry tokens).
+fn url_origin(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+impl std::fmt::Debug for WebhookTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookTarget")
+            .field("url", &url_origin(&self.url))
+            .field("secret", &"***")
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("url", &self.url.as_ref().map(url_origin))
+            .field("secret", &self.secret.as_ref().map(|_| "***"))
+            .field("tenants", &self.tenants)
+            .field("max_attempts", &self.max_attempts)
+            .field("queue_capacity", &self.queue_capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `url` may receive webhooks: https, or http to a loopback address (`localhost`,
+/// `127.0.0.0/8`, `::1`), without user info. The same rule as the guard's JWKS URL.
+///
+/// ```
+/// use unilogin_gateway::config::webhook_url_allowed;
+/// let ok = |s: &str| webhook_url_allowed(&url::Url::parse(s).unwrap()).is_ok();
+/// assert!(ok("https://app.example/hooks") && ok("http://127.0.0.1:9000/h"));
+/// assert!(!ok("http://app.example/hooks") && !ok("https://u:p@app.example/"));
+/// ```
+pub fn webhook_url_allowed(url: &Url) -> std::result::Result<(), &'static str> {
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain user info");
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err("must have a host"),
+    };
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err("must be an https URL (http only to a loopback address)"),
+    }
 }
 
 /// The operations listener and who may read `/metrics`.
@@ -596,6 +722,7 @@ impl GatewayConfig {
             ("rate_limits.code_per_client", &r.code_per_client),
             ("rate_limits.upstream_per_tenant", &r.upstream_per_tenant),
             ("rate_limits.other_per_client", &r.other_per_client),
+            ("rate_limits.events_per_client", &r.events_per_client),
         ] {
             rate.quota().map_err(|why| config_error(field, why))?;
         }
@@ -630,6 +757,7 @@ impl GatewayConfig {
         }
         self.validate_tenant_source()?;
         self.validate_admin()?;
+        self.validate_events()?;
         for (name, sri) in &self.h5.sdk_integrity {
             let field = format!("h5.sdk_integrity.{name}");
             Registry::get(name).map_err(|e| config_error(&field, e.to_string()))?;
@@ -708,6 +836,72 @@ impl GatewayConfig {
         Ok(())
     }
 
+    fn validate_events(&self) -> Result<()> {
+        let e = &self.events;
+        if e.window_secs == 0 {
+            return Err(config_error("events.window_secs", "must be positive"));
+        }
+        if e.dedupe_ttl_secs <= e.window_secs.saturating_mul(2) {
+            return Err(config_error(
+                "events.dedupe_ttl_secs",
+                "must be longer than twice events.window_secs (a replay within the window must be recognised)",
+            ));
+        }
+        for (field, v) in [
+            ("events.queue_capacity", e.queue_capacity),
+            ("events.workers", e.workers),
+            ("webhook.queue_capacity", self.webhook.queue_capacity),
+            ("webhook.concurrency", self.webhook.concurrency),
+            ("webhook.log_size", self.webhook.log_size),
+        ] {
+            if v == 0 {
+                return Err(config_error(field, "must be positive"));
+            }
+        }
+        if e.max_body_bytes == 0 || e.max_body_bytes > unilogin::events::MAX_BODY {
+            return Err(config_error(
+                "events.max_body_bytes",
+                format!(
+                    "must be between 1 and {} (the platforms' limit)",
+                    unilogin::events::MAX_BODY
+                ),
+            ));
+        }
+        let w = &self.webhook;
+        if w.max_attempts == 0 || w.max_attempts > 20 {
+            return Err(config_error(
+                "webhook.max_attempts",
+                "must be between 1 and 20",
+            ));
+        }
+        if w.timeout_ms == 0 || w.initial_backoff_ms == 0 || w.max_backoff_ms < w.initial_backoff_ms
+        {
+            return Err(config_error(
+                "webhook.timeout_ms",
+                "timeouts and back-offs must be positive, max_backoff_ms at least initial_backoff_ms",
+            ));
+        }
+        match (&w.url, &w.secret) {
+            (Some(url), Some(_)) => {
+                webhook_url_allowed(url).map_err(|why| config_error("webhook.url", why))?;
+            }
+            (None, None) => {}
+            (Some(_), None) => {
+                return Err(config_error("webhook.secret", "required with webhook.url"));
+            }
+            (None, Some(_)) => {
+                return Err(config_error("webhook.url", "required with webhook.secret"));
+            }
+        }
+        for (tenant, target) in &w.tenants {
+            TenantId::new(tenant)
+                .map_err(|e| config_error(&format!("webhook.tenants.{tenant}"), e.to_string()))?;
+            webhook_url_allowed(&target.url)
+                .map_err(|why| config_error(&format!("webhook.tenants.{tenant}.url"), why))?;
+        }
+        Ok(())
+    }
+
     fn validate_admin(&self) -> Result<()> {
         let admin = &self.admin;
         let prefix = &admin.path_prefix;
@@ -734,6 +928,7 @@ impl GatewayConfig {
             "/readyz",
             "/metrics",
             "/sandbox",
+            "/events",
             "/.well-known",
         ]
         .iter()

@@ -83,6 +83,7 @@ impl ApiError {
             | Error::InvalidCode { .. }
             | Error::InvalidCallback { .. }
             | Error::RedirectLoginRequired { .. }
+            | Error::InvalidPageUrl(_)
             | Error::Unsupported { .. } => StatusCode::BAD_REQUEST,
             Error::ReauthRequired { .. } => StatusCode::UNAUTHORIZED,
             Error::RateLimited { .. } | Error::Store { .. } => StatusCode::SERVICE_UNAVAILABLE,

@@ -14,6 +14,10 @@
 //! - `POST /auth/{tenant}/{platform}/code` — the H5 login-free exchange of a JSAPI code; returns
 //!   the profile and a session token. Platforms without a JSAPI login are refused
 //!   (`redirect_login_required`) before any upstream call.
+//! - `POST /events/{tenant}/{platform}` (and `GET` for URL verification) — platform event
+//!   callbacks: verified, decrypted, de-duplicated in the shared store, acknowledged at once and
+//!   applied asynchronously: a leaver's sessions are revoked on every replica and the app's
+//!   signed webhook is told (`docs/events.md`).
 //! - `GET /me`, `POST /logout`, `GET /healthz`, `GET /readyz`, `GET /metrics`,
 //!   `GET /.well-known/jwks.json`.
 //!
@@ -47,6 +51,7 @@ pub mod app;
 pub mod config;
 pub mod cookies;
 pub mod error;
+pub mod events;
 pub mod limits;
 pub mod metrics;
 pub mod pages;
@@ -57,6 +62,7 @@ mod serve;
 pub mod store;
 pub mod tenants;
 pub mod trace;
+pub mod webhook;
 
 pub use app::{Gateway, GatewayBuilder, shutdown_signal};
 pub use config::GatewayConfig;

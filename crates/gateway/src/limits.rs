@@ -102,6 +102,8 @@ pub enum Bucket {
     Login,
     /// `POST …/code`, `GET …/callback`.
     Code,
+    /// `GET`/`POST /events/…` (platform callbacks).
+    Events,
     /// Everything else.
     Other,
 }
@@ -112,6 +114,7 @@ pub struct Limiters {
     login_global: DefaultDirectRateLimiter,
     code_client: DefaultKeyedRateLimiter<IpAddr>,
     other_client: DefaultKeyedRateLimiter<IpAddr>,
+    events_client: DefaultKeyedRateLimiter<IpAddr>,
     upstream: DefaultKeyedRateLimiter<String>,
     concurrency: Mutex<HashMap<String, Arc<Semaphore>>>,
     concurrency_per_tenant: usize,
@@ -152,6 +155,7 @@ impl Limiters {
             login_global: governor::RateLimiter::direct(quota(&r.login_global)),
             code_client: governor::RateLimiter::keyed(quota(&r.code_per_client)),
             other_client: governor::RateLimiter::keyed(quota(&r.other_per_client)),
+            events_client: governor::RateLimiter::keyed(quota(&r.events_per_client)),
             upstream: governor::RateLimiter::keyed(quota(&r.upstream_per_tenant)),
             concurrency: Mutex::new(HashMap::new()),
             concurrency_per_tenant: r.upstream_concurrency_per_tenant.max(1),
@@ -170,6 +174,7 @@ impl Limiters {
             Bucket::Login => (&self.login_client, "login starts"),
             Bucket::Code => (&self.code_client, "login attempts"),
             Bucket::Other => (&self.other_client, "requests"),
+            Bucket::Events => (&self.events_client, "event callbacks"),
         };
         limiter
             .check_key(&key)
@@ -215,7 +220,12 @@ impl Limiters {
 
     /// Forgets idle client keys (every limiter whose key would be allowed a full burst again).
     pub fn sweep(&self) {
-        for l in [&self.login_client, &self.code_client, &self.other_client] {
+        for l in [
+            &self.login_client,
+            &self.code_client,
+            &self.other_client,
+            &self.events_client,
+        ] {
             l.retain_recent();
             l.shrink_to_fit();
         }
@@ -224,7 +234,10 @@ impl Limiters {
 
     /// Client keys currently remembered, over every per-client limiter.
     pub fn client_keys(&self) -> usize {
-        self.login_client.len() + self.code_client.len() + self.other_client.len()
+        self.login_client.len()
+            + self.code_client.len()
+            + self.other_client.len()
+            + self.events_client.len()
     }
 
     /// Forgets the concurrency slots of targets no longer configured.

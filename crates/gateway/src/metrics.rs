@@ -9,6 +9,12 @@
 //! | `unilogin_config_reloads_total`, `unilogin_config_reload_failures_total` | — | tenant configuration reads, and those that failed as a whole (the last good configuration stayed) |
 //! | `unilogin_config_entries`, `unilogin_config_rejected_entries` | — | tenant entries served, and entries whose stored content is rejected (each keeps its last good configuration) |
 //! | `unilogin_config_last_reload_ok` | — | 1 when the latest read worked and accepted every entry, else 0 |
+//! | `unilogin_events_total` | `platform`, `outcome` | platform callbacks: `accepted`, `replay`, `handshake`, `ignored` (no directory change), `queue_full`, `store_unavailable`, `not_found`, or the error kind (`bad_signature`, `stale_timestamp`…) |
+//! | `unilogin_event_changes_total` | `platform`, `kind` | directory changes applied (`left`, `disabled`, `updated`) |
+//! | `unilogin_event_apply_seconds` | `platform` | from the callback's arrival to the change applied (histogram) |
+//! | `unilogin_event_revocations_unshared_total` | `platform` | leaver revocations in force on one replica only (the shared list was unreachable; queued) |
+//! | `unilogin_webhook_attempts_total` | `outcome` | webhook attempts: `delivered`, `retrying`, `failed` |
+//! | `unilogin_webhook_deliveries_total` | `outcome` | webhook notices: `delivered`, `failed` (gave up), `dropped` (queue full) |
 //!
 //! Tenant and platform labels only take configured values (a request for an unknown tenant is
 //! counted under `-`), so clients cannot grow the label space.
@@ -63,6 +69,83 @@ fn latency_histogram() -> Histogram {
 
 type LatencyFamily = Family<UpstreamLabels, Histogram, fn() -> Histogram>;
 
+/// Labels of the event metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    /// Platform (a registered name, or `-`).
+    pub platform: String,
+    /// The outcome or the change kind.
+    pub outcome: String,
+}
+
+/// Labels of the per-platform event metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PlatformLabel {
+    /// Platform.
+    pub platform: String,
+}
+
+/// Labels of the webhook metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    /// The outcome.
+    pub outcome: String,
+}
+
+#[derive(Clone)]
+struct EventMetrics {
+    events: Family<EventLabels, Counter>,
+    changes: Family<EventLabels, Counter>,
+    apply: Family<PlatformLabel, Histogram, fn() -> Histogram>,
+    unshared: Family<PlatformLabel, Counter>,
+    attempts: Family<OutcomeLabel, Counter>,
+    deliveries: Family<OutcomeLabel, Counter>,
+}
+
+impl EventMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let m = Self {
+            events: Family::default(),
+            changes: Family::default(),
+            apply: Family::new_with_constructor(latency_histogram),
+            unshared: Family::default(),
+            attempts: Family::default(),
+            deliveries: Family::default(),
+        };
+        registry.register(
+            "unilogin_events",
+            "Platform event callbacks by platform and outcome",
+            m.events.clone(),
+        );
+        registry.register(
+            "unilogin_event_changes",
+            "Directory changes applied, by platform and kind",
+            m.changes.clone(),
+        );
+        registry.register(
+            "unilogin_event_apply_seconds",
+            "From a callback's arrival to its change applied",
+            m.apply.clone(),
+        );
+        registry.register(
+            "unilogin_event_revocations_unshared",
+            "Leaver revocations in force on this replica only (shared list unreachable)",
+            m.unshared.clone(),
+        );
+        registry.register(
+            "unilogin_webhook_attempts",
+            "Webhook attempts by outcome",
+            m.attempts.clone(),
+        );
+        registry.register(
+            "unilogin_webhook_deliveries",
+            "Webhook notices by final outcome",
+            m.deliveries.clone(),
+        );
+        m
+    }
+}
+
 /// The gateway's metrics. Cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
@@ -71,6 +154,7 @@ pub struct Metrics {
     config: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<crate::tenants::Tenants>>>,
     logins: Family<LoginLabels, Counter>,
     upstream: LatencyFamily,
+    events: EventMetrics,
 }
 
 impl fmt::Debug for Metrics {
@@ -156,6 +240,7 @@ impl Metrics {
             "Time spent in the platform calls of one login",
             upstream.clone(),
         );
+        let events = EventMetrics::register(&mut registry);
         registry.register_collector(Box::new(TokenCacheCollector { sso: sso.clone() }));
         let config = std::sync::Arc::default();
         registry.register_collector(Box::new(crate::tenants::ConfigCollector::new(&config)));
@@ -164,7 +249,66 @@ impl Metrics {
             config,
             logins,
             upstream,
+            events,
         }
+    }
+
+    /// Counts one platform callback.
+    pub fn event(&self, platform: &str, outcome: &str) {
+        self.events
+            .events
+            .get_or_create(&EventLabels {
+                platform: platform.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts one applied directory change and its delay since the callback arrived.
+    pub fn event_applied(&self, platform: &str, kind: &str, since_arrival: Duration) {
+        self.events
+            .changes
+            .get_or_create(&EventLabels {
+                platform: platform.to_string(),
+                outcome: kind.to_string(),
+            })
+            .inc();
+        self.events
+            .apply
+            .get_or_create(&PlatformLabel {
+                platform: platform.to_string(),
+            })
+            .observe(since_arrival.as_secs_f64());
+    }
+
+    /// Counts a leaver revocation that did not reach the shared list.
+    pub fn event_revocation_unshared(&self, platform: &str) {
+        self.events
+            .unshared
+            .get_or_create(&PlatformLabel {
+                platform: platform.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts one webhook attempt.
+    pub fn webhook_attempt(&self, outcome: &str) {
+        self.events
+            .attempts
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts one webhook notice's final outcome.
+    pub fn webhook_delivery(&self, outcome: &str) {
+        self.events
+            .deliveries
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.to_string(),
+            })
+            .inc();
     }
 
     /// Reports the reloads of `tenants` (`unilogin_config_*`); a second call is ignored.

@@ -62,6 +62,8 @@ pub struct TraceSettings {
     pub limiters: Arc<Limiters>,
     /// Largest request body.
     pub max_body_bytes: usize,
+    /// Largest request body of a platform event callback (`/events/…`).
+    pub max_event_body_bytes: usize,
     /// Time to receive a request body.
     pub body_read_timeout: Duration,
     /// Most request headers.
@@ -77,6 +79,9 @@ pub struct TraceSettings {
 /// Which per-client limit a request counts against, by its route.
 fn bucket(req: &Request) -> Bucket {
     let path = req.uri().path();
+    if path.starts_with("/events/") {
+        return Bucket::Events;
+    }
     if !path.starts_with("/auth/") {
         return Bucket::Other;
     }
@@ -121,10 +126,20 @@ fn admit(req: &Request, s: &TraceSettings, client: ClientAddr) -> Result<(), Api
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > s.max_body_bytes as u64) {
-        return Err(too_large(s.max_body_bytes));
+    let limit = body_limit(req, s);
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large(limit));
     }
     s.limiters.check_client(bucket(req), client)
+}
+
+/// The body limit of a request: platform event callbacks may be larger than the rest.
+fn body_limit(req: &Request, s: &TraceSettings) -> usize {
+    if req.uri().path().starts_with("/events/") {
+        s.max_event_body_bytes
+    } else {
+        s.max_body_bytes
+    }
 }
 
 fn too_large(limit: usize) -> ApiError {
@@ -143,8 +158,9 @@ async fn buffer_body(req: Request, s: &TraceSettings) -> Result<Request, ApiErro
     if !has_body {
         return Ok(req);
     }
+    let limit = body_limit(&req, s);
     let (parts, body) = req.into_parts();
-    let read = axum::body::to_bytes(body, s.max_body_bytes);
+    let read = axum::body::to_bytes(body, limit);
     match tokio::time::timeout(s.body_read_timeout, read).await {
         Err(_) => Err(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
@@ -155,7 +171,7 @@ async fn buffer_body(req: Request, s: &TraceSettings) -> Result<Request, ApiErro
             let too_big = std::error::Error::source(&e)
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
             if too_big {
-                Err(too_large(s.max_body_bytes))
+                Err(too_large(limit))
             } else {
                 Err(ApiError::bad_request(
                     "bad_request",
@@ -196,7 +212,7 @@ fn secure_headers(response: &mut Response, hsts: bool) {
     }
 }
 
-/// The front middleware: trace id, request span, the refusals of [`admit`], the body read
+/// The front middleware: trace id, request span, the refusals of `admit`, the body read
 /// within its time, the handling time limit, security headers, one access log line.
 pub async fn middleware(
     State(settings): State<TraceSettings>,

@@ -1,8 +1,9 @@
 //! The admin HTTP API, against real SQLite and PostgreSQL (started as `unilogin-sql`'s tests
 //! start them): authentication and tenant-limited tokens (on its own listener and under a
-//! path prefix), write-only secrets, the audit log, the secret reference allow-list, and the
-//! exfiltration case — a row that names the server's own secrets (`env:SESSION_KEY`,
-//! `file:/proc/self/environ`) next to its own token endpoint never makes the server send them.
+//! path prefix), write-only secrets and event credentials, the audit log, the secret reference
+//! allow-list, and the exfiltration case — a row that names the server's own secrets
+//! (`env:SESSION_KEY`, `file:/proc/self/environ`) next to its own token endpoint never makes
+//! the server send them.
 
 mod config_support;
 
@@ -17,8 +18,9 @@ use config_support::{
 };
 use serde_json::{Value, json};
 use sqlx::{AssertSqlSafe, Row};
+use unilogin::config::{CachedSource, ConfigSource, EventSettings, SecretRefPolicy};
 use unilogin::sql::{SecretCipher, SqlConfigStore};
-use unilogin::{PlatformName, TenantId};
+use unilogin::{AppSecret, PlatformName, TenantId};
 use unilogin_testkit::dingtalk::{self, DEFAULT_APP_KEY, DEFAULT_APP_SECRET, DEFAULT_CORP_ID};
 
 const OPS_TOKEN: &str = "ops-token-0123456789abcdef";
@@ -465,6 +467,157 @@ async fn secret_references_need_the_allow_list(kind: Kind) {
     );
 }
 
+/// Event credentials through the API: accepted like `app_secret` (a value stored encrypted,
+/// or an allow-listed reference), answered only as `"set"`, loaded as written, patched field
+/// by field, removed with `null`, audited without values.
+async fn event_credentials_are_write_only(kind: Kind) {
+    let s = setup(kind, false).await;
+    let aes_key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+    let key_file = s.dir.write("allowed/acme-aes-key", aes_key);
+    let key_ref = format!("file:{}", key_file.display());
+    let mut entry = s.entry(DEFAULT_APP_SECRET, "https://acme.example/");
+    // A reference outside the allow-list is refused, naming the field.
+    entry["events"] = json!({ "token": "gw-event-token-value", "key": "env:HOME" });
+    let (status, body, text) = s.create("acme", OPS_TOKEN, entry.clone()).await;
+    assert_eq!(status, 400, "{text}");
+    assert_eq!(body["error"], "invalid_config");
+    assert!(
+        text.contains("events.key") && text.contains("not allowed"),
+        "{text}"
+    );
+    // Unknown fields are refused without echoing values.
+    entry["events"] = json!({ "token": "gw-event-token-value", "aes": aes_key });
+    let (status, _, text) = s.create("acme", OPS_TOKEN, entry.clone()).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(
+        !text.contains(aes_key) && !text.contains("gw-event-token-value"),
+        "{text}"
+    );
+    assert!(s.store.list(None).await.unwrap().is_empty());
+
+    entry["events"] = json!({
+        "token": "gw-event-token-value", "key": key_ref, "receiver_id": "suite-receiver",
+    });
+    let (status, created, text) = s.create("acme", OPS_TOKEN, entry).await;
+    assert_eq!(status, 201, "{text}");
+    assert_eq!(
+        created["events"],
+        json!({
+            "token": "set", "token_storage": "encrypted",
+            "key": "set", "key_storage": "reference",
+            "receiver_id": "suite-receiver",
+        })
+    );
+    let mut answers = vec![text];
+    answers.push(s.get("/tenants/acme/dingtalk", OPS_TOKEN).await.2);
+    answers.push(s.get("/tenants", OPS_TOKEN).await.2);
+    let stored_token: String = sqlx::query(AssertSqlSafe(
+        "SELECT event_token FROM unilogin_platform_config WHERE tenant_id = 'acme' AND deleted_at = 0".to_string(),
+    ))
+    .fetch_one(s.store.pool())
+    .await
+    .unwrap()
+    .try_get("event_token")
+    .unwrap();
+    assert!(
+        stored_token.starts_with("enc:v1:k1:") && !stored_token.contains("gw-event-token-value"),
+        "stored encrypted"
+    );
+    // What the loader serves: the credentials as written, the reference resolved.
+    let reader = s
+        .store
+        .clone()
+        .with_secret_refs(SecretRefPolicy::none().allow_dir(s.dir.join("allowed")));
+    let loaded = |reader: SqlConfigStore| async move {
+        let (src, report) = CachedSource::new(reader).await.unwrap();
+        assert!(report.rejected.is_empty(), "{report:?}");
+        src.get(&TenantId::new("acme").unwrap(), "dingtalk")
+            .await
+            .unwrap()
+    };
+    let c = loaded(reader.clone()).await;
+    assert_eq!(
+        c.events,
+        Some(EventSettings {
+            token: Some(AppSecret::new("gw-event-token-value")),
+            key: Some(AppSecret::new(aes_key)),
+            receiver_id: Some("suite-receiver".into()),
+        })
+    );
+
+    // A patch rotates the token and keeps the key; `receiver_id: null` clears it.
+    let (status, patched, text) = s
+        .call(
+            reqwest::Method::PATCH,
+            "/tenants/acme/dingtalk",
+            Some(ACME_TOKEN),
+            Some(json!({ "events": { "token": "gw-rotated-event-token", "receiver_id": null } })),
+        )
+        .await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(patched["events"]["key_storage"], "reference");
+    assert_eq!(patched["events"]["receiver_id"], Value::Null);
+    answers.push(text);
+    let c = loaded(reader.clone()).await;
+    let events = c.events.as_ref().unwrap();
+    assert_eq!(
+        events.token.as_ref().unwrap().expose(),
+        "gw-rotated-event-token"
+    );
+    assert_eq!(events.key.as_ref().unwrap().expose(), aes_key);
+    assert_eq!(events.receiver_id, None);
+    // A mistyped credential is never echoed in the error.
+    let (status, _, text) = s
+        .call(
+            reqwest::Method::PATCH,
+            "/tenants/acme/dingtalk",
+            Some(OPS_TOKEN),
+            Some(json!({ "events": { "token": 987654321 } })),
+        )
+        .await;
+    assert_eq!(status, 400, "{text}");
+    assert!(!text.contains("987654321"), "{text}");
+    // `events: null` removes the subscription.
+    let (status, removed, text) = s
+        .call(
+            reqwest::Method::PATCH,
+            "/tenants/acme/dingtalk",
+            Some(OPS_TOKEN),
+            Some(json!({ "events": null })),
+        )
+        .await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(removed["events"], Value::Null);
+    assert_eq!(loaded(reader).await.events, None);
+
+    let (_, audit, text) = s.get("/audit", OPS_TOKEN).await;
+    let items = audit["items"].as_array().unwrap();
+    assert_eq!(items[0]["changes"]["events.token"], "removed");
+    assert_eq!(items[0]["changes"]["events.key"], "removed");
+    assert_eq!(items[1]["actor"], "acme-admins");
+    assert_eq!(items[1]["changes"]["events.token"], "changed");
+    assert!(items[1]["changes"].get("events.key").is_none(), "{text}");
+    assert_eq!(
+        items[1]["changes"]["events.receiver_id"],
+        json!({"from": "suite-receiver", "to": null})
+    );
+    assert_eq!(items[2]["changes"]["events.token"], "set");
+    assert_eq!(items[2]["changes"]["events.key"], "set");
+    answers.push(text);
+    answers.push(s.get("/status", OPS_TOKEN).await.2);
+    for a in &answers {
+        for secret in [
+            "gw-event-token-value",
+            "gw-rotated-event-token",
+            aes_key,
+            "enc:v1",
+            key_ref.as_str(),
+        ] {
+            assert!(!a.contains(secret), "{secret} in an answer: {a}");
+        }
+    }
+}
+
 /// What the "provider" of the exfiltration case received: every request's headers and body.
 #[derive(Clone, Default)]
 struct Recorder(Arc<Mutex<Vec<String>>>);
@@ -703,6 +856,10 @@ macro_rules! suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn audit_log_records_who_when_what() {
                 super::audit_log_records_who_when_what($kind).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn event_credentials_are_write_only() {
+                super::event_credentials_are_write_only($kind).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn secret_references_need_the_allow_list() {

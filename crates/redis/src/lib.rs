@@ -46,7 +46,7 @@
 //!   redirect logins, taken atomically once across replicas (`<prefix>state:<key>`).
 //! - `RedisRevocationList` (feature `revocations`, `RedisStore::revocation_list`): a
 //!   `unilogin_axum::session::RevocationList` of session token ids (`<prefix>revoked:<jti>`)
-//!   that fails closed.
+//!   and subjects (`<prefix>revoked-subject:<key>`) that fails closed.
 
 #[cfg(feature = "revocations")]
 mod revocations;

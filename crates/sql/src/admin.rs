@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use unilogin_core::config::SecretRef;
 use unilogin_core::{AppKey, AppSecret, Error, PlatformName, Result, TenantId};
 use url::Url;
@@ -33,6 +33,56 @@ impl fmt::Debug for SecretInput {
         match self {
             SecretInput::Value(_) => f.write_str("Value(***)"),
             SecretInput::Reference(r) => write!(f, "Reference({r:?})"),
+        }
+    }
+}
+
+/// A row's event subscription for [`SqlConfigStore::create`]: the credentials the platform's
+/// console shows for the callback URL (see
+/// [`EventSettings`](unilogin_core::config::EventSettings)). The token and the key are stored
+/// like the app secret: encrypted, or as an allow-listed reference. At least one field must be
+/// given.
+///
+/// ```
+/// use unilogin_core::AppSecret;
+/// use unilogin_sql::{EventInput, SecretInput};
+/// let events = EventInput {
+///     token: Some(SecretInput::Value(AppSecret::new("tok3n"))),
+///     key: Some(SecretInput::Reference("env:ACME_DT_AES_KEY".into())),
+///     receiver_id: None,
+/// };
+/// assert!(!format!("{events:?}").contains("tok3n"));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct EventInput {
+    /// The callback token (DingTalk token, Feishu Verification Token, WeCom Token).
+    pub token: Option<SecretInput>,
+    /// The encryption key (DingTalk aes_key, Feishu Encrypt Key, WeCom EncodingAESKey).
+    pub key: Option<SecretInput>,
+    /// Who the messages are for; `None`: the app key.
+    pub receiver_id: Option<String>,
+}
+
+/// Changes to a row's event subscription, field by field, for [`ConfigPatch::events`]: `None`
+/// keeps a field, `Some(None)` clears it. A patch that leaves no field set is refused (remove
+/// the subscription with `events: Some(None)` instead).
+#[derive(Debug, Clone, Default)]
+pub struct EventPatch {
+    /// The callback token.
+    pub token: Option<Option<SecretInput>>,
+    /// The encryption key.
+    pub key: Option<Option<SecretInput>>,
+    /// The receiver id.
+    pub receiver_id: Option<Option<String>>,
+}
+
+impl From<EventInput> for EventPatch {
+    /// Sets every field as `input` has it (a field left out is cleared).
+    fn from(input: EventInput) -> Self {
+        Self {
+            token: Some(input.token),
+            key: Some(input.key),
+            receiver_id: Some(input.receiver_id),
         }
     }
 }
@@ -67,6 +117,8 @@ pub struct NewConfig {
     pub redirect_uris: Vec<String>,
     /// Platform options.
     pub options: Map<String, Value>,
+    /// The event subscription (default: none).
+    pub events: Option<EventInput>,
     /// Display order within a tenant (default 0).
     pub sort: i64,
 }
@@ -93,6 +145,7 @@ impl NewConfig {
             session_scopes: None,
             redirect_uris: Vec::new(),
             options: Map::new(),
+            events: None,
             sort: 0,
         }
     }
@@ -126,6 +179,9 @@ pub struct ConfigPatch {
     pub redirect_uris: Option<Vec<String>>,
     /// Options (replaces the map).
     pub options: Option<Map<String, Value>>,
+    /// The event subscription: `Some(None)` removes it, `Some(Some(patch))` changes it field
+    /// by field (starting from no subscription when the row has none).
+    pub events: Option<Option<EventPatch>>,
     /// Sort order.
     pub sort: Option<i64>,
 }
@@ -143,6 +199,7 @@ impl ConfigPatch {
             && self.session_scopes.is_none()
             && self.redirect_uris.is_none()
             && self.options.is_none()
+            && self.events.is_none()
             && self.sort.is_none()
     }
 }
@@ -153,8 +210,14 @@ impl SqlConfigStore {
     pub async fn create(&self, config: NewConfig, actor: &str) -> Result<ConfigRow> {
         check_actor(actor)?;
         let (tenant, platform) = (config.tenant.clone(), config.platform.clone());
+        let events = config.events.map(EventPatch::from);
+        let (event_token, event_key, event_receiver_id) =
+            self.patched_events(&tenant, &platform, None, events)?;
         let values = Values {
-            app_secret: self.stored_secret(&config.app_secret, &tenant, &platform)?,
+            app_secret: self.stored_secret(&config.app_secret, &tenant, &platform, "app_secret")?,
+            event_token,
+            event_key,
+            event_receiver_id,
             mode: config.mode,
             enabled: config.enabled,
             deprecated: false,
@@ -192,6 +255,9 @@ impl SqlConfigStore {
             .bind(raw.hosts)
             .bind(raw.mapping)
             .bind(raw.session_scopes)
+            .bind(raw.event_token)
+            .bind(raw.event_key)
+            .bind(raw.event_receiver_id)
             .bind(raw.redirect_uris)
             .bind(raw.options)
             .bind(raw.sort)
@@ -302,7 +368,18 @@ impl SqlConfigStore {
                 _ => BTreeMap::new(),
             },
         };
+        let (event_token, event_key, event_receiver_id) = match patch.events {
+            None => (
+                current.event_token.clone(),
+                current.event_key.clone(),
+                current.event_receiver_id.clone(),
+            ),
+            Some(events) => self.patched_events(tenant, platform, Some(current), events)?,
+        };
         Ok(Values {
+            event_token,
+            event_key,
+            event_receiver_id,
             mode: patch.mode.unwrap_or_else(|| current.mode.clone()),
             enabled: patch.enabled.unwrap_or(current.enabled),
             deprecated: patch.deprecated.unwrap_or(current.deprecated),
@@ -318,7 +395,7 @@ impl SqlConfigStore {
                 })?,
             },
             app_secret: match &patch.app_secret {
-                Some(input) => self.stored_secret(input, tenant, platform)?,
+                Some(input) => self.stored_secret(input, tenant, platform, "app_secret")?,
                 None => current.app_secret.clone(),
             },
             corp_id: patch.corp_id.unwrap_or_else(|| current.corp_id.clone()),
@@ -353,6 +430,56 @@ impl SqlConfigStore {
         })
     }
 
+    /// The event columns (token, key, receiver id) after `patch` over `current`'s (none when
+    /// `current` is `None`): secrets in their stored form, references checked. `None` removes
+    /// the subscription; a patch that leaves nothing set is refused.
+    fn patched_events(
+        &self,
+        tenant: &TenantId,
+        platform: &PlatformName,
+        current: Option<&RawRow>,
+        patch: Option<EventPatch>,
+    ) -> Result<(Option<String>, Option<String>, Option<String>)> {
+        let Some(patch) = patch else {
+            return Ok((None, None, None));
+        };
+        let secret = |input: Option<Option<SecretInput>>,
+                      kept: Option<&String>,
+                      field: &str|
+         -> Result<Option<String>> {
+            match input {
+                None => Ok(kept.cloned()),
+                Some(None) => Ok(None),
+                Some(Some(input)) => self
+                    .stored_secret(&input, tenant, platform, field)
+                    .map(Some),
+            }
+        };
+        let token = secret(
+            patch.token,
+            current.and_then(|c| c.event_token.as_ref()),
+            "events.token",
+        )?;
+        let key = secret(
+            patch.key,
+            current.and_then(|c| c.event_key.as_ref()),
+            "events.key",
+        )?;
+        let receiver_id = match patch.receiver_id {
+            None => current.and_then(|c| c.event_receiver_id.clone()),
+            Some(r) => r,
+        };
+        if token.is_none() && key.is_none() && receiver_id.is_none() {
+            return Err(Error::config(
+                Some(tenant),
+                Some(platform.as_str()),
+                "events",
+                "give at least one of token, key, receiver_id (remove the subscription with `events: null`)",
+            ));
+        }
+        Ok((token, key, receiver_id))
+    }
+
     /// Writes `raw` over `current` if its revision is unchanged (else a conflict error), and
     /// the audit entry of `action` with `changes`, in one transaction.
     #[allow(clippy::too_many_arguments)]
@@ -382,6 +509,9 @@ impl SqlConfigStore {
             .bind(raw.hosts)
             .bind(raw.mapping)
             .bind(raw.session_scopes)
+            .bind(raw.event_token)
+            .bind(raw.event_key)
+            .bind(raw.event_receiver_id)
             .bind(raw.redirect_uris)
             .bind(raw.options)
             .bind(raw.sort)
@@ -518,8 +648,8 @@ impl SqlConfigStore {
             .collect())
     }
 
-    /// Re-encrypts every encrypted secret that is not under the current key (after a key
-    /// rotation), returning how many rows changed. Values that do not decrypt are reported as
+    /// Re-encrypts every encrypted secret (app secret, event token and key) that is not under
+    /// the current key (after a key rotation), returning how many rows changed. Values that do not decrypt are reported as
     /// the error (nothing after them is changed).
     pub async fn reencrypt(&self, actor: &str) -> Result<usize> {
         check_actor(actor)?;
@@ -533,10 +663,18 @@ impl SqlConfigStore {
         };
         let mut changed = 0;
         for raw in self.fetch_all_raw(None).await? {
-            let Some(id) = SecretCipher::key_id_of(&raw.app_secret) else {
-                continue;
+            // Every encrypted column of the row that is under an older key.
+            let stale = |stored: Option<&str>| {
+                stored
+                    .and_then(SecretCipher::key_id_of)
+                    .is_some_and(|id| id != current_id)
             };
-            if id == current_id {
+            let stored = [
+                Some(raw.app_secret.as_str()),
+                raw.event_token.as_deref(),
+                raw.event_key.as_deref(),
+            ];
+            if !stored.into_iter().any(stale) {
                 continue;
             }
             let (Ok(tenant), Ok(platform)) =
@@ -544,7 +682,25 @@ impl SqlConfigStore {
             else {
                 continue;
             };
-            let secret = self.cipher.decrypt(&raw.app_secret, &tenant, &platform)?;
+            let mut changes = Map::new();
+            let mut reencrypted = |field: &str, stored: Option<&str>| -> Result<Option<String>> {
+                match stored {
+                    Some(value) if stale(Some(value)) => {
+                        let secret = self
+                            .cipher
+                            .decrypt_field(value, &tenant, &platform, field)?;
+                        changes.insert(field.to_string(), json!("re-encrypted"));
+                        self.cipher
+                            .encrypt_field(&secret, &tenant, &platform, field)
+                            .map(Some)
+                    }
+                    other => Ok(other.map(str::to_string)),
+                }
+            };
+            let app_secret = reencrypted("app_secret", Some(&raw.app_secret))?
+                .unwrap_or_else(|| raw.app_secret.clone());
+            let event_token = reencrypted("events.token", raw.event_token.as_deref())?;
+            let event_key = reencrypted("events.key", raw.event_key.as_deref())?;
             let values = Values {
                 mode: raw.mode.clone(),
                 enabled: raw.enabled,
@@ -557,12 +713,15 @@ impl SqlConfigStore {
                         e.to_string(),
                     )
                 })?,
-                app_secret: self.cipher.encrypt(&secret, &tenant, &platform)?,
+                app_secret,
                 corp_id: raw.corp_id.clone(),
                 agent_id: raw.agent_id.clone(),
                 hosts: BTreeMap::new(),
                 mapping: None,
                 session_scopes: None,
+                event_token,
+                event_key,
+                event_receiver_id: raw.event_receiver_id.clone(),
                 redirect_uris: Vec::new(),
                 options: Map::new(),
                 sort: raw.sort,
@@ -574,7 +733,6 @@ impl SqlConfigStore {
             new_raw.session_scopes.clone_from(&raw.session_scopes);
             new_raw.redirect_uris.clone_from(&raw.redirect_uris);
             new_raw.options.clone_from(&raw.options);
-            let changes = serde_json::json!({ "app_secret": "re-encrypted" });
             self.write(
                 &tenant,
                 &platform,
@@ -582,7 +740,7 @@ impl SqlConfigStore {
                 new_raw,
                 actor,
                 "reencrypt",
-                &changes,
+                &Value::Object(changes),
             )
             .await?;
             changed += 1;
@@ -596,26 +754,32 @@ impl SqlConfigStore {
             .ok_or_else(|| not_found(tenant, platform))
     }
 
+    /// The stored form of the secret of field `field` (`app_secret`, `events.token`,
+    /// `events.key`): encrypted under the current key, or a reference checked against the
+    /// allow-list. Errors name `field` and never hold the secret.
     fn stored_secret(
         &self,
         input: &SecretInput,
         tenant: &TenantId,
         platform: &PlatformName,
+        field: &str,
     ) -> Result<String> {
         match input {
-            SecretInput::Value(secret) => self.cipher.encrypt(secret, tenant, platform),
+            SecretInput::Value(secret) => {
+                self.cipher.encrypt_field(secret, tenant, platform, field)
+            }
             SecretInput::Reference(r) => {
                 let reference = SecretRef::parse(r);
                 if reference.is_reference() {
                     self.refs.check(&reference, None).map_err(|reason| {
-                        Error::config(Some(tenant), Some(platform.as_str()), "app_secret", reason)
+                        Error::config(Some(tenant), Some(platform.as_str()), field, reason)
                     })?;
                     Ok(r.clone())
                 } else {
                     Err(Error::config(
                         Some(tenant),
                         Some(platform.as_str()),
-                        "app_secret",
+                        field,
                         "a reference must be `env:NAME` or `file:PATH` (give the secret itself as SecretInput::Value)",
                     ))
                 }

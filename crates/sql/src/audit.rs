@@ -1,8 +1,8 @@
 //! The audit log (table [`AUDIT_TABLE`](crate::AUDIT_TABLE)): one entry per change made
 //! through the admin API, written in the same transaction as the change — who, when, which
 //! action, the row's revision after it, and what changed field by field. Secrets never enter
-//! it: a changed `app_secret` is recorded as `"changed"` (or `"set"` on creation), whatever it
-//! was changed to.
+//! it: a changed `app_secret`, `events.token` or `events.key` is recorded as `"changed"` (or
+//! `"set"` / `"removed"`), whatever it was changed to.
 
 use serde_json::{Map, Value, json};
 use sqlx::Row;
@@ -31,8 +31,10 @@ pub struct AuditEntry {
     pub action: String,
     /// The row's revision after the change.
     pub revision: i64,
-    /// What changed: `{field: {"from": old, "to": new}}` for ordinary fields,
-    /// `{"app_secret": "set" | "changed" | "re-encrypted"}` for the secret.
+    /// What changed: `{field: {"from": old, "to": new}}` for ordinary fields (the receiver id
+    /// as `events.receiver_id`), `{"app_secret": "set" | "changed" | "re-encrypted"}` for the
+    /// secret, and `{"events.token" | "events.key": "set" | "changed" | "removed" |
+    /// "re-encrypted"}` for the event credentials.
     pub changes: Value,
 }
 
@@ -83,9 +85,19 @@ fn fields(row: &RawRow) -> Vec<(&'static str, Value)> {
         ("hosts", json_text(Some(&row.hosts))),
         ("mapping", json_text(row.mapping.as_deref())),
         ("session_scopes", json_text(row.session_scopes.as_deref())),
+        ("events.receiver_id", json!(row.event_receiver_id)),
         ("redirect_uris", json_text(Some(&row.redirect_uris))),
         ("options", json_text(Some(&row.options))),
         ("sort", json!(row.sort)),
+    ]
+}
+
+/// The stored event credentials of a row (encrypted values or references), by field name:
+/// compared, never recorded.
+fn event_secrets(row: &RawRow) -> [(&'static str, Option<&str>); 2] {
+    [
+        ("events.token", row.event_token.as_deref()),
+        ("events.key", row.event_key.as_deref()),
     ]
 }
 
@@ -100,6 +112,11 @@ pub(crate) fn diff(before: Option<&RawRow>, after: Option<&RawRow>) -> Value {
                 }
             }
             out.insert("app_secret".into(), json!("set"));
+            for (name, value) in event_secrets(new) {
+                if value.is_some() {
+                    out.insert(name.into(), json!("set"));
+                }
+            }
         }
         (Some(old), Some(new)) => {
             for ((name, a), (_, b)) in fields(old).into_iter().zip(fields(new)) {
@@ -109,6 +126,15 @@ pub(crate) fn diff(before: Option<&RawRow>, after: Option<&RawRow>) -> Value {
             }
             if old.app_secret != new.app_secret {
                 out.insert("app_secret".into(), json!("changed"));
+            }
+            for ((name, a), (_, b)) in event_secrets(old).into_iter().zip(event_secrets(new)) {
+                let what = match (a, b) {
+                    (None, Some(_)) => "set",
+                    (Some(_), None) => "removed",
+                    (Some(a), Some(b)) if a != b => "changed",
+                    _ => continue,
+                };
+                out.insert(name.into(), json!(what));
             }
         }
         (Some(_), None) | (None, None) => {}
@@ -201,6 +227,9 @@ mod tests {
             mapping: None,
             session_scopes: None,
             identity_policy: None,
+            event_token: None,
+            event_key: None,
+            event_receiver_id: None,
             redirect_uris: uris.into(),
             options: "{}".into(),
             sort: 0,
@@ -226,5 +255,38 @@ mod tests {
         assert!(created.contains("\"app_secret\":\"set\""), "{created}");
         assert!(!created.contains("enc:v1") && !d.to_string().contains("enc:v1"));
         assert_eq!(diff(Some(&a), None), json!({}));
+    }
+
+    #[test]
+    fn event_credentials_are_audited_without_values() {
+        let a = row("enc:v1:k1:aa:bb", "[]");
+        let mut b = row("enc:v1:k1:aa:bb", "[]");
+        b.event_token = Some("enc:v1:k1:11:token-ciphertext".into());
+        b.event_key = Some("env:ACME_EVENT_KEY".into());
+        b.event_receiver_id = Some("suite-1".into());
+        let set = diff(Some(&a), Some(&b));
+        assert_eq!(set["events.token"], "set");
+        assert_eq!(set["events.key"], "set");
+        assert_eq!(
+            set["events.receiver_id"],
+            json!({"from": null, "to": "suite-1"})
+        );
+        assert!(set.get("app_secret").is_none(), "{set}");
+        let mut c = row("enc:v1:k1:aa:bb", "[]");
+        c.event_token = Some("enc:v1:k1:22:other-ciphertext".into());
+        c.event_receiver_id = Some("suite-1".into());
+        let changed = diff(Some(&b), Some(&c));
+        assert_eq!(changed["events.token"], "changed");
+        assert_eq!(changed["events.key"], "removed");
+        assert_eq!(changed.as_object().unwrap().len(), 2, "{changed}");
+        let created = diff(None, Some(&b));
+        assert_eq!(created["events.token"], "set");
+        assert_eq!(created["events.receiver_id"], json!({"to": "suite-1"}));
+        for text in [set.to_string(), changed.to_string(), created.to_string()] {
+            assert!(
+                !text.contains("ciphertext") && !text.contains("ACME_EVENT_KEY"),
+                "{text}"
+            );
+        }
     }
 }

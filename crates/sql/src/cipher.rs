@@ -1,4 +1,5 @@
-//! [`SecretCipher`]: AES-256-GCM encryption of app secrets at rest, with rotatable keys.
+//! [`SecretCipher`]: AES-256-GCM encryption of stored secrets (app secrets, event tokens and
+//! keys) at rest, with rotatable keys.
 
 use std::fmt;
 
@@ -8,6 +9,9 @@ use unilogin_core::{AppSecret, Error, PlatformName, Result, TenantId};
 
 /// The environment variable [`SecretCipher::from_env`] reads.
 pub const KEYS_ENV: &str = "UNILOGIN_SECRET_KEYS";
+
+/// The field name of the app secret (also its associated data).
+const APP_SECRET: &str = "app_secret";
 
 /// Prefix of an encrypted value: `enc:v1:<key id>:<nonce hex>:<ciphertext+tag hex>`.
 const PREFIX: &str = "enc:v1:";
@@ -21,8 +25,9 @@ const PREFIX: &str = "enc:v1:";
 /// putting a new key first, running [`SqlConfigStore::reencrypt`](crate::SqlConfigStore::reencrypt),
 /// then removing the old key.
 ///
-/// Every value gets a fresh random 96-bit nonce, and the tenant and platform are bound in as
-/// associated data: a ciphertext copied into another tenant's row does not decrypt.
+/// Every value gets a fresh random 96-bit nonce, and the field, tenant and platform are bound in
+/// as associated data: a ciphertext copied into another tenant's row, or from the app secret
+/// into an event credential, does not decrypt.
 ///
 /// `Debug` shows the key ids only.
 ///
@@ -95,8 +100,10 @@ fn valid_key_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-fn aad(tenant: &TenantId, platform: &PlatformName) -> String {
-    format!("unilogin/app_secret/v1/{tenant}/{platform}")
+/// The associated data of a value: its field, tenant and platform (`app_secret` keeps the
+/// layout it always had, so existing values decrypt).
+fn aad(field: &str, tenant: &TenantId, platform: &PlatformName) -> String {
+    format!("unilogin/{field}/v1/{tenant}/{platform}")
 }
 
 impl SecretCipher {
@@ -181,25 +188,52 @@ impl SecretCipher {
         stored.strip_prefix(PREFIX)?.split(':').next()
     }
 
-    /// Encrypts `secret` for `tenant`'s `platform` with the current key.
+    /// Encrypts the app secret `secret` for `tenant`'s `platform` with the current key
+    /// ([`encrypt_field`](Self::encrypt_field) for field `app_secret`).
     pub fn encrypt(
         &self,
         secret: &AppSecret,
         tenant: &TenantId,
         platform: &PlatformName,
     ) -> Result<String> {
+        self.encrypt_field(secret, tenant, platform, APP_SECRET)
+    }
+
+    /// Encrypts `secret`, the value of configuration field `field` (`app_secret`,
+    /// `events.token` or `events.key`), for `tenant`'s `platform` with the current key. The
+    /// field is bound in like the tenant and platform: a value copied into another field's
+    /// column does not decrypt there. Errors name `field`.
+    ///
+    /// ```
+    /// use unilogin_core::{AppSecret, PlatformName, TenantId};
+    /// use unilogin_sql::SecretCipher;
+    /// let cipher = SecretCipher::parse(&format!("k1:{}", SecretCipher::generate_key_hex()))?;
+    /// let (t, p) = (TenantId::new("acme")?, PlatformName::new("dingtalk")?);
+    /// let stored = cipher.encrypt_field(&AppSecret::new("tok3n"), &t, &p, "events.token")?;
+    /// assert_eq!(cipher.decrypt_field(&stored, &t, &p, "events.token")?.expose(), "tok3n");
+    /// let err = cipher.decrypt_field(&stored, &t, &p, "events.key").unwrap_err().to_string();
+    /// assert!(err.contains("events.key") && !err.contains("tok3n"), "{err}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn encrypt_field(
+        &self,
+        secret: &AppSecret,
+        tenant: &TenantId,
+        platform: &PlatformName,
+        field: &str,
+    ) -> Result<String> {
         let Some((id, cipher)) = self.keys.first() else {
             return Err(Error::config(
                 Some(tenant),
                 Some(platform.as_str()),
-                "app_secret",
+                field,
                 format!(
                     "no encryption key: set {KEYS_ENV} to store secrets, or give the secret as `env:NAME` / `file:PATH`"
                 ),
             ));
         };
         let nonce_bytes: [u8; 12] = rand::random();
-        let aad = aad(tenant, platform);
+        let aad = aad(field, tenant, platform);
         let sealed = cipher
             .encrypt(
                 &Nonce::from(nonce_bytes),
@@ -225,9 +259,20 @@ impl SecretCipher {
         tenant: &TenantId,
         platform: &PlatformName,
     ) -> Result<AppSecret> {
-        let fail = |reason: String| {
-            Error::config(Some(tenant), Some(platform.as_str()), "app_secret", reason)
-        };
+        self.decrypt_field(stored, tenant, platform, APP_SECRET)
+    }
+
+    /// Decrypts a value made by [`encrypt_field`](Self::encrypt_field) for the same field,
+    /// tenant and platform; failures as [`decrypt`](Self::decrypt)'s, on field `field`.
+    pub fn decrypt_field(
+        &self,
+        stored: &str,
+        tenant: &TenantId,
+        platform: &PlatformName,
+        field: &str,
+    ) -> Result<AppSecret> {
+        let fail =
+            |reason: String| Error::config(Some(tenant), Some(platform.as_str()), field, reason);
         let rest = stored
             .strip_prefix(PREFIX)
             .ok_or_else(|| fail("not an encrypted value (`enc:v1:...`)".into()))?;
@@ -251,7 +296,7 @@ impl SecretCipher {
             .ok_or_else(|| fail("damaged encrypted value (bad nonce)".into()))?;
         let sealed = hex_decode(sealed_hex)
             .ok_or_else(|| fail("damaged encrypted value (bad data)".into()))?;
-        let aad = aad(tenant, platform);
+        let aad = aad(field, tenant, platform);
         let plain = cipher
             .decrypt(
                 &Nonce::from(nonce),
@@ -262,7 +307,7 @@ impl SecretCipher {
             )
             .map_err(|_| {
                 fail(format!(
-                    "cannot decrypt with key `{id}`: wrong key in {KEYS_ENV}, or the value was altered or copied from another tenant/platform"
+                    "cannot decrypt with key `{id}`: wrong key in {KEYS_ENV}, or the value was altered or copied from another tenant/platform/field"
                 ))
             })?;
         let text =

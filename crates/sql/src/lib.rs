@@ -10,9 +10,10 @@
 //!   rules, redirect URIs and options, audit columns (`creator`, `created_at`, `modifier`, `modified_at`), `sort`, a
 //!   `deprecated` flag, a `revision` counter and soft delete (`deleted_at`). The layout is
 //!   described in `docs/configuration.md` ("SQL table").
-//! - **Secrets** are never stored in clear: the `app_secret` column holds either an AES-256-GCM
-//!   ciphertext made by [`SecretCipher`] (key from [`KEYS_ENV`], key id in the value so keys
-//!   rotate) or a reference (`env:NAME`, `file:PATH`) resolved at load.
+//! - **Secrets** are never stored in clear: the `app_secret` column, and the event
+//!   subscription's `event_token` and `event_key`, hold either an AES-256-GCM ciphertext made
+//!   by [`SecretCipher`] (key from [`KEYS_ENV`], key id in the value so keys rotate) or a
+//!   reference (`env:NAME`, `file:PATH`) resolved at load.
 //! - **Admin API** on [`SqlConfigStore`]: create, update, enable/disable, deprecate, delete,
 //!   list, re-encrypt.
 //! - **Serving logins**: [`SqlConfigSource`] (a [`CachedSource`] over the store) answers from
@@ -66,12 +67,12 @@ use std::sync::Arc;
 use sqlx::AnyPool;
 use unilogin_core::config::{CachedSource, SecretRefPolicy};
 
-pub use admin::{ConfigPatch, NewConfig, SecretInput};
+pub use admin::{ConfigPatch, EventInput, EventPatch, NewConfig, SecretInput};
 pub use audit::{AuditEntry, AuditQuery};
 pub use cipher::{KEYS_ENV, SecretCipher};
 pub use dialect::{AUDIT_TABLE, Backend, TABLE};
 pub use identity::SqlIdentityStore;
-pub use rows::{ConfigRow, StoredSecret};
+pub use rows::{ConfigRow, StoredEvents, StoredSecret};
 #[doc(no_inline)]
 pub use unilogin_core::config::ConfigSource;
 

@@ -8,10 +8,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use unilogin_core::config::{PlatformConfig, SecretRef, SecretRefPolicy, shared};
+use unilogin_core::config::{EventSettings, PlatformConfig, SecretRef, SecretRefPolicy, shared};
 use unilogin_core::identity::IdentityPolicy;
 use unilogin_core::mapping::ScopeRules;
-use unilogin_core::{AppKey, Error, PlatformName, Result, TenantId};
+use unilogin_core::{AppKey, AppSecret, Error, PlatformName, Result, TenantId};
 use url::Url;
 
 use crate::cipher::SecretCipher;
@@ -42,6 +42,18 @@ impl StoredSecret {
             StoredSecret::Invalid
         }
     }
+}
+
+/// A row's event subscription, as the admin listing shows it: how the token and the key are
+/// kept (never their values) and the receiver id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvents {
+    /// How the callback token is kept (`None`: not set).
+    pub token: Option<StoredSecret>,
+    /// How the encryption key is kept (`None`: not set).
+    pub key: Option<StoredSecret>,
+    /// The receiver id (`None`: the app key).
+    pub receiver_id: Option<String>,
 }
 
 /// One live row, as the admin API lists it. Never holds a secret.
@@ -76,6 +88,8 @@ pub struct ConfigRow {
     /// The identity policy (`identity`: subject and linking rules; JSON as stored, a string if
     /// the column is not valid JSON). Set with SQL; the admin API keeps it as it is.
     pub identity: Option<Value>,
+    /// The event subscription (`None`: the configuration receives no events).
+    pub events: Option<StoredEvents>,
     /// Redirect URIs (JSON as stored).
     pub redirect_uris: Value,
     /// Options (JSON as stored).
@@ -110,6 +124,12 @@ pub(crate) struct RawRow {
     pub(crate) session_scopes: Option<String>,
     /// JSON text of the `identity` policy; NULL = the defaults.
     pub(crate) identity_policy: Option<String>,
+    /// `events.token` as stored (encrypted or a reference); NULL = none.
+    pub(crate) event_token: Option<String>,
+    /// `events.key` as stored (encrypted or a reference); NULL = none.
+    pub(crate) event_key: Option<String>,
+    /// `events.receiver_id`; NULL = the app key.
+    pub(crate) event_receiver_id: Option<String>,
     pub(crate) redirect_uris: String,
     pub(crate) options: String,
     pub(crate) sort: i64,
@@ -137,6 +157,9 @@ impl RawRow {
             mapping: row.try_get("mapping")?,
             session_scopes: row.try_get("session_scopes")?,
             identity_policy: row.try_get("identity_policy")?,
+            event_token: row.try_get("event_token")?,
+            event_key: row.try_get("event_key")?,
+            event_receiver_id: row.try_get("event_receiver_id")?,
             redirect_uris: row.try_get("redirect_uris")?,
             options: row.try_get("options")?,
             sort: row.try_get("sort")?,
@@ -168,6 +191,11 @@ impl RawRow {
             mapping: self.mapping.as_deref().map(json),
             session_scopes: self.session_scopes.as_deref().map(json),
             identity: self.identity_policy.as_deref().map(json),
+            events: self.has_events().then(|| StoredEvents {
+                token: self.event_token.as_deref().map(StoredSecret::of),
+                key: self.event_key.as_deref().map(StoredSecret::of),
+                receiver_id: self.event_receiver_id.clone(),
+            }),
             redirect_uris: json(&self.redirect_uris),
             options: json(&self.options),
             sort: self.sort,
@@ -177,6 +205,11 @@ impl RawRow {
             modified_at_ms: self.modified_at,
             revision: self.revision,
         }
+    }
+
+    /// Whether the row has an event subscription (any of its event columns is set).
+    pub(crate) fn has_events(&self) -> bool {
+        self.event_token.is_some() || self.event_key.is_some() || self.event_receiver_id.is_some()
     }
 
     /// The configuration this row describes, secret resolved (not yet validated).
@@ -191,19 +224,50 @@ impl RawRow {
             Error::config(Some(tenant), Some(platform.as_str()), field, reason)
         };
         let app_key = AppKey::new(&self.app_key).map_err(|e| err("app_key", e.to_string()))?;
-        let app_secret = if SecretCipher::is_encrypted(&self.app_secret) {
-            cipher.decrypt(&self.app_secret, tenant, platform)?
-        } else {
-            let reference = SecretRef::parse(&self.app_secret);
+        // Every stored secret the same way: decrypted, or a reference resolved under the
+        // allow-list; anything else is refused naming the field.
+        let secret = |stored: &str, field: &str| -> Result<AppSecret> {
+            if SecretCipher::is_encrypted(stored) {
+                return cipher.decrypt_field(stored, tenant, platform, field);
+            }
+            let reference = SecretRef::parse(stored);
             if !reference.is_reference() {
                 return Err(err(
-                    "app_secret",
+                    field,
                     "the column holds neither an encrypted value (`enc:v1:...`) nor a reference (`env:` / `file:`); plain secrets are never stored".into(),
                 ));
             }
             reference
                 .resolve_with(None, refs)
-                .map_err(|reason| err("app_secret", reason))?
+                .map_err(|reason| err(field, reason))
+        };
+        let app_secret = secret(&self.app_secret, "app_secret")?;
+        let events = if self.has_events() {
+            if self
+                .event_receiver_id
+                .as_deref()
+                .is_some_and(|r| r.trim().is_empty())
+            {
+                return Err(err(
+                    "events.receiver_id",
+                    "must not be blank (leave it out: the app key is the default)".into(),
+                ));
+            }
+            Some(EventSettings {
+                token: self
+                    .event_token
+                    .as_deref()
+                    .map(|s| secret(s, "events.token"))
+                    .transpose()?,
+                key: self
+                    .event_key
+                    .as_deref()
+                    .map(|s| secret(s, "events.key"))
+                    .transpose()?,
+                receiver_id: self.event_receiver_id.clone(),
+            })
+        } else {
+            None
         };
         let hosts = match serde_json::from_str::<Value>(&self.hosts) {
             Ok(Value::Object(map)) => map
@@ -291,6 +355,7 @@ impl RawRow {
             session_scopes,
             identity,
             options,
+            events,
         })
     }
 }
@@ -307,6 +372,11 @@ pub(crate) struct Values {
     pub(crate) hosts: BTreeMap<String, Url>,
     pub(crate) mapping: Option<Value>,
     pub(crate) session_scopes: Option<Value>,
+    /// `events.token` in its stored form (encrypted or a checked reference).
+    pub(crate) event_token: Option<String>,
+    /// `events.key` in its stored form.
+    pub(crate) event_key: Option<String>,
+    pub(crate) event_receiver_id: Option<String>,
     pub(crate) redirect_uris: Vec<String>,
     pub(crate) options: Map<String, Value>,
     pub(crate) sort: i64,
@@ -343,6 +413,9 @@ impl Values {
                 .map(Value::to_string),
             // Not written by the admin API (an update keeps the stored value).
             identity_policy: None,
+            event_token: self.event_token.clone(),
+            event_key: self.event_key.clone(),
+            event_receiver_id: self.event_receiver_id.clone(),
             redirect_uris: Value::from(self.redirect_uris.clone()).to_string(),
             options: Value::Object(self.options.clone()).to_string(),
             sort: self.sort,

@@ -12,12 +12,14 @@ use std::sync::Arc;
 use serde_json::json;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AssertSqlSafe, Row, SqlSafeStr};
-use unilogin_core::config::{CachedSource, ConfigLoader, ConfigSource, SecretRefPolicy};
+use unilogin_core::config::{
+    CachedSource, ConfigLoader, ConfigSource, EventSettings, SecretRefPolicy,
+};
 use unilogin_core::mapping::ScopeRules;
 use unilogin_core::{AppKey, AppSecret, Error, PlatformName, TenantId};
 use unilogin_sql::{
-    AuditQuery, ConfigPatch, NewConfig, SecretCipher, SecretInput, SqlConfigSource, SqlConfigStore,
-    StoredSecret,
+    AuditQuery, ConfigPatch, EventInput, EventPatch, NewConfig, SecretCipher, SecretInput,
+    SqlConfigSource, SqlConfigStore, StoredEvents, StoredSecret,
 };
 
 // Link the DingTalk crate so `validate` runs its `build` (platform-specific checks).
@@ -110,8 +112,9 @@ async fn migrations_up_from_empty(kind: Kind) {
     .await
     .map(|r| r.try_get::<i64, _>("n").unwrap())
     .unwrap();
-    // 1-3 the configuration table, 4 the identity policy column and the identity store.
-    assert_eq!(applied, 4);
+    // 1-3 the configuration table, 4 the identity policy column and the identity store, 5 the
+    // event credential columns.
+    assert_eq!(applied, 5);
     // A fresh connection sees the migrated schema.
     let again = SqlConfigStore::connect(&url, SecretCipher::none())
         .await
@@ -291,7 +294,7 @@ async fn migrations_up_from_0001(kind: Kind) {
             "SELECT COUNT(*) AS n FROM _sqlx_migrations WHERE success = TRUE"
         )
         .await,
-        4
+        5
     );
     let listed = s.get(&t("acme"), &dingtalk()).await.unwrap().unwrap();
     assert_eq!(listed.session_scopes, None);
@@ -300,10 +303,12 @@ async fn migrations_up_from_0001(kind: Kind) {
         "the new column is NULL: the defaults"
     );
     assert_eq!(listed.creator, "old");
+    assert_eq!(listed.events, None, "the event columns are NULL: no events");
     let src = source(&s).await;
     let c = src.get(&t("acme"), "dingtalk").await.unwrap();
     assert_eq!(c.app_secret.expose(), "old-secret");
     assert_eq!(c.session_scopes, None);
+    assert_eq!(c.events, None);
 
     // The upgraded row takes scope rules like a new one.
     let rules = json!({"default": ["user:read"]});
@@ -1163,6 +1168,409 @@ async fn reload_reads_only_changed_rows(kind: Kind) {
     assert_eq!(report.rejected.len(), 1, "{report:?}");
 }
 
+/// A DingTalk aes_key: 43 base64 characters.
+const EVENT_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+const EVENT_KEY_2: &str = "GFEDCBA9876543210zyxwvutsrqponmlkjihgfedcba";
+
+async fn event_columns(s: &SqlConfigStore, tenant: &str) -> [Option<String>; 3] {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT event_token, event_key, event_receiver_id FROM unilogin_platform_config WHERE tenant_id = '{tenant}' AND deleted_at = 0"
+    )))
+    .fetch_one(s.pool())
+    .await
+    .unwrap();
+    ["event_token", "event_key", "event_receiver_id"].map(|c| row.try_get(c).unwrap())
+}
+
+fn value(secret: &str) -> SecretInput {
+    SecretInput::Value(AppSecret::new(secret))
+}
+
+/// Event credentials written through the admin API load into `PlatformConfig.events` as
+/// written, are encrypted at rest (bound to their field), listed and audited without values,
+/// patched field by field, removed, and re-encrypted on key rotation.
+async fn event_credentials_round_trip(kind: Kind) {
+    let spec_a = format!("k1:{}", key_a());
+    let (url, s) = store(kind, &spec_a).await;
+    let mut r = row("acme", "dingacme", "app-secret-value");
+    r.events = Some(EventInput {
+        token: Some(value("event-token-value")),
+        key: Some(value(EVENT_KEY)),
+        receiver_id: Some("suite-receiver".into()),
+    });
+    let created = s.create(r, "alice").await.unwrap();
+    let encrypted = Some(StoredSecret::Encrypted {
+        key_id: "k1".into(),
+    });
+    assert_eq!(
+        created.events,
+        Some(StoredEvents {
+            token: encrypted.clone(),
+            key: encrypted.clone(),
+            receiver_id: Some("suite-receiver".into()),
+        })
+    );
+    let listing = format!("{:?}", s.list(None).await.unwrap());
+    assert!(
+        !listing.contains("event-token-value") && !listing.contains(EVENT_KEY),
+        "{listing}"
+    );
+    // Encrypted at rest: the raw columns never hold the values.
+    let [token_col, key_col, receiver_col] = event_columns(&s, "acme").await;
+    let (token_col, key_col) = (token_col.unwrap(), key_col.unwrap());
+    assert!(token_col.starts_with("enc:v1:k1:") && !token_col.contains("event-token-value"));
+    assert!(key_col.starts_with("enc:v1:k1:") && !key_col.contains(EVENT_KEY));
+    assert_eq!(receiver_col.as_deref(), Some("suite-receiver"));
+    // The loader serves them as written, and the codec builds.
+    let src = source(&s).await;
+    let c = src.get(&t("acme"), "dingtalk").await.unwrap();
+    assert_eq!(
+        c.events,
+        Some(EventSettings {
+            token: Some(AppSecret::new("event-token-value")),
+            key: Some(AppSecret::new(EVENT_KEY)),
+            receiver_id: Some("suite-receiver".into()),
+        })
+    );
+    assert!(c.event_codec().unwrap().is_some());
+    assert_eq!(c.app_secret.expose(), "app-secret-value");
+
+    // A patch changes one field and keeps the others.
+    s.update(
+        &t("acme"),
+        &dingtalk(),
+        ConfigPatch {
+            events: Some(Some(EventPatch {
+                key: Some(Some(value(EVENT_KEY_2))),
+                ..EventPatch::default()
+            })),
+            ..ConfigPatch::default()
+        },
+        "bob",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        event_columns(&s, "acme").await[0].as_deref(),
+        Some(token_col.as_str())
+    );
+    src.reload().await.unwrap();
+    let events = src
+        .get(&t("acme"), "dingtalk")
+        .await
+        .unwrap()
+        .events
+        .clone()
+        .unwrap();
+    assert_eq!(events.key.unwrap().expose(), EVENT_KEY_2);
+    assert_eq!(events.token.unwrap().expose(), "event-token-value");
+    assert_eq!(events.receiver_id.as_deref(), Some("suite-receiver"));
+    // The receiver id falls back to the app key when cleared.
+    s.update(
+        &t("acme"),
+        &dingtalk(),
+        ConfigPatch {
+            events: Some(Some(EventPatch {
+                receiver_id: Some(None),
+                ..EventPatch::default()
+            })),
+            ..ConfigPatch::default()
+        },
+        "bob",
+    )
+    .await
+    .unwrap();
+    src.reload().await.unwrap();
+    let c = src.get(&t("acme"), "dingtalk").await.unwrap();
+    let events = c.events.as_ref().unwrap();
+    assert_eq!(events.receiver_id, None);
+    assert_eq!(
+        events.credentials(&c).receiver_id.as_deref(),
+        Some("dingacme")
+    );
+    // A patch that would leave nothing set is refused, naming the field.
+    let e = s
+        .update(
+            &t("acme"),
+            &dingtalk(),
+            ConfigPatch {
+                events: Some(Some(EventPatch {
+                    token: Some(None),
+                    key: Some(None),
+                    ..EventPatch::default()
+                })),
+                ..ConfigPatch::default()
+            },
+            "bob",
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("acme") && e.contains("events") && e.contains("null"),
+        "{e}"
+    );
+    // Credentials the platform cannot use are refused like any invalid configuration.
+    let e = s
+        .update(
+            &t("acme"),
+            &dingtalk(),
+            ConfigPatch {
+                events: Some(Some(EventPatch {
+                    key: Some(Some(value("too-short"))),
+                    ..EventPatch::default()
+                })),
+                ..ConfigPatch::default()
+            },
+            "bob",
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("events.key") && !e.contains("too-short"), "{e}");
+
+    // Key rotation re-encrypts the event credentials too.
+    let spec_ba = format!("k2:{},k1:{}", key_b(), key_a());
+    let rotated = SqlConfigStore::connect(&url, cipher(&spec_ba))
+        .await
+        .unwrap();
+    assert_eq!(rotated.reencrypt("ops").await.unwrap(), 1);
+    let [token_col, key_col, _] = event_columns(&s, "acme").await;
+    assert!(token_col.unwrap().starts_with("enc:v1:k2:"));
+    assert!(key_col.unwrap().starts_with("enc:v1:k2:"));
+    assert_eq!(rotated.reencrypt("ops").await.unwrap(), 0);
+    let only_b = SqlConfigStore::connect(&url, cipher(&format!("k2:{}", key_b())))
+        .await
+        .unwrap();
+    let c = source(&only_b)
+        .await
+        .get(&t("acme"), "dingtalk")
+        .await
+        .unwrap();
+    let events = c.events.clone().unwrap();
+    assert_eq!(events.token.unwrap().expose(), "event-token-value");
+    assert_eq!(events.key.unwrap().expose(), EVENT_KEY_2);
+
+    // Removing the subscription clears every column.
+    // (Through the rotated store: the row is under k2 now.)
+    rotated
+        .update(
+            &t("acme"),
+            &dingtalk(),
+            ConfigPatch {
+                events: Some(None),
+                ..ConfigPatch::default()
+            },
+            "carol",
+        )
+        .await
+        .unwrap();
+    assert_eq!(event_columns(&rotated, "acme").await, [None, None, None]);
+    assert_eq!(
+        rotated
+            .get(&t("acme"), &dingtalk())
+            .await
+            .unwrap()
+            .unwrap()
+            .events,
+        None
+    );
+    let src = source(&rotated).await;
+    assert_eq!(src.get(&t("acme"), "dingtalk").await.unwrap().events, None);
+
+    // The audit log names what changed, never a value.
+    let entries = s.audit(&AuditQuery::default()).await.unwrap();
+    let changes: Vec<(&str, &serde_json::Value)> = entries
+        .iter()
+        .map(|e| (e.action.as_str(), &e.changes))
+        .collect();
+    let [
+        (_, removed),
+        (_, reencrypted),
+        (_, cleared_receiver),
+        (_, new_key),
+        (_, create),
+    ] = changes[..]
+    else {
+        panic!("{changes:?}");
+    };
+    assert_eq!(create["events.token"], "set");
+    assert_eq!(create["events.key"], "set");
+    assert_eq!(
+        create["events.receiver_id"],
+        json!({"to": "suite-receiver"})
+    );
+    assert_eq!(new_key["events.key"], "changed");
+    assert!(new_key.get("events.token").is_none(), "{new_key}");
+    assert_eq!(
+        cleared_receiver["events.receiver_id"],
+        json!({"from": "suite-receiver", "to": null})
+    );
+    assert_eq!(
+        *reencrypted,
+        json!({"app_secret": "re-encrypted", "events.token": "re-encrypted", "events.key": "re-encrypted"})
+    );
+    assert_eq!(removed["events.token"], "removed");
+    assert_eq!(removed["events.key"], "removed");
+    let text = format!("{entries:?}");
+    for secret in ["event-token-value", EVENT_KEY, EVENT_KEY_2, "enc:v1"] {
+        assert!(!text.contains(secret), "{secret} in the audit log");
+    }
+}
+
+/// Event credentials as references follow the app secret's allow-list; a row whose event
+/// credentials do not decrypt or resolve is refused like one whose app secret does not.
+async fn event_credentials_refused(kind: Kind) {
+    let (url, s) = store(kind, &format!("k1:{}", key_a())).await;
+    let dir = std::env::temp_dir().join(format!(
+        "unilogin-sql-event-ref-{}-{kind:?}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("aes-key");
+    std::fs::write(&file, format!("{EVENT_KEY}\n")).unwrap();
+    let mut r = row("acme", "dingacme", "app-secret-value");
+    r.events = Some(EventInput {
+        token: Some(value("event-token-value")),
+        key: Some(SecretInput::Reference(format!("file:{}", file.display()))),
+        receiver_id: None,
+    });
+    // Not allow-listed: refused, naming the field.
+    let e = s.create(r.clone(), "alice").await.unwrap_err().to_string();
+    assert!(e.contains("not allowed") && e.contains("events.key"), "{e}");
+    // A literal is never a "reference".
+    let mut literal = r.clone();
+    literal.events.as_mut().unwrap().token = Some(SecretInput::Reference("plain-token".into()));
+    let e = s.create(literal, "alice").await.unwrap_err().to_string();
+    assert!(e.contains("events.token") && e.contains("env:NAME"), "{e}");
+    // An empty subscription is refused.
+    let mut empty = r.clone();
+    empty.events = Some(EventInput::default());
+    let e = s.create(empty, "alice").await.unwrap_err().to_string();
+    assert!(e.contains("events"), "{e}");
+    assert!(s.list(None).await.unwrap().is_empty());
+
+    let s = s.with_secret_refs(SecretRefPolicy::none().allow_dir(&dir));
+    let created = s.create(r, "alice").await.unwrap();
+    assert_eq!(
+        created.events.unwrap().key,
+        Some(StoredSecret::Reference(format!("file:{}", file.display())))
+    );
+    let src = source(&s).await;
+    let c = src.get(&t("acme"), "dingtalk").await.unwrap();
+    assert_eq!(
+        c.events.as_ref().unwrap().key.as_ref().unwrap().expose(),
+        EVENT_KEY
+    );
+
+    // A damaged ciphertext: rejected at reload with an error naming tenant, platform and
+    // field; the last good configuration stays.
+    let [token_col, _, _] = event_columns(&s, "acme").await;
+    let token_col = token_col.unwrap();
+    let mut damaged = token_col.clone();
+    let last = damaged.pop().unwrap();
+    damaged.push(if last == '0' { '1' } else { '0' });
+    raw(
+        &s,
+        format!("UPDATE unilogin_platform_config SET event_token = '{damaged}', revision = revision + 1 WHERE tenant_id = 'acme'"),
+    )
+    .await;
+    let report = src.reload().await.unwrap();
+    let e = report.rejected.first().expect("rejected");
+    assert!(
+        matches!(e, Error::Config { tenant: Some(t), platform: Some(p), field, .. }
+            if t.as_str() == "acme" && p == "dingtalk" && field == "events.token"),
+        "{e:?}"
+    );
+    assert!(!e.to_string().contains("event-token-value"), "{e}");
+    let served = src.get(&t("acme"), "dingtalk").await.unwrap();
+    assert_eq!(
+        served
+            .events
+            .as_ref()
+            .unwrap()
+            .token
+            .as_ref()
+            .unwrap()
+            .expose(),
+        "event-token-value"
+    );
+    // Strict start-up refuses the row, as it refuses an undecryptable app secret.
+    assert!(CachedSource::new_strict(s.clone()).await.is_err());
+
+    // The app secret's ciphertext copied into the token column does not decrypt there.
+    let app_secret = stored_secret(&s, "acme").await;
+    raw(
+        &s,
+        format!("UPDATE unilogin_platform_config SET event_token = '{app_secret}', revision = revision + 1 WHERE tenant_id = 'acme'"),
+    )
+    .await;
+    let report = src.reload().await.unwrap();
+    let e = report.rejected.first().expect("rejected").to_string();
+    assert!(
+        e.contains("events.token") && e.contains("copied from another"),
+        "{e}"
+    );
+    // A plain value written by hand is refused, not used.
+    raw(
+        &s,
+        "UPDATE unilogin_platform_config SET event_token = 'plain-token', revision = revision + 1 WHERE tenant_id = 'acme'".into(),
+    )
+    .await;
+    let e = src
+        .reload()
+        .await
+        .unwrap()
+        .rejected
+        .first()
+        .expect("rejected")
+        .to_string();
+    assert!(
+        e.contains("events.token") && e.contains("plain secrets are never stored"),
+        "{e}"
+    );
+    // A reference written by hand that the operator did not allow is never read.
+    raw(
+        &s,
+        format!("UPDATE unilogin_platform_config SET event_token = '{token_col}', event_key = 'env:PATH', revision = revision + 1 WHERE tenant_id = 'acme'"),
+    )
+    .await;
+    let e = src
+        .reload()
+        .await
+        .unwrap()
+        .rejected
+        .first()
+        .expect("rejected")
+        .to_string();
+    assert!(e.contains("events.key") && e.contains("not allowed"), "{e}");
+    // Only the event token encrypted (the app secret and the key references), under a key
+    // the reader does not have: refused naming the event token.
+    let app_file = dir.join("app-secret");
+    std::fs::write(&app_file, "app-secret-from-file\n").unwrap();
+    raw(
+        &s,
+        format!(
+            "UPDATE unilogin_platform_config SET app_secret = 'file:{}', event_key = 'file:{}', revision = revision + 1 WHERE tenant_id = 'acme'",
+            app_file.display(),
+            file.display()
+        ),
+    )
+    .await;
+    assert!(src.reload().await.unwrap().rejected.is_empty());
+    let wrong = SqlConfigStore::connect(&url, cipher(&format!("k1:{}", key_b())))
+        .await
+        .unwrap()
+        .with_secret_refs(SecretRefPolicy::none().allow_dir(&dir));
+    let (_, report) = CachedSource::new(wrong).await.unwrap();
+    let e = report.rejected.first().expect("rejected").to_string();
+    assert!(
+        e.contains("acme") && e.contains("events.token") && e.contains("wrong key"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 macro_rules! suite {
     ($name:ident, $kind:expr) => {
         mod $name {
@@ -1219,6 +1627,14 @@ macro_rules! suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn references_need_the_allow_list() {
                 super::references_need_the_allow_list($kind).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn event_credentials_round_trip() {
+                super::event_credentials_round_trip($kind).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn event_credentials_refused() {
+                super::event_credentials_refused($kind).await;
             }
         }
     };

@@ -47,7 +47,10 @@
 //!   ([`FakeUser`]), [`http`] (request parsing and response helpers), [`pages`] (the sign-in page,
 //!   its error pages and the redirect back), [`platform`] (the object-safe [`FakePlatform`]
 //!   trait used by the conformance suite) and [`fixtures`] (the platforms' reference documents,
-//!   also read by other crates' tests).
+//!   also read by other crates' tests), [`jsapi`] (jsapi tickets, the JS-SDK signature and its
+//!   checks, the fake JS SDKs served at `/__fake/jsapi/{dingtalk,feishu,wecom}.js`) and
+//!   [`events`] (event subscriptions: the platforms' callback crypto, written independently of
+//!   the library, and pushing encrypted, signed events to a URL with faults).
 //! * Platform fakes: [`dingtalk`], [`feishu`] (also Lark), [`wecom`], and [`selfbuilt`] (an
 //!   in-house "open platform" with shapes unlike the other three, which unilogin reaches through
 //!   `custom-oauth` in `mode: steps`). Each holds only its platform's knowledge: its backend
@@ -73,13 +76,16 @@
 pub mod calls;
 pub mod clock;
 pub mod dingtalk;
+pub mod events;
 pub mod fake;
 pub mod faults;
 pub mod feishu;
 pub mod fixtures;
 pub mod http;
+pub mod jsapi;
 pub mod pages;
 pub mod platform;
+pub mod scripted;
 pub mod selfbuilt;
 pub mod server;
 pub mod store;

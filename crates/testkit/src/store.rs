@@ -147,6 +147,19 @@ impl<M: Clone> TokenStore<M> {
             .map(|(t, _)| t.clone())
     }
 
+    /// Every live token whose metadata matches `pred`, the one with the most time left first.
+    pub fn live_where(&self, pred: impl Fn(&M) -> bool) -> Vec<String> {
+        let now = self.clock.now();
+        let tokens = &lock(&self.tokens).map;
+        let mut live: Vec<(&String, Instant)> = tokens
+            .iter()
+            .filter(|(_, e)| !e.revoked && e.expires_at > now && pred(&e.meta))
+            .map(|(t, e)| (t, e.expires_at))
+            .collect();
+        live.sort_by_key(|(_, at)| std::cmp::Reverse(*at));
+        live.into_iter().map(|(t, _)| t.clone()).collect()
+    }
+
     /// Reset a live token's lifetime to `ttl` from now. False if it is not live.
     pub fn extend(&self, token: &str, ttl: Duration) -> bool {
         let now = self.clock.now();

@@ -23,6 +23,11 @@
 pub use unilogin_core::events;
 pub use unilogin_core::http::HttpConfig;
 pub use unilogin_core::identity;
+/// JSAPI signatures for pages inside the platforms' clients (`dd.config`, `h5sdk.config`,
+/// `wx.config` / `wx.agentConfig`); see [`Prepared::jsapi_config`].
+pub use unilogin_core::jsapi;
+pub use unilogin_core::jsapi::{JsapiConfig, TicketKind};
+pub use unilogin_core::platform::CodeKind;
 pub use unilogin_core::platform::{Flow, InClient, JsapiLogin, UserToken};
 pub use unilogin_core::registry::Registry;
 pub use unilogin_core::{

@@ -13,6 +13,23 @@
 //! apps) or the suite id (third-party instruction callbacks). Events are acknowledged with a
 //! plain `success`; [`WeComEvents::encrypt_reply`] builds an encrypted passive reply.
 //!
+//! **Directory changes** ([`EventCodec::changes`]) come from `change_contact` (the `Event` of a
+//! self-built app's event message, or the `InfoType` of a third-party instruction callback),
+//! by `ChangeType`:
+//!
+//! | `ChangeType` | change |
+//! |---|---|
+//! | `delete_user` | [`DirectoryChange::Left`] ([`LeaveReason::Left`]) |
+//! | `update_user` with `Status` 5 (left) | `Left` ([`LeaveReason::Left`]) |
+//! | `update_user` with `Status` 2 (disabled) | `Left` ([`LeaveReason::Disabled`]) |
+//! | `update_user` otherwise (also with `NewUserID`: the change is about the old `UserID`), `create_user` | [`DirectoryChange::Updated`] |
+//! | department and tag changes, any other event | none |
+//!
+//! `UserID` becomes [`PersonIds::user_id`], `OpenUserID` [`PersonIds::open_id`], `AuthCorpId`
+//! (third party) or else `ToUserName` (self-built) [`PersonIds::org_id`]. A user change
+//! without `UserID` and `OpenUserID`, or a `change_contact` without `ChangeType`, is
+//! [`EventError::MissingField`].
+//!
 //! ```
 //! use unilogin_core::events::{EventCodec, EventRequest, Inbound};
 //! use unilogin_wecom::events::WeComEvents;
@@ -36,8 +53,8 @@ use quick_xml::events::Event as Xml;
 use serde_json::{Map, Value};
 use unilogin_core::events::crypto::MsgCrypt;
 use unilogin_core::events::{
-    Event, EventCodec, EventCredentials, EventError, EventRequest, Handshake, Inbound,
-    PayloadFormat, Plaintext, Reply, parse_timestamp,
+    DirectoryChange, Event, EventCodec, EventCredentials, EventError, EventRequest, Handshake,
+    Inbound, LeaveReason, PayloadFormat, PersonIds, Plaintext, Reply, parse_timestamp,
 };
 
 use crate::NAME;
@@ -221,6 +238,65 @@ pub fn parse_event(text: String) -> Result<(String, Option<String>, Plaintext), 
     ))
 }
 
+/// The directory changes a decrypted WeCom message carries, from its document (the XML
+/// converted by [`xml_to_json`]; see the [module documentation](self));
+/// [`EventCodec::changes`] on its document. Public for fuzzing and fakes.
+///
+/// ```
+/// use unilogin_core::events::{DirectoryChange, LeaveReason};
+/// use unilogin_wecom::events::{directory_changes, xml_to_json};
+/// let xml = "<xml><ToUserName><![CDATA[wwcorp]]></ToUserName><MsgType><![CDATA[event]]></MsgType>\
+///     <Event><![CDATA[change_contact]]></Event><ChangeType>update_user</ChangeType>\
+///     <UserID><![CDATA[zhangsan]]></UserID><Status>2</Status></xml>";
+/// let doc = serde_json::Value::Object(xml_to_json(xml)?);
+/// let changes = directory_changes("change_contact", &doc)?;
+/// let [DirectoryChange::Left { ids, reason }] = changes.as_slice() else { panic!("left") };
+/// assert_eq!(*reason, LeaveReason::Disabled);
+/// assert_eq!((ids.user_id.as_deref(), ids.org_id.as_deref()), (Some("zhangsan"), Some("wwcorp")));
+/// # Ok::<(), unilogin_core::events::EventError>(())
+/// ```
+pub fn directory_changes(
+    event_type: &str,
+    doc: &Value,
+) -> Result<Vec<DirectoryChange>, EventError> {
+    if event_type != "change_contact" {
+        return Ok(Vec::new());
+    }
+    let field = |name: &str| {
+        doc.get(name)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
+    let change_type = field("ChangeType").ok_or(EventError::MissingField { name: "ChangeType" })?;
+    // `Some(reason)`: the person loses access; `None`: their profile changed.
+    let leaves = match change_type {
+        "delete_user" => Some(LeaveReason::Left),
+        "update_user" => match field("Status") {
+            Some("5") => Some(LeaveReason::Left),
+            Some("2") => Some(LeaveReason::Disabled),
+            _ => None,
+        },
+        "create_user" => None,
+        _ => return Ok(Vec::new()),
+    };
+    let ids = PersonIds {
+        user_id: field("UserID").map(str::to_string),
+        union_id: None,
+        open_id: field("OpenUserID").map(str::to_string),
+        org_id: field("AuthCorpId")
+            .or_else(|| field("ToUserName"))
+            .map(str::to_string),
+    };
+    if ids.is_empty() {
+        return Err(EventError::MissingField { name: "UserID" });
+    }
+    Ok(vec![match leaves {
+        Some(reason) => DirectoryChange::Left { ids, reason },
+        None => DirectoryChange::Updated { ids },
+    }])
+}
+
 impl EventCodec for WeComEvents {
     fn platform(&self) -> &'static str {
         NAME
@@ -262,5 +338,9 @@ impl EventCodec for WeComEvents {
 
     fn acknowledge(&self, _event: &Event) -> Reply {
         Reply::new("text/plain", "success")
+    }
+
+    fn changes(&self, event: &Event) -> Result<Vec<DirectoryChange>, EventError> {
+        directory_changes(&event.event_type, event.plaintext.expose_document())
     }
 }

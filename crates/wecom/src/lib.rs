@@ -43,14 +43,43 @@
 //! or `"qrconnect"`; `userinfo_api` = `"auth"` (default, `cgi-bin/auth/getuserinfo`) or
 //! `"legacy"` (`cgi-bin/user/getuserinfo`); `lang` = `"zh"` / `"en"` (web login page).
 //!
+//! ## JSAPI signatures (`wx.config`, `wx.agentConfig`)
+//! [`Prepared::jsapi_config`] signs a page with either ticket, both fetched with this app's
+//! access token (corp + agent) and cached by the core per corp, agent and app token:
+//! [`TicketKind::Jsapi`] — the corp ticket, `cgi-bin/get_jsapi_ticket` — for
+//! `wx.config({beta: true, appId: corpid, timestamp, nonceStr, signature, jsApiList})`, and
+//! [`TicketKind::AgentConfig`] — the app ticket, `cgi-bin/ticket/get?type=agent_config` — for
+//! `wx.agentConfig({corpid, agentid, timestamp, nonceStr, signature, jsApiList})`; timestamps in
+//! seconds. WeCom limits ticket fetches (corp ticket ≤ 400/hour per corp and ≤ 100/hour per app,
+//! agent ticket ≤ 100/hour per app): the shared cache fetches each once per app token lifetime.
+//! `agentConfig` needs WeCom ≥ 2.5.0 (and, before 3.0.24, a successful `wx.config` first); the
+//! page's domain must be the app's trusted domain (可信域名). "invalid signature" (notably on iOS,
+//! which signs the URL the page was *first* opened with) is almost always another URL.
+//!
+//! ## Mini programs (`qy.login`)
+//! With `options.mini_program: true` (default `false`), the code of a WeCom mini program's
+//! `wx.qy.login` is redeemed without state through [`Prepared::login_with_code_kind`]`(`
+//! [`CodeKind::MiniProgram`]`, …)`: `cgi-bin/miniprogram/jscode2session` with the access token
+//! of the self-built app associated with the mini program (this configuration), then
+//! `cgi-bin/user/get` as for every login, so it yields the same profile. A `corpid` other than
+//! `corp_id` is refused ([`Error::NotInTenant`]); the `session_key` is dropped on arrival.
+//! Redirect codes stay redirect-only: only this second kind is stateless.
+//!
 //! ## Error codes
 //! See [`classify`], the crate's error table.
 //!
 //! [`Prepared::start_web_login`]: unilogin_core::Prepared::start_web_login
 //! [`Prepared::finish_web_login`]: unilogin_core::Prepared::finish_web_login
+//! [`Prepared::jsapi_config`]: unilogin_core::Prepared::jsapi_config
+//! [`Prepared::login_with_code_kind`]: unilogin_core::Prepared::login_with_code_kind
+//! [`TicketKind::Jsapi`]: unilogin_core::TicketKind::Jsapi
+//! [`TicketKind::AgentConfig`]: unilogin_core::TicketKind::AgentConfig
+//! [`CodeKind::MiniProgram`]: unilogin_core::CodeKind::MiniProgram
 
 mod error;
 pub mod events;
+mod jsapi;
+mod miniprogram;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,11 +90,12 @@ use serde_json::{Value, json};
 use unilogin_core::envelope::{check_code, require_str, seconds_at, str_at};
 use unilogin_core::error::{BadBody, redact_excerpt};
 use unilogin_core::http::UpstreamResponse;
+use unilogin_core::jsapi::{Signed, TicketKind};
 use unilogin_core::platform::sdk::{Base, Hosts, choice, secret_rejected};
 use unilogin_core::platform::{AuthorizeRequest, Flow, Identity, InClient, Platform, WebCallback};
 use unilogin_core::registry::{PlatformContext, PlatformRegistration};
 use unilogin_core::token_cache::{FetchedToken, TokenKey};
-use unilogin_core::{AccessToken, AppSecret, Error, Result, UserTicket};
+use unilogin_core::{AccessToken, AppSecret, AuthCode, Error, Result, UserTicket};
 use url::Url;
 
 pub use error::classify;
@@ -117,6 +147,8 @@ pub struct WeCom {
     /// The code exchange's path (current or legacy).
     userinfo_path: &'static str,
     lang: Option<&'static str>,
+    /// `options.mini_program` (default false): `qy.login` codes are redeemed.
+    mini_program: bool,
 }
 
 /// Whether WeCom accepts `state` in its in-client OAuth link: 1–128 ASCII letters and digits
@@ -183,6 +215,7 @@ impl WeCom {
                 ],
             )?,
             lang,
+            mini_program: config.option_bool("mini_program", false)?,
         })
     }
 
@@ -342,6 +375,40 @@ impl Platform for WeCom {
                 self.link("open", "wwopen/sso/qrConnect", &pairs)
             }
         }
+    }
+
+    fn ticket_kinds(&self) -> &'static [TicketKind] {
+        &[TicketKind::Jsapi, TicketKind::AgentConfig]
+    }
+
+    /// Both tickets with this app's token (corp + agent).
+    async fn fetch_ticket(
+        &self,
+        app_token: Option<&AccessToken>,
+        kind: TicketKind,
+    ) -> Result<FetchedToken> {
+        self.ticket(self.base.app_token(app_token)?, kind).await
+    }
+
+    fn jsapi_object(
+        &self,
+        kind: TicketKind,
+        signed: &Signed,
+        js_api_list: &[String],
+    ) -> Result<Value> {
+        Ok(self.wx_config(kind, signed, js_api_list))
+    }
+
+    fn redeems_mini_program_codes(&self) -> bool {
+        self.mini_program
+    }
+
+    async fn identify_mini_program(
+        &self,
+        app_token: Option<&AccessToken>,
+        code: &AuthCode,
+    ) -> Result<Identity> {
+        self.mini_program_identity(app_token, code).await
     }
 
     async fn user_detail(

@@ -24,7 +24,12 @@ const FACADE: &str = "unilogin";
 /// How long one example may run.
 pub const EXAMPLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Arguments an example needs to finish on its own (a server example's self-test).
-const ARGS: &[(&str, &[&str])] = &[("protected_api", &["--self-test"])];
+const ARGS: &[(&str, &[&str])] = &[
+    ("protected_api", &["--self-test"]),
+    ("jsapi_dingtalk", &["--self-test"]),
+    ("jsapi_feishu", &["--self-test"]),
+    ("jsapi_wecom", &["--self-test"]),
+];
 
 /// Builds the facade's examples with `--features full` and runs each once.
 pub fn facade_examples(root: &Path) -> Result {

@@ -6,7 +6,8 @@
 //! `aud`, `exp` and `nbf` claims with a small clock skew, the `tenant` claim against the
 //! tenants the guard was built for ([`GuardBuilder::tenant`]: every tenant's tokens share one
 //! issuer and audience, so this is what keeps tenant A's users out of tenant B's API), and the
-//! [`RevocationList`] if one is set, then puts an [`AuthUser`] into the request's extensions
+//! [`RevocationList`] if one is set ([`RevocationList::check_claims`]: the token id, and the
+//! person's subjects revoked "issued before", e.g. when they left the organisation), then puts an [`AuthUser`] into the request's extensions
 //! for handlers. Failures become RFC 6750 responses (see [`AuthRejection`]); why a token failed
 //! is logged (`tracing` warn, with the request's `x-request-id`) and never told to the client.
 
@@ -28,7 +29,7 @@ use unilogin_core::http::{HttpClient, HttpConfig};
 use url::Url;
 
 use crate::session::{
-    self, DEFAULT_LEEWAY, RevocationList, SessionIssuer, SessionKeys, VerifyError,
+    self, DEFAULT_LEEWAY, RevocationList, SessionIssuer, SessionKeys, Unreachable, VerifyError,
 };
 
 pub use layer::{GuardService, RequireScopes, RequireScopesService};
@@ -250,11 +251,22 @@ impl Guard {
             );
             return Err(self.reject(RejectionKind::WrongTenant));
         }
-        if let Some(list) = &self.inner.revocation
-            && list.is_revoked(&claims.jti).await
-        {
-            tracing::warn!(trace_id, reason = %VerifyError::Revoked, jti = claims.jti, sub = claims.sub, "bearer token rejected");
-            return Err(self.reject(RejectionKind::InvalidToken(VerifyError::Revoked)));
+        if let Some(list) = &self.inner.revocation {
+            match list.check_claims(&claims).await {
+                Ok(false) => {}
+                Ok(true) => {
+                    tracing::warn!(trace_id, reason = %VerifyError::Revoked, jti = claims.jti, sub = claims.sub, "bearer token rejected");
+                    return Err(self.reject(RejectionKind::InvalidToken(VerifyError::Revoked)));
+                }
+                Err(Unreachable) => {
+                    tracing::warn!(
+                        trace_id,
+                        jti = claims.jti,
+                        "bearer token not verifiable: the revocation list is unreachable"
+                    );
+                    return Err(self.reject(RejectionKind::Unavailable));
+                }
+            }
         }
         Ok(AuthUser::new(claims, self.inner.realm.clone()))
     }
@@ -410,7 +422,9 @@ impl<T> GuardBuilder<T> {
         self
     }
 
-    /// Rejects tokens whose `jti` is on `list`.
+    /// Rejects tokens that `list` refuses ([`RevocationList::check_claims`]: a revoked `jti`,
+    /// or a subject of the token revoked at or after its `iat`) with 401 `invalid_token`, and
+    /// answers 503 while the list cannot tell (its shared store is unreachable).
     pub fn revocation(mut self, list: Arc<dyn RevocationList>) -> Self {
         self.revocation = Some(list);
         self

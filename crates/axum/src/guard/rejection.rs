@@ -30,7 +30,8 @@ pub enum RejectionKind {
     /// requires ([`AuthUser::require_tenant`](super::AuthUser::require_tenant)): 403
     /// `wrong_tenant`, whatever scopes the token carries.
     WrongTenant,
-    /// The issuer's keys could not be fetched, so no token can be checked: 503.
+    /// The issuer's keys could not be fetched, or the revocation list cannot be reached, so the
+    /// token cannot be checked: 503.
     Unavailable,
     /// [`AuthUser`](super::AuthUser) or [`RequireScopes`](super::RequireScopes) was used on a
     /// route that the guard layer does not cover: 500 (a wiring mistake, logged as an error).

@@ -12,7 +12,9 @@
 //! issued-at, not-before, a random token id (`jti`, the handle for revocation) and the granted
 //! `scope` (space-separated, as in OAuth 2.0). Which scopes a person gets is configured per
 //! tenant with [`ScopeRules`]. A [`RevocationList`] records token ids revoked before their
-//! expiry (logout, admin revoke); [`MemoryRevocationList`] is the in-process implementation.
+//! expiry (logout, admin revoke) and subjects revoked "issued before" a time (a person who left
+//! the organisation: [`Claims::revocation_subjects`], [`subject_key`], [`account_key`]);
+//! [`MemoryRevocationList`] is the in-process implementation.
 //!
 //! ```
 //! use std::time::Duration;
@@ -44,7 +46,7 @@ use serde::{Deserialize, Serialize};
 use unilogin_core::mapping::UserProfile;
 
 pub use keys::{RETIREMENT_MARGIN, SessionKeys};
-pub use revocation::{MemoryRevocationList, RevocationList, Unreachable};
+pub use revocation::{MemoryRevocationList, RevocationList, Unreachable, account_key, subject_key};
 pub use unilogin_core::mapping::{ScopeRules, ScopeRulesError, is_valid_scope};
 
 /// Clock skew allowed by default when checking `exp` and `nbf`.
@@ -147,6 +149,12 @@ pub struct Claims {
     /// logins once linked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+    /// The person's id inside the organisation (DingTalk / WeCom `userid`, Feishu `user_id`)
+    /// when the profile had one and the subject policy chose another id for [`uid`](Self::uid):
+    /// a "user left" event naming the user id still finds this session
+    /// ([`revocation_subjects`](Self::revocation_subjects)). Absent when it equals `uid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
 }
 
 impl Claims {
@@ -163,6 +171,65 @@ impl Claims {
     /// The expiry as a [`SystemTime`].
     pub fn expires_at(&self) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(self.exp)
+    }
+
+    /// The issue time as a [`SystemTime`].
+    pub fn issued_at(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(self.iat)
+    }
+
+    /// Whether the token was issued at or before `before` (the rule of
+    /// [`RevocationList::revoke_subject`]; `iat` has whole seconds, so a token issued in the
+    /// second of `before` counts as issued before it).
+    ///
+    /// ```
+    /// # use std::time::{Duration, UNIX_EPOCH};
+    /// # let claims: unilogin_axum::session::Claims = serde_json::from_value(serde_json::json!({
+    /// #     "iss": "i", "aud": "a", "sub": "t:p:u", "exp": 200, "iat": 100, "nbf": 100, "jti": "j",
+    /// #     "scope": "", "tenant": "t", "platform": "p", "uid": "u"})).unwrap();
+    /// assert_eq!(claims.iat, 100);
+    /// assert!(claims.issued_at_or_before(UNIX_EPOCH + Duration::from_millis(100_400)));
+    /// assert!(claims.issued_at_or_before(UNIX_EPOCH + Duration::from_secs(100)));
+    /// assert!(!claims.issued_at_or_before(UNIX_EPOCH + Duration::from_millis(99_999)));
+    /// ```
+    pub fn issued_at_or_before(&self, before: SystemTime) -> bool {
+        self.issued_at() <= before
+    }
+
+    /// The subject keys a [`RevocationList::revoke_subject`] can name this token by:
+    /// [`subject_key`]`(tenant, platform, uid)` (equal to `sub`), the same with
+    /// [`user_id`](Self::user_id) when it is present and differs from `uid`, and
+    /// [`account_key`]`(account)` when the token names an account.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use unilogin_axum::session::{SessionIssuer, SessionKeys, account_key, subject_key};
+    /// use unilogin_core::UserProfile;
+    ///
+    /// let issuer = SessionIssuer::new(SessionKeys::generate()?, "https://login.example.com",
+    ///     "example-apis", Duration::from_secs(3600));
+    /// let profile: UserProfile = serde_json::from_value(serde_json::json!({
+    ///     "platform": "feishu", "tenant": "acme",
+    ///     "subject": {"kind": "union_id", "value": "on_1"}, "union_id": "on_1", "user_id": "u1",
+    /// }))?;
+    /// let claims = issuer.issue_for_account(&profile, &[], "acct-7")?.claims;
+    /// assert_eq!(claims.revocation_subjects(), [
+    ///     subject_key("acme", "feishu", "on_1"),
+    ///     subject_key("acme", "feishu", "u1"),
+    ///     account_key("acct-7"),
+    /// ]);
+    /// assert_eq!(claims.revocation_subjects()[0], claims.sub);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn revocation_subjects(&self) -> Vec<String> {
+        let mut keys = vec![subject_key(&self.tenant, &self.platform, &self.uid)];
+        if let Some(user_id) = self.user_id.as_deref().filter(|u| *u != self.uid) {
+            keys.push(subject_key(&self.tenant, &self.platform, user_id));
+        }
+        if let Some(account) = &self.account {
+            keys.push(account_key(account));
+        }
+        keys
     }
 }
 
@@ -284,6 +351,10 @@ impl SessionIssuer {
             uid: profile.subject.value.clone(),
             name: profile.name.clone(),
             account: account.map(str::to_string),
+            user_id: profile
+                .user_id
+                .clone()
+                .filter(|u| *u != profile.subject.value),
         };
         let token = self.sign(&claims)?;
         Ok(IssuedSession {

@@ -387,3 +387,32 @@ fn bad_scope_rules_are_errors() {
         assert!(!err.0.is_empty(), "{v}: {err:?}");
     }
 }
+
+#[test]
+fn user_id_claim_only_when_the_subject_is_another_id() {
+    let issuer = issuer();
+    // Subject = user id: no separate claim (and none in the token).
+    let s = issuer.issue(&alice(), &[]).unwrap();
+    assert_eq!(s.claims.user_id, None);
+    assert!(part(&s.token, 1).get("user_id").is_none());
+    assert_eq!(s.claims.revocation_subjects(), ["acme:dingtalk:u-1"]);
+    // Subject = union id with a user id: the user id is carried and is a revocation subject.
+    let p = profile(json!({
+        "platform": "feishu", "tenant": "acme",
+        "subject": {"kind": "union_id", "value": "on_1"}, "union_id": "on_1", "user_id": "u-9",
+    }));
+    let s = issuer.issue_for_account(&p, &[], "acct-1").unwrap();
+    assert_eq!(s.claims.user_id.as_deref(), Some("u-9"));
+    assert_eq!(part(&s.token, 1)["user_id"], "u-9");
+    let verified = issuer.verify(&s.token).unwrap();
+    assert_eq!(
+        verified.revocation_subjects(),
+        ["acme:feishu:on_1", "acme:feishu:u-9", "account:acct-1"]
+    );
+    // Subject = union id without a user id: nothing to add.
+    let p = profile(json!({
+        "platform": "feishu", "tenant": "acme",
+        "subject": {"kind": "union_id", "value": "on_2"}, "union_id": "on_2",
+    }));
+    assert_eq!(issuer.issue(&p, &[]).unwrap().claims.user_id, None);
+}

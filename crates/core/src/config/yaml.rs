@@ -14,6 +14,10 @@
 //!       hosts: { oapi: "https://oapi.dingtalk.com" }
 //!       mapping: { employee_no: "$.result.job_number" }
 //!       options: { app_token_api: oapi }
+//!       events:                   # the event subscription (callbacks), when used
+//!         token: "env:ACME_DT_EVENT_TOKEN"   # secret references like app_secret
+//!         key: "file:secrets/acme-dt-aes"
+//!         receiver_id: null       # default: app_key
 //! ```
 //!
 //! The full schema, with an example per platform, is in `docs/configuration.md`
@@ -48,6 +52,7 @@ const FIELDS: &[&str] = &[
     "session_scopes",
     "identity",
     "options",
+    "events",
 ];
 
 fn whole_file_error(field: &str, reason: impl Into<String>) -> Error {
@@ -260,7 +265,12 @@ fn entry(
         Some(v) => <crate::identity::IdentityPolicy as serde::Deserialize>::deserialize(v)
             .map_err(|e| err("identity", e.to_string()))?,
     };
+    let events = match get("events") {
+        None => None,
+        Some(v) => Some(event_settings(v, base_dir, &err)?),
+    };
     Ok(PlatformConfig {
+        events,
         session_scopes,
         identity,
         tenant: tenant.clone(),
@@ -275,6 +285,53 @@ fn entry(
         mapping: get("mapping").cloned().map(super::shared::value),
         redirect_uris,
         options,
+    })
+}
+
+/// The `events` map of an entry: `token` and `key` resolved like `app_secret`.
+fn event_settings(
+    value: &Value,
+    base_dir: Option<&Path>,
+    err: &dyn Fn(&str, String) -> Error,
+) -> Result<super::EventSettings> {
+    const EVENT_FIELDS: &[&str] = &["token", "key", "receiver_id"];
+    let Value::Object(map) = value else {
+        return Err(err(
+            "events",
+            "must be a map (token, key, receiver_id)".into(),
+        ));
+    };
+    if let Some(unknown) = map.keys().find(|k| !EVENT_FIELDS.contains(&k.as_str())) {
+        return Err(err(
+            &format!("events.{unknown}"),
+            format!("unknown field; expected one of {}", EVENT_FIELDS.join(", ")),
+        ));
+    }
+    let secret = |name: &str| -> Result<Option<AppSecret>> {
+        let field = format!("events.{name}");
+        match map.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            // Never echo the value: it may be the secret itself.
+            Some(Value::String(s)) => SecretRef::parse(s)
+                .resolve(base_dir)
+                .map(Some)
+                .map_err(|reason| err(&field, reason)),
+            Some(_) => Err(err(
+                &field,
+                "must be a string (a value, `env:NAME` or `file:PATH`)".into(),
+            )),
+        }
+    };
+    let receiver_id = match map.get("receiver_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(_) => return Err(err("events.receiver_id", "must be a string".into())),
+    };
+    Ok(super::EventSettings {
+        token: secret("token")?,
+        key: secret("key")?,
+        receiver_id,
     })
 }
 

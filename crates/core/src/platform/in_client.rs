@@ -12,6 +12,31 @@ use serde_json::Value;
 
 use crate::config::PlatformConfig;
 
+/// The kinds of code redeemed **without state**
+/// ([`Prepared::login_with_code_kind`](crate::Prepared::login_with_code_kind)): both come from
+/// a JSAPI of the platform's client, never on a browser redirect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CodeKind {
+    /// A code an H5 page got from the client's JSAPI ([`InClient::Jsapi`]; DingTalk
+    /// `dd.getAuthCode`, Feishu `tt.requestAccess`).
+    Jsapi,
+    /// A mini program's login code (Feishu `tt.login`, WeCom `qy.login`, DingTalk mini-app
+    /// `dd.getAuthCode`), redeemed where the handler declares it
+    /// ([`Platform::redeems_mini_program_codes`](super::Platform::redeems_mini_program_codes)).
+    MiniProgram,
+}
+
+impl CodeKind {
+    /// `"jsapi"` or `"mini_program"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CodeKind::Jsapi => "jsapi",
+            CodeKind::MiniProgram => "mini_program",
+        }
+    }
+}
+
 /// How a page inside the platform's client obtains a login code.
 #[derive(Debug, Clone, Copy)]
 pub enum InClient {

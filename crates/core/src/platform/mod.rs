@@ -17,7 +17,7 @@
 pub mod in_client;
 pub mod sdk;
 
-pub use in_client::{InClient, JsapiLogin};
+pub use in_client::{CodeKind, InClient, JsapiLogin};
 pub use sdk::{Base, Hosts};
 
 use std::fmt;
@@ -28,6 +28,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::jsapi::{Signed, TicketKind, TimestampUnit};
 use crate::token_cache::{FetchedToken, TokenKey};
 use crate::types::{
     AccessToken, AuthCode, PlatformName, RefreshToken, State, TenantId, UserTicket,
@@ -236,6 +237,73 @@ pub trait Platform: Send + Sync + fmt::Debug + 'static {
     async fn refresh_user_token(&self, refresh_token: &RefreshToken) -> Result<UserToken> {
         let _ = refresh_token;
         Err(self.base().unsupported("refreshing user tokens"))
+    }
+
+    /// The JSAPI tickets this handler fetches and signs with (see [`crate::jsapi`]); default
+    /// none. [`Prepared::jsapi_config`](crate::Prepared::jsapi_config) refuses any other kind
+    /// with [`Error::Unsupported`] before an upstream call.
+    fn ticket_kinds(&self) -> &'static [TicketKind] {
+        &[]
+    }
+
+    /// Fetches a fresh ticket of `kind` with the app token ([`token_key`](Self::token_key))
+    /// and its lifetime as the platform reported it. The core caches it (see
+    /// [`TokenKey::ticket`]); a refusal because the app token is invalid must be
+    /// [`Error::TokenInvalid`], so the core invalidates the app token and retries once.
+    async fn fetch_ticket(
+        &self,
+        app_token: Option<&AccessToken>,
+        kind: TicketKind,
+    ) -> Result<FetchedToken> {
+        let _ = (app_token, kind);
+        Err(self.base().unsupported("JSAPI tickets"))
+    }
+
+    /// The unit of the timestamp the platform's JS SDK expects and that is signed. Default:
+    /// seconds.
+    fn jsapi_timestamp_unit(&self) -> TimestampUnit {
+        TimestampUnit::Seconds
+    }
+
+    /// The exact object the platform's JS SDK `config` call of `kind` expects, built from the
+    /// signed values (the core signs; the platform only names the fields). Never includes the
+    /// ticket.
+    fn jsapi_object(
+        &self,
+        kind: TicketKind,
+        signed: &Signed,
+        js_api_list: &[String],
+    ) -> Result<Value> {
+        let _ = (kind, signed, js_api_list);
+        Err(self.base().unsupported("JSAPI signatures"))
+    }
+
+    /// Whether this handler redeems mini-program login codes ([`CodeKind::MiniProgram`]:
+    /// Feishu `tt.login`, WeCom `qy.login`, DingTalk mini-app `dd.getAuthCode`). Such codes
+    /// come from the client's JSAPI, never on a browser redirect, so they are redeemed without
+    /// state. Default: no.
+    fn redeems_mini_program_codes(&self) -> bool {
+        false
+    }
+
+    /// The cache key of the app token [`identify_mini_program`](Self::identify_mini_program)
+    /// is given, or `None` for none. A key other than [`token_key`](Self::token_key) is
+    /// fetched with [`fetch_code_token`](Self::fetch_code_token). Default: the code step's
+    /// ([`code_token_key`](Self::code_token_key)).
+    fn mini_program_token_key(&self) -> Option<TokenKey> {
+        self.code_token_key()
+    }
+
+    /// Turns a mini-program login code into an identity. Only called when
+    /// [`redeems_mini_program_codes`](Self::redeems_mini_program_codes) is true; the detail
+    /// step ([`user_detail`](Self::user_detail)) follows as for every login.
+    async fn identify_mini_program(
+        &self,
+        app_token: Option<&AccessToken>,
+        code: &AuthCode,
+    ) -> Result<Identity> {
+        let _ = (app_token, code);
+        Err(self.base().unsupported("mini-program login codes"))
     }
 }
 

@@ -27,8 +27,9 @@ use url::Url;
 use crate::config::ConfigSource;
 use crate::error::{Error, Result};
 use crate::http::{HttpClient, HttpConfig};
+use crate::jsapi::{JsapiConfig, Signed, TicketKind};
 use crate::mapping::UserProfile;
-use crate::platform::{Flow, UserToken};
+use crate::platform::{CodeKind, Flow, UserToken};
 use crate::registry::{PlatformContext, Registry};
 use crate::token_cache::TokenCache;
 use crate::types::{AuthCode, RefreshToken, TenantId};
@@ -255,6 +256,62 @@ impl Sso {
         self.prepare(tenant, platform)
             .await?
             .login_with_code(code)
+            .await
+    }
+
+    /// A code of either stateless kind (H5 JSAPI or mini program) becomes a profile (see
+    /// [`Prepared::login_with_code_kind`]).
+    pub async fn login_with_code_kind(
+        &self,
+        tenant: &TenantId,
+        platform: &str,
+        kind: CodeKind,
+        code: &AuthCode,
+    ) -> Result<Login> {
+        self.prepare(tenant, platform)
+            .await?
+            .login_with_code_kind(kind, code)
+            .await
+    }
+
+    /// The signed JS SDK configuration for a page (see [`Prepared::jsapi_config`]).
+    ///
+    /// ```no_run
+    /// # async fn demo(sso: unilogin_core::Sso) -> unilogin_core::Result<()> {
+    /// use unilogin_core::{TenantId, TicketKind};
+    /// let tenant = TenantId::new("acme")?;
+    /// let config = sso
+    ///     .jsapi_config(&tenant, "wecom", "https://app.example.com/h5/", TicketKind::AgentConfig, &[])
+    ///     .await?;
+    /// assert_eq!(config.config["nonceStr"], config.signed.nonce.as_str());
+    /// # Ok(()) }
+    /// ```
+    pub async fn jsapi_config(
+        &self,
+        tenant: &TenantId,
+        platform: &str,
+        page_url: &str,
+        kind: TicketKind,
+        js_api_list: &[String],
+    ) -> Result<JsapiConfig> {
+        self.prepare(tenant, platform)
+            .await?
+            .jsapi_config(page_url, kind, js_api_list)
+            .await
+    }
+
+    /// Forgets the ticket that signed a configuration the client reports rejected (see
+    /// [`Prepared::invalidate_ticket`]).
+    pub async fn invalidate_ticket(
+        &self,
+        tenant: &TenantId,
+        platform: &str,
+        kind: TicketKind,
+        rejected: &Signed,
+    ) -> Result<bool> {
+        self.prepare(tenant, platform)
+            .await?
+            .invalidate_ticket(kind, rejected)
             .await
     }
 

@@ -4,7 +4,7 @@
 use std::any::{Any, TypeId};
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -14,10 +14,14 @@ use url::Url;
 use super::{Login, Sso, USER_REFRESH_KEEP, shared_user_token};
 use crate::config::PlatformConfig;
 use crate::error::{Error, Result, StateProblem, UpstreamCode, UpstreamCtx};
+use crate::jsapi::{self, JsapiConfig, PageUrl, Signed, TicketKind};
 use crate::mapping::{KnownIds, MappingRules};
-use crate::platform::{AuthorizeRequest, Flow, Identity, Platform, UserToken, WebCallback};
+use crate::platform::{
+    AuthorizeRequest, CodeKind, Flow, Identity, Platform, UserToken, WebCallback,
+};
 use crate::redirect::check_redirect;
 use crate::registry::PlatformRegistration;
+use crate::token_cache::TokenKey;
 use crate::types::{AccessToken, AuthCode, PlatformName, RefreshToken, TenantId};
 use crate::web_login::{Callback, PendingLogin, WebLoginStart};
 
@@ -40,16 +44,30 @@ fn retried_here(e: &Error) -> bool {
         )
 }
 
-/// Which app token a step is given: the code step's ([`Platform::code_token_key`]) or the
-/// others' ([`Platform::token_key`]).
+/// Which app token a step is given: the code step's ([`Platform::code_token_key`]), the
+/// mini-program code step's ([`Platform::mini_program_token_key`]) or the others'
+/// ([`Platform::token_key`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum StepToken {
     Code,
+    MiniProgram,
     Other,
 }
 
 /// Values compiled from the configuration, by type, once per revision.
 type Compiled = Mutex<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>>;
+
+/// The handler's app-token keys, computed once per revision (they depend only on the
+/// configuration).
+struct StepKeys {
+    other: Option<TokenKey>,
+    code: Option<TokenKey>,
+    mini_program: Option<TokenKey>,
+}
+
+/// The ticket key last derived per kind, with the app token it was derived from: a signature
+/// on a ticket hit then costs no digest.
+type TicketKeys = RwLock<Vec<(TicketKind, AccessToken, TokenKey)>>;
 
 struct Inner {
     sso: Sso,
@@ -58,6 +76,8 @@ struct Inner {
     handler: Arc<dyn Platform>,
     rules: MappingRules,
     compiled: Compiled,
+    keys: StepKeys,
+    ticket_keys: TicketKeys,
 }
 
 /// A resolved (tenant, platform) at one configuration revision: its configuration, its
@@ -86,6 +106,11 @@ impl Prepared {
         handler: Arc<dyn Platform>,
         rules: MappingRules,
     ) -> Self {
+        let keys = StepKeys {
+            other: handler.token_key(),
+            code: handler.code_token_key(),
+            mini_program: handler.mini_program_token_key(),
+        };
         Self {
             inner: Arc::new(Inner {
                 sso,
@@ -94,6 +119,8 @@ impl Prepared {
                 handler,
                 rules,
                 compiled: Mutex::new(Vec::new()),
+                keys,
+                ticket_keys: RwLock::new(Vec::new()),
             }),
         }
     }
@@ -173,23 +200,171 @@ impl Prepared {
     /// [`Error::RedirectLoginRequired`] before any upstream call (finish their redirect login
     /// instead, with its state).
     pub async fn login_with_code(&self, code: &AuthCode) -> Result<Login> {
-        if !self.inner.registration.in_client.redeems_without_state() {
-            return Err(Error::RedirectLoginRequired {
-                platform: self.platform().clone(),
-            });
-        }
-        let span = tracing::debug_span!("login", tenant = %self.tenant(), platform = %self.platform(), flow = "h5");
+        self.login_with_code_kind(CodeKind::Jsapi, code).await
+    }
+
+    /// A code redeemed without state, of either kind: [`CodeKind::Jsapi`] is
+    /// [`login_with_code`](Self::login_with_code); [`CodeKind::MiniProgram`] is a mini
+    /// program's login code (Feishu `tt.login`, WeCom `qy.login`, DingTalk mini-app
+    /// `dd.getAuthCode`), redeemed only where the handler declares it
+    /// ([`Platform::redeems_mini_program_codes`]; otherwise [`Error::Unsupported`] before any
+    /// upstream call) by [`Platform::identify_mini_program`], then the same detail step and
+    /// mapping as every login, so it yields the same [`UserProfile`](crate::UserProfile). The
+    /// login's flow is [`Flow::H5`] (inside the client).
+    ///
+    /// ```no_run
+    /// # async fn demo(prepared: unilogin_core::Prepared) -> unilogin_core::Result<()> {
+    /// use unilogin_core::AuthCode;
+    /// use unilogin_core::platform::CodeKind;
+    /// let login = prepared
+    ///     .login_with_code_kind(CodeKind::MiniProgram, &AuthCode::new("code-from-tt.login"))
+    ///     .await?;
+    /// println!("{}", login.profile.subject);
+    /// # Ok(()) }
+    /// ```
+    pub async fn login_with_code_kind(&self, kind: CodeKind, code: &AuthCode) -> Result<Login> {
+        let step = match kind {
+            CodeKind::Jsapi if !self.inner.registration.in_client.redeems_without_state() => {
+                return Err(Error::RedirectLoginRequired {
+                    platform: self.platform().clone(),
+                });
+            }
+            CodeKind::MiniProgram if !self.inner.handler.redeems_mini_program_codes() => {
+                return Err(Error::Unsupported {
+                    platform: self.platform().clone(),
+                    operation: "mini-program login codes",
+                });
+            }
+            CodeKind::Jsapi => StepToken::Code,
+            CodeKind::MiniProgram => StepToken::MiniProgram,
+        };
+        let span = tracing::debug_span!("login", tenant = %self.tenant(), platform = %self.platform(), flow = "h5", code = kind.as_str());
         async {
             let identity = self
-                .with_app_token(StepToken::Code, |token| {
+                .with_app_token(step, |token| {
                     let handler = self.inner.handler.clone();
                     let code = code.clone();
-                    async move { handler.identify_h5(token.as_ref(), &code).await }
+                    async move {
+                        match kind {
+                            CodeKind::Jsapi => handler.identify_h5(token.as_ref(), &code).await,
+                            CodeKind::MiniProgram => {
+                                handler.identify_mini_program(token.as_ref(), &code).await
+                            }
+                        }
+                    }
                 })
                 .await?;
             self.finish(identity, Flow::H5).await
         }
         .instrument(span)
+        .await
+    }
+
+    /// The configuration object a page at `page_url` passes to its platform's JS SDK
+    /// (`dd.config`, `h5sdk.config`, `wx.config` for [`TicketKind::Jsapi`], `wx.agentConfig`
+    /// for [`TicketKind::AgentConfig`]), signed for that exact URL.
+    ///
+    /// The URL is checked first ([`PageUrl::parse`]: fragment removed, everything else kept
+    /// byte for byte; [`Error::InvalidPageUrl`] otherwise), and a kind the platform does not
+    /// offer ([`Platform::ticket_kinds`]) is [`Error::Unsupported`], both before any upstream
+    /// call. The app token and the ticket come from the token cache (one ticket fetch per app
+    /// and app token, across replicas sharing a store; refreshed ahead of expiry); a ticket
+    /// fetch refused because the app token is invalid invalidates that token and runs once
+    /// more with a fresh one. Then a fresh nonce and the current time (in the platform's
+    /// [`TimestampUnit`](crate::jsapi::TimestampUnit)) are signed and the platform builds its
+    /// object ([`Platform::jsapi_object`]) listing `js_api_list`. Checking that the page's
+    /// origin ([`PageUrl::origin`]) is one the tenant allows is the caller's job.
+    ///
+    /// ```no_run
+    /// # async fn demo(prepared: unilogin_core::Prepared) -> unilogin_core::Result<()> {
+    /// use unilogin_core::jsapi::TicketKind;
+    /// let apis = vec!["biz.contact.choose".to_string()];
+    /// let signed = prepared
+    ///     .jsapi_config("https://app.example.com/h5/index?x=1#/home", TicketKind::Jsapi, &apis)
+    ///     .await?;
+    /// // Render `dd.config(<signed.config>)` (or h5sdk.config, wx.config) into the page.
+    /// println!("{}", signed.config);
+    /// # Ok(()) }
+    /// ```
+    pub async fn jsapi_config(
+        &self,
+        page_url: &str,
+        kind: TicketKind,
+        js_api_list: &[String],
+    ) -> Result<JsapiConfig> {
+        let url = PageUrl::parse(page_url)?;
+        let (_, ticket) = self.ticket(kind).await?;
+        let unit = self.inner.handler.jsapi_timestamp_unit();
+        let signed = jsapi::sign_page(&ticket, url, jsapi::nonce(), unit.now());
+        let config = self
+            .inner
+            .handler
+            .jsapi_object(kind, &signed, js_api_list)?;
+        Ok(JsapiConfig {
+            kind,
+            signed,
+            config,
+        })
+    }
+
+    /// Forgets the ticket that signed `rejected` — a configuration the client reports its
+    /// platform refused (DingTalk 52013, WeCom "invalid signature") — so the next
+    /// [`jsapi_config`](Self::jsapi_config) fetches a new one. `rejected` is what the page
+    /// was given (URL, nonce, timestamp, signature), typically posted back by it.
+    ///
+    /// The current ticket is deleted (compare-and-delete, in memory and in the store) only if
+    /// it produces exactly `rejected.signature` for those values: a report about an older
+    /// ticket, or a forged one, changes nothing and returns `Ok(false)`. A signature mismatch
+    /// is far more often a URL problem than a bad ticket (see [`crate::jsapi`]), and every
+    /// refetch spends the platform's ticket quota, so rate-limit these reports.
+    pub async fn invalidate_ticket(&self, kind: TicketKind, rejected: &Signed) -> Result<bool> {
+        use subtle::ConstantTimeEq as _;
+        if rejected.nonce.len() > jsapi::MAX_NONCE_LEN || rejected.signature.len() != 40 {
+            return Ok(false);
+        }
+        let (key, ticket) = self.ticket(kind).await?;
+        let expected = jsapi::sign(
+            ticket.expose(),
+            &rejected.nonce,
+            rejected.timestamp,
+            rejected.url.as_str(),
+        );
+        let reported = rejected.signature.to_ascii_lowercase();
+        if !bool::from(expected.as_bytes().ct_eq(reported.as_bytes())) {
+            return Ok(false);
+        }
+        tracing::info!(ticket = %key, "the client reported the ticket rejected; invalidating it");
+        self.inner.sso.inner.cache.invalidate(&key, &ticket).await;
+        Ok(true)
+    }
+
+    /// The current ticket of `kind` and its cache key, through the token cache.
+    async fn ticket(&self, kind: TicketKind) -> Result<(TokenKey, AccessToken)> {
+        let handler = &self.inner.handler;
+        let app_key = self.inner.keys.other.as_ref();
+        let (true, Some(app_key)) = (handler.ticket_kinds().contains(&kind), app_key) else {
+            return Err(Error::Unsupported {
+                platform: self.platform().clone(),
+                operation: match kind {
+                    TicketKind::Jsapi => "JSAPI tickets",
+                    TicketKind::AgentConfig => "agent-config tickets (wx.agentConfig)",
+                },
+            });
+        };
+        let cache = &self.inner.sso.inner.cache;
+        self.with_app_token(StepToken::Other, |token| {
+            let handler = handler.clone();
+            async move {
+                let token = handler.base().app_token(token.as_ref())?.clone();
+                let key = self.ticket_key(app_key, kind, &token);
+                let ticket = cache
+                    .get(&key, move || async move {
+                        handler.fetch_ticket(Some(&token), kind).await
+                    })
+                    .await?;
+                Ok((key, ticket))
+            }
+        })
         .await
     }
 
@@ -295,11 +470,33 @@ impl Prepared {
         }
     }
 
+    /// The key of the ticket of `kind` fetched with `token` ([`TokenKey::ticket`]), memoized
+    /// per kind for the current app token.
+    fn ticket_key(&self, app_key: &TokenKey, kind: TicketKind, token: &AccessToken) -> TokenKey {
+        let memo = &self.inner.ticket_keys;
+        let found = memo
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|(k, t, _)| *k == kind && t == token)
+            .map(|(_, _, key)| key.clone());
+        if let Some(key) = found {
+            return key;
+        }
+        let key = app_key.ticket(kind, token);
+        let mut memo = memo.write().unwrap_or_else(PoisonError::into_inner);
+        memo.retain(|(k, _, _)| *k != kind);
+        memo.push((kind, token.clone(), key.clone()));
+        key
+    }
+
     /// The cache key of the app token a step of `kind` is given.
-    fn token_key_for(&self, kind: StepToken) -> Option<crate::token_cache::TokenKey> {
+    fn token_key_for(&self, kind: StepToken) -> Option<&TokenKey> {
+        let keys = &self.inner.keys;
         match kind {
-            StepToken::Code => self.inner.handler.code_token_key(),
-            StepToken::Other => self.inner.handler.token_key(),
+            StepToken::Code => keys.code.as_ref(),
+            StepToken::MiniProgram => keys.mini_program.as_ref(),
+            StepToken::Other => keys.other.as_ref(),
         }
     }
 
@@ -307,14 +504,14 @@ impl Prepared {
         let Some(key) = self.token_key_for(kind) else {
             return Ok(None);
         };
-        // The code step's own kind of token, where the platform declares one.
-        let own = kind == StepToken::Code && Some(&key) != self.inner.handler.token_key().as_ref();
+        // A code step's own kind of token, where the platform declares one.
+        let own = Some(key) != self.inner.keys.other.as_ref();
         let handler = self.inner.handler.clone();
         self.inner
             .sso
             .inner
             .cache
-            .get(&key, move || async move {
+            .get(key, move || async move {
                 if own {
                     handler.fetch_code_token().await
                 } else {
@@ -339,7 +536,7 @@ impl Prepared {
                     return Err(e);
                 };
                 tracing::info!(error = %e, "app token rejected; invalidating it and retrying once");
-                self.inner.sso.inner.cache.invalidate(&key, &token).await;
+                self.inner.sso.inner.cache.invalidate(key, &token).await;
                 let fresh = self.app_token(kind).await?;
                 step(fresh).await
             }

@@ -7,7 +7,8 @@ use std::sync::{Arc, OnceLock};
 use sha2::{Digest, Sha256};
 
 use crate::error::UpstreamCtx;
-use crate::types::{PlatformName, RefreshToken, TenantId};
+use crate::jsapi::TicketKind;
+use crate::types::{AccessToken, PlatformName, RefreshToken, TenantId};
 
 /// Separates an app key from the suffix of a key derived from it (see
 /// [`TokenKey::user_refresh`]). It can never occur in an app key: platform and tenant are
@@ -139,8 +140,50 @@ impl TokenKey {
         Self::from_text(text, self.platform.clone())
     }
 
+    /// The key of the JSAPI ticket of `kind` fetched with this app's token `app_token`
+    /// (see [`crate::jsapi`]): `<app key>#ticket:<kind>:<16 hex digits>`, the digits being the
+    /// start of the hex SHA-256 of the app token. A ticket is cached like an app token under
+    /// it; when the app token is replaced the key changes, so the next signature fetches a
+    /// ticket with the new token. The token itself never appears in the key.
+    ///
+    /// ```
+    /// use unilogin_core::jsapi::TicketKind;
+    /// use unilogin_core::token_cache::TokenKey;
+    /// use unilogin_core::{AccessToken, PlatformName, TenantId};
+    /// let app = TokenKey::new(
+    ///     &PlatformName::new("wecom").unwrap(),
+    ///     &TenantId::new("acme").unwrap(),
+    ///     "ww1",
+    ///     Some("1000002"),
+    /// );
+    /// let key = app.ticket(TicketKind::AgentConfig, &AccessToken::new("app-token-1"));
+    /// assert!(key.as_str().starts_with("wecom:acme:ww1:1000002#ticket:agent_config:"));
+    /// assert!(!key.as_str().contains("app-token-1"));
+    /// assert_ne!(key, app.ticket(TicketKind::AgentConfig, &AccessToken::new("app-token-2")));
+    /// assert_ne!(key, app.ticket(TicketKind::Jsapi, &AccessToken::new("app-token-1")));
+    /// ```
+    pub fn ticket(&self, kind: TicketKind, app_token: &AccessToken) -> TokenKey {
+        const TAG: &str = "ticket:";
+        /// Bytes of the digest kept: 64 bits tell the tokens of one app apart.
+        const KEPT: usize = 8;
+        let digest = Sha256::digest(app_token.expose().as_bytes());
+        let kind = kind.as_str();
+        let mut text =
+            String::with_capacity(self.text.len() + 2 + TAG.len() + kind.len() + 2 * KEPT);
+        text.push_str(&self.text);
+        text.push(DERIVED);
+        text.push_str(TAG);
+        text.push_str(kind);
+        text.push(':');
+        for &b in &digest[..KEPT] {
+            push_hex(&mut text, b, b"0123456789abcdef");
+        }
+        Self::from_text(text, self.platform.clone())
+    }
+
     /// The injective, store-safe string form: only `[A-Za-z0-9._:%-]` for app keys, plus one
-    /// `#` in derived keys such as [`user_refresh`](Self::user_refresh).
+    /// `#` in derived keys such as [`user_refresh`](Self::user_refresh) and
+    /// [`ticket`](Self::ticket).
     pub fn as_str(&self) -> &str {
         &self.text
     }
@@ -304,6 +347,36 @@ mod tests {
         assert!(
             abc.as_str()
                 .ends_with("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        );
+    }
+
+    #[test]
+    fn ticket_keys_are_distinct_from_app_and_refresh_keys() {
+        let app = key("a", Some("1"));
+        let (t1, t2) = (AccessToken::new("tok-1"), AccessToken::new("tok-2"));
+        let keys = [
+            app.clone(),
+            app.user_refresh(&RefreshToken::new("tok-1")),
+            app.ticket(TicketKind::Jsapi, &t1),
+            app.ticket(TicketKind::Jsapi, &t2),
+            app.ticket(TicketKind::AgentConfig, &t1),
+            key("a", Some("2")).ticket(TicketKind::Jsapi, &t1),
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for k in &keys {
+            assert!(seen.insert(k.as_str().to_string()), "collision: {k:?}");
+        }
+        let k = app.ticket(TicketKind::Jsapi, &t1);
+        let (prefix, suffix) = k.as_str().split_once(DERIVED).unwrap();
+        assert_eq!(prefix, app.as_str());
+        assert_eq!(suffix.len(), "ticket:jsapi:".len() + 16);
+        assert_eq!(k, app.ticket(TicketKind::Jsapi, &AccessToken::new("tok-1")));
+        assert_eq!((k.platform(), k.tenant()), (app.platform(), app.tenant()));
+        // The first 8 bytes of SHA-256("abc").
+        let abc = app.ticket(TicketKind::Jsapi, &AccessToken::new("abc"));
+        assert!(
+            abc.as_str().ends_with("#ticket:jsapi:ba7816bf8f01cfea"),
+            "{abc:?}"
         );
     }
 

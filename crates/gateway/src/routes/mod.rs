@@ -5,8 +5,11 @@
 //! | `GET /auth/{tenant}/{platform}/login?return_to=…` | [`login`] | starts a login (H5 page, or a redirect login) |
 //! | `GET /auth/{tenant}/{platform}/callback` | [`callback`] | finishes a redirect login: state, code, session, redirect |
 //! | `POST /auth/{tenant}/{platform}/code` | [`code`] | H5 login-free exchange of a JSAPI code `{code}` → profile + session |
+//! | `GET /auth/{tenant}/{platform}/jsapi-config?url=…` | [`jsapi`] | the signed JS SDK config (`dd.config`, `h5sdk.config`, `wx.config` / `wx.agentConfig`) for a page of an allowed origin |
 //! | `GET /`, `GET /me`, `POST /logout` | [`session`] | who is signed in; the session's claims; revocation |
 //! | `GET /healthz`, `/readyz`, `/metrics`, `/.well-known/jwks.json` | [`ops`] | liveness, readiness, metrics, public keys |
+//! | `POST`/`GET /events/{tenant}/{platform}` | [`events`] | platform event callbacks (verified, de-duplicated, applied asynchronously) |
+//! | `GET /webhook/deliveries` (operations listener) | [`events`] | the app webhook's delivery log |
 //! | `POST /sandbox/{platform}/h5-code` | `sandbox` | sandbox only: what the client's JSAPI would return |
 //!
 //! Every `/auth/{tenant}/{platform}/…` handler takes a [`Target`]: the path's tenant and
@@ -15,6 +18,8 @@
 
 pub mod callback;
 pub mod code;
+pub mod events;
+pub mod jsapi;
 pub mod login;
 pub mod ops;
 #[cfg(feature = "sandbox")]
@@ -59,12 +64,20 @@ pub(crate) fn router(gw: &Gateway) -> Router<Gateway> {
             get(callback::callback),
         )
         .route("/auth/{tenant}/{platform}/code", post(code::code))
+        .route(
+            "/auth/{tenant}/{platform}/jsapi-config",
+            get(jsapi::jsapi_config),
+        )
         .route("/me", get(session::me))
         .route("/logout", post(session::logout))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .route("/.well-known/jwks.json", get(ops::jwks));
+        .route("/.well-known/jwks.json", get(ops::jwks))
+        .route(
+            "/events/{tenant}/{platform}",
+            get(events::receive).post(events::receive),
+        );
     #[cfg(feature = "sandbox")]
     let router = sandbox::routes(gw, router);
     // The admin API under `admin.path_prefix`, when it has no listener of its own.
@@ -83,6 +96,7 @@ pub(crate) fn ops_router() -> Router<Gateway> {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics_open))
+        .route("/webhook/deliveries", get(events::deliveries))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
 }

@@ -83,10 +83,11 @@ impl Gateway {
     }
 
     /// The session token of a request (bearer header first, then cookie), verified and not
-    /// revoked.
+    /// revoked: neither its `jti` nor, issued before their revocation, one of its subjects
+    /// (the person, their linked account: a leaver's sessions).
     pub(crate) async fn authenticate(&self, headers: &HeaderMap) -> Result<Claims, ApiError> {
         let claims = self.verified_claims(headers)?;
-        match self.inner.revocations.check(&claims.jti).await {
+        match self.inner.revocations.check_claims(&claims).await {
             Ok(false) => Ok(claims),
             Ok(true) => {
                 tracing::info!(jti = %claims.jti, "revoked session token refused");

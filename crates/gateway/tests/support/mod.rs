@@ -200,6 +200,17 @@ pub fn query_of(url: &Url) -> HashMap<String, String> {
 }
 
 impl TestGateway {
+    /// The login helpers over a gateway served with [`serve`] (`served` keeps serving it).
+    pub fn adopt(served: &Served, fake: Arc<FakeDingTalk>) -> Self {
+        Self {
+            gateway: served.gateway.clone(),
+            base: served.base.clone(),
+            fake,
+            http: served.http.clone(),
+            stop: None,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         self.base
             .join(path.trim_start_matches('/'))

@@ -260,6 +260,9 @@ impl PlatformResponder for DingTalkResponder {
             return ban_page();
         }
         let oapi = endpoint.family == OAPI;
+        if endpoint.name == super::endpoints::JSAPI_TICKETS && matches!(fault, Fault::SystemBusy) {
+            return api_error_with(StatusCode::INTERNAL_SERVER_ERROR, "systemBusy", "系统繁忙");
+        }
         match fault {
             Fault::Code(c) if oapi => oapi_error(c.parse().unwrap_or(-1)),
             Fault::Code(c) => api_error(c),

@@ -18,6 +18,9 @@
 //! | `users_me` | `GET /v1.0/contact/users/me`, header `x-acs-dingtalk-access-token` | api |
 //! | `authorize` | `GET /oauth2/auth?client_id&response_type=code&redirect_uri&scope&state&prompt` | login |
 //! | `approve` | `POST /oauth2/approve` (form posted by the page's buttons) → 303 | login |
+//! | `jsapi_tickets` | `POST /v1.0/oauth2/jsapiTickets`, header `x-acs-dingtalk-access-token` → `{jsapiTicket, expireIn}` | api |
+//! | `get_jsapi_ticket` | `GET /get_jsapi_ticket?access_token` → `{errcode, errmsg, ticket, expires_in}` | oapi |
+//! | `jsapi_sdk`, `jsapi_verify`, `jsapi_code` | the fake `dd` SDK and its helpers ([`crate::jsapi`]) | login |
 //!
 //! # What it validates (as the real platform does)
 //! * **Credentials**: wrong app key or secret → errcode 40096 (`不合法的appKey或appSecret`, what
@@ -45,8 +48,26 @@
 //!   `openid`, `prompt` ⊆ {`login`, `consent`} containing `consent` → otherwise an HTTP 400 HTML
 //!   error page. `corpId` appears in the user token response when the scope had `corpid`.
 //!
+//! * **JSAPI tickets** ([`crate::jsapi::TICKET_TTL`], 7200 s) are per app (AppKey), shared by
+//!   both ticket endpoints, and handed out again while they live (`expireIn` = time left);
+//!   a bad app token → HTTP 400 `InvalidAuthentication` / errcode 40014. Test helpers:
+//!   [`FakeDingTalk::jsapi_ticket_fetches`], [`FakeDingTalk::live_jsapi_ticket`],
+//!   [`FakeDingTalk::expire_jsapi_tickets`], [`FakeDingTalk::rotate_jsapi_ticket`].
+//! * **`dd.config`** ([`FakeDingTalk::verify_jsapi_config`], `POST /__fake/jsapi/verify`):
+//!   `agentId` + `corpId` must name an app, `timeStamp` (camel case; string or number),
+//!   `nonceStr` and `signature` present, and the signature must be
+//!   [`jsapi_signature`](crate::jsapi::jsapi_signature) over a live ticket of that app and the
+//!   page URL without fragment → otherwise `dd.error` gets
+//!   `{"errorCode":"52013","errorMessage":"签名校验失败…"}` ([`SIGNATURE_MISMATCH`]; the number is
+//!   from memory in the reference). Mini-apps use the H5 code (`dd.getAuthCode`) path: nothing new.
+//! * **Events** ([`FakeDingTalk::push_event`], [`crate::events`]): per-app subscriptions
+//!   ([`FakeDingTalk::set_event_credentials`]; defaults [`DEFAULT_EVENT_TOKEN`],
+//!   [`DEFAULT_EVENT_AES_KEY`], owner key = AppKey); `check_url`, `user_leave_org` (`UserId`
+//!   array, `CorpId`, `eventId`), `user_modify_org`.
+//!
 //! # Faults
-//! Platform faults render as: [`Fault::TokenInvalid`](crate::Fault::TokenInvalid) 40014 / HTTP 400
+//! The new ticket endpoint answers [`Fault::SystemBusy`](crate::Fault::SystemBusy) with HTTP 500
+//! `systemBusy` (the reference's code for it). Platform faults render as: [`Fault::TokenInvalid`](crate::Fault::TokenInvalid) 40014 / HTTP 400
 //! `InvalidAuthentication`; `CodeInvalid` 40078 / HTTP 400 `InvalidAuthCode`; `RateLimited` 90002 /
 //! HTTP **403** `Forbidden.AccessDenied.QpsLimitForAppkeyAndApi` (the v1.0 API throttles with 403,
 //! not 429); `RateLimitPage` the HTML ban page with HTTP 200; `PermissionDenied`
@@ -67,7 +88,9 @@
 //! non-rotation.
 
 mod envelope;
+mod events;
 mod handlers;
+mod jsapi;
 mod login;
 
 use std::sync::Arc;
@@ -75,6 +98,9 @@ use std::time::Duration;
 
 use axum::http::Method;
 use url::Url;
+
+pub use events::{DEFAULT_EVENT_AES_KEY, DEFAULT_EVENT_TOKEN, success_reply};
+pub use jsapi::SIGNATURE_MISMATCH;
 
 pub use envelope::{
     API_INVALID_AUTH_CODE, API_INVALID_AUTHENTICATION, API_INVALID_CLIENT, API_INVALID_PARAMETER,
@@ -84,8 +110,10 @@ pub use envelope::{
 };
 
 use crate::clock::FakeClock;
+use crate::events::EventCredentials;
 use crate::fake::{Backend, Fake, Identity, start_functions};
 use crate::http;
+use crate::jsapi::{JsapiKind, JsapiRefusal, TicketBook};
 use crate::platform::{AppCredentials, EndpointRole, debug_hiding_secret};
 use crate::server::FakeRouter;
 use crate::store::{CODE_TTL, CodeStore, TokenStore};
@@ -139,6 +167,11 @@ pub mod endpoints {
     pub const AUTHORIZE: &str = "authorize";
     /// `POST /oauth2/approve` (the page's Approve / Deny buttons).
     pub const APPROVE: &str = "approve";
+    /// `POST /v1.0/oauth2/jsapiTickets` (api jsapi ticket).
+    pub const JSAPI_TICKETS: &str = "jsapi_tickets";
+    /// `GET /get_jsapi_ticket` (oapi jsapi ticket).
+    pub const GET_JSAPI_TICKET: &str = "get_jsapi_ticket";
+    pub use crate::jsapi::endpoints::{JSAPI_CODE, JSAPI_SDK, JSAPI_VERIFY};
 }
 
 /// An app registered with the fake (an internal app of one organisation). `Debug` hides the secret.
@@ -261,6 +294,8 @@ pub struct DingTalk {
     refresh_tokens: TokenStore<UserTokenMeta>,
     h5_codes: CodeStore<H5Grant>,
     web_codes: CodeStore<WebGrant>,
+    tickets: TicketBook,
+    event_creds: Table<String, EventCredentials>,
 }
 
 impl DingTalk {
@@ -330,6 +365,8 @@ impl Backend for DingTalk {
             refresh_tokens: TokenStore::new(clock.clone(), "fake_dt_refresh_"),
             h5_codes: CodeStore::new(clock.clone(), CODE_PREFIX, CODE_TTL),
             web_codes: CodeStore::new(clock.clone(), CODE_PREFIX, CODE_TTL),
+            tickets: TicketBook::new(clock, "fake_dt_jsapi_ticket_"),
+            event_creds: Table::default(),
         }
     }
 
@@ -348,6 +385,11 @@ impl Backend for DingTalk {
             .route(st, (USERS_ME, M::GET, "/v1.0/contact/users/me", API), handlers::users_me)
             .route(st, (AUTHORIZE, M::GET, "/oauth2/auth", LOGIN), login::authorize)
             .route(st, (APPROVE, M::POST, APPROVE_PATH, LOGIN), login::approve)
+            .route(st, (JSAPI_TICKETS, M::POST, "/v1.0/oauth2/jsapiTickets", API), jsapi::jsapi_tickets)
+            .route(st, (GET_JSAPI_TICKET, M::GET, "/get_jsapi_ticket", OAPI), jsapi::get_jsapi_ticket)
+            .route(st, (JSAPI_SDK, M::GET, crate::jsapi::DINGTALK_SDK_PATH, LOGIN), jsapi::sdk)
+            .route(st, (JSAPI_VERIFY, M::POST, crate::jsapi::VERIFY_PATH, LOGIN), jsapi::verify)
+            .route(st, (JSAPI_CODE, M::POST, crate::jsapi::CODE_PATH, LOGIN), jsapi::code)
     }
 
     fn users(&self) -> &UserDirectory {
@@ -466,5 +508,54 @@ impl FakeDingTalk {
     /// Revoke every user access token (refresh tokens stay valid).
     pub fn revoke_user_tokens(&self) {
         self.backend().user_tokens.revoke_all();
+    }
+
+    /// Successful jsapi-ticket fetches (both endpoints) by `app_key` since the last
+    /// [`reset_jsapi_ticket_fetches`](Self::reset_jsapi_ticket_fetches).
+    pub fn jsapi_ticket_fetches(&self, app_key: &str) -> u64 {
+        self.backend().tickets.fetches(app_key, JsapiKind::Config)
+    }
+
+    /// Forget the jsapi-ticket fetch counts.
+    pub fn reset_jsapi_ticket_fetches(&self) {
+        self.backend().tickets.reset_fetches();
+    }
+
+    /// The live jsapi ticket of `app_key` (the one a fetch returns now), if any.
+    pub fn live_jsapi_ticket(&self, app_key: &str) -> Option<String> {
+        self.backend()
+            .tickets
+            .live(app_key, JsapiKind::Config)
+            .into_iter()
+            .next()
+    }
+
+    /// Expire `app_key`'s jsapi tickets now: signatures made with them are refused and the next
+    /// fetch issues a new ticket. Returns how many were live.
+    pub fn expire_jsapi_tickets(&self, app_key: &str) -> usize {
+        self.backend().tickets.expire(app_key, JsapiKind::Config)
+    }
+
+    /// Replace `app_key`'s jsapi ticket with a new one (the old one stops working at once);
+    /// returns the new ticket (not counted as a fetch).
+    pub fn rotate_jsapi_ticket(&self, app_key: &str) -> String {
+        self.backend().tickets.rotate(app_key, JsapiKind::Config)
+    }
+
+    /// Check a `dd.config` object as DingTalk's JS SDK and server do (see the [module
+    /// docs](self)) for the page at `page_url` (its fragment is ignored, as the SDK drops it).
+    /// `kind` must be [`JsapiKind::Config`].
+    pub fn verify_jsapi_config(
+        &self,
+        kind: JsapiKind,
+        config: &serde_json::Value,
+        page_url: &str,
+    ) -> Result<(), JsapiRefusal> {
+        self.backend().verify_jsapi(kind, config, page_url)
+    }
+
+    /// `{base}/__fake/jsapi/dingtalk.js`: the fake `dd` SDK (see [`crate::jsapi`]).
+    pub fn jsapi_sdk_url(&self) -> String {
+        format!("{}{}", self.base_url(), crate::jsapi::DINGTALK_SDK_PATH)
     }
 }

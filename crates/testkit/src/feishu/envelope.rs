@@ -61,6 +61,15 @@ pub const CODE_BAD_REQUEST: i64 = 99992402;
 pub const CODE_NO_USER_AUTHORITY: i64 = 41050;
 /// Internal error, retry (HTTP 500). Illustrative.
 pub const CODE_SYSTEM_BUSY: i64 = 2200;
+/// Mini-program login: the app access token is invalid (`tokenLoginValidate`).
+pub const CODE_MINA_TOKEN_INVALID: i64 = 10202;
+/// Mini-program login: the code is used, expired, unknown or another app's.
+pub const CODE_MINA_CODE_INVALID: i64 = 10213;
+/// Mini-program login: the app cannot see this person.
+pub const CODE_MINA_NO_VISIBILITY: i64 = 10228;
+/// The `errorCode` `h5sdk.config`'s failure carries in the fake (illustrative: the reference
+/// names no code).
+pub const JSAPI_CONFIG_FAILED: i64 = 2;
 /// `x-ogw-ratelimit-reset` sent with rate-limit answers, in seconds.
 pub const RATE_LIMIT_RESET_SECS: u64 = 2;
 
@@ -87,6 +96,9 @@ pub(crate) fn message(code: i64) -> String {
         CODE_NO_USER_AUTHORITY => "no user authority error",
         CODE_SYSTEM_BUSY => "Internal Error",
         20010 => "The user has no permission to use this app.",
+        CODE_MINA_TOKEN_INVALID => "access token invalid",
+        CODE_MINA_CODE_INVALID => "code is invalid, used, expired or belongs to another app",
+        CODE_MINA_NO_VISIBILITY => "user has no visibility of the app",
         _ => return format!("fake feishu code {code}"),
     }
     .to_owned()
@@ -217,7 +229,10 @@ impl PlatformResponder for FeishuResponder {
     }
 
     fn render_fault(&self, endpoint: &EndpointSpec, fault: &Fault) -> Response {
+        let mina = endpoint.name == super::endpoints::MINA_TOKEN_LOGIN_VALIDATE;
         let code = match fault {
+            Fault::TokenInvalid if mina => CODE_MINA_TOKEN_INVALID,
+            Fault::CodeInvalid if mina => CODE_MINA_CODE_INVALID,
             Fault::TokenInvalid if endpoint.family == OPEN_USER => CODE_USER_TOKEN_INVALID,
             fault => FAULT_CODES.of(fault),
         };

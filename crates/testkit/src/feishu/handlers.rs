@@ -530,6 +530,72 @@ pub(crate) fn render_contact(app: &FakeApp, u: &FakeUser, dept_type: &str) -> Va
     Value::Object(r)
 }
 
+/// `POST /open-apis/jssdk/ticket/get`, `Authorization: Bearer t-…` (tenant token; for a
+/// self-built app the app token is the same value) →
+/// `{"code":0,"msg":"ok","data":{"expire_in","ticket"}}`.
+pub(crate) async fn jssdk_ticket(st: Arc<Feishu>, req: Request) -> Reply {
+    let app = app_from_token(&st, req.headers())?;
+    let (ticket, left) = st
+        .tickets
+        .fetch(&app.app_id, crate::jsapi::JsapiKind::Config);
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({"code": 0, "msg": "ok", "data": {"expire_in": left.as_secs().max(1), "ticket": ticket}}),
+    ))
+}
+
+/// `POST /open-apis/mina/v2/tokenLoginValidate`, `Authorization: Bearer APP_ACCESS_TOKEN`,
+/// `{"code"}` → `{"code":0,"msg":"success","data":{open_id, employee_id, union_id, session_key,
+/// tenant_key, access_token, expires_in (absolute unix time), refresh_token}}`. A bad token →
+/// 10202; a used, expired, unknown or other app's code → 10213; a person the app cannot see →
+/// 10228.
+pub(crate) async fn token_login_validate(st: Arc<Feishu>, req: Request) -> Reply {
+    use super::envelope::{
+        CODE_MINA_CODE_INVALID, CODE_MINA_NO_VISIBILITY, CODE_MINA_TOKEN_INVALID,
+    };
+    let (parts, body) = req.into_parts();
+    let app = bearer(&parts.headers)
+        .ok()
+        .and_then(|t| st.app_tokens.check(t).ok())
+        .and_then(|m| st.app(&m.app_id))
+        .ok_or_else(|| error(CODE_MINA_TOKEN_INVALID))?;
+    let obj = json_body(&parts.headers, body, Shape::Open).await?;
+    let code = require(&obj, "code", Shape::Open)?;
+    let grant = st
+        .mina_codes
+        .consume_if(code, |g| g.app_id == app.app_id)
+        .ok_or_else(|| error(CODE_MINA_CODE_INVALID))?;
+    let user = st
+        .users
+        .get(&grant.user_id)
+        .filter(|u| st.tenant_of(u) == app.tenant_key)
+        .ok_or_else(|| error(CODE_MINA_NO_VISIBILITY))?;
+    let meta = UserTokenMeta {
+        app_id: app.app_id.clone(),
+        user_id: user.user_id.clone(),
+        scope: token_scope(""),
+    };
+    let access = st.user_tokens.issue(meta.clone(), USER_TOKEN_TTL);
+    let refresh = st.refresh_tokens.issue(meta, REFRESH_TOKEN_TTL);
+    let expires_at = crate::events::unix_now() + st.clock.offset() + USER_TOKEN_TTL;
+    let employee_id = if app.has(SCOPE_EMPLOYEE_ID) {
+        user.user_id.clone()
+    } else {
+        String::new()
+    };
+    Ok(ok_data(json!({
+        "open_id": user.open_id,
+        "employee_id": employee_id,
+        // Deprecated in this response and not the person's real Union ID (reference §4).
+        "union_id": format!("on_mina_deprecated_{}", user.user_id),
+        "session_key": crate::store::random_id(""),
+        "tenant_key": app.tenant_key,
+        "access_token": access,
+        "expires_in": expires_at.as_secs(),
+        "refresh_token": refresh,
+    })))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,6 +22,9 @@
 //! | `contact_user` | `GET /open-apis/contact/v3/users/{id}?user_id_type&department_id_type`, tenant token | open |
 //! | `authorize` | `GET /open-apis/authen/v1/authorize` (accounts host) | accounts |
 //! | `approve` | `POST /open-apis/authen/v1/authorize/approve` (the page's buttons) → 302 | accounts |
+//! | `jssdk_ticket` | `POST /open-apis/jssdk/ticket/get`, tenant token → `{code,msg:"ok",data{expire_in,ticket}}` | open |
+//! | `mina_token_login_validate` | `POST /open-apis/mina/v2/tokenLoginValidate` `{code}`, app token | open |
+//! | `jsapi_sdk`, `jsapi_verify`, `jsapi_code` | the fake `h5sdk` / `tt` SDK and its helpers ([`crate::jsapi`]) | accounts |
 //!
 //! # What it validates (as the real platform does)
 //! * **Credentials**: unknown `app_id` → code 10003, wrong `app_secret` → 10014 at the token
@@ -60,7 +63,26 @@
 //!   scopes known to the app, `code_challenge_method` `S256`/`plain` → otherwise an HTTP 400 HTML
 //!   page. Approve answers `302` to `redirect_uri?code=CODE&state=STATE`.
 //!
+//! * **JSAPI tickets** (7200 s) are per app and handed out again while they live (`expire_in` =
+//!   time left); helpers [`FakeFeishu::jsapi_ticket_fetches`], [`FakeFeishu::live_jsapi_ticket`],
+//!   [`FakeFeishu::expire_jsapi_tickets`], [`FakeFeishu::rotate_jsapi_ticket`].
+//! * **`h5sdk.config`** ([`FakeFeishu::verify_jsapi_config`]): `appId` known, `timestamp` a JSON
+//!   **number** (ms; a string is refused), `nonceStr`, `signature` over a live ticket of the app
+//!   and the page URL without fragment → otherwise `onFail` / `h5sdk.error` get
+//!   `{errorCode: 2 (illustrative, JSAPI_CONFIG_FAILED), errorMessage}`.
+//! * **Mini programs**: [`FakeFeishu::issue_mina_code`] mints a `tt.login` code (single use,
+//!   5 minutes, bound to the app); `tokenLoginValidate` takes any live app token (for a self-built
+//!   app the app and tenant tokens are one value) → 10202 otherwise; a used / expired / other
+//!   app's code → 10213; a person outside the app's tenant → 10228. `expires_in` is an
+//!   **absolute** unix time (wall clock + the fake clock's offset); `union_id` is deliberately not
+//!   the person's real Union ID (deprecated there); `access_token` is a real user token.
+//! * **Events** ([`FakeFeishu::push_event`], [`crate::events`]): defaults
+//!   [`DEFAULT_VERIFICATION_TOKEN`], [`DEFAULT_ENCRYPT_KEY`]; `url_verification`, schema 2.0
+//!   `contact.user.deleted_v3` / `contact.user.updated_v3` (`object.status.is_resigned`,
+//!   `is_frozen`), `header.event_id`, `header.token`.
+//!
 //! # Faults
+//! On `mina_token_login_validate`, `TokenInvalid` renders 10202 and `CodeInvalid` 10213.
 //! Platform faults render as: [`Fault::TokenInvalid`](crate::Fault::TokenInvalid) 99991663 (99991668 on `user_info`; not
 //! offered where no access token is sent: token endpoints, v2 oauth); `CodeInvalid` 20003;
 //! `RateLimited` and `RateLimitPage` HTTP 429 code 99991400 with headers
@@ -77,7 +99,9 @@
 //! threads).
 
 mod envelope;
+mod events;
 mod handlers;
+mod jsapi;
 mod login;
 
 use std::collections::BTreeSet;
@@ -87,17 +111,22 @@ use std::time::Duration;
 use axum::http::Method;
 use url::Url;
 
+pub use events::{DEFAULT_ENCRYPT_KEY, DEFAULT_VERIFICATION_TOKEN};
+
 pub use envelope::{
     CODE_APP_TOKEN_INVALID, CODE_BAD_REQUEST, CODE_INVALID_APP, CODE_INVALID_CODE,
-    CODE_INVALID_REFRESH_TOKEN, CODE_INVALID_SECRET, CODE_IP_DENIED, CODE_NO_USER_AUTHORITY,
-    CODE_RATE_LIMITED, CODE_SCOPE_MISSING, CODE_SYSTEM_BUSY, CODE_TENANT_TOKEN_INVALID,
-    CODE_TOKEN_FORMAT, CODE_TOKEN_MISSING, CODE_USER_TOKEN_EXPIRED, CODE_USER_TOKEN_INVALID,
+    CODE_INVALID_REFRESH_TOKEN, CODE_INVALID_SECRET, CODE_IP_DENIED, CODE_MINA_CODE_INVALID,
+    CODE_MINA_NO_VISIBILITY, CODE_MINA_TOKEN_INVALID, CODE_NO_USER_AUTHORITY, CODE_RATE_LIMITED,
+    CODE_SCOPE_MISSING, CODE_SYSTEM_BUSY, CODE_TENANT_TOKEN_INVALID, CODE_TOKEN_FORMAT,
+    CODE_TOKEN_MISSING, CODE_USER_TOKEN_EXPIRED, CODE_USER_TOKEN_INVALID, JSAPI_CONFIG_FAILED,
     RATE_LIMIT_RESET_SECS,
 };
 
 use crate::clock::FakeClock;
+use crate::events::EventCredentials;
 use crate::fake::{Backend, Fake, Identity, loopback, start_functions, started};
 use crate::http;
+use crate::jsapi::{JsapiKind, JsapiRefusal, TicketBook};
 use crate::platform::{AppCredentials, EndpointRole, debug_hiding_secret};
 use crate::server::FakeRouter;
 use crate::store::{CODE_TTL, CodeStore, TokenStore};
@@ -172,6 +201,11 @@ pub mod endpoints {
     pub const AUTHORIZE: &str = "authorize";
     /// `POST /open-apis/authen/v1/authorize/approve` (the page's buttons).
     pub const APPROVE: &str = "approve";
+    /// `POST /open-apis/jssdk/ticket/get` (jsapi ticket, tenant token).
+    pub const JSSDK_TICKET: &str = "jssdk_ticket";
+    /// `POST /open-apis/mina/v2/tokenLoginValidate` (mini-program `tt.login` code, app token).
+    pub const MINA_TOKEN_LOGIN_VALIDATE: &str = "mina_token_login_validate";
+    pub use crate::jsapi::endpoints::{JSAPI_CODE, JSAPI_SDK, JSAPI_VERIFY};
 }
 
 /// Which code-exchange generation the client under test uses; decides which endpoints
@@ -330,6 +364,17 @@ pub struct Feishu {
     codes: CodeStore<CodeGrant>,
     short_codes: CodeStore<CodeGrant>,
     user_token_api: Mutex<UserTokenApi>,
+    clock: FakeClock,
+    tickets: TicketBook,
+    mina_codes: CodeStore<MinaGrant>,
+    event_creds: Table<String, EventCredentials>,
+}
+
+/// A `tt.login` code: the app and the person.
+#[derive(Debug, Clone)]
+struct MinaGrant {
+    app_id: String,
+    user_id: String,
 }
 
 impl Feishu {
@@ -347,6 +392,10 @@ impl Feishu {
             codes: CodeStore::new(clock.clone(), CODE_PREFIX, CODE_TTL),
             short_codes: CodeStore::new(clock.clone(), CODE_PREFIX, REQUEST_ACCESS_CODE_TTL),
             user_token_api: Mutex::new(UserTokenApi::V2),
+            clock: clock.clone(),
+            tickets: TicketBook::new(clock, "fake_fs_jsapi_ticket_"),
+            mina_codes: CodeStore::new(clock.clone(), "fake_fs_mina_code_", CODE_TTL),
+            event_creds: Table::default(),
         }
     }
 
@@ -453,6 +502,11 @@ impl Backend for Feishu {
             .route(st, (CONTACT_USER, M::GET, "/open-apis/contact/v3/users/{user_id}", OPEN), handlers::contact_user)
             .route(st, (AUTHORIZE, M::GET, "/open-apis/authen/v1/authorize", ACCOUNTS), login::authorize)
             .route(st, (APPROVE, M::POST, APPROVE_PATH, ACCOUNTS), login::approve)
+            .route(st, (JSSDK_TICKET, M::POST, "/open-apis/jssdk/ticket/get", OPEN), handlers::jssdk_ticket)
+            .route(st, (MINA_TOKEN_LOGIN_VALIDATE, M::POST, "/open-apis/mina/v2/tokenLoginValidate", OPEN), handlers::token_login_validate)
+            .route(st, (JSAPI_SDK, M::GET, crate::jsapi::FEISHU_SDK_PATH, ACCOUNTS), jsapi::sdk)
+            .route(st, (JSAPI_VERIFY, M::POST, crate::jsapi::VERIFY_PATH, ACCOUNTS), jsapi::verify)
+            .route(st, (JSAPI_CODE, M::POST, crate::jsapi::CODE_PATH, ACCOUNTS), jsapi::code)
     }
 
     fn users(&self) -> &UserDirectory {
@@ -576,5 +630,68 @@ impl FakeFeishu {
     /// Number of live refresh tokens (a refresh replaces one with another).
     pub fn live_refresh_tokens(&self) -> usize {
         self.backend().refresh_tokens.live_count()
+    }
+
+    /// What `tt.login` returns inside a Feishu mini program of the default app: a code valid
+    /// once for 5 minutes at `mina/v2/tokenLoginValidate`. An unknown user gets a never-issued
+    /// code.
+    pub fn issue_mina_code(&self, user_id: &str) -> String {
+        self.issue_mina_code_for(DEFAULT_APP_ID, user_id)
+    }
+
+    /// [`issue_mina_code`](Self::issue_mina_code) for the mini program of `app_id`.
+    pub fn issue_mina_code_for(&self, app_id: &str, user_id: &str) -> String {
+        let st = self.backend();
+        st.mina_codes.issue_for(&st.users, user_id, |u| MinaGrant {
+            app_id: app_id.to_owned(),
+            user_id: u.user_id,
+        })
+    }
+
+    /// Successful jsapi-ticket fetches by `app_id` since the last
+    /// [`reset_jsapi_ticket_fetches`](Self::reset_jsapi_ticket_fetches).
+    pub fn jsapi_ticket_fetches(&self, app_id: &str) -> u64 {
+        self.backend().tickets.fetches(app_id, JsapiKind::Config)
+    }
+
+    /// Forget the jsapi-ticket fetch counts.
+    pub fn reset_jsapi_ticket_fetches(&self) {
+        self.backend().tickets.reset_fetches();
+    }
+
+    /// The live jsapi ticket of `app_id` (the one a fetch returns now), if any.
+    pub fn live_jsapi_ticket(&self, app_id: &str) -> Option<String> {
+        self.backend()
+            .tickets
+            .live(app_id, JsapiKind::Config)
+            .into_iter()
+            .next()
+    }
+
+    /// Expire `app_id`'s jsapi tickets now (signatures made with them are refused; the next
+    /// fetch issues a new one). Returns how many were live.
+    pub fn expire_jsapi_tickets(&self, app_id: &str) -> usize {
+        self.backend().tickets.expire(app_id, JsapiKind::Config)
+    }
+
+    /// Replace `app_id`'s jsapi ticket with a new one; returns it (not counted as a fetch).
+    pub fn rotate_jsapi_ticket(&self, app_id: &str) -> String {
+        self.backend().tickets.rotate(app_id, JsapiKind::Config)
+    }
+
+    /// Check an `h5sdk.config` object as Feishu does (see the [module docs](self)) for the page
+    /// at `page_url` (fragment ignored). `kind` must be [`JsapiKind::Config`].
+    pub fn verify_jsapi_config(
+        &self,
+        kind: JsapiKind,
+        config: &serde_json::Value,
+        page_url: &str,
+    ) -> Result<(), JsapiRefusal> {
+        self.backend().verify_jsapi(kind, config, page_url)
+    }
+
+    /// `{base}/__fake/jsapi/feishu.js`: the fake `h5sdk` / `tt` SDK (see [`crate::jsapi`]).
+    pub fn jsapi_sdk_url(&self) -> String {
+        format!("{}{}", self.base_url(), crate::jsapi::FEISHU_SDK_PATH)
     }
 }

@@ -47,6 +47,7 @@ pub(crate) fn base_message(code: i64) -> String {
         42001 => "access_token expired",
         43001 => "require GET method",
         43002 => "require POST method",
+        40097 => "invalid args",
         45009 => "api freq out of limit",
         45033 => "api concurrent out of limit",
         47001 => "data format error",

@@ -39,7 +39,7 @@ pub(crate) async fn gettoken(st: Arc<WeCom>, req: Request) -> Reply {
 
 /// The app token in `?access_token=`, or WeCom's answer: 41001 missing, 40014 unknown or
 /// revoked, 42001 expired.
-fn app_token(st: &WeCom, query: &Params) -> Result<AppTokenMeta, Response> {
+pub(super) fn app_token(st: &WeCom, query: &Params) -> Result<AppTokenMeta, Response> {
     let token = param(query, "access_token").ok_or_else(|| error(41001))?;
     st.app_tokens.check(token).map_err(|r| match r {
         TokenRejection::Expired => error(42001),

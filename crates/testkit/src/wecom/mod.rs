@@ -28,6 +28,10 @@
 //! | `sso_login` | `GET /wwlogin/sso/login?login_type=CorpApp&appid&agentid&redirect_uri&state&lang` | page |
 //! | `qr_connect` | `GET /wwopen/sso/qrConnect?appid&agentid&redirect_uri&state` | page |
 //! | `approve` | `POST /wwlogin/sso/approve` (form posted by the pages' buttons) → 303 | page |
+//! | `get_jsapi_ticket` | `GET /cgi-bin/get_jsapi_ticket?access_token` → `{errcode, errmsg, ticket, expires_in}` | qyapi |
+//! | `ticket_get` | `GET /cgi-bin/ticket/get?access_token&type=agent_config` → the same shape | qyapi |
+//! | `jscode2session` | `GET /cgi-bin/miniprogram/jscode2session?access_token&js_code&grant_type=authorization_code` | qyapi |
+//! | `jsapi_sdk`, `jsapi_verify`, `jsapi_code` | the fake `wx` SDK and its helpers ([`crate::jsapi`]) | page |
 //!
 //! # What it validates (as the real platform does)
 //! * **Credentials**: `corpid`/`corpsecret` missing → 41002 / 41004; unknown corp → 40013; a
@@ -54,6 +58,27 @@
 //!   `snsapi_privateinfo`, `snsapi_userinfo`, `state` `[a-zA-Z0-9]{0,128}` in the OAuth link
 //!   (else 84025), `login_type=CorpApp` → otherwise an HTML error page.
 //!
+//! * **JSAPI tickets** (7200 s) belong to one app (corp + agent) and one kind (corp ticket for
+//!   `wx.config`, agent ticket for `wx.agentConfig`), handed out again while they live; token
+//!   41001 / 40014 / 42001 as above; hourly quotas on the fake clock — corp ticket ≤ 400 per corp
+//!   and ≤ 100 per app, agent ticket ≤ 100 per app → 45009 (refused fetches do not count); a
+//!   `type` other than `agent_config` → 40097 (illustrative). Helpers:
+//!   [`FakeWeCom::jsapi_ticket_fetches`], [`FakeWeCom::live_jsapi_ticket`],
+//!   [`FakeWeCom::expire_jsapi_tickets`], [`FakeWeCom::rotate_jsapi_ticket`].
+//! * **`wx.config`** ([`FakeWeCom::verify_jsapi_config`]): `appId` = a known corpid, `timestamp`
+//!   (string or number), `nonceStr`, `signature` over a live corp ticket of any app of that corp;
+//!   **`wx.agentConfig`**: `corpid` + `agentid` naming an app, its live agent ticket → otherwise
+//!   `{errMsg: "config:invalid signature"}` / `"agentConfig:invalid signature"` (or
+//!   `invalid corpid` / `invalid agentid`).
+//! * **Mini programs**: [`FakeWeCom::issue_mina_code`] mints a `wx.qy.login` code (members
+//!   only; single use, 5 minutes, bound to the app); `jscode2session` with that app's token →
+//!   `{corpid, userid, session_key}`; other app's / used / expired code → 40029; missing
+//!   `js_code` → 41008; `grant_type` ≠ `authorization_code` → 40097 (illustrative).
+//! * **Events** ([`FakeWeCom::push_event`], [`crate::events`]): per-app callback settings
+//!   (defaults [`DEFAULT_EVENT_TOKEN`], [`DEFAULT_ENCODING_AES_KEY`], receiveid = corpid); the
+//!   `echostr` verification, `change_contact` `delete_user`, `update_user` (`Status` 2 / 5,
+//!   `Name`).
+//!
 //! # Faults
 //! [`Fault::TokenInvalid`](crate::Fault::TokenInvalid) 40014; `CodeInvalid` 40029; `RateLimited` and `RateLimitPage` 45009
 //! (WeCom has no HTML ban page); `PermissionDenied` 48002; `IpNotAllowed` 60020; `SystemBusy`
@@ -68,7 +93,9 @@
 //! exchange returns `openid` for them).
 
 mod envelope;
+mod events;
 mod handlers;
+mod jsapi;
 mod pages;
 
 use std::collections::BTreeMap;
@@ -79,10 +106,16 @@ use axum::http::Method;
 use url::Url;
 
 pub use envelope::{API_FORBIDDEN, DATA_FORMAT_ERROR, RATE_LIMITED};
+pub use events::{DEFAULT_ENCODING_AES_KEY, DEFAULT_EVENT_TOKEN, encrypted_reply};
+pub use jsapi::{
+    AGENT_TICKETS_PER_APP_HOUR, CORP_TICKETS_PER_APP_HOUR, CORP_TICKETS_PER_CORP_HOUR, INVALID_ARGS,
+};
 
 use crate::clock::FakeClock;
+use crate::events::EventCredentials;
 use crate::fake::{Backend, Fake, Identity, start_functions};
 use crate::http;
+use crate::jsapi::{JsapiKind, JsapiRefusal, TicketBook};
 use crate::platform::{AppCredentials, EndpointRole, debug_hiding_secret};
 use crate::server::FakeRouter;
 use crate::store::{CODE_TTL, CodeStore, TokenStore};
@@ -140,6 +173,13 @@ pub mod endpoints {
     pub const QR_CONNECT: &str = "qr_connect";
     /// `POST /wwlogin/sso/approve` (the pages' Approve buttons).
     pub const APPROVE: &str = "approve";
+    /// `GET /cgi-bin/get_jsapi_ticket` (corp jsapi ticket for `wx.config`).
+    pub const GET_JSAPI_TICKET: &str = "get_jsapi_ticket";
+    /// `GET /cgi-bin/ticket/get?type=agent_config` (agent ticket for `wx.agentConfig`).
+    pub const TICKET_GET: &str = "ticket_get";
+    /// `GET /cgi-bin/miniprogram/jscode2session` (mini-program `wx.qy.login` code).
+    pub const JSCODE2SESSION: &str = "jscode2session";
+    pub use crate::jsapi::endpoints::{JSAPI_CODE, JSAPI_SDK, JSAPI_VERIFY};
 }
 
 /// The scope of an in-client OAuth link.
@@ -336,6 +376,17 @@ pub struct WeCom {
     app_tokens: TokenStore<AppTokenMeta>,
     tickets: TokenStore<TicketMeta>,
     codes: CodeStore<CodeGrant>,
+    jsapi_tickets: TicketBook,
+    mina_codes: CodeStore<MinaGrant>,
+    event_creds: Table<String, EventCredentials>,
+}
+
+/// A `wx.qy.login` code: the mini program's app and the person.
+#[derive(Debug, Clone)]
+struct MinaGrant {
+    corp_id: String,
+    agent_id: String,
+    user_id: String,
 }
 
 impl WeCom {
@@ -452,6 +503,9 @@ impl Backend for WeCom {
             app_tokens: TokenStore::new(clock.clone(), "fake_wecom_app_token_"),
             tickets: TokenStore::new(clock.clone(), "fake_wecom_user_ticket_"),
             codes: CodeStore::new(clock.clone(), CODE_PREFIX, CODE_TTL),
+            jsapi_tickets: TicketBook::new(clock, "fake_wecom_jsapi_ticket_"),
+            mina_codes: CodeStore::new(clock.clone(), "fake_wecom_mina_code_", CODE_TTL),
+            event_creds: Table::default(),
         }
     }
 
@@ -470,6 +524,12 @@ impl Backend for WeCom {
             .route(st, (SSO_LOGIN, M::GET, "/wwlogin/sso/login", PAGE), pages::sso_login)
             .route(st, (QR_CONNECT, M::GET, "/wwopen/sso/qrConnect", PAGE), pages::qr_connect)
             .route(st, (APPROVE, M::POST, APPROVE_PATH, PAGE), pages::approve)
+            .route(st, (GET_JSAPI_TICKET, M::GET, "/cgi-bin/get_jsapi_ticket", QYAPI), jsapi::get_jsapi_ticket)
+            .route(st, (TICKET_GET, M::GET, "/cgi-bin/ticket/get", QYAPI), jsapi::ticket_get)
+            .route(st, (JSCODE2SESSION, M::GET, "/cgi-bin/miniprogram/jscode2session", QYAPI), jsapi::jscode2session)
+            .route(st, (JSAPI_SDK, M::GET, crate::jsapi::WECOM_SDK_PATH, PAGE), jsapi::sdk)
+            .route(st, (JSAPI_VERIFY, M::POST, crate::jsapi::VERIFY_PATH, PAGE), jsapi::verify)
+            .route(st, (JSAPI_CODE, M::POST, crate::jsapi::CODE_PATH, PAGE), jsapi::code)
     }
 
     fn users(&self) -> &UserDirectory {
@@ -587,6 +647,81 @@ impl FakeWeCom {
     pub fn approve_web_login_for(&self, agent_id: &str, user_id: &str) -> String {
         let st = self.backend();
         st.issue_code(&st.home_corp, Some(agent_id), user_id, false, true)
+    }
+
+    /// What `wx.qy.login` returns inside the mini program associated with the current app: a
+    /// code valid once for 5 minutes at `jscode2session` with that app's token. Non-members get
+    /// a never-issued code.
+    pub fn issue_mina_code(&self, user_id: &str) -> String {
+        let agent = self.backend().current_agent();
+        self.issue_mina_code_for(&agent, user_id)
+    }
+
+    /// [`issue_mina_code`](Self::issue_mina_code) for the mini program of the app `agent_id`.
+    pub fn issue_mina_code_for(&self, agent_id: &str, user_id: &str) -> String {
+        let st = self.backend();
+        if st.member(user_id, &st.home_corp).is_none() {
+            return st.mina_codes.unissued();
+        }
+        st.mina_codes.issue(MinaGrant {
+            corp_id: st.home_corp.clone(),
+            agent_id: agent_id.to_owned(),
+            user_id: user_id.to_owned(),
+        })
+    }
+
+    /// Successful ticket fetches of `kind` (`Config`: `get_jsapi_ticket`, `AgentConfig`:
+    /// `ticket/get`) by the app `agent_id` of the home corp since the last reset.
+    pub fn jsapi_ticket_fetches(&self, agent_id: &str, kind: JsapiKind) -> u64 {
+        let st = self.backend();
+        st.jsapi_tickets
+            .fetches(&jsapi::ticket_owner(&st.home_corp, agent_id), kind)
+    }
+
+    /// Forget the ticket fetch counts and the hourly quota history.
+    pub fn reset_jsapi_ticket_fetches(&self) {
+        self.backend().jsapi_tickets.reset_fetches();
+    }
+
+    /// The live ticket of `kind` of the app `agent_id` (the one a fetch returns now), if any.
+    pub fn live_jsapi_ticket(&self, agent_id: &str, kind: JsapiKind) -> Option<String> {
+        let st = self.backend();
+        st.jsapi_tickets
+            .live(&jsapi::ticket_owner(&st.home_corp, agent_id), kind)
+            .into_iter()
+            .next()
+    }
+
+    /// Expire the app's tickets of `kind` now (signatures made with them are refused; the next
+    /// fetch issues a new one). Returns how many were live.
+    pub fn expire_jsapi_tickets(&self, agent_id: &str, kind: JsapiKind) -> usize {
+        let st = self.backend();
+        st.jsapi_tickets
+            .expire(&jsapi::ticket_owner(&st.home_corp, agent_id), kind)
+    }
+
+    /// Replace the app's ticket of `kind` with a new one; returns it (not counted as a fetch).
+    pub fn rotate_jsapi_ticket(&self, agent_id: &str, kind: JsapiKind) -> String {
+        let st = self.backend();
+        st.jsapi_tickets
+            .rotate(&jsapi::ticket_owner(&st.home_corp, agent_id), kind)
+    }
+
+    /// Check a `wx.config` ([`JsapiKind::Config`]) or `wx.agentConfig`
+    /// ([`JsapiKind::AgentConfig`]) object as WeCom does (see the [module docs](self)) for the
+    /// page at `page_url` (fragment ignored).
+    pub fn verify_jsapi_config(
+        &self,
+        kind: JsapiKind,
+        config: &serde_json::Value,
+        page_url: &str,
+    ) -> Result<(), JsapiRefusal> {
+        self.backend().verify_jsapi(kind, config, page_url)
+    }
+
+    /// `{base}/__fake/jsapi/wecom.js`: the fake `wx` SDK (see [`crate::jsapi`]).
+    pub fn jsapi_sdk_url(&self) -> String {
+        format!("{}{}", self.base_url(), crate::jsapi::WECOM_SDK_PATH)
     }
 
     /// A live app token of an app of the home corp without an HTTP call (not counted), following

@@ -1,0 +1,8 @@
+-- The event subscription of a (tenant, platform) configuration (docs/configuration.md, "SQL
+-- table", and docs/events.md): the callback token and encryption key, each stored like
+-- `app_secret` (encrypted `enc:v1:...` or a reference), and the receiver id. All NULL = the
+-- configuration receives no events.
+ALTER TABLE unilogin_platform_config
+    ADD COLUMN event_token       LONGTEXT     NULL AFTER identity_policy,
+    ADD COLUMN event_key         LONGTEXT     NULL AFTER event_token,
+    ADD COLUMN event_receiver_id VARCHAR(128) NULL AFTER event_key;
