@@ -13,8 +13,7 @@
 //!
 //! Needs `redis-server` on `PATH`. `UNILOGIN_BENCH_QUICK=1` runs 10 leavers.
 
-use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,42 +28,8 @@ use unilogin_benchkit::{Metric, percentile, quick, write_metrics};
 use unilogin_gateway::{Gateway, GatewayConfig};
 use unilogin_testkit::dingtalk::{self, FakeDingTalk};
 use unilogin_testkit::events::FakeEvent;
+use unilogin_testkit::redis_server::RedisServer;
 use unilogin_testkit::{FakePlatform as _, FakeUser};
-
-struct Redis(Child, u16);
-
-impl Redis {
-    fn start() -> Self {
-        let port = StdListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server on PATH (Debian package redis-server)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not come up");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self(child, port)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.1)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 const LIMITS: &str = "rate_limits:
   login_per_client: {per_minute: 600000, burst: 100000}
@@ -77,7 +42,7 @@ log: {filter: error}";
 
 /// A replica on 127.0.0.1:0; its base URL.
 async fn replica(
-    redis: &Redis,
+    redis: &RedisServer,
     fake: &FakeDingTalk,
     keys: SessionKeys,
     public: Option<&str>,
@@ -146,7 +111,7 @@ fn ms(d: Duration) -> f64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let n = if quick() { 10 } else { 100 };
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let fake = Arc::new(dingtalk::start().await);
     let keys = SessionKeys::generate().unwrap();
     let (a, base_a) = replica(&redis, &fake, keys.clone(), None).await;

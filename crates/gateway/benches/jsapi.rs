@@ -22,7 +22,7 @@
 //! `UNILOGIN_BENCH_QUICK=1` runs tiny iteration counts.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
+use std::net::SocketAddr;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,6 +38,7 @@ use unilogin_benchkit::{Metric, quick, write_metrics};
 use unilogin_gateway::{Gateway, GatewayConfig};
 use unilogin_testkit::dingtalk::{self, FakeDingTalk};
 use unilogin_testkit::jsapi::JsapiKind;
+use unilogin_testkit::redis_server::RedisServer;
 
 const WORKER_ENV: &str = "UNILOGIN_JSAPI_BENCH_WORKER";
 const PAGE: &str = "https://app.acme.example/h5/index?x=1&y=2";
@@ -299,41 +300,6 @@ async fn throughput(fake: &FakeDingTalk) -> Vec<Metric> {
     ]
 }
 
-struct Redis(Child, u16);
-
-impl Redis {
-    fn start() -> Self {
-        let port = StdListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server on PATH (Debian package redis-server)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not come up");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self(child, port)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.1)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// A worker process: announces `READY`, signs on `GO`, answers `OK <count> <config>`.
 struct Worker {
     child: Child,
@@ -478,7 +444,7 @@ fn main() {
     });
     // A fresh fake for the processes (its own ticket book and counters), served by `rt`.
     let fake = rt.block_on(dingtalk::start());
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let signatures = if quick() { 50 } else { 2_000 };
     let alone = fetches_8proc(&fake, None, signatures);
     let shared = fetches_8proc(&fake, Some(&redis.url()), signatures);

@@ -561,3 +561,69 @@ impl std::io::Write for Writer {
         Ok(())
     }
 }
+
+#[tokio::test]
+async fn a_matching_rejection_report_invalidates_the_ticket_once_per_cool_down() {
+    let (gw, fakes) = start("").await;
+    let page = format!("{APP}/h5/index?x=1");
+    let (status, _, config) = get_json(&gw, &endpoint(&gw, "dingtalk", &page, "")).await;
+    assert_eq!(status, 200, "{config}");
+    assert_eq!(fakes.fetches("dingtalk", JsapiKind::Config), 1);
+    let report = |signature: &str| {
+        json!({
+            "url": page, "nonceStr": config["nonceStr"], "timeStamp": config["timeStamp"],
+            "signature": signature,
+        })
+        .to_string()
+    };
+    let post = |body: String| {
+        let url = gw.url("auth/acme/dingtalk/jsapi-config/rejected");
+        let http = gw.http.clone();
+        async move {
+            // As a cross-origin page sends it: text/plain, no preflight.
+            let r = http
+                .post(url)
+                .header("content-type", "text/plain")
+                .header("origin", APP)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let (status, headers) = (r.status(), r.headers().clone());
+            (status, headers, r.json::<Value>().await.unwrap())
+        }
+    };
+    // A forged report (not this ticket's signature) changes nothing.
+    let (status, _, body) = post(report(&"0".repeat(40))).await;
+    assert_eq!(
+        (status.as_u16(), &body),
+        (200, &json!({"invalidated": false}))
+    );
+    // The genuine one invalidates: the next signature fetches the ticket again.
+    let genuine = config["signature"].as_str().unwrap().to_string();
+    let (status, headers, body) = post(report(&genuine)).await;
+    assert_eq!(
+        (status.as_u16(), &body),
+        (200, &json!({"invalidated": true}))
+    );
+    assert_eq!(headers["access-control-allow-origin"], APP);
+    let (status, _, again) = get_json(&gw, &endpoint(&gw, "dingtalk", &page, "")).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(fakes.fetches("dingtalk", JsapiKind::Config), 2);
+    // DingTalk hands out the same live ticket again, so the old report still matches it; the
+    // cool-down keeps a replay from spending the platform's ticket quota.
+    let (_, _, body) = post(report(&genuine)).await;
+    assert_eq!(body, json!({"invalidated": false}));
+    let (status, _, _) = get_json(&gw, &endpoint(&gw, "dingtalk", &page, "")).await;
+    assert_eq!(status, 200);
+    assert_eq!(fakes.fetches("dingtalk", JsapiKind::Config), 2);
+    // A page of another origin, and a body that is not a report, are refused.
+    let foreign = json!({"url": "https://evil.example/h5", "nonceStr": "n", "timestamp": 1, "signature": genuine});
+    let (status, _, body) = post(foreign.to_string()).await;
+    assert_eq!(
+        (status.as_u16(), body["error"].as_str()),
+        (403, Some("origin_not_allowed"))
+    );
+    let (status, _, _) = post("not json".into()).await;
+    assert_eq!(status, 400);
+}

@@ -85,6 +85,7 @@ pub mod http;
 pub mod jsapi;
 pub mod pages;
 pub mod platform;
+pub mod redis_server;
 pub mod scripted;
 pub mod selfbuilt;
 pub mod server;

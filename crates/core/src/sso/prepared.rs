@@ -318,24 +318,40 @@ impl Prepared {
     /// is far more often a URL problem than a bad ticket (see [`crate::jsapi`]), and every
     /// refetch spends the platform's ticket quota, so rate-limit these reports.
     pub async fn invalidate_ticket(&self, kind: TicketKind, rejected: &Signed) -> Result<bool> {
-        use subtle::ConstantTimeEq as _;
-        if rejected.nonce.len() > jsapi::MAX_NONCE_LEN || rejected.signature.len() != 40 {
+        let Some((key, ticket)) = self.signing_ticket(kind, rejected).await? else {
             return Ok(false);
+        };
+        tracing::info!(ticket = %key, "the client reported the ticket rejected; invalidating it");
+        self.inner.sso.inner.cache.invalidate(&key, &ticket).await;
+        Ok(true)
+    }
+
+    /// Whether `signed` was signed with the current ticket of `kind` (constant-time), without
+    /// changing anything: lets a caller rate-limit genuine rejection reports before
+    /// [`invalidate_ticket`](Self::invalidate_ticket) spends a refetch.
+    pub async fn ticket_signed(&self, kind: TicketKind, signed: &Signed) -> Result<bool> {
+        Ok(self.signing_ticket(kind, signed).await?.is_some())
+    }
+
+    /// The current ticket of `kind` and its key when it produced exactly `signed`.
+    async fn signing_ticket(
+        &self,
+        kind: TicketKind,
+        signed: &Signed,
+    ) -> Result<Option<(TokenKey, AccessToken)>> {
+        use subtle::ConstantTimeEq as _;
+        if signed.nonce.len() > jsapi::MAX_NONCE_LEN || signed.signature.len() != 40 {
+            return Ok(None);
         }
         let (key, ticket) = self.ticket(kind).await?;
         let expected = jsapi::sign(
             ticket.expose(),
-            &rejected.nonce,
-            rejected.timestamp,
-            rejected.url.as_str(),
+            &signed.nonce,
+            signed.timestamp,
+            signed.url.as_str(),
         );
-        let reported = rejected.signature.to_ascii_lowercase();
-        if !bool::from(expected.as_bytes().ct_eq(reported.as_bytes())) {
-            return Ok(false);
-        }
-        tracing::info!(ticket = %key, "the client reported the ticket rejected; invalidating it");
-        self.inner.sso.inner.cache.invalidate(&key, &ticket).await;
-        Ok(true)
+        let reported = signed.signature.to_ascii_lowercase();
+        Ok(bool::from(expected.as_bytes().ct_eq(reported.as_bytes())).then_some((key, ticket)))
     }
 
     /// The current ticket of `kind` and its cache key, through the token cache.

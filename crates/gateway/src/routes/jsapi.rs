@@ -16,6 +16,17 @@
 //! `Vary: Origin`); a plain `GET` needs no preflight. The endpoint counts against the
 //! `other_per_client` rate limit; the ticket itself is fetched once per app and app token
 //! through the token cache (shared by replicas with Redis).
+//!
+//! `POST /auth/{tenant}/{platform}/jsapi-config/rejected` with `{url, nonceStr, timestamp,
+//! signature[, kind]}` — the values of a configuration the platform's SDK refused — reports a
+//! rejected ticket: the gateway re-signs the reported values with its current ticket and, only
+//! when they match exactly (a forged or stale report changes nothing), deletes the ticket with
+//! compare-and-delete ([`Prepared::invalidate_ticket`]) so the next signature uses a fresh one.
+//! A ticket is invalidated at most once per [`REJECTION_COOLDOWN`] per (tenant, platform,
+//! kind) across replicas (the cool-down is kept in the shared store), so a replayed report
+//! cannot burn the platform's ticket quota (WeCom: 100 fetches per hour and app). The body is
+//! read as JSON whatever its content type, so a page on another origin can post it as
+//! `text/plain` without a preflight. Answers: `{"invalidated": true|false}`, 200.
 
 use axum::Json;
 use axum::extract::Query;
@@ -27,7 +38,12 @@ use unilogin::jsapi::{MAX_PAGE_URL_LEN, PageUrl};
 use unilogin::{Error, Prepared, TicketKind};
 
 use super::{Target, no_store};
+use crate::app::Gateway;
 use crate::error::ApiError;
+use axum::extract::State;
+
+/// How long after one invalidation of a ticket another report is ignored.
+pub const REJECTION_COOLDOWN: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Most JSAPI names in `apis`.
 pub const MAX_APIS: usize = 64;
@@ -153,6 +169,112 @@ async fn sign(
         .map_err(page_url_error)?;
     tracing::debug!(page = %url, kind = %kind, "jsapi-config signed");
     Ok(signed.config)
+}
+
+/// Body of a rejection report: the values of the configuration the SDK refused (the names the
+/// config objects use).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RejectionReport {
+    /// The page URL that was signed.
+    pub url: String,
+    /// `nonceStr` of the object.
+    pub nonce_str: String,
+    /// `timestamp` / `timeStamp` of the object.
+    #[serde(alias = "timeStamp")]
+    pub timestamp: u64,
+    /// `signature` of the object.
+    pub signature: String,
+    /// `jsapi` (default) or `agent_config`.
+    #[serde(default)]
+    pub kind: Option<String>,
+}
+
+/// `POST /auth/{tenant}/{platform}/jsapi-config/rejected`.
+pub async fn jsapi_rejected(
+    State(gw): State<Gateway>,
+    target: Target,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let p = &target.prepared;
+    let allowed = match AllowedOrigins::of(p) {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    let mut response = match rejected(&gw, &target, &allowed, &body).await {
+        Ok(invalidated) => {
+            no_store(Json(serde_json::json!({ "invalidated": invalidated })).into_response())
+        }
+        Err(e) => e.into_response(),
+    };
+    cors(&mut response, &allowed, &headers);
+    response
+}
+
+async fn rejected(
+    gw: &Gateway,
+    target: &Target,
+    allowed: &AllowedOrigins,
+    body: &[u8],
+) -> Result<bool, ApiError> {
+    let p = &target.prepared;
+    // Any content type: a page on another origin posts it as `text/plain`, which needs no
+    // preflight (the report can only invalidate the current ticket, once per cool-down).
+    let report: RejectionReport = serde_json::from_slice(body).map_err(|_| {
+        ApiError::bad_request(
+            "bad_request",
+            "the body must be JSON {url, nonceStr, timestamp, signature, kind?}",
+        )
+    })?;
+    let kind = match report.kind.as_deref() {
+        None | Some("") => TicketKind::Jsapi,
+        Some(k) => TicketKind::parse(k).ok_or_else(|| {
+            ApiError::bad_request("bad_request", "`kind` must be `jsapi` or `agent_config`")
+        })?,
+    };
+    let url = PageUrl::parse(&report.url).map_err(page_url_error)?;
+    if !allowed.allows_page(&url) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "the page's origin is not one this tenant allows (the origins of its redirect URIs)",
+        ));
+    }
+    let signed = unilogin::jsapi::Signed {
+        url,
+        nonce: report.nonce_str,
+        timestamp: report.timestamp,
+        signature: report.signature,
+    };
+    // Only a report that matches the current ticket may spend the cool-down.
+    if !p
+        .ticket_signed(kind, &signed)
+        .await
+        .map_err(page_url_error)?
+    {
+        return Ok(false);
+    }
+    let key = format!(
+        "jsapi-rejected:{}:{}:{}",
+        p.tenant(),
+        p.platform(),
+        kind.as_str()
+    );
+    let first = gw
+        .inner
+        .events
+        .dedupe
+        .first_seen(&key, REJECTION_COOLDOWN)
+        .await
+        .map_err(ApiError::from)?;
+    if !first {
+        tracing::info!(tenant = %p.tenant(), platform = %p.platform(), kind = %kind, "ticket rejection reported again within the cool-down; ignored");
+        return Ok(false);
+    }
+    p.invalidate_ticket(kind, &signed)
+        .await
+        .map_err(page_url_error)
 }
 
 /// A library error as an HTTP error; a refused page URL is the caller's 400, with its reason.

@@ -6,6 +6,7 @@
 //! | `GET /auth/{tenant}/{platform}/callback` | [`callback`] | finishes a redirect login: state, code, session, redirect |
 //! | `POST /auth/{tenant}/{platform}/code` | [`code`] | H5 login-free exchange of a JSAPI code `{code}` → profile + session |
 //! | `GET /auth/{tenant}/{platform}/jsapi-config?url=…` | [`jsapi`] | the signed JS SDK config (`dd.config`, `h5sdk.config`, `wx.config` / `wx.agentConfig`) for a page of an allowed origin |
+//! | `POST /auth/{tenant}/{platform}/jsapi-config/rejected` | [`jsapi`] | a page reports a config its SDK refused: the ticket is invalidated (compare-and-delete) when the report matches it, at most once per cool-down |
 //! | `GET /`, `GET /me`, `POST /logout` | [`session`] | who is signed in; the session's claims; revocation |
 //! | `GET /healthz`, `/readyz`, `/metrics`, `/.well-known/jwks.json` | [`ops`] | liveness, readiness, metrics, public keys |
 //! | `POST`/`GET /events/{tenant}/{platform}` | [`events`] | platform event callbacks (verified, de-duplicated, applied asynchronously) |
@@ -67,6 +68,10 @@ pub(crate) fn router(gw: &Gateway) -> Router<Gateway> {
         .route(
             "/auth/{tenant}/{platform}/jsapi-config",
             get(jsapi::jsapi_config),
+        )
+        .route(
+            "/auth/{tenant}/{platform}/jsapi-config/rejected",
+            post(jsapi::jsapi_rejected),
         )
         .route("/me", get(session::me))
         .route("/logout", post(session::logout))

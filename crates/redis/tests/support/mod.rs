@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,91 +14,7 @@ use unilogin_core::token_cache::{FetchedToken, TokenCache, TokenKey};
 use unilogin_core::{AccessToken, Error, PlatformName, TenantId};
 use unilogin_redis::RedisStore;
 
-pub const INSTALL_HINT: &str = "redis-server is not on PATH: install redis-server (Debian package redis-server) or run cargo xtask ci";
-
-/// A `redis-server` process of our own on a free loopback port; killed on drop.
-pub struct RedisServer {
-    pub port: u16,
-    child: Option<Child>,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-impl RedisServer {
-    /// Starts a server; fails the calling test with [`INSTALL_HINT`] if there is no binary.
-    pub fn start() -> Self {
-        let mut server = Self {
-            port: free_port(),
-            child: None,
-        };
-        server.restart();
-        server
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-
-    /// Kills the server (SIGKILL: no shutdown, like a crash).
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// (Re)starts the server on the same port and waits until it answers.
-    pub fn restart(&mut self) {
-        self.kill();
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match child {
-            Ok(c) => c,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!("{INSTALL_HINT}"),
-            Err(e) => panic!("cannot start redis-server: {e}"),
-        };
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if ping(self.port) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not come up on port {}",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn ping(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-    if s.write_all(b"PING\r\n").is_err() {
-        return false;
-    }
-    let mut buf = [0u8; 7];
-    std::io::Read::read_exact(&mut s, &mut buf).is_ok() && &buf == b"+PONG\r\n"
-}
+pub use unilogin_testkit::redis_server::RedisServer;
 
 /// A loopback token endpoint: `GET /token?app=NAME` answers after `delay` with a fresh token and
 /// `expires_in`, counting calls.
