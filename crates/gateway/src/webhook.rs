@@ -509,7 +509,7 @@ mod tests {
         let n = Notice {
             kind: NoticeKind::Left,
             tenant: "acme".into(),
-            platform: "dingtalk".into(),
+            platform: "acme-chat".into(),
             ids: PersonIds {
                 user_id: Some("u1".into()),
                 ..PersonIds::default()
@@ -519,7 +519,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&n.body()).unwrap();
         assert_eq!(
             v,
-            serde_json::json!({"type": "user.left", "tenant": "acme", "platform": "dingtalk",
+            serde_json::json!({"type": "user.left", "tenant": "acme", "platform": "acme-chat",
                 "user_id": "u1", "occurred_at": "1970-01-01T00:00:00Z"})
         );
         assert!(!format!("{n:?}").contains("u1"));
