@@ -12,8 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use events_support::{Hook, dingtalk_tenant, eventually, log_capture, verify};
+use events_support::{Hook, dingtalk_tenant, eventually, verify};
 use serde_json::{Value, json};
+use support::log_capture;
 use support::{serve, tenant};
 use unilogin_axum::session::{Claims, MemoryRevocationList, RevocationList, Unreachable};
 use unilogin_gateway::events::EventDedupe;

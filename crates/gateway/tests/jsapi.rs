@@ -6,10 +6,10 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
-use support::{Served, serve};
+use support::{Served, log_capture, serve};
 use unilogin_testkit::dingtalk::{self, FakeDingTalk};
 use unilogin_testkit::feishu::{self, FakeFeishu};
 use unilogin_testkit::jsapi::JsapiKind;
@@ -530,35 +530,6 @@ async fn the_ticket_is_in_no_answer_and_no_log_line() {
         assert!(!t.is_empty());
         assert!(!answers.contains(t.as_str()), "ticket in an answer");
         assert!(!logged.contains(t.as_str()), "ticket in the logs");
-    }
-}
-
-/// Every log line of this test binary (debug and up).
-fn log_capture() -> Arc<Mutex<Vec<u8>>> {
-    static BUF: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    BUF.get_or_init(|| {
-        let buf: Arc<Mutex<Vec<u8>>> = Arc::default();
-        let w = buf.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
-            .with_ansi(false)
-            .with_writer(move || Writer(w.clone()))
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("one subscriber per binary");
-        buf
-    })
-    .clone()
-}
-
-struct Writer(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Writer {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 
