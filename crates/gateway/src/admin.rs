@@ -538,6 +538,13 @@ fn app_key(raw: &str, tenant: &TenantId, platform: &PlatformName) -> Result<AppK
     })
 }
 
+/// A `?tenant=` query parameter: absent, or a valid tenant id (400 otherwise).
+fn tenant_param(raw: Option<&str>) -> std::result::Result<Option<TenantId>, ApiError> {
+    raw.map(TenantId::new)
+        .transpose()
+        .map_err(|e| ApiError::bad_request("bad_request", format!("tenant: {e}")))
+}
+
 /// `?tenant=` of the list.
 #[derive(Deserialize)]
 struct ListQuery {
@@ -550,12 +557,7 @@ async fn list(
     Query(q): Query<ListQuery>,
 ) -> std::result::Result<Response, ApiError> {
     let caller = admin.authenticate(&headers)?;
-    let tenant = q
-        .tenant
-        .as_deref()
-        .map(TenantId::new)
-        .transpose()
-        .map_err(|e| ApiError::bad_request("bad_request", format!("tenant: {e}")))?;
+    let tenant = tenant_param(q.tenant.as_deref())?;
     if let Some(t) = &tenant {
         caller.require(t)?;
     }
@@ -756,12 +758,7 @@ async fn audit(
     Query(p): Query<AuditParams>,
 ) -> std::result::Result<Response, ApiError> {
     let caller = admin.authenticate(&headers)?;
-    let tenant = p
-        .tenant
-        .as_deref()
-        .map(TenantId::new)
-        .transpose()
-        .map_err(|e| ApiError::bad_request("bad_request", format!("tenant: {e}")))?;
+    let tenant = tenant_param(p.tenant.as_deref())?;
     let tenants = match (tenant, &caller.tenants) {
         (Some(t), _) => {
             caller.require(&t)?;
