@@ -45,6 +45,15 @@ impl ApiError {
         }
     }
 
+    /// 503 with `kind` and `Retry-After: 1`: a dependency (a store) cannot answer right now;
+    /// the client should retry, not conclude anything.
+    pub fn unavailable(kind: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            retry_after: Some(Duration::from_secs(1)),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, kind, message)
+        }
+    }
+
     /// 400 with `kind`.
     pub fn bad_request(kind: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, kind, message)

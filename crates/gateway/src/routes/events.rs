@@ -15,7 +15,7 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -36,13 +36,6 @@ fn no_receiver() -> ApiError {
         "not_found",
         "no such event receiver: check the tenant and platform in the URL",
     )
-}
-
-fn unavailable(kind: &'static str, message: &'static str) -> ApiError {
-    ApiError {
-        retry_after: Some(Duration::from_secs(1)),
-        ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, kind, message)
-    }
 }
 
 fn refused(e: &EventError) -> ApiError {
@@ -153,7 +146,7 @@ pub async fn receive(
     let Some(slot) = events.queue.reserve() else {
         tracing::warn!(%tenant, platform, "event queue full: 503, the platform retries");
         metrics.event(platform, "queue_full");
-        return Err(unavailable(
+        return Err(ApiError::unavailable(
             "queue_full",
             "too many events waiting; retry later",
         ));
@@ -179,7 +172,7 @@ pub async fn receive(
         Err(e) => {
             tracing::warn!(%tenant, platform, error = %e, "event id not recorded (store unreachable): 503, the platform retries");
             metrics.event(platform, "store_unavailable");
-            Err(unavailable(
+            Err(ApiError::unavailable(
                 "store_unavailable",
                 "events cannot be de-duplicated right now (the state store is unreachable); retry later",
             ))

@@ -97,6 +97,21 @@ impl AllowedOrigins {
                 .strip_prefix(origin)
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
     }
+
+    /// `raw` as a page URL whose origin is allowed (see [`allows_page`](Self::allows_page)):
+    /// 400 `invalid_page_url`, or 403 `origin_not_allowed`.
+    fn page(&self, raw: &str, p: &Prepared) -> Result<PageUrl, ApiError> {
+        let url = PageUrl::parse(raw).map_err(page_url_error)?;
+        if !self.allows_page(&url) {
+            tracing::info!(page = %url, tenant = %p.tenant(), "jsapi-config: origin not allowed");
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "origin_not_allowed",
+                "the page's origin is not one this tenant allows (the origins of its redirect URIs)",
+            ));
+        }
+        Ok(url)
+    }
 }
 
 /// `GET /auth/{tenant}/{platform}/jsapi-config`.
@@ -147,22 +162,9 @@ async fn sign(
             unilogin::jsapi::PageUrlProblem::TooLong,
         )));
     }
-    let kind = match query.kind.as_deref() {
-        None | Some("") => TicketKind::Jsapi,
-        Some(k) => TicketKind::parse(k).ok_or_else(|| {
-            ApiError::bad_request("bad_request", "`kind` must be `jsapi` or `agent_config`")
-        })?,
-    };
+    let kind = ticket_kind(query.kind.as_deref())?;
     let apis = parse_apis(query.apis.as_deref().unwrap_or(""))?;
-    let url = PageUrl::parse(&raw).map_err(page_url_error)?;
-    if !allowed.allows_page(&url) {
-        tracing::info!(page = %url, tenant = %p.tenant(), "jsapi-config: origin not allowed");
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "origin_not_allowed",
-            "the page's origin is not one this tenant allows (the origins of its redirect URIs)",
-        ));
-    }
+    let url = allowed.page(&raw, p)?;
     let signed = p
         .jsapi_config(url.as_str(), kind, &apis)
         .await
@@ -227,20 +229,8 @@ async fn rejected(
             "the body must be JSON {url, nonceStr, timestamp, signature, kind?}",
         )
     })?;
-    let kind = match report.kind.as_deref() {
-        None | Some("") => TicketKind::Jsapi,
-        Some(k) => TicketKind::parse(k).ok_or_else(|| {
-            ApiError::bad_request("bad_request", "`kind` must be `jsapi` or `agent_config`")
-        })?,
-    };
-    let url = PageUrl::parse(&report.url).map_err(page_url_error)?;
-    if !allowed.allows_page(&url) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "origin_not_allowed",
-            "the page's origin is not one this tenant allows (the origins of its redirect URIs)",
-        ));
-    }
+    let kind = ticket_kind(report.kind.as_deref())?;
+    let url = allowed.page(&report.url, p)?;
     let signed = unilogin::jsapi::Signed {
         url,
         nonce: report.nonce_str,
@@ -275,6 +265,16 @@ async fn rejected(
     p.invalidate_ticket(kind, &signed)
         .await
         .map_err(page_url_error)
+}
+
+/// `kind=`: absent or empty means `jsapi`.
+fn ticket_kind(raw: Option<&str>) -> Result<TicketKind, ApiError> {
+    match raw {
+        None | Some("") => Ok(TicketKind::Jsapi),
+        Some(k) => TicketKind::parse(k).ok_or_else(|| {
+            ApiError::bad_request("bad_request", "`kind` must be `jsapi` or `agent_config`")
+        }),
+    }
 }
 
 /// A library error as an HTTP error; a refused page URL is the caller's 400, with its reason.

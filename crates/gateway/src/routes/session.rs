@@ -94,14 +94,10 @@ impl Gateway {
                 Err(ApiError::unauthenticated("invalid or expired session"))
             }
             // Fail closed, but say "try again", not "signed out": the token may well be good.
-            Err(_) => Err(ApiError {
-                retry_after: Some(Duration::from_secs(1)),
-                ..ApiError::new(
-                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "store_unavailable",
-                    "sessions cannot be checked right now (the session store is unreachable); try again",
-                )
-            }),
+            Err(_) => Err(ApiError::unavailable(
+                "store_unavailable",
+                "sessions cannot be checked right now (the session store is unreachable); try again",
+            )),
         }
     }
 
@@ -194,15 +190,11 @@ pub async fn logout(State(gw): State<Gateway>, headers: HeaderMap) -> Response {
             {
                 // In force on this replica now, queued for the others: say so, don't claim it.
                 tracing::warn!(jti = %claims.jti, "session revoked on this replica only; queued for the shared list");
-                let mut r = ApiError {
-                    retry_after: Some(Duration::from_secs(1)),
-                    ..ApiError::new(
-                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                        "store_unavailable",
-                        "signed out on this server; the other servers learn it when the session \
-                         store is back (queued), until then retry to be sure",
-                    )
-                }
+                let mut r = ApiError::unavailable(
+                    "store_unavailable",
+                    "signed out on this server; the other servers learn it when the session \
+                     store is back (queued), until then retry to be sure",
+                )
                 .into_response();
                 if let Some(c) = clear {
                     r.headers_mut().insert(header::SET_COOKIE, c);
