@@ -439,7 +439,7 @@ pub fn sign_page(ticket: &AccessToken, url: PageUrl, nonce: String, timestamp: u
     }
 }
 
-/// A fresh random nonce: [`NONCE_LEN`] ASCII letters and digits.
+/// A fresh random nonce: [`NONCE_LEN`] ASCII letters and digits, each uniformly drawn.
 ///
 /// ```
 /// let n = unilogin_core::jsapi::nonce();
@@ -449,15 +449,43 @@ pub fn sign_page(ticket: &AccessToken, url: PageUrl, nonce: String, timestamp: u
 /// ```
 pub fn nonce() -> String {
     const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    // 16 base-62 digits of one random 128-bit number: 62^16 < 2^128, and the bias of the
-    // reduction is below 2^-32 per nonce.
-    let mut n: u128 = rand::random();
-    let mut out = String::with_capacity(NONCE_LEN);
-    for _ in 0..NONCE_LEN {
-        out.push(char::from(ALPHABET[(n % 62) as usize]));
-        n /= 62;
+    // Six random bits per character, the two values past the alphabet drawn again (rejection
+    // sampling: no bias, and no 128-bit division). 32 bytes almost always suffice.
+    let mut out = [0u8; NONCE_LEN];
+    let mut filled = 0;
+    while filled < NONCE_LEN {
+        let bytes: [u8; 32] = rand::random();
+        for b in bytes {
+            let i = usize::from(b & 0x3f);
+            if let Some(&c) = ALPHABET.get(i) {
+                out[filled] = c;
+                filled += 1;
+                if filled == NONCE_LEN {
+                    break;
+                }
+            }
+        }
     }
-    out
+    out.iter().copied().map(char::from).collect()
+}
+
+/// A JSON object of `fields` in this order, allocated once at its size: what a platform's
+/// [`Platform::jsapi_object`](crate::Platform::jsapi_object) returns, built without growing
+/// the map field by field as `json!` does.
+///
+/// ```
+/// use serde_json::{Value, json};
+/// use unilogin_core::jsapi::config_object;
+/// let o = config_object([("appId", Value::from("cli_1")), ("timestamp", Value::from(7u64))]);
+/// assert_eq!(o, json!({"appId": "cli_1", "timestamp": 7}));
+/// assert_eq!(o.to_string(), r#"{"appId":"cli_1","timestamp":7}"#);
+/// ```
+pub fn config_object<const N: usize>(fields: [(&str, Value); N]) -> Value {
+    let mut map = serde_json::Map::with_capacity(N);
+    for (name, value) in fields {
+        map.insert(name.to_owned(), value);
+    }
+    Value::Object(map)
 }
 
 #[cfg(test)]
@@ -539,6 +567,26 @@ mod tests {
             PageUrl::parse("http://[::1]:8080/x").unwrap().origin(),
             "http://[::1]:8080"
         );
+    }
+
+    #[test]
+    fn nonces_use_the_whole_alphabet_evenly() {
+        let mut counts = std::collections::HashMap::new();
+        for _ in 0..2_000 {
+            let n = nonce();
+            assert_eq!(n.len(), NONCE_LEN);
+            for c in n.chars() {
+                *counts.entry(c).or_insert(0u32) += 1;
+            }
+        }
+        // 32,000 characters over 62: about 516 each; every one appears, none is favoured.
+        assert_eq!(counts.len(), 62, "{counts:?}");
+        assert!(counts.keys().all(char::is_ascii_alphanumeric));
+        let (min, max) = (
+            counts.values().min().unwrap(),
+            counts.values().max().unwrap(),
+        );
+        assert!(*min > 380 && *max < 660, "min {min}, max {max}");
     }
 
     #[test]

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 use unilogin_core::envelope::{require_str, seconds_at};
-use unilogin_core::jsapi::{Signed, TicketKind};
+use unilogin_core::jsapi::{Signed, TicketKind, config_object};
 use unilogin_core::token_cache::FetchedToken;
 use unilogin_core::{AccessToken, Error, Result};
 
@@ -70,14 +70,14 @@ impl DingTalk {
             return Err(self.base.unsupported("agent-config tickets (WeCom only)"));
         }
         let (agent_id, corp_id) = self.dd_config_ids()?;
-        Ok(json!({
-            "agentId": agent_id,
-            "corpId": corp_id,
-            "timeStamp": signed.timestamp,
-            "nonceStr": signed.nonce,
-            "signature": signed.signature,
-            "type": 0,
-            "jsApiList": js_api_list,
-        }))
+        Ok(config_object([
+            ("agentId", agent_id.into()),
+            ("corpId", corp_id.into()),
+            ("timeStamp", signed.timestamp.into()),
+            ("nonceStr", signed.nonce.as_str().into()),
+            ("signature", signed.signature.as_str().into()),
+            ("type", 0u8.into()),
+            ("jsApiList", js_api_list.into()),
+        ]))
     }
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use unilogin_core::envelope::{malformed, require_str, seconds_at};
-use unilogin_core::jsapi::{Signed, TicketKind};
+use unilogin_core::jsapi::{Signed, TicketKind, config_object};
 use unilogin_core::token_cache::FetchedToken;
 use unilogin_core::{AccessToken, Result};
 
@@ -36,12 +36,12 @@ impl Feishu {
         if kind != TicketKind::Jsapi {
             return Err(self.base.unsupported("agent-config tickets (WeCom only)"));
         }
-        Ok(json!({
-            "appId": self.base.app_key.as_str(),
-            "timestamp": signed.timestamp,
-            "nonceStr": signed.nonce,
-            "signature": signed.signature,
-            "jsApiList": js_api_list,
-        }))
+        Ok(config_object([
+            ("appId", self.base.app_key.as_str().into()),
+            ("timestamp", signed.timestamp.into()),
+            ("nonceStr", signed.nonce.as_str().into()),
+            ("signature", signed.signature.as_str().into()),
+            ("jsApiList", js_api_list.into()),
+        ]))
     }
 }

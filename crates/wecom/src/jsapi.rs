@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 use unilogin_core::envelope::{require_str, seconds_at};
-use unilogin_core::jsapi::{Signed, TicketKind};
+use unilogin_core::jsapi::{Signed, TicketKind, config_object};
 use unilogin_core::token_cache::FetchedToken;
 use unilogin_core::{AccessToken, Result};
 
@@ -52,22 +52,22 @@ impl WeCom {
         js_api_list: &[String],
     ) -> Value {
         match kind {
-            TicketKind::Jsapi => json!({
-                "beta": true,
-                "appId": self.corp_id(),
-                "timestamp": signed.timestamp,
-                "nonceStr": signed.nonce,
-                "signature": signed.signature,
-                "jsApiList": js_api_list,
-            }),
-            TicketKind::AgentConfig => json!({
-                "corpid": self.corp_id(),
-                "agentid": self.agent_id,
-                "timestamp": signed.timestamp,
-                "nonceStr": signed.nonce,
-                "signature": signed.signature,
-                "jsApiList": js_api_list,
-            }),
+            TicketKind::Jsapi => config_object([
+                ("beta", true.into()),
+                ("appId", self.corp_id().into()),
+                ("timestamp", signed.timestamp.into()),
+                ("nonceStr", signed.nonce.as_str().into()),
+                ("signature", signed.signature.as_str().into()),
+                ("jsApiList", js_api_list.into()),
+            ]),
+            TicketKind::AgentConfig => config_object([
+                ("corpid", self.corp_id().into()),
+                ("agentid", self.agent_id.as_str().into()),
+                ("timestamp", signed.timestamp.into()),
+                ("nonceStr", signed.nonce.as_str().into()),
+                ("signature", signed.signature.as_str().into()),
+                ("jsApiList", js_api_list.into()),
+            ]),
         }
     }
 }

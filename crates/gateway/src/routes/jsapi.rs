@@ -28,9 +28,11 @@
 //! read as JSON whatever its content type, so a page on another origin can post it as
 //! `text/plain` without a preflight. Answers: `{"invalidated": true|false}`, 200.
 
+use std::convert::Infallible;
+
 use axum::Json;
-use axum::extract::Query;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -40,7 +42,6 @@ use unilogin::{Error, Prepared, TicketKind};
 use super::{Target, no_store};
 use crate::app::Gateway;
 use crate::error::ApiError;
-use axum::extract::State;
 
 /// How long after one invalidation of a ticket another report is ignored.
 pub const REJECTION_COOLDOWN: std::time::Duration = std::time::Duration::from_secs(300);
@@ -51,7 +52,7 @@ pub const MAX_APIS: usize = 64;
 pub const MAX_API_NAME_LEN: usize = 64;
 
 /// Query of the JSAPI configuration endpoint.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct JsapiQuery {
     /// The page's URL (`location.href` without its fragment), percent-encoded in the query.
     pub url: Option<String>,
@@ -60,6 +61,62 @@ pub struct JsapiQuery {
     pub kind: Option<String>,
     /// Comma-separated JSAPI names for `jsApiList` (letters, digits, `.` and `_`).
     pub apis: Option<String>,
+}
+
+impl JsapiQuery {
+    /// Parses a query string (`application/x-www-form-urlencoded`, as browsers write it):
+    /// `url`, `kind` and `apis` decoded, other parameters ignored, a parameter given twice
+    /// refused (400 `bad_request`) — which of two values was meant is unknowable.
+    ///
+    /// ```
+    /// use unilogin_gateway::routes::jsapi::JsapiQuery;
+    /// let q = JsapiQuery::parse("url=https%3A%2F%2Fa.example%2F%3Fx%3D1&apis=a.b,c&utm=1").unwrap();
+    /// assert_eq!(q.url.as_deref(), Some("https://a.example/?x=1"));
+    /// assert_eq!(q.apis.as_deref(), Some("a.b,c"));
+    /// assert_eq!(q.kind, None);
+    /// assert_eq!(JsapiQuery::parse("url=a&url=b").unwrap_err().status, 400);
+    /// ```
+    pub fn parse(query: &str) -> Result<Self, ApiError> {
+        let mut q = Self::default();
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            let (field, slot) = match &*name {
+                "url" => ("url", &mut q.url),
+                "kind" => ("kind", &mut q.kind),
+                "apis" => ("apis", &mut q.apis),
+                _ => continue,
+            };
+            if slot.is_some() {
+                return Err(ApiError::bad_request(
+                    "bad_request",
+                    format!("Failed to deserialize query string: duplicate field `{field}`"),
+                ));
+            }
+            *slot = Some(value.into_owned());
+        }
+        Ok(q)
+    }
+}
+
+/// What `GET …/jsapi-config` reads from the request besides its target: the parsed query
+/// ([`JsapiQuery::parse`], or why it was refused) and the `Origin` header — taken from the
+/// request's parts without copying its header map.
+#[derive(Debug)]
+pub struct JsapiRequest {
+    /// The query, or the 400 it earned.
+    pub query: Result<JsapiQuery, ApiError>,
+    /// The request's `Origin` (CORS), if any.
+    pub origin: Option<HeaderValue>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for JsapiRequest {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(Self {
+            query: JsapiQuery::parse(parts.uri.query().unwrap_or("")),
+            origin: parts.headers.get(header::ORIGIN).cloned(),
+        })
+    }
 }
 
 /// The origins a tenant's pages may be signed for: those of its redirect URIs, computed once
@@ -114,43 +171,63 @@ impl AllowedOrigins {
     }
 }
 
+/// Response headers an answer of this endpoint ends up with (its own, CORS, and the front
+/// middleware's trace id and security headers), reserved at once.
+const ANSWER_HEADERS: usize = 12;
+
 /// `GET /auth/{tenant}/{platform}/jsapi-config`.
-pub async fn jsapi_config(
-    target: Target,
-    query: Result<Query<JsapiQuery>, QueryRejection>,
-    headers: HeaderMap,
-) -> Response {
+pub async fn jsapi_config(target: Target, request: JsapiRequest) -> Response {
     let p = &target.prepared;
     let allowed = match AllowedOrigins::of(p) {
         Ok(a) => a,
         Err(e) => return e.into_response(),
     };
-    let mut response = match sign(p, &allowed, query).await {
-        Ok(config) => no_store(Json(config).into_response()),
+    let mut response = match sign(p, &allowed, request.query).await {
+        Ok(config) => json_answer(&config),
         Err(e) => e.into_response(),
     };
-    cors(&mut response, &allowed, &headers);
+    cors(&mut response, &allowed, request.origin.as_ref());
     response
 }
 
+/// `config` as a `no-store` JSON answer, serialised into one buffer of about its size.
+fn json_answer(config: &serde_json::Value) -> Response {
+    let mut body = Vec::with_capacity(384);
+    if let Err(e) = serde_json::to_writer(&mut body, config) {
+        // A `Value` always serialises; should that ever change, say so rather than panic.
+        tracing::error!(error = %e, "jsapi-config: the config object did not serialise");
+        return ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the configuration object could not be written",
+        )
+        .into_response();
+    }
+    let mut response = Response::new(axum::body::Body::from(body));
+    let h = response.headers_mut();
+    h.reserve(ANSWER_HEADERS);
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    no_store(response)
+}
+
 /// `Access-Control-Allow-Origin` for an allowed `Origin` only, and `Vary: Origin` always.
-fn cors(response: &mut Response, allowed: &AllowedOrigins, headers: &HeaderMap) {
+fn cors(response: &mut Response, allowed: &AllowedOrigins, origin: Option<&HeaderValue>) {
     let h = response.headers_mut();
     h.append(header::VARY, HeaderValue::from_static("origin"));
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    if let Some(origin) = origin.filter(|o| allowed.allows(o))
-        && let Ok(v) = HeaderValue::from_str(origin)
-    {
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+    if let Some(v) = origin.filter(|v| v.to_str().is_ok_and(|o| allowed.allows(o))) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v.clone());
     }
 }
 
 async fn sign(
     p: &Prepared,
     allowed: &AllowedOrigins,
-    query: Result<Query<JsapiQuery>, QueryRejection>,
+    query: Result<JsapiQuery, ApiError>,
 ) -> Result<serde_json::Value, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request("bad_request", e.body_text()))?;
+    let query = query?;
     let raw = query.url.ok_or_else(|| {
         ApiError::bad_request(
             "missing_url",
@@ -210,7 +287,7 @@ pub async fn jsapi_rejected(
         }
         Err(e) => e.into_response(),
     };
-    cors(&mut response, &allowed, &headers);
+    cors(&mut response, &allowed, headers.get(header::ORIGIN));
     response
 }
 
@@ -291,20 +368,20 @@ pub fn parse_apis(list: &str) -> Result<Vec<String>, ApiError> {
     if list.is_empty() {
         return Ok(Vec::new());
     }
-    let names: Vec<&str> = list.split(',').collect();
-    if names.len() > MAX_APIS {
+    let count = 1 + list.bytes().filter(|&b| b == b',').count();
+    if count > MAX_APIS {
         return Err(ApiError::bad_request(
             "bad_request",
             format!("`apis` lists at most {MAX_APIS} names"),
         ));
     }
-    let plausible = |n: &&str| {
+    let plausible = |n: &str| {
         !n.is_empty()
             && n.len() <= MAX_API_NAME_LEN
             && n.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_'))
     };
-    if !names.iter().all(plausible) {
+    if !list.split(',').all(plausible) {
         return Err(ApiError::bad_request(
             "bad_request",
             format!(
@@ -313,7 +390,9 @@ pub fn parse_apis(list: &str) -> Result<Vec<String>, ApiError> {
             ),
         ));
     }
-    Ok(names.into_iter().map(str::to_owned).collect())
+    let mut names = Vec::with_capacity(count);
+    names.extend(list.split(',').map(str::to_owned));
+    Ok(names)
 }
 
 #[cfg(test)]
@@ -333,6 +412,31 @@ mod tests {
         let many = vec!["a"; MAX_APIS + 1].join(",");
         assert!(parse_apis(&many).is_err());
         assert!(parse_apis(&vec!["a"; MAX_APIS].join(",")).is_ok());
+    }
+
+    #[test]
+    fn queries_are_decoded_and_duplicates_refused() {
+        let q = JsapiQuery::parse(
+            "kind=agent_config&url=https%3A%2F%2Fa.example%2Fh5%3Fx%3D1%26y%3D%E4%B8%AD&apis=a,b&other=1",
+        )
+        .unwrap();
+        assert_eq!(q.url.as_deref(), Some("https://a.example/h5?x=1&y=中"));
+        assert_eq!(q.kind.as_deref(), Some("agent_config"));
+        assert_eq!(q.apis.as_deref(), Some("a,b"));
+        // `+` is a space in a form-encoded query; a page that encodes with
+        // `encodeURIComponent` writes `%2B` for a plus.
+        let q = JsapiQuery::parse("url=a+b%2Bc").unwrap();
+        assert_eq!(q.url.as_deref(), Some("a b+c"));
+        assert_eq!(JsapiQuery::parse("").unwrap(), JsapiQuery::default());
+        for dup in ["url=a&url=a", "kind=&kind=jsapi", "apis=a&x=1&apis=b"] {
+            let e = JsapiQuery::parse(dup).unwrap_err();
+            assert_eq!(
+                (e.status, e.kind),
+                (StatusCode::BAD_REQUEST, "bad_request"),
+                "{dup}"
+            );
+            assert!(e.message.contains("duplicate field"), "{}", e.message);
+        }
     }
 
     #[test]
