@@ -11,7 +11,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::types::{PlatformName, TenantId};
+use crate::types::{AppKey, PlatformName, TenantId};
 
 /// Convenience alias.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -432,6 +432,19 @@ pub enum Error {
         message: String,
     },
 
+    /// A store app (see [`crate::isv`]) has no pushed ticket (`suite_ticket` / `app_ticket`)
+    /// yet, so its suite / app token cannot be fetched. Retry once the platform's next push has
+    /// arrived, or have it resent.
+    #[error(
+        "platform `{platform}` app `{app}`: no pushed ticket (suite_ticket / app_ticket) has arrived yet; wait for the platform's next push, or have it resent (Feishu `app_ticket/resend`, the DingTalk or WeCom developer console) and check that the app's callback URL receives it"
+    )]
+    TicketMissing {
+        /// The platform.
+        platform: PlatformName,
+        /// The app's id (DingTalk `suiteKey`, Feishu `app_id`, WeCom `suite_id`).
+        app: AppKey,
+    },
+
     /// An internal invariant failed (a background task died, a lock was poisoned).
     #[error("internal error: {0}")]
     Internal(String),
@@ -573,6 +586,7 @@ impl Error {
             Error::Internal(_) => "internal",
             Error::Identity(e) => e.kind(),
             Error::InvalidPageUrl(_) => "invalid_page_url",
+            Error::TicketMissing { .. } => "ticket_missing",
         }
     }
 }

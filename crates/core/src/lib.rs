@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod identity;
+pub mod isv;
 pub mod jsapi;
 pub mod mapping;
 pub mod platform;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::budget::{Budget, spread_offset};
 use super::key::PrehashedState;
 use super::l1::{L1, Lookup};
 use super::stats::Counters;
@@ -25,6 +26,8 @@ pub(super) struct Config {
     pub(super) store_cooldown: u64,
     pub(super) lease_ttl: Duration,
     pub(super) rate_limit_backoff: u64,
+    /// Spread refresh starts across the window (on with a refresh budget).
+    pub(super) spread: bool,
 }
 
 pub(super) type Outcome = Option<Result<AccessToken>>;
@@ -52,6 +55,8 @@ pub(super) struct Inner {
     pub(super) store: Option<Arc<dyn TokenStore>>,
     pub(super) cfg: Config,
     pub(super) epoch: Instant,
+    /// Paces ahead-of-expiry refreshes, when configured.
+    pub(super) budget: Option<Budget>,
     pub(super) owner: String,
     pub(super) counters: Counters,
     pub(super) store_down_until: AtomicU64,
@@ -87,8 +92,13 @@ impl Inner {
     pub(super) fn insert_l1(&self, key: &TokenKey, token: AccessToken, ttl_ms: u64, now: u64) {
         let window = self.cfg.refresh_window.min(ttl_ms / 4);
         let expires_at = now.saturating_add(ttl_ms);
+        let offset = if self.cfg.spread {
+            spread_offset(key.as_str(), window)
+        } else {
+            0
+        };
         self.l1
-            .insert(key, token, expires_at, expires_at - window, now);
+            .insert(key, token, expires_at, expires_at - window + offset, now);
     }
 
     pub(super) fn start_refresh_ahead<F, Fut>(
@@ -116,6 +126,19 @@ impl Inner {
             state.backoff = None;
         }
         if state.flight.is_some() {
+            return;
+        }
+        if let Some(budget) = &this.budget
+            && !budget.try_ahead(now)
+        {
+            // Leave no per-key state behind for a refresh that did not start.
+            if state.backoff.is_none() {
+                flights.remove(key);
+            }
+            drop(flights);
+            Counters::bump(&this.counters.budget_deferrals);
+            let expires_at = current.as_ref().map_or(now, |(_, e)| *e);
+            this.l1.defer_refresh(key, budget.retry_at(now, expires_at));
             return;
         }
         let (tx, rx) = watch::channel(None);
@@ -161,6 +184,10 @@ impl Inner {
                 Counters::bump(&this.counters.lock_waits);
                 rx.clone()
             } else {
+                // Served at once whatever the budget says, but charged to it.
+                if let Some(budget) = &this.budget {
+                    budget.charge_forced(now);
+                }
                 let (tx, rx) = watch::channel(None);
                 let id = this.next_flight.fetch_add(1, Ordering::Relaxed);
                 state.flight = Some((id, rx.clone()));

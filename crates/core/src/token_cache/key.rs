@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use sha2::{Digest, Sha256};
 
 use crate::error::UpstreamCtx;
+use crate::isv::OrgId;
 use crate::jsapi::TicketKind;
 use crate::types::{AccessToken, PlatformName, RefreshToken, TenantId};
 
@@ -181,9 +182,46 @@ impl TokenKey {
         Self::from_text(text, self.platform.clone())
     }
 
+    /// The key of organisation `org`'s token under this store app's suite / app token key
+    /// (see [`crate::isv`]): DingTalk `corpAccessToken` for `authCorpId`, Feishu
+    /// `tenant_access_token` for `tenant_key`, WeCom `get_corp_token` for `auth_corpid`.
+    ///
+    /// The form is `<suite key>#org:<org id>`: the org id is a validated identifier (at most
+    /// [`MAX_ORG_ID_LEN`](crate::isv::MAX_ORG_ID_LEN) bytes of `[A-Za-z0-9._-]`), so the key is
+    /// bounded, store-safe and never equal to an app key (`#`), a user-refresh or ticket key
+    /// (their tags), or another organisation's key. The cache treats it as an independent key:
+    /// its own entry, refresh-ahead, lease and compare-and-delete, so invalidating an
+    /// organisation's token leaves the suite token and every other organisation alone, and
+    /// invalidating the suite token evicts no organisation's token.
+    ///
+    /// ```
+    /// use unilogin_core::isv::OrgId;
+    /// use unilogin_core::token_cache::TokenKey;
+    /// use unilogin_core::{PlatformName, TenantId};
+    /// let suite = TokenKey::new(
+    ///     &PlatformName::new("dingtalk").unwrap(),
+    ///     &TenantId::new("vendor").unwrap(),
+    ///     "suitekey1",
+    ///     None,
+    /// );
+    /// let org = suite.organisation(&OrgId::new("ding8a1b2c").unwrap());
+    /// assert_eq!(org.as_str(), "dingtalk:vendor:suitekey1#org:ding8a1b2c");
+    /// assert_eq!(org.tenant(), suite.tenant());
+    /// assert_ne!(org, suite.organisation(&OrgId::new("ding8a1b2d").unwrap()));
+    /// ```
+    pub fn organisation(&self, org: &OrgId) -> TokenKey {
+        const TAG: &str = "org:";
+        let mut text = String::with_capacity(self.text.len() + 1 + TAG.len() + org.as_str().len());
+        text.push_str(&self.text);
+        text.push(DERIVED);
+        text.push_str(TAG);
+        text.push_str(org.as_str());
+        Self::from_text(text, self.platform.clone())
+    }
+
     /// The injective, store-safe string form: only `[A-Za-z0-9._:%-]` for app keys, plus one
-    /// `#` in derived keys such as [`user_refresh`](Self::user_refresh) and
-    /// [`ticket`](Self::ticket).
+    /// `#` in derived keys such as [`user_refresh`](Self::user_refresh),
+    /// [`ticket`](Self::ticket) and [`organisation`](Self::organisation).
     pub fn as_str(&self) -> &str {
         &self.text
     }
@@ -377,6 +415,36 @@ mod tests {
         assert!(
             abc.as_str().ends_with("#ticket:jsapi:ba7816bf8f01cfea"),
             "{abc:?}"
+        );
+    }
+
+    #[test]
+    fn organisation_keys_are_distinct_bounded_and_deterministic() {
+        let suite = key("suite1", None);
+        let org = |id: &str| suite.organisation(&OrgId::new(id).unwrap());
+        let keys = [
+            suite.clone(),
+            key("suite1#org:c1", None),
+            org("c1"),
+            org("c2"),
+            org("user-refresh"),
+            key("suite2", None).organisation(&OrgId::new("c1").unwrap()),
+            suite.user_refresh(&RefreshToken::new("c1")),
+            suite.ticket(TicketKind::Jsapi, &AccessToken::new("c1")),
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for k in &keys {
+            assert!(seen.insert(k.as_str().to_string()), "collision: {k:?}");
+        }
+        let longest = org(&"x".repeat(crate::isv::MAX_ORG_ID_LEN));
+        assert_eq!(
+            longest.as_str().len(),
+            suite.as_str().len() + "#org:".len() + crate::isv::MAX_ORG_ID_LEN
+        );
+        assert_eq!(org("c1"), org("c1"));
+        assert_eq!(
+            (org("c1").platform(), org("c1").tenant()),
+            (suite.platform(), suite.tenant())
         );
     }
 

@@ -27,6 +27,11 @@
 //! only if it is still the stored one (compare-and-delete), so a late report about an old token
 //! cannot erase the fresh one.
 //!
+//! Store apps with thousands of organisations (one key per organisation,
+//! [`TokenKey::organisation`], see [`crate::isv`]) give the cache a
+//! [refresh budget](TokenCacheBuilder::refresh_budget): refreshes-ahead are paced to a rate and
+//! spread across the window, and no caller ever waits for the budget.
+//!
 //! [`TokenCache::single_flight`] uses the same machinery (in-process de-duplication, the
 //! store's lease, polling, degradation) for work that must run once across replicas but is not
 //! an app token: refreshing a user token whose refresh token is single use (Feishu).
@@ -58,6 +63,7 @@
 //! # }
 //! ```
 
+mod budget;
 mod coordination;
 mod flight;
 mod key;
@@ -82,6 +88,7 @@ pub use store::{MemoryStore, StoredToken, TokenStore};
 use crate::error::{Error, Result};
 use crate::singleflight::SingleFlight;
 use crate::types::AccessToken;
+use budget::Budget;
 use flight::{Config, Inner, ms};
 use l1::{L1, Lookup};
 use stats::Counters;
@@ -133,6 +140,7 @@ pub struct TokenCacheBuilder {
     store_cooldown: Duration,
     lease_ttl: Option<Duration>,
     rate_limit_backoff: Duration,
+    refresh_budget: Option<(u32, u32)>,
 }
 
 impl Default for TokenCacheBuilder {
@@ -147,6 +155,7 @@ impl Default for TokenCacheBuilder {
             store_cooldown: DEFAULT_STORE_COOLDOWN,
             lease_ttl: None,
             rate_limit_backoff: DEFAULT_RATE_LIMIT_BACKOFF,
+            refresh_budget: None,
         }
     }
 }
@@ -214,6 +223,51 @@ impl TokenCacheBuilder {
         self
     }
 
+    /// Paces this cache's **ahead-of-expiry** refreshes to `per_second` upstream calls per
+    /// second with bursts of `burst` (GCRA, `governor`; both at least 1; none by default), and
+    /// spreads the start of each token's refresh across its refresh window. Made for store apps
+    /// with thousands of organisations (see [`crate::isv`]), whose corp / tenant tokens would
+    /// otherwise all come due in the same minute.
+    ///
+    /// - **Nobody waits for the budget.** A refresh-ahead the budget refuses is deferred: the
+    ///   caller gets the still-valid token and the refresh is tried again later (after 1 s plus
+    ///   random jitter of up to 30 s, never later than halfway to the expiry), inside the window.
+    /// - A caller with **no valid token** is served at once, budget or not; its refresh is
+    ///   charged (a cell, or, when none is left, an overdraft that holds back the next
+    ///   ahead-of-expiry refreshes; at most a minute of it is carried).
+    /// - **Spreading**: with a budget, each token enters its refresh window at a point of the
+    ///   window's first half derived from a hash of its key (the same on every replica), so
+    ///   tokens fetched together do not come due together; the second half is left for
+    ///   deferred refreshes.
+    /// - The budget is **per cache** (per replica): with N replicas sharing a store, the upstream
+    ///   sees at most N times it (less when replicas take each other's tokens from the store).
+    ///   A refresh-ahead that finds a newer token in the store still spends its cell.
+    /// - Size the window for the load: refreshing `n` tokens takes `n / per_second` seconds, so
+    ///   set [`refresh_window`](Self::refresh_window) to at least twice that (it is capped at a
+    ///   quarter of each token's lifetime: 30 minutes for 2-hour tokens covers 10,000
+    ///   organisations at 20 per second). With `burst` 1 the rate in any one-second span never
+    ///   exceeds `per_second`; a larger burst allows up to `burst - 1` more.
+    ///
+    /// There is no per-key background refresher: a token nobody asks for during its whole
+    /// window expires, and its next caller waits for one fetch (never for the budget).
+    /// Keeping one would cost a timer and a boxed refresher holding the organisation's
+    /// credentials per key, and spend the budget on organisations nobody is using.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use unilogin_core::token_cache::TokenCache;
+    /// let cache = TokenCache::builder()
+    ///     .refresh_window(Duration::from_secs(30 * 60))
+    ///     .refresh_budget(20, 1)
+    ///     .build();
+    /// assert_eq!(cache.refresh_budget(), Some((20, 1)));
+    /// assert_eq!(TokenCache::new().refresh_budget(), None);
+    /// ```
+    pub fn refresh_budget(mut self, per_second: u32, burst: u32) -> Self {
+        self.refresh_budget = Some((per_second.max(1), burst.max(1)));
+        self
+    }
+
     /// Builds the cache.
     pub fn build(self) -> TokenCache {
         let lease_ttl = self
@@ -227,7 +281,9 @@ impl TokenCacheBuilder {
             store_cooldown: ms(self.store_cooldown),
             lease_ttl,
             rate_limit_backoff: ms(self.rate_limit_backoff),
+            spread: self.refresh_budget.is_some(),
         };
+        let epoch = Instant::now();
         let owner = format!(
             "{:016x}{:016x}-{}",
             rand::random::<u64>(),
@@ -243,7 +299,10 @@ impl TokenCacheBuilder {
                 shared: SingleFlight::new(),
                 store: self.store,
                 cfg,
-                epoch: Instant::now(),
+                epoch,
+                budget: self
+                    .refresh_budget
+                    .map(|(per_second, burst)| Budget::new(per_second, burst, epoch)),
                 owner,
                 counters: Counters::default(),
                 store_down_until: AtomicU64::new(0),
@@ -435,6 +494,12 @@ impl TokenCache {
                 inner.run_shared(&shared_key, keep, work).await
             })
             .await
+    }
+
+    /// The refresh budget as configured (`per_second`, `burst`), if any (see
+    /// [`TokenCacheBuilder::refresh_budget`]).
+    pub fn refresh_budget(&self) -> Option<(u32, u32)> {
+        self.inner.budget.as_ref().map(Budget::quota)
     }
 
     /// A snapshot of the counters.

@@ -19,6 +19,8 @@ pub struct TokenCacheStats {
     pub lock_waits: u64,
     /// Failed or timed-out store operations.
     pub store_errors: u64,
+    /// Refreshes-ahead the refresh budget deferred (the caller kept the still-valid token).
+    pub budget_deferrals: u64,
     /// Tokens currently held in memory.
     pub entries: u64,
 }
@@ -30,6 +32,7 @@ pub(crate) struct Counters {
     pub(crate) refresh_failures: AtomicU64,
     pub(crate) lock_waits: AtomicU64,
     pub(crate) store_errors: AtomicU64,
+    pub(crate) budget_deferrals: AtomicU64,
 }
 
 impl Counters {
@@ -45,6 +48,7 @@ impl Counters {
             refresh_failures: self.refresh_failures.load(Ordering::Relaxed),
             lock_waits: self.lock_waits.load(Ordering::Relaxed),
             store_errors: self.store_errors.load(Ordering::Relaxed),
+            budget_deferrals: self.budget_deferrals.load(Ordering::Relaxed),
             entries,
         }
     }

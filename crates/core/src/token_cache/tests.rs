@@ -3,8 +3,8 @@
 
 use std::future::Future;
 use std::pin::{Pin, pin};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -909,4 +909,185 @@ async fn a_failed_single_flight_releases_the_lease_and_a_waiting_replica_runs_th
         "{:?}",
         started.elapsed()
     );
+}
+
+// ---- Store apps: token chains (suite + per-organisation keys) and the refresh budget. ----
+
+fn org_key(suite: &TokenKey, org: &str) -> TokenKey {
+    suite.organisation(&crate::isv::OrgId::new(org).unwrap())
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalidating_one_level_of_a_token_chain_leaves_the_other_untouched() {
+    let store = Arc::new(MemoryStore::new());
+    let cache = TokenCache::builder().store(store.clone()).build();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let suite = key("suite1");
+    let (org1, org2) = (org_key(&suite, "corp1"), org_key(&suite, "corp2"));
+    let get = |k: &TokenKey, t: &'static str| {
+        let (cache, k, r) = (cache.clone(), k.clone(), refresher(&calls, None, t, 7200));
+        async move { cache.get(&k, r).await }
+    };
+    let s1 = get(&suite, "suite-1").await.unwrap();
+    let o1 = get(&org1, "org1-1").await.unwrap();
+    let o2 = get(&org2, "org2-1").await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+    // The platform rejects organisation 1's token: only that key refreshes.
+    cache.invalidate(&org1, &o1).await;
+    assert!(store.get(&org1).await.unwrap().is_none());
+    assert_eq!(store.get(&suite).await.unwrap().unwrap().token, s1);
+    assert_eq!(store.get(&org2).await.unwrap().unwrap().token, o2);
+    assert_eq!(get(&org1, "org1-2").await.unwrap().expose(), "org1-2");
+    assert_eq!(get(&suite, "x").await.unwrap(), s1);
+    assert_eq!(get(&org2, "x").await.unwrap(), o2);
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+
+    // The suite token is rejected: no organisation's token is evicted.
+    cache.invalidate(&suite, &s1).await;
+    assert!(store.get(&suite).await.unwrap().is_none());
+    for (k, want) in [(&org1, "org1-2"), (&org2, "org2-1")] {
+        let got = poll_once(get(k, "x")).expect("an org token was evicted");
+        assert_eq!(got.unwrap().expose(), want);
+        assert_eq!(store.get(k).await.unwrap().unwrap().token.expose(), want);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    assert_eq!(get(&suite, "suite-2").await.unwrap().expose(), "suite-2");
+    assert_eq!(calls.load(Ordering::SeqCst), 5);
+}
+
+/// A refresher that records the (paused) time of each call, in ms since `t0`, with its name.
+fn timed(
+    log: &Arc<Mutex<Vec<(u64, String)>>>,
+    t0: tokio::time::Instant,
+    token: &str,
+    lifetime_secs: u64,
+) -> impl FnOnce() -> Refresh + Send + 'static {
+    let log = log.clone();
+    let token = token.to_string();
+    move || {
+        Box::pin(async move {
+            let at = t0.elapsed().as_millis() as u64;
+            log.lock().unwrap().push((at, token.clone()));
+            Ok(FetchedToken::new(
+                AccessToken::new(token),
+                Duration::from_secs(lifetime_secs),
+            ))
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_budget_defers_refreshes_ahead_but_never_makes_a_caller_wait() {
+    let t0 = tokio::time::Instant::now();
+    let cache = TokenCache::builder().refresh_budget(1, 1).build();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let keys: Vec<TokenKey> = (0..3)
+        .map(|i| org_key(&key("suite"), &format!("c{i}")))
+        .collect();
+    for k in &keys {
+        cache.get(k, timed(&log, t0, "old", 40)).await.unwrap();
+    }
+    // Lifetime 40 s - 4 s margin = 36 s; window 9 s (a quarter), spread over its first half:
+    // from 31.5 s every key is inside its window, and it expires at 36 s.
+    tokio::time::advance(Duration::from_millis(31_600)).await;
+    log.lock().unwrap().clear();
+    for k in &keys {
+        let got = poll_once(cache.get(k, timed(&log, t0, "new", 40))).expect("a caller waited");
+        assert_eq!(got.unwrap().expose(), "old");
+    }
+    settle().await;
+    // One cell at once (the fill above was charged), the others deferred.
+    assert!(cache.stats().budget_deferrals >= 2, "{:?}", cache.stats());
+    // A caller with no token at all is served at once, budget or not.
+    let cold = org_key(&key("suite"), "cold");
+    let before = t0.elapsed();
+    let got = cache.get(&cold, timed(&log, t0, "cold", 40)).await.unwrap();
+    assert_eq!(got.expose(), "cold");
+    assert_eq!(t0.elapsed(), before, "the cold caller was held back");
+    // Keep asking until just before the expiry: every key is refreshed in time, nobody waits.
+    while t0.elapsed() < Duration::from_millis(35_900) {
+        for k in &keys {
+            let got = poll_once(cache.get(k, timed(&log, t0, "new", 40))).expect("a caller waited");
+            assert!(got.is_ok());
+        }
+        settle().await;
+        tokio::time::advance(Duration::from_millis(100)).await;
+    }
+    for k in &keys {
+        let got = poll_once(cache.get(k, timed(&log, t0, "x", 40))).unwrap();
+        assert_eq!(
+            got.unwrap().expose(),
+            "new",
+            "{k:?} was not refreshed ahead"
+        );
+    }
+    // Deferred refreshes leave no per-key state behind (10,000 organisations must stay cheap).
+    assert!(cache.inner.flights().is_empty());
+    let log = log.lock().unwrap().clone();
+    let ahead: Vec<u64> = log
+        .iter()
+        .filter(|(_, t)| t == "new")
+        .map(|(at, _)| *at)
+        .collect();
+    assert_eq!(ahead.len(), 3, "{log:?}");
+    // Paced at one per second, the forced refresh included.
+    let mut all: Vec<u64> = log.iter().map(|(at, _)| *at).collect();
+    all.sort_unstable();
+    for pair in all.windows(3) {
+        assert!(
+            pair[2] - pair[0] >= 1000,
+            "more than budget + burst in a second: {log:?}"
+        );
+    }
+    for pair in ahead.windows(2) {
+        assert!(pair[1] - pair[0] >= 999, "{log:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_a_budget_refresh_starts_spread_across_the_window() {
+    async fn first_refreshes(budget: bool) -> Vec<u64> {
+        let t0 = tokio::time::Instant::now();
+        let mut b = TokenCache::builder().refresh_window(Duration::from_secs(1800));
+        if budget {
+            b = b.refresh_budget(1000, 200);
+        }
+        let cache = b.build();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let keys: Vec<TokenKey> = (0..200)
+            .map(|i| org_key(&key("suite"), &format!("corp{i}")))
+            .collect();
+        for k in &keys {
+            cache.get(k, timed(&log, t0, "old", 7200)).await.unwrap();
+        }
+        log.lock().unwrap().clear();
+        // Touch every key every 5 s until the tokens' expiry (7190 s).
+        tokio::time::advance(Duration::from_secs(5000)).await;
+        while t0.elapsed() < Duration::from_secs(7185) {
+            for k in &keys {
+                let got = poll_once(cache.get(k, timed(&log, t0, "new", 7200)));
+                assert!(got.expect("a caller waited").is_ok());
+            }
+            settle().await;
+            tokio::time::advance(Duration::from_secs(5)).await;
+        }
+        let log = log.lock().unwrap();
+        assert_eq!(log.len(), 200, "one refresh per key");
+        log.iter().map(|(at, _)| *at / 1000).collect()
+    }
+    let plain = first_refreshes(false).await;
+    let spread = first_refreshes(true).await;
+    // Without a budget all 200 start together at the window's start (7190 - 1797.5 s).
+    let (lo, hi) = (plain.iter().min().unwrap(), plain.iter().max().unwrap());
+    assert!(hi - lo <= 5, "{lo}..{hi}");
+    // With one, they spread over the window's first half (about 900 s).
+    let (lo, hi) = (spread.iter().min().unwrap(), spread.iter().max().unwrap());
+    assert!(*lo >= 5390 && *hi <= 5390 + 905, "{lo}..{hi}");
+    assert!(hi - lo >= 700, "not spread: {lo}..{hi}");
+    let mut per_minute = std::collections::HashMap::new();
+    for s in &spread {
+        *per_minute.entry(s / 60).or_insert(0) += 1;
+    }
+    assert!(per_minute.values().all(|&n| n <= 40), "{per_minute:?}");
 }
