@@ -11,7 +11,8 @@
 //!
 //! Every outcome is an `Inbound` or a typed `EventError`; nothing may panic. Opened events and
 //! arbitrary JSON documents also go through the lifecycle interpreters (`changes`,
-//! `directory_changes`): every change they return names a person.
+//! `directory_changes`): every change they return names a person; the DingTalk store-app
+//! interpreter (`store_app_changes`) returns typed errors or changes of its own suite.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -191,6 +192,25 @@ fuzz_target!(|data: &[u8]| {
                         unilogin_wecom::events::directory_changes(t, &doc),
                     ] {
                         check_change_list(r);
+                    }
+                }
+                // The store-app interpreter: typed errors, or changes of the codec's suite.
+                for t in [
+                    "SYNC_HTTP_PUSH_HIGH",
+                    "suite_ticket",
+                    "tmp_auth_code",
+                    "change_auth",
+                    "suite_relieve",
+                ] {
+                    let at = std::time::SystemTime::UNIX_EPOCH;
+                    match unilogin_dingtalk::events::store_app_changes("suitefuzz", t, &doc, at) {
+                        Ok(changes) => {
+                            for change in changes {
+                                assert_eq!(change.app().app_id().as_str(), "suitefuzz");
+                                assert!(!change.kind().is_empty());
+                            }
+                        }
+                        Err(e) => assert!(!e.kind().is_empty()),
                     }
                 }
             }

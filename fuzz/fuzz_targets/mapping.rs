@@ -66,7 +66,7 @@ fuzz_target!(|data: &[u8]| {
 fn check(result: unilogin_core::Result<unilogin_core::mapping::UserProfile>) {
     match result {
         Ok(p) => {
-            assert!(!p.user_id.is_empty(), "empty user id");
+            assert!(!p.subject.value.is_empty(), "empty subject");
             for v in [
                 &p.name,
                 &p.mobile,

@@ -40,7 +40,7 @@
 pub mod crypto;
 mod directory;
 
-pub use directory::{DirectoryChange, LeaveReason, PersonIds};
+pub use directory::{DirectoryChange, InstallInfo, LeaveReason, PersonIds, StoreAppChange};
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -540,6 +540,15 @@ pub trait EventCodec: Send + Sync + fmt::Debug {
     /// profiles that changed. Events of other types have none (an empty list); an event of a
     /// lifecycle type that lacks the fields the platform always sends is an error.
     fn changes(&self, event: &Event) -> Result<Vec<DirectoryChange>, EventError> {
+        let _ = event;
+        Ok(Vec::new())
+    }
+
+    /// What `event` means for store apps (see [`crate::isv`]): a pushed ticket, an
+    /// organisation installing, re-authorising or removing the app. Events of other types have
+    /// none (an empty list, the default); an event of a lifecycle type that lacks the fields
+    /// the platform always sends is an error.
+    fn store_app_changes(&self, event: &Event) -> Result<Vec<StoreAppChange>, EventError> {
         let _ = event;
         Ok(Vec::new())
     }

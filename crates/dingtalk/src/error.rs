@@ -36,6 +36,8 @@ fn text(code: &str) -> ErrorClass {
         "accesstoken.expired" | "InvalidRefreshToken" => UserTokenInvalid,
         "InvalidAuthCode" => InvalidCode,
         "invalidClientIdOrSecret" => Misconfigured(SECRET_HINT),
+        "invalidSuiteKey" => Misconfigured(crate::isv::SUITE_HINT),
+        "invalidSuiteTicket" => Misconfigured(crate::isv::TICKET_HINT),
         "Forbidden.AccessDenied.AccessTokenPermissionDenied" => Misconfigured(PERMISSION_HINT),
         "Forbidden.AccessDenied.ApiCountLimitForOrg" => Misconfigured(QUOTA_HINT),
         "Forbidden.AccessDenied.IpNotInWhiteList" => Misconfigured(IP_HINT),

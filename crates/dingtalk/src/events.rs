@@ -25,6 +25,21 @@
 //! "disabled" event. A person who joins or activates their account gets `Updated` so that any
 //! profile cached under a reused user id (a re-hire) is dropped; it revokes nothing.
 //!
+//! **Store-app changes** ([`EventCodec::store_app_changes`], see [`store_app_changes`]), for a
+//! codec whose owner key is the suite key:
+//!
+//! | push | change |
+//! |---|---|
+//! | `SYNC_HTTP_PUSH_HIGH` / `_MEDIUM`, `bizData[]` item `biz_type` 2 (`suite_ticket`) | [`StoreAppChange::TicketPushed`], push time `gmt_modified` (else `gmt_create`), ms |
+//! | `biz_type` 4 `org_suite_auth` / `org_suite_change` / `org_suite_relieve` | `Installed` / `AuthChanged` / `Uninstalled` |
+//! | `biz_type` 7 `org_micro_app_stop` / `org_micro_app_remove` | `Uninstalled` (`_restore`, `_scope_update`: `AuthChanged`) |
+//! | `biz_type` 16 `org_remove` (organisation dissolved) | `Uninstalled` |
+//! | old `suite_ticket` (`SuiteTicket`, `TimeStamp`) | `TicketPushed` |
+//! | old `tmp_auth_code` (with `AuthCorpId`) / `change_auth` / `suite_relieve` | `Installed` (temporary code) / `AuthChanged` / `Uninstalled` |
+//!
+//! `biz_data` is a JSON **string** (parsed a second time); the organisation is the item's
+//! `corp_id`, else `auth_corp_info.corpid` inside it (old format: `AuthCorpId`).
+//!
 //! ```
 //! use unilogin_core::events::{EventCodec, EventRequest, Inbound};
 //! use unilogin_dingtalk::events::DingTalkEvents;
@@ -40,6 +55,11 @@
 //! ```
 
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use unilogin_core::AppSecret;
+use unilogin_core::PlatformName;
+use unilogin_core::events::{InstallInfo, StoreAppChange};
+use unilogin_core::isv::{OrgId, PushedTicket, TicketApp, from_unix_ms};
 
 use serde_json::{Value, json};
 use unilogin_core::events::crypto::MsgCrypt;
@@ -240,5 +260,197 @@ impl EventCodec for DingTalkEvents {
 
     fn changes(&self, event: &Event) -> Result<Vec<DirectoryChange>, EventError> {
         directory_changes(&event.event_type, event.plaintext.expose_document())
+    }
+
+    fn store_app_changes(&self, event: &Event) -> Result<Vec<StoreAppChange>, EventError> {
+        let doc = event.plaintext.expose_document();
+        store_app_changes(
+            self.crypt.receiver_id(),
+            &event.event_type,
+            doc,
+            SystemTime::now(),
+        )
+    }
+}
+
+/// The store-app changes a decrypted DingTalk event document carries, for the suite
+/// `suite_key` (the codec's owner key), received at `received_at` (see the
+/// [module documentation](self)). Public for fuzzing and fakes.
+///
+/// ```
+/// use std::time::{Duration, SystemTime, UNIX_EPOCH};
+/// use unilogin_core::events::StoreAppChange;
+/// use unilogin_dingtalk::events::store_app_changes;
+/// let doc = serde_json::json!({"EventType": "SYNC_HTTP_PUSH_HIGH", "bizData": [{
+///     "gmt_create": 1608639648000u64, "biz_type": 2, "subscribe_id": "123_0", "id": 7001,
+///     "gmt_modified": 1608639648000u64, "biz_id": "123", "corp_id": "dingisvcorp", "status": 0,
+///     "biz_data": "{\"syncAction\":\"suite_ticket\",\"suiteTicket\":\"t-1\",\"syncSeq\":\"s\"}",
+/// }]});
+/// let changes = store_app_changes("suiteabc", "SYNC_HTTP_PUSH_HIGH", &doc, SystemTime::now())?;
+/// let [StoreAppChange::TicketPushed { app, ticket }] = &changes[..] else { panic!("ticket") };
+/// assert_eq!(app.app_id().as_str(), "suiteabc");
+/// assert_eq!(ticket.value.expose(), "t-1");
+/// assert_eq!(ticket.pushed_at, UNIX_EPOCH + Duration::from_millis(1_608_639_648_000));
+/// # Ok::<(), unilogin_core::events::EventError>(())
+/// ```
+pub fn store_app_changes(
+    suite_key: &str,
+    event_type: &str,
+    doc: &Value,
+    received_at: SystemTime,
+) -> Result<Vec<StoreAppChange>, EventError> {
+    const OLD: &[&str] = &[
+        "suite_ticket",
+        "tmp_auth_code",
+        "change_auth",
+        "suite_relieve",
+    ];
+    let sync = matches!(event_type, "SYNC_HTTP_PUSH_HIGH" | "SYNC_HTTP_PUSH_MEDIUM");
+    if !sync && !OLD.contains(&event_type) {
+        return Ok(Vec::new());
+    }
+    let app = PlatformName::new(NAME)
+        .ok()
+        .and_then(|p| TicketApp::new(p, suite_key).ok())
+        .ok_or(EventError::InvalidConfig {
+            what: "the owner key is not a suite key",
+        })?;
+    if !sync {
+        return old_change(app, event_type, doc, received_at).map(|c| c.into_iter().collect());
+    }
+    let items = doc
+        .get("bizData")
+        .and_then(Value::as_array)
+        .ok_or(EventError::MissingField { name: "bizData" })?;
+    let mut changes = Vec::new();
+    for item in items {
+        if let Some(change) = sync_change(&app, item, received_at)? {
+            changes.push(change);
+        }
+    }
+    Ok(changes)
+}
+
+/// One `bizData[]` item.
+fn sync_change(
+    app: &TicketApp,
+    item: &Value,
+    received_at: SystemTime,
+) -> Result<Option<StoreAppChange>, EventError> {
+    let biz_type = item.get("biz_type").and_then(number);
+    let raw = item
+        .get("biz_data")
+        .ok_or(EventError::MissingField { name: "biz_data" })?;
+    // A JSON string holding JSON (an object is accepted too).
+    let data: Value = match raw {
+        Value::String(text) => serde_json::from_str(text).map_err(|_| EventError::BadJson)?,
+        Value::Object(_) => raw.clone(),
+        _ => return Err(EventError::BadJson),
+    };
+    let action = data.get("syncAction").and_then(Value::as_str).unwrap_or("");
+    let org = || {
+        let corp = text_at(item, "/corp_id").or_else(|| text_at(&data, "/auth_corp_info/corpid"));
+        org_id(corp.as_deref())
+    };
+    let app = app.clone();
+    Ok(Some(match (biz_type, action) {
+        (Some(2), _) | (_, "suite_ticket") => {
+            let value = text_at(&data, "/suiteTicket").ok_or(EventError::MissingField {
+                name: "suiteTicket",
+            })?;
+            let ms = ["gmt_modified", "gmt_create"]
+                .iter()
+                .find_map(|k| item.get(*k).and_then(number))
+                .ok_or(EventError::MissingField { name: "gmt_create" })?;
+            let ticket = PushedTicket::new(value, from_unix_ms(ms), received_at).map_err(|_| {
+                EventError::MissingField {
+                    name: "suiteTicket",
+                }
+            })?;
+            StoreAppChange::TicketPushed { app, ticket }
+        }
+        (_, "org_suite_auth") => StoreAppChange::Installed {
+            app,
+            org: org()?,
+            info: install_info(&data),
+        },
+        (_, "org_suite_change" | "org_micro_app_restore" | "org_micro_app_scope_update") => {
+            StoreAppChange::AuthChanged { app, org: org()? }
+        }
+        (_, "org_suite_relieve" | "org_micro_app_stop" | "org_micro_app_remove" | "org_remove") => {
+            StoreAppChange::Uninstalled { app, org: org()? }
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// What `org_suite_auth`'s `biz_data` says about the installation.
+fn install_info(data: &Value) -> InstallInfo {
+    InstallInfo {
+        org_name: text_at(data, "/auth_corp_info/corp_name"),
+        agent_id: text_at(data, "/auth_info/agent/0/agentid"),
+        installer: text_at(data, "/auth_user_info/userId"),
+        permanent_code: text_at(data, "/permanent_code").map(AppSecret::new),
+        temporary_code: None,
+    }
+}
+
+/// The old suite-callback format (`EventType` `suite_ticket`, `tmp_auth_code`, …).
+fn old_change(
+    app: TicketApp,
+    event_type: &str,
+    doc: &Value,
+    received_at: SystemTime,
+) -> Result<Option<StoreAppChange>, EventError> {
+    let corp = || org_id(text_at(doc, "/AuthCorpId").as_deref());
+    Ok(Some(match event_type {
+        "suite_ticket" => {
+            let value = text_at(doc, "/SuiteTicket").ok_or(EventError::MissingField {
+                name: "SuiteTicket",
+            })?;
+            let ms = doc
+                .get("TimeStamp")
+                .and_then(number)
+                .ok_or(EventError::MissingField { name: "TimeStamp" })?;
+            let ticket = PushedTicket::new(value, from_unix_ms(ms), received_at).map_err(|_| {
+                EventError::MissingField {
+                    name: "SuiteTicket",
+                }
+            })?;
+            StoreAppChange::TicketPushed { app, ticket }
+        }
+        // The old push carries no corpId unless DingTalk adds `AuthCorpId`: the organisation is
+        // known only after `get_permanent_code`, which this codec does not call.
+        "tmp_auth_code" if doc.get("AuthCorpId").is_none() => return Ok(None),
+        "tmp_auth_code" => StoreAppChange::Installed {
+            app,
+            org: corp()?,
+            info: InstallInfo {
+                temporary_code: text_at(doc, "/AuthCode").map(AppSecret::new),
+                ..InstallInfo::default()
+            },
+        },
+        "change_auth" => StoreAppChange::AuthChanged { app, org: corp()? },
+        "suite_relieve" => StoreAppChange::Uninstalled { app, org: corp()? },
+        _ => return Ok(None),
+    }))
+}
+
+fn org_id(corp: Option<&str>) -> Result<OrgId, EventError> {
+    corp.and_then(|c| OrgId::new(c).ok())
+        .ok_or(EventError::MissingField { name: "corp_id" })
+}
+
+/// A non-empty string, or a number as its decimal text, at `pointer`.
+fn text_at(doc: &Value, pointer: &str) -> Option<String> {
+    doc.pointer(pointer).and_then(id_text)
+}
+
+/// A non-negative integer, or a string of digits.
+fn number(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) if !s.is_empty() && s.len() <= 20 => s.parse().ok(),
+        _ => None,
     }
 }

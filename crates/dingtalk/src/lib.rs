@@ -21,6 +21,16 @@
 //! (default `false`; `true` needs `corp_id` and scope `openid corpid`, the default then: the
 //! authorize page offers only that organisation).
 //!
+//! ## Store (third-party) apps
+//! `mode: isv` makes the entry one organisation that installed a store app: `app_key` /
+//! `app_secret` are the SuiteKey / SuiteSecret, `corp_id` the installing organisation
+//! (required). The app token is that organisation's corp token, from the newest pushed
+//! `suite_ticket` in the [`Sso`](unilogin_core::Sso)'s ticket store (see [`isv`]); the logins
+//! are the internal app's, the web login's scope is `openid corpid` and its `corpId` must be
+//! `corp_id`. `app_token_api` defaults to `v1` in this mode. The codec's
+//! [`store_app_changes`](unilogin_core::events::EventCodec::store_app_changes) reads the
+//! ticket and authorisation pushes ([`events`]).
+//!
 //! ## JSAPI signatures (`dd.config`)
 //! [`Prepared::jsapi_config`] with [`TicketKind::Jsapi`] signs a page for `dd.config`: the
 //! JSAPI ticket is fetched with the app token — `GET oapi get_jsapi_ticket?access_token=`
@@ -49,6 +59,7 @@
 mod api;
 mod error;
 pub mod events;
+pub mod isv;
 mod jsapi;
 mod miniprogram;
 
@@ -58,7 +69,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 use unilogin_core::envelope::{require_str, str_at};
 use unilogin_core::jsapi::{Signed, TicketKind};
-use unilogin_core::platform::sdk::{Hosts, choice, choice_opt};
+use unilogin_core::platform::sdk::{Hosts, choice_opt};
 use unilogin_core::platform::{AuthorizeRequest, Base, Flow, Identity, InClient, JsapiLogin};
 use unilogin_core::platform::{Platform, UserToken, WebCallback};
 use unilogin_core::registry::{PlatformContext, PlatformRegistration};
@@ -108,7 +119,7 @@ const APP_TOKEN_V1: &[(&str, bool)] = &[("oapi", false), ("v1", true)];
 const SCOPES: &[(&str, &str)] = &[("openid", "openid"), ("openid corpid", "openid corpid")];
 
 /// The DingTalk handler for one tenant.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct DingTalk {
     base: Base,
     app_secret: AppSecret,
@@ -121,6 +132,8 @@ pub struct DingTalk {
     restrict_to_corp: bool,
     /// `options.h5` (default true): the H5 login-free exchange is offered.
     h5: bool,
+    /// `mode: isv`: a store app's installed organisation.
+    isv: Option<isv::Store>,
 }
 
 impl DingTalk {
@@ -136,6 +149,32 @@ impl DingTalk {
             return Err(config.error("app_secret", "must not be empty"));
         }
         let corp_id = config.corp_id.clone().filter(|c| !c.is_empty());
+        let store_app = match config.mode.as_deref().map(str::trim) {
+            None | Some("internal") => false,
+            Some("isv") => true,
+            Some(other) => {
+                let other: String = other.chars().take(32).collect();
+                let why = format!("`{other}` is not one of `internal`, `isv`");
+                return Err(config.error("mode", why));
+            }
+        };
+        let isv = match (store_app, corp_id.as_deref()) {
+            (false, _) => None,
+            (true, None) => {
+                let why = "required in `mode: isv` (the installing organisation's authCorpId)";
+                return Err(config.error("corp_id", why));
+            }
+            (true, Some(corp)) => Some(
+                isv::Store::new(&config.platform, config.app_key.as_str(), corp).map_err(
+                    |field| {
+                        config.error(
+                            field,
+                            "not a DingTalk id (ASCII letters, digits, `-`, `_`, `.`)",
+                        )
+                    },
+                )?,
+            ),
+        };
         // The H5 page's `dd.getAuthCode` needs the organisation's corpId (reference §2.3).
         let h5 = config.option_bool("h5", true)?;
         if h5 && corp_id.is_none() {
@@ -147,7 +186,18 @@ impl DingTalk {
             return Err(config.error("options.restrict_to_corp", "needs `corp_id`"));
         }
         // DingTalk honours `corpId` only when the scope includes `corpid` (reference §2.4).
-        let scope = match (restrict_to_corp, choice_opt(config, "scope", SCOPES)?) {
+        let scope = choice_opt(config, "scope", SCOPES)?;
+        // A store app's web login must learn the organisation the user chose (`corpId`).
+        if isv.is_some() && scope == Some("openid") {
+            let why = "`mode: isv` needs `openid corpid` (the token answer's corpId is the membership check)";
+            return Err(config.error("options.scope", why));
+        }
+        let scope = if isv.is_some() {
+            scope.or(Some("openid corpid"))
+        } else {
+            scope
+        };
+        let scope = match (restrict_to_corp, scope) {
             (true, Some("openid")) => {
                 let why = "needs `scope: openid corpid` (DingTalk ignores `corpId` without it)";
                 return Err(config.error("options.restrict_to_corp", why));
@@ -165,10 +215,13 @@ impl DingTalk {
                 .map(str::trim)
                 .filter(|a| !a.is_empty())
                 .map(str::to_string),
-            app_token_v1: choice(config, "app_token_api", APP_TOKEN_V1)?,
+            // Store apps default to the v1.0 API (`suiteAccessToken`, `corpAccessToken`).
+            app_token_v1: choice_opt(config, "app_token_api", APP_TOKEN_V1)?
+                .unwrap_or(isv.is_some()),
             scope,
             restrict_to_corp,
             h5,
+            isv,
         })
     }
 }
@@ -179,8 +232,19 @@ impl Platform for DingTalk {
         &self.base
     }
 
+    /// In `mode: isv`, the installed organisation's corp token, keyed under the suite's key.
+    fn token_key(&self) -> Option<unilogin_core::token_cache::TokenKey> {
+        Some(match &self.isv {
+            Some(store) => store.org_key.clone(),
+            None => self.base.token_key(None),
+        })
+    }
+
     async fn fetch_app_token(&self) -> Result<FetchedToken> {
-        self.app_token().await
+        match self.isv {
+            Some(_) => self.corp_token().await,
+            None => self.app_token().await,
+        }
     }
 
     async fn identify_h5(
@@ -207,6 +271,14 @@ impl Platform for DingTalk {
         callback: &WebCallback<'_>,
     ) -> Result<Identity> {
         let (user_token, org_id) = self.user_token(By::Code, callback.code.expose()).await?;
+        // A store app is installed by many organisations: the one the user chose must be this
+        // tenant's (the core compares a reported corpId; a missing one cannot be checked).
+        if let Some(store) = &self.isv
+            && org_id.as_deref() != Some(store.org.as_str())
+        {
+            let ctx = self.base.ctx("v1.0/oauth2/userAccessToken");
+            return Err(Error::NotInTenant { ctx });
+        }
         let (ctx, me) = self.users_me(&user_token.access_token).await?;
         Ok(Identity {
             union_id: Some(require_str(&ctx, &me, "/unionId")?),

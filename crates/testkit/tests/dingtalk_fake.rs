@@ -864,7 +864,7 @@ async fn the_fake_platform_trait_object_drives_the_fake() {
     let (dt, http) = started(dingtalk::start()).await;
     let p: &dyn FakePlatform = &dt;
     assert_eq!(p.name(), "dingtalk");
-    assert_eq!(p.endpoints().len(), 14);
+    assert_eq!(p.endpoints().len(), 18); // 14 internal-app endpoints + 4 store-app token endpoints
     for role in [
         EndpointRole::AppToken,
         EndpointRole::H5CodeExchange,

@@ -23,6 +23,7 @@
 pub use unilogin_core::events;
 pub use unilogin_core::http::HttpConfig;
 pub use unilogin_core::identity;
+pub use unilogin_core::isv;
 /// JSAPI signatures for pages inside the platforms' clients (`dd.config`, `h5sdk.config`,
 /// `wx.config` / `wx.agentConfig`); see [`Prepared::jsapi_config`].
 pub use unilogin_core::jsapi;

@@ -114,3 +114,130 @@ impl DirectoryChange {
         }
     }
 }
+
+/// What a store app's installing organisation granted, as its authorisation event tells
+/// (DingTalk `org_suite_auth`, WeCom `create_auth`, Feishu `app_open`). `Debug` never shows the
+/// permanent code.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct InstallInfo {
+    /// The organisation's display name, when sent.
+    pub org_name: Option<String>,
+    /// The app's agent id inside the organisation (DingTalk `agentid`, WeCom `agentid`).
+    pub agent_id: Option<String>,
+    /// The user who installed the app, when sent (personal data: not shown in `Debug`).
+    pub installer: Option<String>,
+    /// The organisation's permanent authorisation code (DingTalk `permanent_code`, WeCom
+    /// `permanent_code`): a credential, stored encrypted like a secret.
+    pub permanent_code: Option<crate::AppSecret>,
+    /// A temporary authorisation code to exchange for the permanent code (WeCom `AuthCode`,
+    /// DingTalk's old `tmp_auth_code`): a single-use credential.
+    pub temporary_code: Option<crate::AppSecret>,
+}
+
+impl fmt::Debug for InstallInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InstallInfo")
+            .field("org_name", &self.org_name)
+            .field("agent_id", &self.agent_id)
+            .field("installer", &self.installer.as_ref().map(|_| "***"))
+            .field(
+                "permanent_code",
+                &self.permanent_code.as_ref().map(|_| "***"),
+            )
+            .field(
+                "temporary_code",
+                &self.temporary_code.as_ref().map(|_| "***"),
+            )
+            .finish()
+    }
+}
+
+/// One store-app (ISV) lifecycle change an event carries (see [`crate::isv`]): a pushed
+/// ticket, or an organisation installing, re-authorising or removing the app. A receiver
+/// offers tickets to its [`TicketStore`](crate::isv::TicketStore) and applies the rest to its
+/// tenant entries (create, update, disable) and token cache. `Debug` never shows the ticket
+/// nor the permanent code.
+///
+/// ```
+/// use std::time::{Duration, SystemTime, UNIX_EPOCH};
+/// use unilogin_core::events::StoreAppChange;
+/// use unilogin_core::isv::{OrgId, PushedTicket, TicketApp};
+/// use unilogin_core::PlatformName;
+/// let app = TicketApp::new(PlatformName::new("dingtalk").unwrap(), "suiteabc").unwrap();
+/// let at = UNIX_EPOCH + Duration::from_millis(1_608_639_648_000);
+/// let change = StoreAppChange::TicketPushed {
+///     app: app.clone(),
+///     ticket: PushedTicket::new("s3cr3t-ticket", at, SystemTime::now()).unwrap(),
+/// };
+/// assert_eq!(change.kind(), "ticket_pushed");
+/// assert!(!format!("{change:?}").contains("s3cr3t"));
+/// let gone = StoreAppChange::Uninstalled { app, org: OrgId::new("dingcorp").unwrap() };
+/// assert_eq!(gone.org().map(OrgId::as_str), Some("dingcorp"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreAppChange {
+    /// The platform pushed a ticket (DingTalk / WeCom `suite_ticket`, Feishu `app_ticket`).
+    TicketPushed {
+        /// Whose ticket.
+        app: crate::isv::TicketApp,
+        /// The ticket and its push time.
+        ticket: crate::isv::PushedTicket,
+    },
+    /// An organisation installed (authorised) the app.
+    Installed {
+        /// The app.
+        app: crate::isv::TicketApp,
+        /// The installing organisation.
+        org: crate::isv::OrgId,
+        /// What the event says about the installation.
+        info: InstallInfo,
+    },
+    /// An organisation changed what the app may access (scopes, visible users).
+    AuthChanged {
+        /// The app.
+        app: crate::isv::TicketApp,
+        /// The organisation.
+        org: crate::isv::OrgId,
+    },
+    /// An organisation removed the app, stopped it, or was dissolved: it can no longer log in
+    /// and its tokens must be evicted.
+    Uninstalled {
+        /// The app.
+        app: crate::isv::TicketApp,
+        /// The organisation.
+        org: crate::isv::OrgId,
+    },
+}
+
+impl StoreAppChange {
+    /// The app the change is about.
+    pub fn app(&self) -> &crate::isv::TicketApp {
+        match self {
+            Self::TicketPushed { app, .. }
+            | Self::Installed { app, .. }
+            | Self::AuthChanged { app, .. }
+            | Self::Uninstalled { app, .. } => app,
+        }
+    }
+
+    /// The organisation the change is about (none for a ticket).
+    pub fn org(&self) -> Option<&crate::isv::OrgId> {
+        match self {
+            Self::TicketPushed { .. } => None,
+            Self::Installed { org, .. }
+            | Self::AuthChanged { org, .. }
+            | Self::Uninstalled { org, .. } => Some(org),
+        }
+    }
+
+    /// `"ticket_pushed"`, `"installed"`, `"auth_changed"` or `"uninstalled"` (logs, metrics).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::TicketPushed { .. } => "ticket_pushed",
+            Self::Installed { .. } => "installed",
+            Self::AuthChanged { .. } => "auth_changed",
+            Self::Uninstalled { .. } => "uninstalled",
+        }
+    }
+}

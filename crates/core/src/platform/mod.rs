@@ -18,7 +18,7 @@ pub mod in_client;
 pub mod sdk;
 
 pub use in_client::{CodeKind, InClient, JsapiLogin};
-pub use sdk::{Base, Hosts};
+pub use sdk::{Base, Hosts, Services};
 
 use std::fmt;
 use std::time::Duration;

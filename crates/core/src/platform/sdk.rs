@@ -31,6 +31,7 @@
 //! ```
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use reqwest::{Method, RequestBuilder};
 use url::Url;
@@ -38,8 +39,9 @@ use url::Url;
 use crate::config::PlatformConfig;
 use crate::error::{Error, Result, UpstreamCtx};
 use crate::http::HttpClient;
+use crate::isv::TicketStore;
 use crate::registry::PlatformContext;
-use crate::token_cache::TokenKey;
+use crate::token_cache::{TokenCache, TokenKey};
 use crate::types::{AccessToken, AppKey, PlatformName, TenantId};
 
 /// A platform's named hosts and their defaults, e.g. `&[("oapi", "https://oapi.dingtalk.com/")]`.
@@ -58,6 +60,28 @@ pub struct Base {
     /// The shared HTTP client (timeouts, body limit, redirects off).
     pub http: HttpClient,
     hosts: Vec<(&'static str, Url)>,
+    services: OnceLock<Services>,
+}
+
+/// What the [`Sso`](crate::sso::Sso) shares with the handlers it prepares, for platforms
+/// whose app token is itself a chain of cached tokens (store apps, see [`crate::isv`]): the
+/// token cache and the ticket store. Attached once, by [`Sso::prepare`](crate::sso::Sso::prepare),
+/// right after the handler is built; a handler built outside an `Sso` has none
+/// ([`Base::services`] is then an internal error).
+#[derive(Clone)]
+pub struct Services {
+    /// The token cache every token of the chain is cached in.
+    pub token_cache: TokenCache,
+    /// Where pushed tickets are kept.
+    pub tickets: Arc<dyn TicketStore>,
+}
+
+impl fmt::Debug for Services {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Services")
+            .field("tickets", &self.tickets)
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for Base {
@@ -117,6 +141,45 @@ impl Base {
             app_key: config.app_key.clone(),
             http: ctx.http.clone(),
             hosts,
+            services: OnceLock::new(),
+        })
+    }
+
+    /// Attaches the shared [`Services`]; the first attachment wins (a handler serves one
+    /// `Sso`). Returns whether this call attached them.
+    pub fn attach(&self, services: Services) -> bool {
+        self.services.set(services).is_ok()
+    }
+
+    /// The shared [`Services`], or [`Error::Internal`] for a handler used outside an
+    /// [`Sso`](crate::sso::Sso).
+    ///
+    /// ```
+    /// use unilogin_core::config::PlatformConfig;
+    /// use unilogin_core::http::{HttpClient, HttpConfig};
+    /// use unilogin_core::isv::MemoryTicketStore;
+    /// use unilogin_core::platform::sdk::{Base, Services};
+    /// use unilogin_core::registry::PlatformContext;
+    /// use unilogin_core::token_cache::TokenCache;
+    /// use std::sync::Arc;
+    ///
+    /// let config: PlatformConfig = serde_json::from_value(serde_json::json!({
+    ///     "tenant": "acme", "platform": "example", "app_key": "k", "app_secret": "s",
+    /// })).unwrap();
+    /// let http = HttpClient::new(&HttpConfig::default()).unwrap();
+    /// let base = Base::new(&PlatformContext { config: &config, http: &http }, &[]).unwrap();
+    /// assert!(base.services().is_err());
+    /// let services = Services { token_cache: TokenCache::new(), tickets: Arc::new(MemoryTicketStore::new()) };
+    /// assert!(base.attach(services.clone()));
+    /// assert!(!base.attach(services));
+    /// assert!(base.services().is_ok());
+    /// ```
+    pub fn services(&self) -> Result<&Services> {
+        self.services.get().ok_or_else(|| {
+            Error::Internal(format!(
+                "platform `{}`: handler used outside an Sso (no token cache / ticket store attached)",
+                self.name
+            ))
         })
     }
 

@@ -27,6 +27,7 @@ use url::Url;
 use crate::config::ConfigSource;
 use crate::error::{Error, Result};
 use crate::http::{HttpClient, HttpConfig};
+use crate::isv::{MemoryTicketStore, TicketStore};
 use crate::jsapi::{JsapiConfig, Signed, TicketKind};
 use crate::mapping::UserProfile;
 use crate::platform::{CodeKind, Flow, UserToken};
@@ -54,6 +55,7 @@ type PreparedTable = HashMap<(TenantId, &'static str), Prepared>;
 pub(crate) struct Inner {
     config: Arc<dyn ConfigSource>,
     cache: TokenCache,
+    tickets: Arc<dyn TicketStore>,
     http: HttpClient,
     prepared: Mutex<PreparedTable>,
 }
@@ -88,10 +90,32 @@ impl fmt::Debug for Sso {
 pub struct SsoBuilder {
     config: Arc<dyn ConfigSource>,
     cache: Option<TokenCache>,
+    tickets: Option<Arc<dyn TicketStore>>,
     http: HttpConfig,
 }
 
 impl SsoBuilder {
+    /// Keeps store apps' pushed tickets (see [`crate::isv`]) in this store (for example
+    /// `unilogin_redis::RedisTicketStore`, shared by every replica) instead of a
+    /// [`MemoryTicketStore`]. Handlers reach it through
+    /// [`Base::services`](crate::platform::Base::services); receivers offer pushed tickets to
+    /// [`Sso::ticket_store`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use unilogin_core::config::StaticConfig;
+    /// use unilogin_core::isv::{MemoryTicketStore, TicketStore};
+    /// use unilogin_core::sso::Sso;
+    /// let store: Arc<dyn TicketStore> = Arc::new(MemoryTicketStore::new());
+    /// let sso = Sso::builder(StaticConfig::new(vec![])).ticket_store(store.clone()).build()?;
+    /// assert!(Arc::ptr_eq(sso.ticket_store(), &store));
+    /// # Ok::<(), unilogin_core::Error>(())
+    /// ```
+    pub fn ticket_store(mut self, store: Arc<dyn TicketStore>) -> Self {
+        self.tickets = Some(store);
+        self
+    }
+
     /// Uses this token cache (for example one with a Redis store) instead of a memory-only one.
     pub fn token_cache(mut self, cache: TokenCache) -> Self {
         self.cache = Some(cache);
@@ -110,6 +134,9 @@ impl SsoBuilder {
             inner: Arc::new(Inner {
                 config: self.config,
                 cache: self.cache.unwrap_or_default(),
+                tickets: self
+                    .tickets
+                    .unwrap_or_else(|| Arc::new(MemoryTicketStore::new())),
                 http: HttpClient::new(&self.http)?,
                 prepared: Mutex::new(HashMap::new()),
             }),
@@ -132,6 +159,7 @@ impl Sso {
         SsoBuilder {
             config,
             cache: None,
+            tickets: None,
             http: HttpConfig::default(),
         }
     }
@@ -139,6 +167,11 @@ impl Sso {
     /// The token cache (for its statistics).
     pub fn token_cache(&self) -> &TokenCache {
         &self.inner.cache
+    }
+
+    /// The store of pushed tickets (see [`SsoBuilder::ticket_store`]).
+    pub fn ticket_store(&self) -> &Arc<dyn TicketStore> {
+        &self.inner.tickets
     }
 
     /// The configuration source.
@@ -171,6 +204,10 @@ impl Sso {
             config: &config,
             http: &self.inner.http,
         })?;
+        handler.base().attach(crate::platform::sdk::Services {
+            token_cache: self.inner.cache.clone(),
+            tickets: self.inner.tickets.clone(),
+        });
         // Shared with every configuration of the same platform and overrides; the tenant's
         // subject policy is applied on top (it shares the compiled rules).
         let rules = crate::config::mapping_rules(registration, config.mapping.as_deref())

@@ -24,7 +24,7 @@ use crate::http::{self, Params, Reply, insert_non_empty as put, param};
 use crate::users::FakeUser;
 
 /// Body parameters of an `oapi` POST: JSON object or form-encoded (the old SDKs send forms).
-async fn oapi_body(headers: &HeaderMap, body: Body) -> Result<Params, Response> {
+pub(crate) async fn oapi_body(headers: &HeaderMap, body: Body) -> Result<Params, Response> {
     let bytes = http::read_body(body)
         .await
         .ok_or_else(|| oapi_error_msg(OAPI_BAD_PARAMETER, "请求体过大或不完整"))?;
@@ -43,7 +43,7 @@ async fn oapi_body(headers: &HeaderMap, body: Body) -> Result<Params, Response> 
 
 /// Body of an `api.dingtalk.com` POST: must be a JSON object sent as `application/json`.
 /// Anything else is HTTP 400 `Missingbody`, as the real gateway answers form posts.
-async fn api_body(req: Request) -> Result<Params, Response> {
+pub(crate) async fn api_body(req: Request) -> Result<Params, Response> {
     let (parts, body) = req.into_parts();
     if http::media_type(&parts.headers) != "application/json" {
         return Err(api_error(API_MISSING_BODY));
@@ -164,8 +164,10 @@ pub(crate) async fn user_access_token(st: Arc<DingTalk>, req: Request) -> Reply 
         param(&p, name).ok_or_else(|| api_missing(name))?;
     }
     let (client_id, secret, grant) = (&p["clientId"], &p["clientSecret"], &p["grantType"]);
+    // A store app's suite is an OAuth client too (clientId = suiteKey).
     let app = st
-        .app_with_secret(client_id, secret)
+        .client(client_id)
+        .filter(|a| a.app_secret == *secret)
         .ok_or_else(|| api_error(API_INVALID_CLIENT))?;
     let meta = match grant.as_str() {
         "authorization_code" => {

@@ -34,7 +34,7 @@ pub(crate) fn validate(
     let get = |k: &str| param(p, k);
     let client_id = get("client_id").ok_or("缺少参数 client_id")?;
     let app = st
-        .app(client_id)
+        .client(client_id)
         .ok_or_else(|| format!("无效的 client_id: {client_id}"))?;
     if require_prompt {
         match get("response_type") {

@@ -65,6 +65,10 @@
 //!   [`DEFAULT_EVENT_AES_KEY`], owner key = AppKey); `check_url`, `user_leave_org` (`UserId`
 //!   array, `CorpId`, `eventId`), `user_modify_org`.
 //!
+//! * **Store apps** ([`FakeSuite`], [`FakeDingTalk::add_suite`], [`FakeDingTalk::install_suite`]):
+//!   suite and corp tokens with both APIs, pushed suite tickets, installation pushes; see the
+//!   `isv` section below ([`FakeDingTalk::push_suite_ticket`]).
+//!
 //! # Faults
 //! The new ticket endpoint answers [`Fault::SystemBusy`](crate::Fault::SystemBusy) with HTTP 500
 //! `systemBusy` (the reference's code for it). Platform faults render as: [`Fault::TokenInvalid`](crate::Fault::TokenInvalid) 40014 / HTTP 400
@@ -90,6 +94,7 @@
 mod envelope;
 mod events;
 mod handlers;
+pub mod isv;
 mod jsapi;
 mod login;
 
@@ -100,6 +105,10 @@ use axum::http::Method;
 use url::Url;
 
 pub use events::{DEFAULT_EVENT_AES_KEY, DEFAULT_EVENT_TOKEN, success_reply};
+pub use isv::{
+    API_INVALID_AUTH_CORP, API_INVALID_SUITE_KEY, API_INVALID_SUITE_TICKET, FakeSuite,
+    ISV_TOKEN_TTL, SUITE_TICKET_TTL, corp_token_signature,
+};
 pub use jsapi::SIGNATURE_MISMATCH;
 
 pub use envelope::{
@@ -172,6 +181,14 @@ pub mod endpoints {
     /// `GET /get_jsapi_ticket` (oapi jsapi ticket).
     pub const GET_JSAPI_TICKET: &str = "get_jsapi_ticket";
     pub use crate::jsapi::endpoints::{JSAPI_CODE, JSAPI_SDK, JSAPI_VERIFY};
+    /// `POST /v1.0/oauth2/suiteAccessToken` (store app: suite token).
+    pub const SUITE_ACCESS_TOKEN: &str = "suite_access_token";
+    /// `POST /service/get_suite_token` (store app: suite token, old API).
+    pub const GET_SUITE_TOKEN: &str = "get_suite_token";
+    /// `POST /v1.0/oauth2/corpAccessToken` (store app: an installed organisation's token).
+    pub const CORP_ACCESS_TOKEN: &str = "corp_access_token";
+    /// `POST /service/get_corp_token` (store app: corp token, old signed API).
+    pub const GET_CORP_TOKEN: &str = "get_corp_token";
 }
 
 /// An app registered with the fake (an internal app of one organisation). `Debug` hides the secret.
@@ -296,11 +313,25 @@ pub struct DingTalk {
     web_codes: CodeStore<WebGrant>,
     tickets: TicketBook,
     event_creds: Table<String, EventCredentials>,
+    /// Store apps ([`isv`]).
+    suites: Table<String, FakeSuite>,
+    /// Each suite's current ticket (meta: the suite key).
+    suite_tickets: TokenStore<String>,
+    /// Suite tokens (meta: the suite key).
+    suite_tokens: TokenStore<String>,
+    /// `suite/corp` pairs of installed organisations.
+    installs: Table<String, ()>,
 }
 
 impl DingTalk {
     fn app(&self, app_key: &str) -> Option<FakeApp> {
         self.apps.get(app_key)
+    }
+
+    /// An OAuth client: an app, or a store app's suite (clientId = suiteKey).
+    fn client(&self, key: &str) -> Option<FakeApp> {
+        self.app(key)
+            .or_else(|| self.suites.get(key).map(|s| s.as_client()))
     }
 
     /// The app if `secret` is its secret.
@@ -332,7 +363,7 @@ impl DingTalk {
     /// The web code Approve hands out for `user_id` through the app `app_key` (`corpId` in the
     /// token response when `scope` has `corpid`); never-issued for an unknown app or user.
     fn issue_web_code(&self, app_key: &str, user_id: &str, scope: &str) -> String {
-        if self.app(app_key).is_none() {
+        if self.client(app_key).is_none() {
             return self.web_codes.unissued();
         }
         let with_corp = scope.split_whitespace().any(|s| s == "corpid");
@@ -367,6 +398,10 @@ impl Backend for DingTalk {
             web_codes: CodeStore::new(clock.clone(), CODE_PREFIX, CODE_TTL),
             tickets: TicketBook::new(clock, "fake_dt_jsapi_ticket_"),
             event_creds: Table::default(),
+            suites: Table::default(),
+            suite_tickets: TokenStore::new(clock.clone(), "fake_dt_suite_ticket_"),
+            suite_tokens: TokenStore::new(clock.clone(), "fake_dt_suite_token_"),
+            installs: Table::default(),
         }
     }
 
@@ -390,6 +425,10 @@ impl Backend for DingTalk {
             .route(st, (JSAPI_SDK, M::GET, crate::jsapi::DINGTALK_SDK_PATH, LOGIN), jsapi::sdk)
             .route(st, (JSAPI_VERIFY, M::POST, crate::jsapi::VERIFY_PATH, LOGIN), jsapi::verify)
             .route(st, (JSAPI_CODE, M::POST, crate::jsapi::CODE_PATH, LOGIN), jsapi::code)
+            .route(st, (SUITE_ACCESS_TOKEN, M::POST, "/v1.0/oauth2/suiteAccessToken", API), isv::suite_access_token)
+            .route(st, (GET_SUITE_TOKEN, M::POST, "/service/get_suite_token", OAPI), isv::get_suite_token)
+            .route(st, (CORP_ACCESS_TOKEN, M::POST, "/v1.0/oauth2/corpAccessToken", API), isv::corp_access_token)
+            .route(st, (GET_CORP_TOKEN, M::POST, "/service/get_corp_token", OAPI), isv::get_corp_token)
     }
 
     fn users(&self) -> &UserDirectory {
