@@ -109,6 +109,7 @@ pub fn provision() -> Result {
     ensure_debian_program("pg_ctlcluster", "postgresql")?;
     ensure_debian_program("mariadb-install-db", "mariadb-server")?;
     provision_oauth2_mock_server()?;
+    provision_oidc_rp()?;
     // unilogin-gateway's browser test drives headless Chromium through chromedriver.
     ensure_debian_program("chromium", "chromium")?;
     ensure_debian_program("chromedriver", "chromium-driver")?;
@@ -155,6 +156,86 @@ fn provision_oauth2_mock_server() -> Result {
         ],
         &[],
     )
+}
+
+/// Installs the relying parties (and the reference OP) of unilogin-gateway's OIDC interop
+/// tests where `crates/gateway/tests/oidc_rp_support` looks for them, with the same stamps (an
+/// install records the manifest it came from; a changed manifest reinstalls): the npm packages
+/// of `tests/oidc-rp/package-lock.json` (`npm ci`) into `<target>/tmp/oidc-rp-node`, and a venv
+/// with `tests/oidc-rp/requirements.txt` into `<target>/tmp/oidc-rp-venv`.
+fn provision_oidc_rp() -> Result {
+    const STAMP: &str = ".unilogin-installed";
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or_else(|| "xtask has no parent directory".to_string())?;
+    let harness = root.join("crates/gateway/tests/oidc-rp");
+    let tmp = crate::util::target_dir(root).join("tmp");
+    let read =
+        |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("reading {}: {e}", p.display()));
+    let installed = |dir: &Path, manifest: &str| {
+        std::fs::read_to_string(dir.join(STAMP)).is_ok_and(|s| s == manifest)
+    };
+    // The tests take the same lock, so an install is never seen half done.
+    let lock = |dir: &Path| -> Result<std::fs::File> {
+        std::fs::create_dir_all(&tmp).map_err(|e| format!("creating {}: {e}", tmp.display()))?;
+        let f = std::fs::File::create(dir.with_extension("lock")).map_err(|e| e.to_string())?;
+        f.lock()
+            .map_err(|e| format!("locking {}: {e}", dir.display()))?;
+        Ok(f)
+    };
+
+    let node_dir = tmp.join("oidc-rp-node");
+    let package_lock = read(&harness.join("package-lock.json"))?;
+    let _node_lock = lock(&node_dir)?;
+    if !installed(&node_dir, &package_lock) {
+        if !crate::util::on_path("npm") || !crate::util::on_path("node") {
+            return Err("the OIDC interop tests run the npm packages oidc-provider and openid-client: install Node.js (>= 20.19) and npm".into());
+        }
+        std::fs::create_dir_all(&node_dir)
+            .map_err(|e| format!("creating {}: {e}", node_dir.display()))?;
+        for file in ["package.json", "package-lock.json"] {
+            std::fs::copy(harness.join(file), node_dir.join(file))
+                .map_err(|e| format!("copying {file}: {e}"))?;
+        }
+        sh(
+            &node_dir,
+            "npm",
+            &["ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            &[],
+        )?;
+        std::fs::write(node_dir.join(STAMP), &package_lock).map_err(|e| e.to_string())?;
+    }
+
+    let venv = tmp.join("oidc-rp-venv");
+    let requirements = harness.join("requirements.txt");
+    let wanted = read(&requirements)?;
+    let _venv_lock = lock(&venv)?;
+    if !installed(&venv, &wanted) {
+        if !crate::util::on_path("python3") {
+            return Err("the OIDC interop tests run Python's Authlib: install Python 3 with its venv module".into());
+        }
+        let venv_arg = venv.to_string_lossy().to_string();
+        sh(root, "python3", &["-m", "venv", "--clear", &venv_arg], &[])?;
+        let python = venv.join("bin/python").to_string_lossy().to_string();
+        let requirements_arg = requirements.to_string_lossy().to_string();
+        sh(
+            root,
+            &python,
+            &[
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-input",
+                "-r",
+                &requirements_arg,
+            ],
+            &[],
+        )?;
+        std::fs::write(venv.join(STAMP), &wanted).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// Builds the facade alone with each feature set and checks that the registry holds exactly

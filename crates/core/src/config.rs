@@ -29,7 +29,7 @@ pub use cached::{
 };
 pub use rules_cache::{MAX_INTERNED, interned_count, mapping_rules};
 pub use secret::{SecretRef, SecretRefPolicy};
-pub use yaml::{YamlFile, YamlText, parse_yaml};
+pub use yaml::{YamlFile, YamlText, parse_yaml, yaml_section};
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -1,6 +1,7 @@
 //! The admin HTTP API (`admin.enabled`, off by default): list, read, create, update, disable,
 //! enable and delete tenant platform configurations in the SQL store, and read the audit log
-//! and the reload status. Built on the store's own admin API (`unilogin_sql::SqlConfigStore`):
+//! and the reload status; and the OpenID Provider's clients (`oidc_clients`) kept in the same
+//! store. Built on the store's own admin API (`unilogin_sql::SqlConfigStore`):
 //! every change is validated exactly like a load, checked against the secret reference
 //! allow-list, recorded in the audit log, and applied on this replica before the answer (the
 //! others pick it up at their next poll).
@@ -12,7 +13,12 @@
 //!   audit log; its `tenants`, when given, are the only tenants it sees or changes.
 //! - **Secrets are write-only**: `app_secret` and the event credentials `events.token` /
 //!   `events.key` are accepted (a value, stored encrypted, or an allow-listed `env:` / `file:`
-//!   reference) and answered only as `"set"` / `"unset"`.
+//!   reference) and answered only as `"set"` / `"unset"`. An OIDC client's `client_secret` is
+//!   hashed (SHA-256) before it is stored and answered as `"set"` / `"unset"`; the hash never
+//!   leaves the store.
+//! - **Clients**: a client document is validated like a `oidc_clients` entry of a tenants file
+//!   before it is stored, and applied on this replica before the answer. A token limited to some
+//!   tenants sees and changes only clients whose `tenants` are all among them.
 //!
 //! The routes and their JSON are described in `docs/admin-api.md` (OpenAPI).
 
@@ -33,24 +39,29 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use unilogin::config::{SecretRef, SecretRefPolicy};
 use unilogin::sql::{
-    AuditEntry, AuditQuery, ConfigPatch, ConfigRow, EventInput, EventPatch, NewConfig, SecretInput,
-    SqlConfigStore, StoredEvents, StoredSecret,
+    AuditEntry, AuditQuery, ClientError, ConfigPatch, ConfigRow, EventInput, EventPatch, NewConfig,
+    SecretInput, SqlConfigStore, StoredClient, StoredEvents, StoredSecret,
 };
 use unilogin::{AppKey, AppSecret, Error, PlatformName, Result, TenantId};
 use url::Url;
 
 use crate::config::GatewayConfig;
 use crate::error::ApiError;
+use crate::oidc::clients::GatewayClients;
 use crate::tenants::Tenants;
 
 /// The routes, relative to `admin.path_prefix` (described in `docs/admin-api.md`).
-pub const PATHS: [&str; 6] = [
+pub const PATHS: [&str; 10] = [
     "/tenants",
     "/tenants/{tenant}/{platform}",
     "/tenants/{tenant}/{platform}/disable",
     "/tenants/{tenant}/{platform}/enable",
     "/audit",
     "/status",
+    "/oidc-clients",
+    "/oidc-clients/{client_id}",
+    "/oidc-clients/{client_id}/disable",
+    "/oidc-clients/{client_id}/enable",
 ];
 
 /// One configured credential: who, the token's digest, which tenants.
@@ -60,11 +71,13 @@ struct Credential {
     tenants: Option<BTreeSet<TenantId>>,
 }
 
-/// The admin API's state: its credentials, the store it writes, the source it reloads.
+/// The admin API's state: its credentials, the store it writes, the sources it reloads.
 pub struct Admin {
     credentials: Vec<Credential>,
     store: SqlConfigStore,
     tenants: Arc<Tenants>,
+    /// The OpenID Provider's clients (when `oidc_provider.enabled`), reloaded after a change.
+    clients: Option<Arc<GatewayClients>>,
 }
 
 impl fmt::Debug for Admin {
@@ -87,11 +100,13 @@ fn digest(token: &[u8]) -> [u8; 32] {
 }
 
 impl Admin {
-    /// The admin API of `config` over the tenant source `tenants` (`None` when it is off).
-    /// Resolves every token reference now (the operator's: any reference).
+    /// The admin API of `config` over the tenant source `tenants` and the OpenID Provider's
+    /// `clients` (when the provider is on), or `None` when it is off. Resolves every token
+    /// reference now (the operator's: any reference).
     pub fn from_config(
         config: &GatewayConfig,
         tenants: Option<&Arc<Tenants>>,
+        clients: Option<&Arc<GatewayClients>>,
     ) -> Result<Option<Arc<Self>>> {
         if !config.admin.enabled {
             return Ok(None);
@@ -149,13 +164,25 @@ impl Admin {
             credentials,
             store,
             tenants: tenants.clone(),
+            clients: clients.cloned(),
         })))
     }
 
     /// The routes, relative to the prefix (mount them with `nest_service`, or serve them on
     /// their own listener under the prefix).
     pub fn router(self: &Arc<Self>, prefix: &str) -> Router {
-        let [tenants, one, off, on, audit_log, state] = PATHS;
+        let [
+            tenants,
+            one,
+            off,
+            on,
+            audit_log,
+            state,
+            clients,
+            client,
+            client_off,
+            client_on,
+        ] = PATHS;
         let routes = Router::new()
             .route(tenants, get(list))
             .route(one, get(read).post(create).patch(update).delete(remove))
@@ -163,6 +190,16 @@ impl Admin {
             .route(on, post(enable))
             .route(audit_log, get(audit))
             .route(state, get(status))
+            .route(clients, get(list_clients))
+            .route(
+                client,
+                get(read_client)
+                    .post(create_client)
+                    .put(update_client)
+                    .delete(remove_client),
+            )
+            .route(client_off, post(disable_client))
+            .route(client_on, post(enable_client))
             .fallback(not_found)
             .with_state(self.clone());
         if prefix.is_empty() {
@@ -336,6 +373,7 @@ fn audit_json(e: &AuditEntry) -> Value {
         "actor": e.actor,
         "tenant": e.tenant,
         "platform": e.platform,
+        "client_id": e.client_id,
         "action": e.action,
         "revision": e.revision,
         "changes": e.changes,
@@ -816,6 +854,396 @@ async fn status(
         "rejected": s.rejected,
         "rejected_errors": s.rejected_errors.iter().filter(visible).map(ToString::to_string).collect::<Vec<_>>(),
     })))
+}
+
+/// The field of a stored client document holding the secret's SHA-256 (never answered).
+const SECRET_HASH: &str = "client_secret_sha256";
+
+/// The shortest `client_secret` accepted (it is stored as an unsalted SHA-256: use a random
+/// one).
+const MIN_CLIENT_SECRET: usize = 16;
+
+/// A client store error as an admin API answer: a missing client 404, a duplicate or a stale
+/// revision 409, a database failure 5xx (details in the log), any other refusal 400 naming the
+/// field. The messages never hold a document's value.
+fn client_error(e: ClientError) -> ApiError {
+    match &e {
+        ClientError::NotFound { .. } => {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
+        }
+        ClientError::AlreadyExists { .. } | ClientError::Conflict { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+        }
+        ClientError::Database(_) => ApiError::from(Error::from(e)),
+        _ => ApiError::bad_request("invalid_config", e.to_string()),
+    }
+}
+
+/// 400 `invalid_config` about client `id`.
+fn invalid_client(id: &str, why: impl fmt::Display) -> ApiError {
+    ApiError::bad_request("invalid_config", format!("OIDC client `{id}`: {why}"))
+}
+
+/// The tenants a stored client document names (`None`: not a list of valid tenant ids).
+fn stored_tenants(body: &Map<String, Value>) -> Option<Vec<TenantId>> {
+    body.get("tenants")?
+        .as_array()?
+        .iter()
+        .map(|t| t.as_str().and_then(|t| TenantId::new(t).ok()))
+        .collect()
+}
+
+impl Caller {
+    /// Whether this caller may see and change a client serving `tenants`: a token without
+    /// tenant limits any client, a limited one only a client whose tenants are all its own.
+    fn may_client(&self, tenants: Option<&[TenantId]>) -> bool {
+        match (&self.tenants, tenants) {
+            (None, _) => true,
+            (Some(allowed), Some(t)) => !t.is_empty() && t.iter().all(|t| allowed.contains(t)),
+            (Some(_), None) => false,
+        }
+    }
+
+    fn require_client(
+        &self,
+        id: &str,
+        tenants: Option<&[TenantId]>,
+    ) -> std::result::Result<(), ApiError> {
+        if self.may_client(tenants) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "this admin token may not manage OIDC client `{id}`: it serves tenants the token does not manage"
+                ),
+            ))
+        }
+    }
+}
+
+/// A client as the API shows it: its document without `client_id` and without the secret's
+/// hash, `client_secret` as `"set"` / `"unset"`, and the row's bookkeeping.
+fn client_json(c: &StoredClient) -> Value {
+    let mut document = c.body.clone();
+    document.remove("client_id");
+    let secret = match document.remove(SECRET_HASH) {
+        Some(Value::String(_)) => "set",
+        _ => "unset",
+    };
+    json!({
+        "client_id": c.client_id,
+        "enabled": c.enabled,
+        "client_secret": secret,
+        "document": document,
+        "revision": c.revision,
+        "created_by": c.creator,
+        "created_at_ms": c.created_at_ms,
+        "modified_by": c.modifier,
+        "modified_at_ms": c.modified_at_ms,
+    })
+}
+
+/// A client answer, with its revision as the `ETag` (give it back in `If-Match`).
+fn client_answer(c: &StoredClient, status: StatusCode) -> Response {
+    let mut r = no_store(client_json(c));
+    *r.status_mut() = status;
+    if let Ok(tag) = header::HeaderValue::from_str(&format!("\"{}\"", c.revision)) {
+        r.headers_mut().insert(header::ETAG, tag);
+    }
+    r
+}
+
+/// What a request does to the client's secret.
+enum SecretChange {
+    /// Neither `client_secret` nor `client_secret_sha256`: an update keeps the stored hash (a
+    /// new client has no secret).
+    Keep,
+    /// `client_secret: null`: no secret any more (a public client).
+    Remove,
+    /// `client_secret` (its hash) or `client_secret_sha256` given: this hash (or `null`).
+    Set(Value),
+}
+
+/// A client document of a request, not yet validated.
+struct ClientBody {
+    document: Map<String, Value>,
+    secret: SecretChange,
+    revision: Option<i64>,
+}
+
+/// Reads the body of a create or update of client `id`: `client_id` (only if it is `id`) is
+/// dropped, `revision` taken out when `with_revision`, and `client_secret` taken out and
+/// hashed. No message names a value.
+fn client_body(
+    id: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+    with_revision: bool,
+) -> std::result::Result<ClientBody, ApiError> {
+    let mut document: Map<String, Value> = json_body(headers, body)?;
+    if let Some(given) = document.remove("client_id")
+        && given.as_str() != Some(id)
+    {
+        return Err(invalid_client(
+            id,
+            "`client_id` differs from the path's (leave it out)",
+        ));
+    }
+    let revision = match with_revision.then(|| document.remove("revision")).flatten() {
+        None => None,
+        Some(v) => Some(v.as_i64().ok_or_else(|| {
+            ApiError::bad_request("bad_request", "`revision` must be an integer")
+        })?),
+    };
+    let hash_given = document.contains_key(SECRET_HASH);
+    let secret = match document.remove("client_secret") {
+        None if hash_given => SecretChange::Set(document.remove(SECRET_HASH).unwrap_or_default()),
+        None => SecretChange::Keep,
+        Some(_) if hash_given => {
+            return Err(invalid_client(
+                id,
+                "give `client_secret` or `client_secret_sha256`, not both",
+            ));
+        }
+        Some(Value::Null) => SecretChange::Remove,
+        Some(Value::String(s)) if s.chars().count() >= MIN_CLIENT_SECRET => {
+            SecretChange::Set(Value::String(unilogin_provider::sha256_hex(&s)))
+        }
+        Some(Value::String(_)) => {
+            return Err(invalid_client(
+                id,
+                format!(
+                    "`client_secret` must be at least {MIN_CLIENT_SECRET} characters (use a random one)"
+                ),
+            ));
+        }
+        Some(_) => {
+            return Err(invalid_client(
+                id,
+                "`client_secret` must be a string or null",
+            ));
+        }
+    };
+    Ok(ClientBody {
+        document,
+        secret,
+        revision,
+    })
+}
+
+impl ClientBody {
+    /// The document to store (the secret applied over `current`'s hash, if any) and the
+    /// client it is, validated like a tenants file's `oidc_clients` entry.
+    fn into_document(
+        self,
+        id: &str,
+        current: Option<&StoredClient>,
+    ) -> std::result::Result<(Map<String, Value>, unilogin_provider::Client), ApiError> {
+        let mut document = self.document;
+        let hash = match self.secret {
+            SecretChange::Keep => current.and_then(|c| c.body.get(SECRET_HASH).cloned()),
+            SecretChange::Remove => None,
+            SecretChange::Set(h) => Some(h),
+        };
+        if let Some(h) = hash.filter(|h| !h.is_null()) {
+            document.insert(SECRET_HASH.into(), h);
+        }
+        let mut full = document.clone();
+        full.insert("client_id".into(), Value::String(id.to_string()));
+        let client =
+            crate::oidc::clients::client_of(full).map_err(|why| invalid_client(id, why))?;
+        Ok((document, client))
+    }
+}
+
+/// The revision an update is based on: `If-Match: "<revision>"` or the body's `revision`
+/// (both: they must agree); neither is `428`.
+fn expected_revision(
+    headers: &HeaderMap,
+    in_body: Option<i64>,
+) -> std::result::Result<i64, ApiError> {
+    let in_header = match headers.get(header::IF_MATCH) {
+        None => None,
+        Some(v) => {
+            let text = v.to_str().unwrap_or_default().trim();
+            let text = text.strip_prefix("W/").unwrap_or(text);
+            let text = text
+                .strip_prefix('"')
+                .and_then(|t| t.strip_suffix('"'))
+                .unwrap_or(text);
+            Some(text.parse::<i64>().map_err(|_| {
+                ApiError::bad_request(
+                    "bad_request",
+                    "If-Match must be the client's revision (its ETag, e.g. `\"3\"`)",
+                )
+            })?)
+        }
+    };
+    match (in_header, in_body) {
+        (Some(h), Some(b)) if h != b => Err(ApiError::bad_request(
+            "bad_request",
+            "If-Match and `revision` name different revisions",
+        )),
+        (Some(r), _) | (None, Some(r)) => Ok(r),
+        (None, None) => Err(ApiError::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "precondition_required",
+            "give the revision the change is based on: `If-Match: \"<revision>\"` or a `revision` field",
+        )),
+    }
+}
+
+impl Admin {
+    /// The live client `id`, or 404.
+    async fn client(&self, id: &str) -> std::result::Result<StoredClient, ApiError> {
+        self.store
+            .get_client(id)
+            .await
+            .map_err(client_error)?
+            .ok_or_else(|| {
+                client_error(ClientError::NotFound {
+                    client_id: id.to_string(),
+                })
+            })
+    }
+
+    /// Applies a client change on this replica now (the others read it at their next poll).
+    /// A set refused as a whole (another client made invalid by other means) is logged and
+    /// shown in `/readyz`; the change stays stored.
+    async fn apply_clients(&self) {
+        if let Some(clients) = &self.clients
+            && let Err(e) = clients.reload_if_changed(true).await
+        {
+            tracing::warn!(error = %e, "admin: OIDC client change stored, but the clients were not reloaded");
+        }
+    }
+}
+
+async fn list_clients(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+) -> std::result::Result<Response, ApiError> {
+    let caller = admin.authenticate(&headers)?;
+    let rows = admin.store.list_clients().await.map_err(client_error)?;
+    let items: Vec<Value> = rows
+        .iter()
+        .filter(|c| caller.may_client(stored_tenants(&c.body).as_deref()))
+        .map(client_json)
+        .collect();
+    Ok(no_store(json!({ "items": items })))
+}
+
+async fn read_client(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> std::result::Result<Response, ApiError> {
+    let caller = admin.authenticate(&headers)?;
+    let current = admin.client(&id).await?;
+    caller.require_client(&id, stored_tenants(&current.body).as_deref())?;
+    Ok(client_answer(&current, StatusCode::OK))
+}
+
+async fn create_client(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> std::result::Result<Response, ApiError> {
+    let caller = admin.authenticate(&headers)?;
+    let (document, client) = client_body(&id, &headers, &body, false)?.into_document(&id, None)?;
+    caller.require_client(&id, Some(&client.tenants))?;
+    let created = admin
+        .store
+        .create_client(&id, document, &caller.name)
+        .await
+        .map_err(client_error)?;
+    admin.apply_clients().await;
+    tracing::info!(actor = %caller.name, client_id = %id, "admin: OIDC client created");
+    Ok(client_answer(&created, StatusCode::CREATED))
+}
+
+async fn update_client(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> std::result::Result<Response, ApiError> {
+    let caller = admin.authenticate(&headers)?;
+    let b = client_body(&id, &headers, &body, true)?;
+    let expected = expected_revision(&headers, b.revision)?;
+    let current = admin.client(&id).await?;
+    caller.require_client(&id, stored_tenants(&current.body).as_deref())?;
+    let (document, client) = b.into_document(&id, Some(&current))?;
+    caller.require_client(&id, Some(&client.tenants))?;
+    let updated = admin
+        .store
+        .update_client(&id, document, expected, &caller.name)
+        .await
+        .map_err(client_error)?;
+    admin.apply_clients().await;
+    tracing::info!(actor = %caller.name, client_id = %id, "admin: OIDC client updated");
+    Ok(client_answer(&updated, StatusCode::OK))
+}
+
+async fn switch_client(
+    admin: &Admin,
+    headers: &HeaderMap,
+    id: &str,
+    enabled: bool,
+) -> std::result::Result<Response, ApiError> {
+    let caller = admin.authenticate(headers)?;
+    let current = admin.client(id).await?;
+    caller.require_client(id, stored_tenants(&current.body).as_deref())?;
+    if enabled {
+        // Only a valid client comes back: one invalid client would stop every reload.
+        crate::oidc::clients::client_of(current.document())
+            .map_err(|why| invalid_client(id, why))?;
+    }
+    let row = admin
+        .store
+        .set_client_enabled(id, enabled, &caller.name)
+        .await
+        .map_err(client_error)?;
+    admin.apply_clients().await;
+    tracing::info!(actor = %caller.name, client_id = %id, enabled, "admin: OIDC client switched");
+    Ok(client_answer(&row, StatusCode::OK))
+}
+
+async fn disable_client(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> std::result::Result<Response, ApiError> {
+    switch_client(&admin, &headers, &id, false).await
+}
+
+async fn enable_client(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> std::result::Result<Response, ApiError> {
+    switch_client(&admin, &headers, &id, true).await
+}
+
+async fn remove_client(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> std::result::Result<Response, ApiError> {
+    let caller = admin.authenticate(&headers)?;
+    let current = admin.client(&id).await?;
+    caller.require_client(&id, stored_tenants(&current.body).as_deref())?;
+    admin
+        .store
+        .delete_client(&id, &caller.name)
+        .await
+        .map_err(client_error)?;
+    admin.apply_clients().await;
+    tracing::info!(actor = %caller.name, client_id = %id, "admin: OIDC client deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn not_found() -> ApiError {

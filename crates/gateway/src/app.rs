@@ -47,6 +47,21 @@ pub(crate) struct Inner {
     pub(crate) admin: Option<Arc<crate::admin::Admin>>,
     #[cfg(feature = "sandbox")]
     pub(crate) sandbox: Option<crate::sandbox::SandboxHooks>,
+    /// The OpenID Provider and its clients, when `oidc_provider.enabled`.
+    pub(crate) provider: Option<(
+        unilogin_provider::Provider,
+        Arc<crate::oidc::clients::GatewayClients>,
+    )>,
+    /// Polls the OpenID Provider's clients while the gateway lives.
+    pub(crate) clients_watcher: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(w) = self.clients_watcher.take() {
+            w.abort();
+        }
+    }
 }
 
 /// A configured gateway. Cheap to clone; build with [`Gateway::builder`].
@@ -76,6 +91,8 @@ pub struct GatewayBuilder {
     tenants: Option<Tenants>,
     identities: Option<Arc<dyn IdentityStore>>,
     dedupe: Option<Arc<dyn crate::events::EventDedupe>>,
+    clients: Option<crate::oidc::clients::GatewayClients>,
+    grants: Option<Arc<dyn unilogin_provider::GrantStore>>,
     #[cfg(feature = "sandbox")]
     sandbox: Option<crate::sandbox::SandboxHooks>,
 }
@@ -109,8 +126,23 @@ impl GatewayBuilder {
     /// [`build`](Self::build)). Refuses with **every** problem of the tenant configuration,
     /// each naming tenant, platform and field.
     pub async fn open(mut self) -> std::result::Result<Gateway, ConfigProblems> {
+        let yaml = self.yaml.clone();
         if self.source.is_none() {
             self.tenants = Tenants::open(&self.config, self.yaml.take()).await?;
+        }
+        if self.config.oidc_provider.enabled && self.clients.is_none() {
+            #[cfg(feature = "sql")]
+            let store = self.tenants.as_ref().and_then(|t| t.store());
+            self.clients = Some(
+                crate::oidc::clients::GatewayClients::open(
+                    &self.config,
+                    yaml.as_ref(),
+                    #[cfg(feature = "sql")]
+                    store,
+                )
+                .await
+                .map_err(ConfigProblems)?,
+            );
         }
         if self.identities.is_none()
             && let Some(url) = self.config.accounts.connect_url()
@@ -157,6 +189,20 @@ impl GatewayBuilder {
     /// Uses this app-token cache (default: memory, with a Redis L2 when `redis.url` is set).
     pub fn token_cache(mut self, cache: TokenCache) -> Self {
         self.token_cache = Some(cache);
+        self
+    }
+
+    /// The OpenID Provider's relying parties (default, with [`open`](Self::open): the
+    /// `oidc_clients` of the tenant source).
+    pub fn oidc_clients(mut self, clients: crate::oidc::clients::GatewayClients) -> Self {
+        self.clients = Some(clients);
+        self
+    }
+
+    /// Keeps the OpenID Provider's codes, grants and sessions here (default: Redis when
+    /// `redis.url` is set, else memory).
+    pub fn grant_store(mut self, store: Arc<dyn unilogin_provider::GrantStore>) -> Self {
+        self.grants = Some(store);
         self
     }
 
@@ -228,10 +274,56 @@ impl GatewayBuilder {
         };
         let sso = Sso::builder(ArcSource(source))
             .token_cache(cache)
-            .http(config.http())
-            .build()?;
+            .http(config.http());
+        // Store apps' pushed tickets: durable in Redis (every replica, across restarts), else
+        // this process's memory.
+        #[cfg(feature = "redis")]
+        let sso = match &redis {
+            Some(r) => sso.ticket_store(Arc::new(r.ticket_store())),
+            None => sso,
+        };
+        let sso = sso.build()?;
         let binding_key =
             crate::cookies::binding_key(&keys.derive_secret("unilogin-gateway login binding v1"));
+        let provider = if config.oidc_provider.enabled {
+            let clients = match self.clients {
+                Some(c) => Arc::new(c),
+                None => {
+                    return Err(Error::config(
+                        None,
+                        None,
+                        "oidc_provider.enabled",
+                        "the provider's clients are read asynchronously: build with `GatewayBuilder::open` (or give `oidc_clients`)",
+                    ));
+                }
+            };
+            let grants: Option<Arc<dyn unilogin_provider::GrantStore>> = match (self.grants, &redis)
+            {
+                (Some(g), _) => Some(g),
+                #[cfg(feature = "redis")]
+                (None, Some(r)) => Some(Arc::new(r.grant_store())),
+                _ => None,
+            };
+            // Access tokens are session tokens of the same keys and issuer: the guard and
+            // `/me` verify them like sessions (their audience is the client id).
+            let access = SessionIssuer::new(
+                keys.clone(),
+                config.issuer(),
+                config.session.audience.clone(),
+                Duration::from_secs(config.oidc_provider.access_token_ttl_secs),
+            );
+            let (provider, host) = crate::oidc::build(crate::oidc::ProviderParts {
+                config: &config,
+                clients: clients.clone(),
+                grants,
+                session_keys: &keys,
+                access,
+                revocations: revocations.clone(),
+            })?;
+            Some((provider, clients, host))
+        } else {
+            None
+        };
         let issuer = SessionIssuer::new(
             keys,
             config.issuer(),
@@ -244,7 +336,11 @@ impl GatewayBuilder {
             metrics.watch_config(t.clone());
         }
         #[cfg(feature = "sql")]
-        let admin = crate::admin::Admin::from_config(&config, tenants.as_ref())?;
+        let admin = crate::admin::Admin::from_config(
+            &config,
+            tenants.as_ref(),
+            provider.as_ref().map(|(_, clients, _)| clients),
+        )?;
         #[cfg(not(feature = "sql"))]
         if config.admin.enabled {
             return Err(Error::config(
@@ -276,6 +372,8 @@ impl GatewayBuilder {
                 webhook: webhook.clone(),
                 metrics: metrics.clone(),
                 session_ttl: config.session_ttl(),
+                provider: provider.as_ref().map(|(p, _, _)| p.clone()),
+                tickets: sso.ticket_store().clone(),
             },
         );
         let metrics_token = match &config.ops.metrics_token {
@@ -286,7 +384,11 @@ impl GatewayBuilder {
                     .map_err(|why| Error::config(None, None, "ops.metrics_token", why))?,
             ),
         };
-        Ok(Gateway {
+        let clients_watcher = provider.as_ref().map(|(_, clients, _)| {
+            clients.spawn_watcher(Duration::from_millis(config.reload.poll_ms))
+        });
+        let host = provider.as_ref().map(|(_, _, h)| h.clone());
+        let gateway = Gateway {
             inner: Arc::new(Inner {
                 config,
                 sso,
@@ -305,8 +407,14 @@ impl GatewayBuilder {
                 admin,
                 #[cfg(feature = "sandbox")]
                 sandbox: self.sandbox,
+                provider: provider.map(|(p, c, _)| (p, c)),
+                clients_watcher,
             }),
-        })
+        };
+        if let Some(host) = host {
+            host.attach(&gateway.inner);
+        }
+        Ok(gateway)
     }
 }
 
@@ -404,6 +512,8 @@ impl Gateway {
             tenants: None,
             identities: None,
             dedupe: None,
+            clients: None,
+            grants: None,
             #[cfg(feature = "sandbox")]
             sandbox: None,
         }

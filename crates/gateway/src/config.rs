@@ -64,8 +64,64 @@ pub struct GatewayConfig {
     pub events: EventsConfig,
     /// The signed webhook that tells the app about leavers and profile changes.
     pub webhook: WebhookConfig,
+    /// The OpenID Provider (docs/oidc-provider.md).
+    pub oidc_provider: OidcProviderConfig,
     /// Logging.
     pub log: LogConfig,
+}
+
+/// The OpenID Provider: OIDC applications sign in through the tenants' platform logins.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcProviderConfig {
+    /// Serve the provider's endpoints.
+    pub enabled: bool,
+    /// Id-token signing keys, one per algorithm offered.
+    pub signing_keys: Vec<SigningKeyFile>,
+    /// Authorization code lifetime (s).
+    pub code_ttl_secs: u64,
+    /// Access token lifetime (s).
+    pub access_token_ttl_secs: u64,
+    /// Id token lifetime (s).
+    pub id_token_ttl_secs: u64,
+    /// Absolute refresh token lifetime (s).
+    pub refresh_token_ttl_secs: u64,
+    /// Idle refresh token lifetime (s).
+    pub refresh_token_idle_secs: u64,
+    /// How long a pending authorization waits for the login (s).
+    pub request_ttl_secs: u64,
+    /// Secret reference to the pairwise subject key; `None`: derived from the session keys.
+    pub pairwise_secret: Option<String>,
+    /// Back-channel logout deliveries.
+    pub backchannel: BackchannelConfig,
+}
+
+/// One id-token signing key file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningKeyFile {
+    /// `RS256`, `ES256` or `EdDSA`.
+    pub alg: String,
+    /// PKCS#8 PEM file (relative to the gateway configuration file).
+    pub file: PathBuf,
+    /// The key id published in the JWKS.
+    pub key_id: String,
+}
+
+/// Back-channel logout deliveries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackchannelConfig {
+    /// Tries per delivery, the first included.
+    pub attempts: u32,
+    /// Wait before the first retry (ms); doubles up to `max_backoff_ms`.
+    pub first_backoff_ms: u64,
+    /// Longest wait between tries (ms).
+    pub max_backoff_ms: u64,
+    /// Deliveries waiting at most.
+    pub queue: usize,
+    /// Deliveries in flight at once.
+    pub concurrency: usize,
 }
 
 /// The SQL store of tenant configurations (`unilogin-sql`).
@@ -643,6 +699,9 @@ impl GatewayConfig {
         if let Some(p) = config.session.signing_key_file.as_mut() {
             resolve(p);
         }
+        for k in &mut config.oidc_provider.signing_keys {
+            resolve(&mut k.file);
+        }
         for p in &mut config.secret_refs.dirs {
             resolve(p);
         }
@@ -758,6 +817,7 @@ impl GatewayConfig {
         self.validate_tenant_source()?;
         self.validate_admin()?;
         self.validate_events()?;
+        self.validate_oidc_provider()?;
         for (name, sri) in &self.h5.sdk_integrity {
             let field = format!("h5.sdk_integrity.{name}");
             Registry::get(name).map_err(|e| config_error(&field, e.to_string()))?;
@@ -832,6 +892,100 @@ impl GatewayConfig {
                     "must be a directory that holds only tenant secrets (not empty, not `/`)",
                 ));
             }
+        }
+        Ok(())
+    }
+
+    fn validate_oidc_provider(&self) -> Result<()> {
+        let o = &self.oidc_provider;
+        for (field, v) in [
+            ("oidc_provider.code_ttl_secs", o.code_ttl_secs),
+            (
+                "oidc_provider.access_token_ttl_secs",
+                o.access_token_ttl_secs,
+            ),
+            ("oidc_provider.id_token_ttl_secs", o.id_token_ttl_secs),
+            (
+                "oidc_provider.refresh_token_ttl_secs",
+                o.refresh_token_ttl_secs,
+            ),
+            (
+                "oidc_provider.refresh_token_idle_secs",
+                o.refresh_token_idle_secs,
+            ),
+            ("oidc_provider.request_ttl_secs", o.request_ttl_secs),
+            (
+                "oidc_provider.backchannel.attempts",
+                u64::from(o.backchannel.attempts),
+            ),
+            (
+                "oidc_provider.backchannel.queue",
+                o.backchannel.queue as u64,
+            ),
+            (
+                "oidc_provider.backchannel.concurrency",
+                o.backchannel.concurrency as u64,
+            ),
+        ] {
+            if v == 0 {
+                return Err(config_error(field, "must be positive"));
+            }
+        }
+        // RFC 6749 §4.1.2 recommends at most 10 minutes for a code.
+        if o.code_ttl_secs > 600 {
+            return Err(config_error(
+                "oidc_provider.code_ttl_secs",
+                "at most 600 (RFC 6749 §4.1.2: codes are short-lived)",
+            ));
+        }
+        if o.refresh_token_idle_secs > o.refresh_token_ttl_secs {
+            return Err(config_error(
+                "oidc_provider.refresh_token_idle_secs",
+                "must not exceed refresh_token_ttl_secs",
+            ));
+        }
+        let mut algs = BTreeMap::new();
+        for (i, k) in o.signing_keys.iter().enumerate() {
+            let field = format!("oidc_provider.signing_keys[{i}]");
+            if !matches!(k.alg.as_str(), "RS256" | "ES256" | "EdDSA") {
+                return Err(config_error(
+                    &format!("{field}.alg"),
+                    "must be RS256, ES256 or EdDSA",
+                ));
+            }
+            if algs.insert(k.alg.clone(), ()).is_some() {
+                return Err(config_error(
+                    &format!("{field}.alg"),
+                    "one key per algorithm (rotate by replacing the file and its key_id)",
+                ));
+            }
+            if k.key_id.is_empty() || k.key_id.len() > 64 {
+                return Err(config_error(
+                    &format!("{field}.key_id"),
+                    "must be 1 to 64 characters",
+                ));
+            }
+        }
+        if let Some(secret) = &o.pairwise_secret
+            && !SecretRef::parse(secret).is_reference()
+        {
+            return Err(config_error(
+                "oidc_provider.pairwise_secret",
+                "must be a secret reference (`env:NAME` or `file:PATH`), never the key itself",
+            ));
+        }
+        if o.enabled && self.public_url.path() != "/" {
+            return Err(config_error(
+                "public_url",
+                "the OpenID Provider's issuer (public_url) must be the root of its host (no path): give the gateway a host of its own",
+            ));
+        }
+        if o.enabled && (self.public_url.fragment().is_some() || self.public_url.query().is_some())
+        {
+            return Err(config_error(
+                "public_url",
+                "the OpenID Provider's issuer (public_url) must have no query or fragment",
+            ));
         }
         Ok(())
     }

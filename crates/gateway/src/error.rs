@@ -95,7 +95,11 @@ impl ApiError {
             | Error::InvalidPageUrl(_)
             | Error::Unsupported { .. } => StatusCode::BAD_REQUEST,
             Error::ReauthRequired { .. } => StatusCode::UNAUTHORIZED,
-            Error::RateLimited { .. } | Error::Store { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            // A store app whose ticket has not been pushed yet: the platform pushes it (or is
+            // asked to resend it); retry later.
+            Error::RateLimited { .. } | Error::Store { .. } | Error::TicketMissing { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Error::Upstream {
                 transient: true, ..
             } => StatusCode::SERVICE_UNAVAILABLE,

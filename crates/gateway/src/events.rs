@@ -130,8 +130,10 @@ pub struct Job {
     pub tenant: TenantId,
     /// The platform (registered name).
     pub platform: &'static str,
-    /// What the event means.
+    /// What the event means for people.
     pub changes: Vec<DirectoryChange>,
+    /// What it means for a store app: a pushed ticket, an installation changing.
+    pub store_app: Vec<unilogin::events::StoreAppChange>,
     /// When the platform's request arrived.
     pub received: Instant,
 }
@@ -227,6 +229,10 @@ pub(crate) struct Applier {
     pub(crate) webhook: Arc<Webhook>,
     pub(crate) metrics: Metrics,
     pub(crate) session_ttl: Duration,
+    /// The OpenID Provider, whose grants and relying-party sessions a leaver loses too.
+    pub(crate) provider: Option<unilogin_provider::Provider>,
+    /// Where store apps' pushed tickets are kept (the `Sso`'s).
+    pub(crate) tickets: Arc<dyn unilogin::isv::TicketStore>,
 }
 
 /// Starts the queue and `workers` tasks applying its jobs (inside a tokio runtime).
@@ -283,7 +289,44 @@ fn identity_keys(tenant: &TenantId, platform: &PlatformName, ids: &PersonIds) ->
 }
 
 impl Applier {
+    /// Store-app changes: a pushed ticket is offered to the ticket store (the newest of each
+    /// app is kept); installation changes are logged — the tenant entries of installed
+    /// organisations are the operator's (docs/platforms/dingtalk.md "Store apps").
+    async fn apply_store_app(&self, job: &Job) {
+        use unilogin::events::StoreAppChange;
+        for change in &job.store_app {
+            match change {
+                StoreAppChange::TicketPushed { app, ticket } => {
+                    match self.tickets.offer(app, ticket.clone()).await {
+                        Ok(offered) => tracing::info!(
+                            tenant = %job.tenant,
+                            platform = job.platform,
+                            app = %app,
+                            ?offered,
+                            "store-app ticket received"
+                        ),
+                        Err(e) => tracing::warn!(
+                            tenant = %job.tenant,
+                            platform = job.platform,
+                            app = %app,
+                            error = %e,
+                            "store-app ticket not stored; the platform pushes it again"
+                        ),
+                    }
+                }
+                other => tracing::info!(
+                    tenant = %job.tenant,
+                    platform = job.platform,
+                    change = other.kind(),
+                    org = ?other.org(),
+                    "store-app installation change"
+                ),
+            }
+        }
+    }
+
     async fn apply(&self, job: Job) {
+        self.apply_store_app(&job).await;
         for change in &job.changes {
             match change {
                 DirectoryChange::Left { ids, reason } => {
@@ -345,6 +388,16 @@ impl Applier {
                 .is_err()
             {
                 shared = false;
+            }
+        }
+        if let Some(provider) = &self.provider {
+            // Refresh grants revoked, and back-channel logout to every relying party that got
+            // tokens in the leaver's sessions.
+            for subject in &subjects {
+                if let Err(e) = provider.logout_subject(subject).await {
+                    shared = false;
+                    tracing::warn!(tenant, platform = job.platform, error = %e, "leaver's OpenID Provider sessions not all ended");
+                }
             }
         }
         if shared {
@@ -411,6 +464,7 @@ mod tests {
             tenant: TenantId::new("acme").unwrap(),
             platform: "p",
             changes: vec![],
+            store_app: vec![],
             received: Instant::now(),
         };
         q.reserve().unwrap().send(job());

@@ -18,6 +18,9 @@
 //!   callbacks: verified, decrypted, de-duplicated in the shared store, acknowledged at once and
 //!   applied asynchronously: a leaver's sessions are revoked on every replica and the app's
 //!   signed webhook is told (`docs/events.md`).
+//! - With `oidc_provider.enabled`, an OpenID Provider (`/.well-known/openid-configuration`,
+//!   `/oidc/…`): OIDC applications sign in through the same platform logins
+//!   (`docs/oidc-provider.md`, [`oidc`]).
 //! - `GET /me`, `POST /logout`, `GET /healthz`, `GET /readyz`, `GET /metrics`,
 //!   `GET /.well-known/jwks.json`.
 //!
@@ -54,6 +57,7 @@ pub mod error;
 pub mod events;
 pub mod limits;
 pub mod metrics;
+pub mod oidc;
 pub mod pages;
 pub mod routes;
 #[cfg(feature = "sandbox")]

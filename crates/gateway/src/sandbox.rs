@@ -217,6 +217,8 @@ impl Sandbox {
         config.tenants_file = None;
         config.tenants_database.url = None;
         config.admin.enabled = false;
+        // The OpenID Provider, with a public demo client any OIDC tool can try.
+        config.oidc_provider.enabled = true;
         let fakes: Vec<(String, Arc<dyn FakePlatform>)> = platforms
             .iter()
             .map(|p| (p.fake.name().to_string(), p.fake.clone()))
@@ -314,6 +316,12 @@ impl Sandbox {
             }
         }
         s.push_str(&format!(
+            "\n== OpenID Provider (docs/oidc-provider.md)\n\
+             Issuer {base} (discovery: {base}/.well-known/openid-configuration); public client `{SANDBOX_CLIENT}` \
+             (PKCE S256), redirect URI {redirect}. Point any OIDC tool at it; it signs in through the fakes above.\n",
+            redirect = SANDBOX_REDIRECT_URIS[0],
+        ));
+        s.push_str(&format!(
             "\nThen: {base}/me (your session's claims), {base}/.well-known/jwks.json, {base}/readyz (metrics: `ops.listen` or `ops.metrics_token`, see docs/gateway.md).\n\
              Stop with Ctrl-C.\n"
         ));
@@ -339,6 +347,15 @@ impl Drop for Sandbox {
     }
 }
 
+/// The sandbox's OpenID Provider client: public (PKCE), for tools run on this machine.
+pub const SANDBOX_CLIENT: &str = "sandbox-rp";
+
+/// Its redirect URIs (a local tool's callback; the usual oauth2-proxy / CLI port).
+pub const SANDBOX_REDIRECT_URIS: [&str; 2] = [
+    "http://127.0.0.1:8400/callback",
+    "http://localhost:8400/callback",
+];
+
 /// The tenants document of the fakes' demo configurations, in the documented format.
 fn tenants_document(platforms: &[SandboxPlatform]) -> Result<String> {
     let mut demo = serde_json::Map::new();
@@ -350,7 +367,17 @@ fn tenants_document(platforms: &[SandboxPlatform]) -> Result<String> {
         }
         demo.insert(p.fake.name().to_string(), entry);
     }
-    let doc = serde_json::json!({ "tenants": { DEMO_TENANT: demo } });
+    let doc = serde_json::json!({
+        "tenants": { DEMO_TENANT: demo },
+        "oidc_clients": {
+            SANDBOX_CLIENT: {
+                "redirect_uris": SANDBOX_REDIRECT_URIS,
+                "post_logout_redirect_uris": SANDBOX_REDIRECT_URIS,
+                "tenants": [DEMO_TENANT],
+                "refresh_without_offline_access": true,
+            }
+        },
+    });
     serde_saphyr::to_string(&doc)
         .map_err(|e| Error::Internal(format!("writing the sandbox tenants document: {e}")))
 }

@@ -76,11 +76,36 @@ pub struct TraceSettings {
     pub hsts: bool,
 }
 
+/// A request path as logged: its first 256 characters, written straight into the log line
+/// (no copy is made, and nothing is done when the span is not recorded).
+struct LoggedPath<'a>(&'a str);
+
+impl std::fmt::Display for LoggedPath<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const MAX_CHARS: usize = 256;
+        let end = self
+            .0
+            .char_indices()
+            .nth(MAX_CHARS)
+            .map_or(self.0.len(), |(at, _)| at);
+        f.write_str(&self.0[..end])
+    }
+}
+
 /// Which per-client limit a request counts against, by its route.
 fn bucket(req: &Request) -> Bucket {
     let path = req.uri().path();
     if path.starts_with("/events/") {
         return Bucket::Events;
+    }
+    // The OpenID Provider: an authorization request (or a chooser link) stores a pending
+    // request and may start a platform login — a login start; the token endpoint checks client
+    // secrets and redeems codes — a code exchange.
+    if path == "/oidc/authorize" || path.starts_with("/oidc/login/") {
+        return Bucket::Login;
+    }
+    if path == "/oidc/token" || path == "/oidc/resume" {
+        return Bucket::Code;
     }
     if !path.starts_with("/auth/") {
         return Bucket::Other;
@@ -187,6 +212,8 @@ async fn buffer_body(req: Request, s: &TraceSettings) -> Result<Request, ApiErro
 /// content security policy (pages set their own), HSTS behind https.
 fn secure_headers(response: &mut Response, hsts: bool) {
     let h = response.headers_mut();
+    // One growth of the map at most, not one per insert.
+    h.reserve(6);
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -235,18 +262,20 @@ pub async fn middleware(
         "request",
         trace_id = %id,
         method = %req.method(),
-        path = %req.uri().path().chars().take(256).collect::<String>(),
+        path = %LoggedPath(req.uri().path()),
         client = %client.0,
     );
+    // The response header, made once from the id (acceptable ids are header-safe).
+    let id_header = HeaderValue::from_str(&id).ok();
     let started = Instant::now();
     let timeout = settings.request_timeout;
-    let s = settings.clone();
+    let s = &settings;
     let mut response = CURRENT
-        .scope(id.clone(), async move {
-            if let Err(e) = admit(&req, &s, client) {
+        .scope(id, async move {
+            if let Err(e) = admit(&req, s, client) {
                 return e.into_response();
             }
-            let mut req = match buffer_body(req, &s).await {
+            let mut req = match buffer_body(req, s).await {
                 Ok(r) => r,
                 Err(e) => return e.into_response(),
             };
@@ -266,7 +295,7 @@ pub async fn middleware(
         })
         .instrument(span.clone())
         .await;
-    if let Ok(v) = HeaderValue::from_str(&id) {
+    if let Some(v) = id_header {
         response.headers_mut().insert(REQUEST_ID.clone(), v);
     }
     secure_headers(&mut response, settings.hsts);
@@ -289,5 +318,19 @@ mod tests {
         assert!(!TraceId::is_acceptable(&"a".repeat(129)));
         assert_eq!(TraceId::generate().len(), 32);
         assert!(TraceId::current().is_none());
+    }
+
+    #[test]
+    fn logged_paths_are_cut_at_256_characters() {
+        assert_eq!(
+            LoggedPath("/auth/acme/x/login").to_string(),
+            "/auth/acme/x/login"
+        );
+        let long = format!("/{}", "é".repeat(300));
+        let shown = LoggedPath(&long).to_string();
+        assert_eq!(shown.chars().count(), 256);
+        assert!(long.starts_with(&shown));
+        let ascii = "a".repeat(300);
+        assert_eq!(LoggedPath(&ascii).to_string(), ascii[..256]);
     }
 }

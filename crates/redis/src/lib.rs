@@ -47,14 +47,20 @@
 //! - `RedisRevocationList` (feature `revocations`, `RedisStore::revocation_list`): a
 //!   `unilogin_axum::session::RevocationList` of session token ids (`<prefix>revoked:<jti>`)
 //!   and subjects (`<prefix>revoked-subject:<key>`) that fails closed.
+//! - [`RedisTicketStore`] ([`RedisStore::ticket_store`]): the newest pushed ticket of each store
+//!   app (`<prefix>ticket:<platform>:<app id>`), kept durably, compared atomically by push time.
 
+#[cfg(feature = "provider")]
+pub mod provider;
 #[cfg(feature = "revocations")]
 mod revocations;
 mod state;
+mod ticket;
 
 #[cfg(feature = "revocations")]
 pub use revocations::RedisRevocationList;
 pub use state::{RedisStateStore, Taken};
+pub use ticket::{DEFAULT_TICKET_RETENTION, RedisTicketStore};
 
 use std::fmt;
 use std::time::Duration;

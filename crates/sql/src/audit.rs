@@ -2,7 +2,10 @@
 //! through the admin API, written in the same transaction as the change — who, when, which
 //! action, the row's revision after it, and what changed field by field. Secrets never enter
 //! it: a changed `app_secret`, `events.token` or `events.key` is recorded as `"changed"` (or
-//! `"set"` / `"removed"`), whatever it was changed to.
+//! `"set"` / `"removed"`), whatever it was changed to. Changes to OIDC clients are entries
+//! too: empty tenant, platform [`CLIENT_AUDIT_PLATFORM`](crate::CLIENT_AUDIT_PLATFORM),
+//! [`AuditEntry::client_id`] set, `client_secret_sha256` shown as `"set"` / `"changed"` /
+//! `"removed"`.
 
 use serde_json::{Map, Value, json};
 use sqlx::Row;
@@ -22,10 +25,13 @@ pub struct AuditEntry {
     pub at_ms: i64,
     /// Who made the change (the actor given to the admin call).
     pub actor: String,
-    /// The tenant.
+    /// The tenant (empty for a change to an OIDC client: clients are not a tenant's).
     pub tenant: String,
-    /// The platform.
+    /// The platform ([`CLIENT_AUDIT_PLATFORM`](crate::CLIENT_AUDIT_PLATFORM) for a change to
+    /// an OIDC client).
     pub platform: String,
+    /// The OIDC client a change was made to (`None` for a platform configuration change).
+    pub client_id: Option<String>,
     /// `create`, `update`, `enable`, `disable`, `deprecate`, `undeprecate`, `delete` or
     /// `reencrypt`.
     pub action: String,
@@ -151,6 +157,7 @@ impl AuditEntry {
             actor: row.try_get("actor")?,
             tenant: row.try_get("tenant_id")?,
             platform: row.try_get("platform")?,
+            client_id: row.try_get("client_id")?,
             action: row.try_get("action")?,
             revision: row.try_get("revision")?,
             changes: serde_json::from_str(&changes).unwrap_or(Value::String(changes)),
@@ -185,7 +192,7 @@ impl SqlConfigStore {
         let limit = query.limit.clamp(1, MAX_AUDIT_PAGE);
         // Only placeholders and constants go into the text; values are bound.
         let text = self.backend.sql(&format!(
-            "SELECT id, at, actor, tenant_id, platform, action, revision, changes FROM {AUDIT_TABLE} {filter} ORDER BY id DESC LIMIT {limit}"
+            "SELECT id, at, actor, tenant_id, platform, client_id, action, revision, changes FROM {AUDIT_TABLE} {filter} ORDER BY id DESC LIMIT {limit}"
         ));
         let mut select = sqlx::query(q(&text));
         for t in query.tenants.iter().flatten() {

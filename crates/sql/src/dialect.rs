@@ -18,6 +18,9 @@ pub const TABLE: &str = "unilogin_platform_config";
 /// The audit log's table name.
 pub const AUDIT_TABLE: &str = "unilogin_config_audit";
 
+/// The OpenID Provider's relying-party client table (see [`SqlConfigStore::create_client`]).
+pub const CLIENT_TABLE: &str = "unilogin_oidc_client";
+
 /// The database behind a store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -77,6 +80,15 @@ const MIGRATIONS: &[MigrationFiles] = &[
             include_str!("../migrations/sqlite/0005_event_credentials.sql"),
             include_str!("../migrations/postgres/0005_event_credentials.sql"),
             include_str!("../migrations/mysql/0005_event_credentials.sql"),
+        ],
+    ),
+    (
+        6,
+        "oidc clients",
+        [
+            include_str!("../migrations/sqlite/0006_oidc_clients.sql"),
+            include_str!("../migrations/postgres/0006_oidc_clients.sql"),
+            include_str!("../migrations/mysql/0006_oidc_clients.sql"),
         ],
     ),
 ];
@@ -166,6 +178,8 @@ pub(crate) struct Queries {
     pub(crate) select_since: Arc<str>,
     /// How many rows (live or deleted) were created at or after `?`.
     pub(crate) count_created_since: Arc<str>,
+    /// The OIDC client table's queries.
+    pub(crate) clients: crate::clients::ClientQueries,
 }
 
 impl Queries {
@@ -205,6 +219,7 @@ impl Queries {
                     _ => "BIGINT",
                 }
             )),
+            clients: crate::clients::ClientQueries::new(b),
         }
     }
 }

@@ -20,6 +20,9 @@
 //!   memory and reloads on [`ConfigSource::reload`] or periodically
 //!   ([`CachedSource::spawn_reloader`]); an invalid row is rejected and logged and the last
 //!   good configuration stays.
+//! - **OIDC clients**: the OpenID Provider's relying parties in table `unilogin_oidc_client`
+//!   ([`SqlConfigStore::create_client`] and the rest; documents checked for size and for never
+//!   holding a plain secret, audited, polled through [`SqlConfigStore::clients_fingerprint`]).
 //! - **Identities**: [`SqlIdentityStore`], the account-linking store of
 //!   [`unilogin_core::identity`] (tables `unilogin_account` and `unilogin_identity`, same
 //!   migrations; SQLite embedded by default with [`SqlIdentityStore::sqlite`]).
@@ -56,6 +59,7 @@
 mod admin;
 mod audit;
 mod cipher;
+mod clients;
 mod dialect;
 mod identity;
 mod loader;
@@ -70,7 +74,10 @@ use unilogin_core::config::{CachedSource, SecretRefPolicy};
 pub use admin::{ConfigPatch, EventInput, EventPatch, NewConfig, SecretInput};
 pub use audit::{AuditEntry, AuditQuery};
 pub use cipher::{KEYS_ENV, SecretCipher};
-pub use dialect::{AUDIT_TABLE, Backend, TABLE};
+pub use clients::{
+    CLIENT_AUDIT_PLATFORM, ClientError, MAX_CLIENT_BODY, MAX_CLIENT_ID, StoredClient,
+};
+pub use dialect::{AUDIT_TABLE, Backend, CLIENT_TABLE, TABLE};
 pub use identity::SqlIdentityStore;
 pub use rows::{ConfigRow, StoredEvents, StoredSecret};
 #[doc(no_inline)]

@@ -113,8 +113,8 @@ async fn migrations_up_from_empty(kind: Kind) {
     .map(|r| r.try_get::<i64, _>("n").unwrap())
     .unwrap();
     // 1-3 the configuration table, 4 the identity policy column and the identity store, 5 the
-    // event credential columns.
-    assert_eq!(applied, 5);
+    // event credential columns, 6 the OIDC client table.
+    assert_eq!(applied, 6);
     // A fresh connection sees the migrated schema.
     let again = SqlConfigStore::connect(&url, SecretCipher::none())
         .await
@@ -294,7 +294,7 @@ async fn migrations_up_from_0001(kind: Kind) {
             "SELECT COUNT(*) AS n FROM _sqlx_migrations WHERE success = TRUE"
         )
         .await,
-        5
+        6
     );
     let listed = s.get(&t("acme"), &dingtalk()).await.unwrap().unwrap();
     assert_eq!(listed.session_scopes, None);

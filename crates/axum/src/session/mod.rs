@@ -6,7 +6,9 @@
 //! as a JWKS document ([`SessionKeys::jwks`], served by the gateway at
 //! `GET /.well-known/jwks.json`), so any service can verify a token without sharing a secret.
 //! [`SessionKeys::rotate`] switches to a new key and keeps the old public key published until
-//! the tokens it signed have expired.
+//! the tokens it signed have expired. [`SessionKeys`] can also hold RSA (`RS256`) or P-256
+//! (`ES256`) keys, for OpenID Connect ID tokens ([`SigningAlg`], [`SessionKeys::sign_jws`],
+//! [`SessionKeys::verify_jws`]); the guard accepts `EdDSA` tokens only.
 //!
 //! The token carries [`Claims`]: issuer, audience, subject (`tenant:platform:user_id`), expiry,
 //! issued-at, not-before, a random token id (`jti`, the handle for revocation) and the granted
@@ -41,11 +43,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::rand::SystemRandom;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 use unilogin_core::mapping::UserProfile;
 
-pub use keys::{RETIREMENT_MARGIN, SessionKeys};
+pub use keys::{RETIREMENT_MARGIN, SessionKeys, SigningAlg};
 pub use revocation::{MemoryRevocationList, RevocationList, Unreachable, account_key, subject_key};
 pub use unilogin_core::mapping::{ScopeRules, ScopeRulesError, is_valid_scope};
 
@@ -367,19 +369,17 @@ impl SessionIssuer {
     /// Signs arbitrary `claims` with the current key, as they are. Useful to mint tokens for
     /// tests (an expired one, another audience); [`issue`](Self::issue) is the normal path.
     pub fn sign(&self, claims: &Claims) -> Result<String, SessionError> {
-        let key = self.keys.signing_key();
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(key.kid.clone());
-        header.typ = Some("JWT".into());
-        key.sign_jws(&header, claims)
+        self.keys.sign_jws(Some("JWT"), claims)
     }
 
-    /// Verifies a token signed by this issuer's keys (signature, `iss`, `aud`, `exp`, `nbf`
-    /// with [`DEFAULT_LEEWAY`]). Revocation is not checked here (it is asynchronous); the guard
-    /// does both.
+    /// Verifies a token signed by this issuer's keys (signature with the keys' algorithm,
+    /// `iss`, `aud`, `exp`, `nbf` with [`DEFAULT_LEEWAY`]). Revocation is not checked here (it
+    /// is asynchronous); the guard does both.
     pub fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
-        let validation = validation(&self.issuer, &self.audience, DEFAULT_LEEWAY);
-        let kid = token_kid(token)?;
+        let alg = self.keys.alg().into();
+        let mut validation = validation(&self.issuer, &self.audience, DEFAULT_LEEWAY);
+        validation.algorithms = vec![alg];
+        let kid = token_kid_alg(token, alg)?;
         let key = self
             .keys
             .decoding_key(&kid)
@@ -426,10 +426,15 @@ pub(crate) fn validation(issuer: &str, audience: &str, leeway: Duration) -> Vali
     v
 }
 
-/// The `kid` of a compact JWT's header, or why there is none.
+/// The `kid` of a compact JWT's header, or why there is none; `alg` must be `EdDSA`.
 pub(crate) fn token_kid(token: &str) -> Result<String, VerifyError> {
+    token_kid_alg(token, Algorithm::EdDSA)
+}
+
+/// The `kid` of a compact JWT's header, or why there is none; `alg` must be `alg`.
+fn token_kid_alg(token: &str, alg: Algorithm) -> Result<String, VerifyError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
-    if header.alg != Algorithm::EdDSA {
+    if header.alg != alg {
         return Err(VerifyError::Malformed);
     }
     header.kid.ok_or(VerifyError::UnknownKey)
@@ -444,7 +449,10 @@ pub(crate) fn verify_with_key(
     match jsonwebtoken::decode::<Claims>(token, key, validation) {
         Ok(data) => Ok(data.claims),
         Err(e) => Err(match e.kind() {
-            ErrorKind::InvalidSignature | ErrorKind::InvalidEddsaKey => VerifyError::BadSignature,
+            ErrorKind::InvalidSignature
+            | ErrorKind::InvalidEddsaKey
+            | ErrorKind::InvalidRsaKey(_)
+            | ErrorKind::InvalidEcdsaKey => VerifyError::BadSignature,
             ErrorKind::ExpiredSignature => VerifyError::Expired,
             ErrorKind::ImmatureSignature => VerifyError::NotYetValid,
             ErrorKind::InvalidIssuer => VerifyError::WrongIssuer,

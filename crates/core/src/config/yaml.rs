@@ -55,6 +55,43 @@ const FIELDS: &[&str] = &[
     "events",
 ];
 
+/// The top-level keys of the document: `tenants` (read here) and `oidc_clients`, the relying
+/// parties of the gateway's OpenID Provider (read by the gateway with [`yaml_section`]).
+const TOP_LEVEL_KEYS: &[&str] = &["tenants", "oidc_clients"];
+
+/// One top-level section of a configuration document other than `tenants` (`oidc_clients`),
+/// as JSON; `None` when the document does not have it. The same YAML parser and size limit as
+/// [`parse_yaml`], so a document both read agree on what it says.
+///
+/// ```
+/// use unilogin_core::config::yaml_section;
+/// let doc = "tenants: {}\noidc_clients:\n  grafana: {redirect_uris: [\"https://g.example/cb\"]}\n";
+/// let clients = yaml_section(doc, "oidc_clients").unwrap().unwrap();
+/// assert_eq!(clients["grafana"]["redirect_uris"][0], "https://g.example/cb");
+/// assert!(yaml_section("tenants: {}", "oidc_clients").unwrap().is_none());
+/// ```
+pub fn yaml_section(text: &str, key: &str) -> Result<Option<Value>> {
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(whole_file_error(
+            "(document)",
+            format!("larger than {MAX_FILE_BYTES} bytes"),
+        ));
+    }
+    let options = serde_saphyr::options! { with_snippet: false };
+    let doc: Value = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+        let one_line = e
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        whole_file_error("(document)", format!("invalid YAML: {one_line}"))
+    })?;
+    Ok(match doc {
+        Value::Object(mut top) => top.remove(key).filter(|v| !v.is_null()),
+        _ => None,
+    })
+}
+
 fn whole_file_error(field: &str, reason: impl Into<String>) -> Error {
     Error::config(None, None, field, reason)
 }
@@ -93,10 +130,10 @@ pub fn parse_yaml(text: &str, base_dir: Option<&Path>) -> Result<Vec<LoadedEntry
     let tenants = match &doc {
         Value::Null => return Ok(Vec::new()),
         Value::Object(top) => {
-            if let Some(other) = top.keys().find(|k| *k != "tenants") {
+            if let Some(other) = top.keys().find(|k| !TOP_LEVEL_KEYS.contains(&k.as_str())) {
                 return Err(whole_file_error(
                     other,
-                    "unknown top-level key (expected only `tenants`)",
+                    "unknown top-level key (expected `tenants`, and `oidc_clients` for the gateway's OpenID Provider)",
                 ));
             }
             match top.get("tenants") {
@@ -409,7 +446,19 @@ impl YamlFile {
         &self.path
     }
 
-    fn read(path: &Path) -> Result<Vec<LoadedEntry>> {
+    /// The file's text (at most the size limit of a configuration file), for the sections
+    /// other than `tenants` ([`yaml_section`]).
+    pub fn read_text(&self) -> Result<String> {
+        Self::text_of(&self.path)
+    }
+
+    /// The file's version, as [`ConfigLoader::version`] gives it (content hash; the file is
+    /// read again only when its size or modification time changed).
+    pub fn current_version(&self) -> Result<String> {
+        self.fingerprint()
+    }
+
+    fn text_of(path: &Path) -> Result<String> {
         use std::io::Read;
         let shown = path.display();
         let fail = |reason: String| whole_file_error("(file)", format!("`{shown}`: {reason}"));
@@ -421,6 +470,11 @@ impl YamlFile {
         if text.len() as u64 > MAX_FILE_BYTES {
             return Err(fail(format!("larger than {MAX_FILE_BYTES} bytes")));
         }
+        Ok(text)
+    }
+
+    fn read(path: &Path) -> Result<Vec<LoadedEntry>> {
+        let text = Self::text_of(path)?;
         let base = path.parent().filter(|p| !p.as_os_str().is_empty());
         parse_yaml(&text, base)
     }
@@ -473,6 +527,14 @@ impl YamlText {
             text: std::sync::Arc::new(std::sync::RwLock::new(text.into())),
             generation: std::sync::Arc::default(),
         }
+    }
+
+    /// The text it serves now.
+    pub fn text(&self) -> String {
+        self.text
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Replaces the text; the next reload of a [`CachedSource`](super::CachedSource) built on a

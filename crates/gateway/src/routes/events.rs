@@ -136,8 +136,9 @@ pub async fn receive(
         .check_window(SystemTime::now(), events.window)
         .map_err(fail)?;
     let changes = codec.changes(&event).map_err(fail)?;
+    let store_app = codec.store_app_changes(&event).map_err(fail)?;
     let ack = codec.acknowledge(&event);
-    if changes.is_empty() {
+    if changes.is_empty() && store_app.is_empty() {
         tracing::debug!(%tenant, platform, event_type = %event.event_type, "event without directory changes acknowledged");
         metrics.event(platform, "ignored");
         return Ok(reply(ack));
@@ -158,6 +159,7 @@ pub async fn receive(
                 tenant: tenant.clone(),
                 platform,
                 changes,
+                store_app,
                 received,
             });
             tracing::info!(%tenant, platform, event_type = %event.event_type, "event accepted");

@@ -69,6 +69,18 @@ async fn start(
             })?,
         };
     let return_to = p.check_return_to(&candidate)?;
+    start_login(gw, p, return_to, headers).await
+}
+
+/// Starts a login for a checked `return_to` (one of the tenant's redirect URIs, or the
+/// gateway's own OpenID Provider resume URL): the H5 page inside a JSAPI platform's client, a
+/// redirect login otherwise.
+pub(crate) async fn start_login(
+    gw: &Gateway,
+    p: &Prepared,
+    return_to: Url,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     let ua = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())

@@ -11,6 +11,7 @@
 //! | `GET /healthz`, `/readyz`, `/metrics`, `/.well-known/jwks.json` | [`ops`] | liveness, readiness, metrics, public keys |
 //! | `POST`/`GET /events/{tenant}/{platform}` | [`events`] | platform event callbacks (verified, de-duplicated, applied asynchronously) |
 //! | `GET /webhook/deliveries` (operations listener) | [`events`] | the app webhook's delivery log |
+//! | `/.well-known/openid-configuration`, `/oidc/…` | [`crate::oidc`] | the OpenID Provider (when enabled) |
 //! | `POST /sandbox/{platform}/h5-code` | `sandbox` | sandbox only: what the client's JSAPI would return |
 //!
 //! Every `/auth/{tenant}/{platform}/…` handler takes a [`Target`]: the path's tenant and
@@ -83,6 +84,17 @@ pub(crate) fn router(gw: &Gateway) -> Router<Gateway> {
             "/events/{tenant}/{platform}",
             get(events::receive).post(events::receive),
         );
+    // The OpenID Provider's endpoints: its own router (its own state) behind each of its paths.
+    let router = match gw.provider() {
+        Some(provider) => {
+            let endpoints = provider.router();
+            crate::oidc::PATHS
+                .iter()
+                .fold(router, |r, path| r.route_service(path, endpoints.clone()))
+                .route("/oidc/login/{tenant}/{platform}", get(crate::oidc::choose))
+        }
+        None => router,
+    };
     #[cfg(feature = "sandbox")]
     let router = sandbox::routes(gw, router);
     // The admin API under `admin.path_prefix`, when it has no listener of its own.

@@ -31,6 +31,8 @@ pub async fn readyz(State(gw): State<Gateway>) -> Response {
         "state_store": describe("state store", &store),
         // How the latest tenant configuration reload went (the last good one keeps serving).
         "config_reload": gw.tenants().map(crate::tenants::Tenants::readiness),
+        // How the latest OIDC client reload went (the last good set keeps serving).
+        "oidc_clients": gw.inner.provider.as_ref().map(|(_, clients)| clients.readiness()),
     });
     let (status, word) = if config.is_ok() && store.is_ok() {
         (StatusCode::OK, "ready")

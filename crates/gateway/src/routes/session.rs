@@ -63,6 +63,7 @@ impl Gateway {
             None => self.inner.issuer.issue(profile, &scopes),
         }
         .map_err(Error::from)?;
+        self.remember_for_provider(profile, &session.claims).await;
         let config = &self.inner.config;
         let cookie = cookies::set(
             &config.cookies,
