@@ -1,6 +1,7 @@
 //! The sandbox serves the OpenID Provider with its public demo client (`sandbox-rp`): a code
 //! flow with PKCE through the DingTalk fake ends in tokens whose id token names the demo user,
-//! and the sandbox's instructions say where the provider is.
+//! its access token passes `unilogin-axum`'s guard of an API for that client, and the
+//! sandbox's instructions say where the provider is.
 
 mod oidc_rp_support;
 
@@ -88,6 +89,41 @@ async fn the_sandbox_client_signs_in_through_the_fakes() {
     assert_eq!(
         claims["sub"],
         format!("demo:dingtalk:{}", fake.demo_user_id())
+    );
+
+    // The access token passes `unilogin-axum`'s guard of an API whose audience is the client.
+    let guard = unilogin_axum::Guard::jwks(
+        format!("{base}/.well-known/jwks.json"),
+        sandbox.gateway.issuer().issuer(),
+        SANDBOX_CLIENT,
+    )
+    .tenant("demo")
+    .build()
+    .unwrap();
+    let api = axum::Router::new()
+        .route(
+            "/api/me",
+            axum::routing::get(|user: unilogin_axum::AuthUser| async move {
+                format!("{}|{}", user.subject(), user.claims().aud)
+            }),
+        )
+        .layer(guard);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, api).await;
+    });
+    let access = tokens["access_token"].as_str().expect("an access token");
+    let r = reqwest::Client::new()
+        .get(format!("http://{addr}/api/me"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.text().await.unwrap(),
+        format!("demo:dingtalk:{}|{SANDBOX_CLIENT}", fake.demo_user_id())
     );
     sandbox.stop().await;
 }

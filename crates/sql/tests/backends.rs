@@ -180,7 +180,7 @@ async fn crud(kind: Kind) {
             &t("acme"),
             &dingtalk(),
             ConfigPatch {
-                mode: Some(Some("h5".into())),
+                mode: Some(Some("internal".into())),
                 redirect_uris: Some(vec!["https://acme.example/new".into()]),
                 sort: Some(5),
                 ..ConfigPatch::default()
@@ -189,7 +189,7 @@ async fn crud(kind: Kind) {
         )
         .await
         .unwrap();
-    assert_eq!(updated.mode.as_deref(), Some("h5"));
+    assert_eq!(updated.mode.as_deref(), Some("internal"));
     assert_eq!(updated.redirect_uris, json!(["https://acme.example/new"]));
     assert_eq!(updated.sort, 5);
     assert_eq!(updated.revision, 2);
