@@ -207,8 +207,9 @@ pub(crate) struct Inner {
 /// client id and `scope` the granted scopes, so `unilogin-axum`'s guard verifies them.
 ///
 /// ```no_run
-/// # async fn host() -> std::sync::Arc<dyn unilogin_provider::Host> { unimplemented!() }
-/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// # async fn run(
+/// #     host: std::sync::Arc<dyn unilogin_provider::Host>,
+/// # ) -> Result<(), Box<dyn std::error::Error>> {
 /// use std::sync::Arc;
 /// use std::time::Duration;
 /// use unilogin_axum::session::{MemoryRevocationList, SessionIssuer, SessionKeys};
@@ -221,7 +222,7 @@ pub(crate) struct Inner {
 ///     "https://login.example.com".parse()?,
 ///     Arc::new(StaticClients::new(vec![])?),
 ///     Arc::new(MemoryGrantStore::new()),
-///     host().await,
+///     host, // the service's `Host` (the gateway's: its sessions and platform logins)
 ///     access,
 ///     Arc::new(MemoryRevocationList::new()),
 /// )
