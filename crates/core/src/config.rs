@@ -91,6 +91,12 @@ pub struct PlatformConfig {
     /// App id inside the organisation (WeCom agentid, DingTalk agentId).
     #[serde(default)]
     pub agent_id: Option<String>,
+    /// A store app's credential for the installing organisation (`corp_id`), where the
+    /// platform issues one on installation (WeCom `permanent_code`, the `get_corp_token`
+    /// input): a secret like `app_secret` (`env:` / `file:` references, encrypted in SQL,
+    /// never shown in `Debug`). Other configurations leave it out.
+    #[serde(default)]
+    pub permanent_code: Option<AppSecret>,
     /// Host overrides by name (`api`, `oapi`, `login`, `open`, `accounts`, ...): private
     /// deployments, Lark vs Feishu, the test-kit fakes. Shared (one `Arc` per distinct map) by
     /// the configurations the loaders read.
@@ -206,6 +212,7 @@ impl fmt::Debug for PlatformConfig {
             .field("app_secret", &self.app_secret)
             .field("corp_id", &self.corp_id)
             .field("agent_id", &self.agent_id)
+            .field("permanent_code", &self.permanent_code)
             .field("hosts", &self.hosts)
             .field("redirect_uris", &self.redirect_uris)
             .field("session_scopes", &self.session_scopes.is_some())

@@ -68,6 +68,11 @@ use crate::error::{Error, Result};
 use crate::token_cache::TokenKey;
 use crate::types::{AppKey, InvalidId, PlatformName, TenantId};
 
+/// The reserved tenant under which an app's suite / app token is cached
+/// ([`TicketApp::shared_suite_key`]); no configured tenant may be called so, or its tokens
+/// would meet the suite's.
+pub const SUITE_TENANT: &str = "isv";
+
 /// The longest ticket accepted, in bytes (WeCom documents at most 512; the others are shorter).
 pub const MAX_TICKET_LEN: usize = 4096;
 
@@ -117,6 +122,23 @@ impl TicketApp {
     /// [`TokenKey::organisation`].
     pub fn suite_key(&self, tenant: &TenantId) -> TokenKey {
         TokenKey::new(&self.platform, tenant, self.app_id.as_str(), None)
+    }
+
+    /// The key every entry of this app shares for its suite / app token: [`suite_key`](Self::suite_key)
+    /// under the reserved tenant [`SUITE_TENANT`], since the token belongs to the app, not to
+    /// one installed organisation's entry. Platform crates key their store-app tokens with it.
+    ///
+    /// ```
+    /// use unilogin_core::isv::{OrgId, TicketApp};
+    /// use unilogin_core::PlatformName;
+    /// let app = TicketApp::new(PlatformName::new("feishu").unwrap(), "cli_store").unwrap();
+    /// assert_eq!(app.shared_suite_key().as_str(), "feishu:isv:cli_store");
+    /// let org = app.shared_suite_key().organisation(&OrgId::new("2ed263bf32cf1651").unwrap());
+    /// assert_eq!(org.as_str(), "feishu:isv:cli_store#org:2ed263bf32cf1651");
+    /// ```
+    pub fn shared_suite_key(&self) -> TokenKey {
+        let tenant = TenantId::new(SUITE_TENANT).expect("a valid tenant id");
+        self.suite_key(&tenant)
     }
 
     /// The error for "no ticket known yet" for this app.

@@ -27,14 +27,13 @@ use unilogin_core::envelope::{require_str, seconds_at};
 use unilogin_core::isv::{OrgId, TicketApp, TicketValue, unix_ms};
 use unilogin_core::platform::sdk::secret_rejected;
 use unilogin_core::token_cache::{FetchedToken, TokenKey};
-use unilogin_core::{AccessToken, PlatformName, Result, TenantId};
+use unilogin_core::{AccessToken, PlatformName, Result};
 
 use crate::DingTalk;
 use crate::api::By;
 
-/// The tenant part of every suite-token key: the suite token belongs to the suite, not to one
-/// installed organisation's tenant entry, so all of them share it.
-pub const SUITE_TENANT: &str = "isv";
+/// The tenant part of every suite-token key (the core's reserved [`SUITE_TENANT`](unilogin_core::isv::SUITE_TENANT)).
+pub use unilogin_core::isv::SUITE_TENANT;
 
 /// Lifetime assumed when DingTalk reports none.
 const DEFAULT_TTL: Duration = Duration::from_secs(7200);
@@ -84,8 +83,7 @@ impl Store {
 /// assert_eq!(org.as_str(), "dingtalk:isv:suiteabc#org:dingcorp1");
 /// ```
 pub fn suite_key(app: &TicketApp) -> TokenKey {
-    let tenant = TenantId::new(SUITE_TENANT).expect("a valid tenant id");
-    app.suite_key(&tenant)
+    app.shared_suite_key()
 }
 
 /// The old API's signature (`service/get_corp_token`, `service/get_auth_info`): base64 of

@@ -348,6 +348,7 @@ impl RawRow {
             app_secret,
             corp_id: self.corp_id.clone(),
             agent_id: self.agent_id.clone(),
+            permanent_code: None,
             // Shared by content with every other row that has the same.
             hosts: shared::hosts(hosts),
             mapping: mapping.map(shared::value),

@@ -46,6 +46,7 @@ const FIELDS: &[&str] = &[
     "app_secret",
     "corp_id",
     "agent_id",
+    "permanent_code",
     "redirect_uris",
     "hosts",
     "mapping",
@@ -253,6 +254,21 @@ fn entry(
             ));
         }
     };
+    let permanent_code = match get("permanent_code") {
+        None => None,
+        // Never echo the value: it may be the secret itself.
+        Some(Value::String(s)) => Some(
+            SecretRef::parse(s)
+                .resolve(base_dir)
+                .map_err(|reason| err("permanent_code", reason))?,
+        ),
+        Some(_) => {
+            return Err(err(
+                "permanent_code",
+                "must be a string (a value, `env:NAME` or `file:PATH`)".into(),
+            ));
+        }
+    };
     let redirect_uris = match get("redirect_uris") {
         None => Vec::new(),
         Some(Value::Array(items)) => items
@@ -318,6 +334,7 @@ fn entry(
         app_secret,
         corp_id: opt_string("corp_id")?,
         agent_id: opt_string("agent_id")?,
+        permanent_code,
         hosts: super::shared::hosts(hosts),
         mapping: get("mapping").cloned().map(super::shared::value),
         redirect_uris,

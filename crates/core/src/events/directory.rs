@@ -193,6 +193,16 @@ pub enum StoreAppChange {
         /// What the event says about the installation.
         info: InstallInfo,
     },
+    /// An installation code to redeem for the organisation and its permanent code (WeCom
+    /// `create_auth` and `reset_permanent_code`, whose events do not name the organisation):
+    /// see [`Platform::redeem_install_code`](crate::platform::Platform::redeem_install_code).
+    /// `Debug` never shows the code.
+    InstallCode {
+        /// The app.
+        app: crate::isv::TicketApp,
+        /// The single-use code.
+        code: crate::AppSecret,
+    },
     /// An organisation changed what the app may access (scopes, visible users).
     AuthChanged {
         /// The app.
@@ -216,6 +226,7 @@ impl StoreAppChange {
         match self {
             Self::TicketPushed { app, .. }
             | Self::Installed { app, .. }
+            | Self::InstallCode { app, .. }
             | Self::AuthChanged { app, .. }
             | Self::Uninstalled { app, .. } => app,
         }
@@ -224,18 +235,20 @@ impl StoreAppChange {
     /// The organisation the change is about (none for a ticket).
     pub fn org(&self) -> Option<&crate::isv::OrgId> {
         match self {
-            Self::TicketPushed { .. } => None,
+            Self::TicketPushed { .. } | Self::InstallCode { .. } => None,
             Self::Installed { org, .. }
             | Self::AuthChanged { org, .. }
             | Self::Uninstalled { org, .. } => Some(org),
         }
     }
 
-    /// `"ticket_pushed"`, `"installed"`, `"auth_changed"` or `"uninstalled"` (logs, metrics).
+    /// `"ticket_pushed"`, `"installed"`, `"install_code"`, `"auth_changed"` or `"uninstalled"`
+    /// (logs, metrics).
     pub fn kind(&self) -> &'static str {
         match self {
             Self::TicketPushed { .. } => "ticket_pushed",
             Self::Installed { .. } => "installed",
+            Self::InstallCode { .. } => "install_code",
             Self::AuthChanged { .. } => "auth_changed",
             Self::Uninstalled { .. } => "uninstalled",
         }

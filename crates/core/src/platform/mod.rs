@@ -305,6 +305,20 @@ pub trait Platform: Send + Sync + fmt::Debug + 'static {
         let _ = (app_token, code);
         Err(self.base().unsupported("mini-program login codes"))
     }
+
+    /// Redeems a store app's installation code (WeCom `create_auth` / `reset_permanent_code`
+    /// `AuthCode`, carried by [`StoreAppChange::InstallCode`](crate::events::StoreAppChange::InstallCode))
+    /// for the installing organisation and what its installation grants, the permanent code
+    /// included. Called on the handler of the entry that received the event (the app's own
+    /// credentials); a platform whose installation events already name the organisation keeps
+    /// the default, [`Error::Unsupported`].
+    async fn redeem_install_code(
+        &self,
+        code: &crate::AppSecret,
+    ) -> Result<(crate::isv::OrgId, crate::events::InstallInfo)> {
+        let _ = code;
+        Err(self.base().unsupported("store-app installation codes"))
+    }
 }
 
 /// The error of a step a platform does not offer.

@@ -446,6 +446,15 @@ impl Prepared {
         .await
     }
 
+    /// Redeems a store app's installation code with this entry's handler (see
+    /// [`Platform::redeem_install_code`](crate::platform::Platform::redeem_install_code)).
+    pub async fn redeem_install_code(
+        &self,
+        code: &crate::AppSecret,
+    ) -> Result<(crate::isv::OrgId, crate::events::InstallInfo)> {
+        self.handler().redeem_install_code(code).await
+    }
+
     /// Refreshes a user's token with the platform.
     ///
     /// Concurrent refreshes of the same refresh token run **once**, in this process and across
