@@ -321,6 +321,12 @@ impl PlatformConfig {
     /// ```
     pub fn problems(&self) -> Vec<Error> {
         let mut problems = Vec::new();
+        if self.tenant.as_str() == crate::isv::SUITE_TENANT {
+            problems.push(self.error(
+                "tenant",
+                "`isv` is reserved (store apps' suite tokens are cached under it)",
+            ));
+        }
         if self.app_key.as_str().trim().is_empty() {
             problems.push(self.error("app_key", "must not be empty"));
         }
@@ -631,6 +637,21 @@ mod tests {
             "options": {"flag": true, "name": "x", "n": 3}
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn the_suite_tenant_is_reserved() {
+        let problems = cfg(crate::isv::SUITE_TENANT, "some-platform").problems();
+        assert!(
+            problems.iter().any(|e| e.to_string().contains("reserved")),
+            "{problems:?}"
+        );
+        assert!(
+            !cfg("isv-customer", "some-platform")
+                .problems()
+                .iter()
+                .any(|e| e.to_string().contains("reserved"))
+        );
     }
 
     #[tokio::test]

@@ -45,28 +45,51 @@ pub(crate) const TICKET_HINT: &str = "DingTalk rejected the suite_ticket (invali
 #[derive(Debug, Clone)]
 pub(crate) struct Store {
     pub(crate) app: TicketApp,
-    pub(crate) org: OrgId,
+    /// The installed organisation and its corp-token key; `None` on the app entry (no
+    /// `corp_id`), which receives the suite's pushes and logs no one in.
+    pub(crate) org: Option<(OrgId, TokenKey)>,
     pub(crate) suite_key: TokenKey,
-    pub(crate) org_key: TokenKey,
 }
+
+/// What a login on the app entry is refused with.
+pub(crate) const APP_ENTRY: &str = "logins on the store app's own entry (mode: isv without corp_id receives the suite's pushes; each installed organisation has its own entry, with its corp_id)";
 
 impl Store {
     /// The store-app side of an entry, or the configuration field that cannot be one.
     pub(crate) fn new(
         platform: &PlatformName,
         suite_key: &str,
-        corp_id: &str,
+        corp_id: Option<&str>,
     ) -> std::result::Result<Self, &'static str> {
         let app = TicketApp::new(platform.clone(), suite_key).map_err(|_| "app_key")?;
-        let org = OrgId::new(corp_id).map_err(|_| "corp_id")?;
         let suite_key = self::suite_key(&app);
-        let org_key = suite_key.organisation(&org);
+        let org = match corp_id {
+            None => None,
+            Some(corp) => {
+                let org = OrgId::new(corp).map_err(|_| "corp_id")?;
+                let key = suite_key.organisation(&org);
+                Some((org, key))
+            }
+        };
         Ok(Self {
             app,
             org,
             suite_key,
-            org_key,
         })
+    }
+
+    /// The installed organisation, or `Unsupported` on the app entry.
+    pub(crate) fn org(&self, base: &unilogin_core::platform::Base) -> Result<&OrgId> {
+        self.org
+            .as_ref()
+            .map(|(org, _)| org)
+            .ok_or_else(|| base.unsupported(APP_ENTRY))
+    }
+
+    /// The key of the entry's app token: the organisation's corp token, or on the app entry
+    /// the suite token.
+    pub(crate) fn token_key(&self) -> &TokenKey {
+        self.org.as_ref().map_or(&self.suite_key, |(_, key)| key)
     }
 }
 
@@ -162,7 +185,7 @@ impl DingTalk {
     }
 
     /// A fresh suite token from `v1.0/oauth2/suiteAccessToken` or `service/get_suite_token`.
-    async fn fetch_suite_token(&self) -> Result<FetchedToken> {
+    pub(crate) async fn fetch_suite_token(&self) -> Result<FetchedToken> {
         let ticket = self.suite_ticket().await?;
         let (key, secret) = (self.base.app_key.as_str(), self.app_secret.expose());
         if self.app_token_v1 {
@@ -187,9 +210,9 @@ impl DingTalk {
     /// `mode: isv`).
     pub(crate) async fn corp_token(&self) -> Result<FetchedToken> {
         let store = self.store()?;
+        let corp = store.org(&self.base)?.as_str();
         let ticket = self.suite_ticket().await?;
         let (key, secret) = (self.base.app_key.as_str(), self.app_secret.expose());
-        let corp = store.org.as_str();
         if self.app_token_v1 {
             let ctx = self.base.ctx("v1.0/oauth2/corpAccessToken");
             let body = json!({

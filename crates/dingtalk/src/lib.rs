@@ -23,8 +23,9 @@
 //!
 //! ## Store (third-party) apps
 //! `mode: isv` makes the entry one organisation that installed a store app: `app_key` /
-//! `app_secret` are the SuiteKey / SuiteSecret, `corp_id` the installing organisation
-//! (required). The app token is that organisation's corp token, from the newest pushed
+//! `app_secret` are the SuiteKey / SuiteSecret, `corp_id` the installing organisation. Without
+//! `corp_id` it is the suite's own **app entry**: it receives the suite's pushes (tickets,
+//! installations), its app token is the suite token, and it logs no one in. The app token is that organisation's corp token, from the newest pushed
 //! `suite_ticket` in the [`Sso`](unilogin_core::Sso)'s ticket store (see [`isv`]); the logins
 //! are the internal app's, the web login's scope is `openid corpid` and its `corpId` must be
 //! `corp_id`. `app_token_api` defaults to `v1` in this mode. The codec's
@@ -158,25 +159,26 @@ impl DingTalk {
                 return Err(config.error("mode", why));
             }
         };
-        let isv = match (store_app, corp_id.as_deref()) {
-            (false, _) => None,
-            (true, None) => {
-                let why = "required in `mode: isv` (the installing organisation's authCorpId)";
-                return Err(config.error("corp_id", why));
-            }
-            (true, Some(corp)) => Some(
-                isv::Store::new(&config.platform, config.app_key.as_str(), corp).map_err(
-                    |field| {
-                        config.error(
-                            field,
-                            "not a DingTalk id (ASCII letters, digits, `-`, `_`, `.`)",
-                        )
-                    },
-                )?,
+        // `mode: isv` without `corp_id` is the suite's own entry (its pushes, its suite token).
+        let isv = match store_app {
+            false => None,
+            true => Some(
+                isv::Store::new(
+                    &config.platform,
+                    config.app_key.as_str(),
+                    corp_id.as_deref(),
+                )
+                .map_err(|field| {
+                    config.error(
+                        field,
+                        "not a DingTalk id (ASCII letters, digits, `-`, `_`, `.`)",
+                    )
+                })?,
             ),
         };
         // The H5 page's `dd.getAuthCode` needs the organisation's corpId (reference §2.3).
-        let h5 = config.option_bool("h5", true)?;
+        let app_entry = isv.as_ref().is_some_and(|store| store.org.is_none());
+        let h5 = config.option_bool("h5", true)? && !app_entry;
         if h5 && corp_id.is_none() {
             let why = "required for the H5 login (dd.getAuthCode needs the organisation's corpId); set `options.h5: false` for a web/QR-only configuration";
             return Err(config.error("corp_id", why));
@@ -235,13 +237,14 @@ impl Platform for DingTalk {
     /// In `mode: isv`, the installed organisation's corp token, keyed under the suite's key.
     fn token_key(&self) -> Option<unilogin_core::token_cache::TokenKey> {
         Some(match &self.isv {
-            Some(store) => store.org_key.clone(),
+            Some(store) => store.token_key().clone(),
             None => self.base.token_key(None),
         })
     }
 
     async fn fetch_app_token(&self) -> Result<FetchedToken> {
-        match self.isv {
+        match &self.isv {
+            Some(store) if store.org.is_none() => self.fetch_suite_token().await,
             Some(_) => self.corp_token().await,
             None => self.app_token().await,
         }
@@ -252,6 +255,9 @@ impl Platform for DingTalk {
         app_token: Option<&AccessToken>,
         code: &AuthCode,
     ) -> Result<Identity> {
+        if let Some(store) = &self.isv {
+            store.org(&self.base)?;
+        }
         if !self.h5 {
             return Err(self.base.unsupported("the H5 login (options.h5 is false)"));
         }
@@ -274,7 +280,7 @@ impl Platform for DingTalk {
         // A store app is installed by many organisations: the one the user chose must be this
         // tenant's (the core compares a reported corpId; a missing one cannot be checked).
         if let Some(store) = &self.isv
-            && org_id.as_deref() != Some(store.org.as_str())
+            && org_id.as_deref() != Some(store.org(&self.base)?.as_str())
         {
             let ctx = self.base.ctx("v1.0/oauth2/userAccessToken");
             return Err(Error::NotInTenant { ctx });
@@ -317,6 +323,9 @@ impl Platform for DingTalk {
         if request.flow == Flow::H5 {
             let what = "an authorize URL for the H5 flow (the page calls dd.getAuthCode)";
             return Err(self.base.unsupported(what));
+        }
+        if let Some(store) = &self.isv {
+            store.org(&self.base)?;
         }
         let corp = self.corp_id.as_deref().filter(|_| self.restrict_to_corp);
         let mut url = self.base.url("login", "oauth2/auth")?;

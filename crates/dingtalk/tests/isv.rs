@@ -408,13 +408,64 @@ async fn store_app_configuration_is_checked() {
         Err(Error::Config { field, .. }) => field,
         other => panic!("{other:?}"),
     };
-    assert_eq!(field(build(json!({"corp_id": null}))), "corp_id");
+    // Without corp_id: the suite's app entry (no H5 corpId needed), a valid configuration.
+    build(json!({"corp_id": null})).unwrap();
     assert_eq!(field(build(json!({"mode": "store"}))), "mode");
     assert_eq!(
         field(build(json!({"options": {"scope": "openid"}}))),
         "options.scope"
     );
     assert_eq!(field(build(json!({"corp_id": "ding corp"}))), "corp_id");
+}
+
+/// The app entry (`mode: isv`, no `corp_id`) logs no one in, and its app token is the suite
+/// token, shared with every installed organisation's entry.
+#[tokio::test]
+async fn the_app_entry_logs_no_one_in_and_shares_the_suite_token() {
+    let fake = fake().await;
+    let mut app_entry = config_json(&fake, ORG_A, "v1");
+    app_entry["tenant"] = json!("suite-app");
+    app_entry.as_object_mut().unwrap().remove("corp_id");
+    let configs = vec![
+        serde_json::from_value::<PlatformConfig>(app_entry).unwrap(),
+        config(&fake, ORG_A, "v1"),
+    ];
+    let sso = Sso::builder(StaticConfig::new(configs)).build().unwrap();
+    let (url, _) = receiver(&fake, &sso).await;
+    push_ticket(&fake, &url).await;
+    let app_tenant = TenantId::new("suite-app").unwrap();
+    let code = AuthCode::new(fake.issue_h5_code(USER_A));
+    let err = sso
+        .login_with_code(&app_tenant, "dingtalk", &code)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Unsupported { .. }) && err.to_string().contains("own entry"),
+        "{err}"
+    );
+    let redirect = Url::parse(CALLBACK).unwrap();
+    let err = sso
+        .start_web_login(&app_tenant, "dingtalk", Flow::Web, &redirect)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+    // The organisation's entry still logs in, and the suite token the app entry's handler
+    // caches is the one the organisation's chain uses.
+    assert_eq!(h5(&sso, ORG_A, &fake, USER_A).await.unwrap(), USER_A);
+    let prepared = sso.prepare(&app_tenant, "dingtalk").await.unwrap();
+    let key = prepared.handler().token_key().unwrap();
+    assert_eq!(key, unilogin_dingtalk::isv::suite_key(&app()));
+    let org = handler(&fake, &sso, ORG_A, "v1");
+    let via_org = org.suite_token().await.unwrap();
+    let suite_ep = "v1.0/oauth2/suiteAccessToken";
+    let fetched = fake.calls(suite_ep);
+    let via_app = sso
+        .token_cache()
+        .get(&key, || async { panic!("the suite token is cached") })
+        .await
+        .unwrap();
+    assert_eq!(via_app, via_org);
+    assert_eq!(fake.calls(suite_ep), fetched);
 }
 
 /// The store-app YAML example of docs/platforms/dingtalk.md loads and validates (handler and

@@ -11,8 +11,8 @@
 //! - **Who**: `Authorization: Bearer <token>`, compared in constant time with each configured
 //!   token (`admin.tokens[].token`, a secret reference). The token's `name` is the actor in the
 //!   audit log; its `tenants`, when given, are the only tenants it sees or changes.
-//! - **Secrets are write-only**: `app_secret` and the event credentials `events.token` /
-//!   `events.key` are accepted (a value, stored encrypted, or an allow-listed `env:` / `file:`
+//! - **Secrets are write-only**: `app_secret`, a store app's `permanent_code` and the event
+//!   credentials `events.token` / `events.key` are accepted (a value, stored encrypted, or an allow-listed `env:` / `file:`
 //!   reference) and answered only as `"set"` / `"unset"`. An OIDC client's `client_secret` is
 //!   hashed (SHA-256) before it is stored and answered as `"set"` / `"unset"`; the hash never
 //!   leaves the store.
@@ -357,6 +357,8 @@ fn row_json(row: &ConfigRow) -> Value {
         "session_scopes": row.session_scopes,
         "options": row.options,
         "events": events_json(row.events.as_ref()),
+        "permanent_code": row.permanent_code.as_ref().map_or("unset", |s| secret_json(s).0),
+        "permanent_code_storage": row.permanent_code.as_ref().map_or(Value::Null, |s| secret_json(s).1),
         "sort": row.sort,
         "revision": row.revision,
         "created_by": row.creator,
@@ -528,6 +530,8 @@ struct CreateBody {
     #[serde(default)]
     events: Option<EventsBody>,
     #[serde(default)]
+    permanent_code: Option<String>,
+    #[serde(default)]
     sort: i64,
 }
 
@@ -561,6 +565,8 @@ struct PatchBody {
     options: Option<Map<String, Value>>,
     #[serde(default, deserialize_with = "nullable")]
     events: Option<Option<EventsPatchBody>>,
+    #[serde(default, deserialize_with = "nullable")]
+    permanent_code: Option<Option<String>>,
     #[serde(default)]
     sort: Option<i64>,
 }
@@ -673,6 +679,7 @@ async fn create(
     row.session_scopes = b.session_scopes;
     row.options = b.options;
     row.events = b.events.map(EventsBody::input);
+    row.permanent_code = b.permanent_code.as_deref().map(secret_input);
     row.sort = b.sort;
     let created = admin
         .store
@@ -715,6 +722,7 @@ async fn update(
         redirect_uris: b.redirect_uris,
         options: b.options,
         events: b.events.map(|e| e.map(EventsPatchBody::patch)),
+        permanent_code: b.permanent_code.map(|p| p.as_deref().map(secret_input)),
         sort: b.sort,
     };
     let updated = admin

@@ -374,6 +374,13 @@ impl GatewayBuilder {
                 session_ttl: config.session_ttl(),
                 provider: provider.as_ref().map(|(p, _, _)| p.clone()),
                 tickets: sso.ticket_store().clone(),
+                installations: crate::store_apps::Installations {
+                    sso: sso.clone(),
+                    tenants: tenants.clone(),
+                    revocations: revocations.clone(),
+                    session_ttl: config.session_ttl(),
+                    template: config.events.store_app_tenant.clone(),
+                },
             },
         );
         let metrics_token = match &config.ops.metrics_token {

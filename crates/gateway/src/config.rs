@@ -398,6 +398,9 @@ pub struct EventsConfig {
     pub workers: usize,
     /// Largest event body (the platforms' limit, [`unilogin::events::MAX_BODY`], at most).
     pub max_body_bytes: usize,
+    /// The tenant name of a store app's installed organisation, written on installation
+    /// (docs/store-apps.md): `{tenant}` is the app entry's tenant, `{org}` the organisation.
+    pub store_app_tenant: String,
 }
 
 impl EventsConfig {
@@ -1011,6 +1014,22 @@ impl GatewayConfig {
             if v == 0 {
                 return Err(config_error(field, "must be positive"));
             }
+        }
+        if !e.store_app_tenant.contains("{org}") {
+            return Err(config_error(
+                "events.store_app_tenant",
+                "must contain `{org}` (one entry per installed organisation)",
+            ));
+        }
+        let probe = e
+            .store_app_tenant
+            .replace("{tenant}", "t")
+            .replace("{org}", "o");
+        if TenantId::new(&probe).is_err() {
+            return Err(config_error(
+                "events.store_app_tenant",
+                "only `{tenant}`, `{org}`, ASCII letters, digits, `-`, `_` and `.`",
+            ));
         }
         if e.max_body_bytes == 0 || e.max_body_bytes > unilogin::events::MAX_BODY {
             return Err(config_error(

@@ -233,6 +233,8 @@ pub(crate) struct Applier {
     pub(crate) provider: Option<unilogin_provider::Provider>,
     /// Where store apps' pushed tickets are kept (the `Sso`'s).
     pub(crate) tickets: Arc<dyn unilogin::isv::TicketStore>,
+    /// Store apps' installations: organisation entries written, uninstalled ones closed.
+    pub(crate) installations: crate::store_apps::Installations,
 }
 
 /// Starts the queue and `workers` tasks applying its jobs (inside a tokio runtime).
@@ -290,8 +292,7 @@ fn identity_keys(tenant: &TenantId, platform: &PlatformName, ids: &PersonIds) ->
 
 impl Applier {
     /// Store-app changes: a pushed ticket is offered to the ticket store (the newest of each
-    /// app is kept); installation changes are logged — the tenant entries of installed
-    /// organisations are the operator's (docs/platforms/dingtalk.md "Store apps").
+    /// app is kept); installation changes go to [`crate::store_apps`].
     async fn apply_store_app(&self, job: &Job) {
         use unilogin::events::StoreAppChange;
         for change in &job.store_app {
@@ -314,13 +315,11 @@ impl Applier {
                         ),
                     }
                 }
-                other => tracing::info!(
-                    tenant = %job.tenant,
-                    platform = job.platform,
-                    change = other.kind(),
-                    org = ?other.org(),
-                    "store-app installation change"
-                ),
+                other => {
+                    self.installations
+                        .apply(&job.tenant, job.platform, other)
+                        .await
+                }
             }
         }
     }

@@ -64,6 +64,7 @@ pub mod routes;
 pub mod sandbox;
 mod serve;
 pub mod store;
+pub mod store_apps;
 pub mod tenants;
 pub mod trace;
 pub mod webhook;

@@ -119,6 +119,8 @@ pub struct NewConfig {
     pub options: Map<String, Value>,
     /// The event subscription (default: none).
     pub events: Option<EventInput>,
+    /// A store app's permanent code for the installing organisation (default: none).
+    pub permanent_code: Option<SecretInput>,
     /// Display order within a tenant (default 0).
     pub sort: i64,
 }
@@ -146,6 +148,7 @@ impl NewConfig {
             redirect_uris: Vec::new(),
             options: Map::new(),
             events: None,
+            permanent_code: None,
             sort: 0,
         }
     }
@@ -182,6 +185,8 @@ pub struct ConfigPatch {
     /// The event subscription: `Some(None)` removes it, `Some(Some(patch))` changes it field
     /// by field (starting from no subscription when the row has none).
     pub events: Option<Option<EventPatch>>,
+    /// The store-app permanent code: `Some(None)` removes it.
+    pub permanent_code: Option<Option<SecretInput>>,
     /// Sort order.
     pub sort: Option<i64>,
 }
@@ -200,6 +205,7 @@ impl ConfigPatch {
             && self.redirect_uris.is_none()
             && self.options.is_none()
             && self.events.is_none()
+            && self.permanent_code.is_none()
             && self.sort.is_none()
     }
 }
@@ -218,6 +224,11 @@ impl SqlConfigStore {
             event_token,
             event_key,
             event_receiver_id,
+            permanent_code: config
+                .permanent_code
+                .as_ref()
+                .map(|input| self.stored_secret(input, &tenant, &platform, "permanent_code"))
+                .transpose()?,
             mode: config.mode,
             enabled: config.enabled,
             deprecated: false,
@@ -258,6 +269,7 @@ impl SqlConfigStore {
             .bind(raw.event_token)
             .bind(raw.event_key)
             .bind(raw.event_receiver_id)
+            .bind(raw.permanent_code)
             .bind(raw.redirect_uris)
             .bind(raw.options)
             .bind(raw.sort)
@@ -376,10 +388,18 @@ impl SqlConfigStore {
             ),
             Some(events) => self.patched_events(tenant, platform, Some(current), events)?,
         };
+        let permanent_code = match &patch.permanent_code {
+            None => current.permanent_code.clone(),
+            Some(None) => None,
+            Some(Some(input)) => {
+                Some(self.stored_secret(input, tenant, platform, "permanent_code")?)
+            }
+        };
         Ok(Values {
             event_token,
             event_key,
             event_receiver_id,
+            permanent_code,
             mode: patch.mode.unwrap_or_else(|| current.mode.clone()),
             enabled: patch.enabled.unwrap_or(current.enabled),
             deprecated: patch.deprecated.unwrap_or(current.deprecated),
@@ -512,6 +532,7 @@ impl SqlConfigStore {
             .bind(raw.event_token)
             .bind(raw.event_key)
             .bind(raw.event_receiver_id)
+            .bind(raw.permanent_code)
             .bind(raw.redirect_uris)
             .bind(raw.options)
             .bind(raw.sort)
@@ -673,6 +694,7 @@ impl SqlConfigStore {
                 Some(raw.app_secret.as_str()),
                 raw.event_token.as_deref(),
                 raw.event_key.as_deref(),
+                raw.permanent_code.as_deref(),
             ];
             if !stored.into_iter().any(stale) {
                 continue;
@@ -701,6 +723,7 @@ impl SqlConfigStore {
                 .unwrap_or_else(|| raw.app_secret.clone());
             let event_token = reencrypted("events.token", raw.event_token.as_deref())?;
             let event_key = reencrypted("events.key", raw.event_key.as_deref())?;
+            let permanent_code = reencrypted("permanent_code", raw.permanent_code.as_deref())?;
             let values = Values {
                 mode: raw.mode.clone(),
                 enabled: raw.enabled,
@@ -722,6 +745,7 @@ impl SqlConfigStore {
                 event_token,
                 event_key,
                 event_receiver_id: raw.event_receiver_id.clone(),
+                permanent_code,
                 redirect_uris: Vec::new(),
                 options: Map::new(),
                 sort: raw.sort,

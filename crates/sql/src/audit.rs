@@ -100,10 +100,11 @@ fn fields(row: &RawRow) -> Vec<(&'static str, Value)> {
 
 /// The stored event credentials of a row (encrypted values or references), by field name:
 /// compared, never recorded.
-fn event_secrets(row: &RawRow) -> [(&'static str, Option<&str>); 2] {
+fn event_secrets(row: &RawRow) -> [(&'static str, Option<&str>); 3] {
     [
         ("events.token", row.event_token.as_deref()),
         ("events.key", row.event_key.as_deref()),
+        ("permanent_code", row.permanent_code.as_deref()),
     ]
 }
 
@@ -237,6 +238,7 @@ mod tests {
             event_token: None,
             event_key: None,
             event_receiver_id: None,
+            permanent_code: None,
             redirect_uris: uris.into(),
             options: "{}".into(),
             sort: 0,
@@ -262,6 +264,26 @@ mod tests {
         assert!(created.contains("\"app_secret\":\"set\""), "{created}");
         assert!(!created.contains("enc:v1") && !d.to_string().contains("enc:v1"));
         assert_eq!(diff(Some(&a), None), json!({}));
+    }
+
+    #[test]
+    fn a_permanent_code_is_audited_without_its_value() {
+        let a = row("enc:v1:k1:aa:bb", "[]");
+        let mut b = row("enc:v1:k1:aa:bb", "[]");
+        b.permanent_code = Some("enc:v1:k1:33:permanent-ciphertext".into());
+        let set = diff(Some(&a), Some(&b));
+        assert_eq!(set, json!({ "permanent_code": "set" }));
+        let mut c = row("enc:v1:k1:aa:bb", "[]");
+        c.permanent_code = Some("enc:v1:k1:44:other-ciphertext".into());
+        assert_eq!(
+            diff(Some(&b), Some(&c)),
+            json!({ "permanent_code": "changed" })
+        );
+        assert_eq!(
+            diff(Some(&c), Some(&a)),
+            json!({ "permanent_code": "removed" })
+        );
+        assert!(!diff(None, Some(&c)).to_string().contains("ciphertext"));
     }
 
     #[test]

@@ -91,6 +91,15 @@ const MIGRATIONS: &[MigrationFiles] = &[
             include_str!("../migrations/mysql/0006_oidc_clients.sql"),
         ],
     ),
+    (
+        7,
+        "store-app permanent code",
+        [
+            include_str!("../migrations/sqlite/0007_permanent_code.sql"),
+            include_str!("../migrations/postgres/0007_permanent_code.sql"),
+            include_str!("../migrations/mysql/0007_permanent_code.sql"),
+        ],
+    ),
 ];
 
 impl Backend {
@@ -157,7 +166,7 @@ impl Backend {
 }
 
 /// The columns every `SELECT` reads, in [`RawRow::read`](crate::rows::RawRow::read)'s terms.
-const COLUMNS: &str = "id, tenant_id, platform, protocol, enabled, app_key, app_secret, corp_id, agent_id, hosts, mapping, session_scopes, identity_policy, event_token, event_key, event_receiver_id, redirect_uris, options, sort, deprecated, creator, created_at, modifier, modified_at, revision";
+const COLUMNS: &str = "id, tenant_id, platform, protocol, enabled, app_key, app_secret, corp_id, agent_id, hosts, mapping, session_scopes, identity_policy, event_token, event_key, event_receiver_id, permanent_code, redirect_uris, options, sort, deprecated, creator, created_at, modifier, modified_at, revision";
 
 /// Every query's text, in one backend's dialect.
 pub(crate) struct Queries {
@@ -195,8 +204,8 @@ impl Queries {
                 "SELECT {COLUMNS} FROM {TABLE} WHERE deleted_at = 0 AND tenant_id = ? AND platform = ?"
             )),
             insert: b.sql(&format!(
-                "INSERT INTO {TABLE} (tenant_id, platform, protocol, enabled, app_key, app_secret, corp_id, agent_id, hosts, mapping, session_scopes, event_token, event_key, event_receiver_id, redirect_uris, options, sort, deprecated, creator, created_at, modifier, modified_at, revision, deleted_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0)"
+                "INSERT INTO {TABLE} (tenant_id, platform, protocol, enabled, app_key, app_secret, corp_id, agent_id, hosts, mapping, session_scopes, event_token, event_key, event_receiver_id, permanent_code, redirect_uris, options, sort, deprecated, creator, created_at, modifier, modified_at, revision, deleted_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0)"
             )),
             update: b.sql(&format!("UPDATE {TABLE} SET {UPDATED}, revision = revision + 1 WHERE id = ? AND revision = ? AND deleted_at = 0")),
             soft_delete: b.sql(&format!(
@@ -225,7 +234,7 @@ impl Queries {
 }
 
 /// The columns an update writes, in bind order.
-const UPDATED: &str = "protocol = ?, enabled = ?, app_key = ?, app_secret = ?, corp_id = ?, agent_id = ?, hosts = ?, mapping = ?, session_scopes = ?, event_token = ?, event_key = ?, event_receiver_id = ?, redirect_uris = ?, options = ?, sort = ?, deprecated = ?, modifier = ?, modified_at = ?";
+const UPDATED: &str = "protocol = ?, enabled = ?, app_key = ?, app_secret = ?, corp_id = ?, agent_id = ?, hosts = ?, mapping = ?, session_scopes = ?, event_token = ?, event_key = ?, event_receiver_id = ?, permanent_code = ?, redirect_uris = ?, options = ?, sort = ?, deprecated = ?, modifier = ?, modified_at = ?";
 
 /// A query's text for sqlx (every text here is built from constants, never from input).
 pub(crate) fn q(text: &Arc<str>) -> impl SqlSafeStr {

@@ -90,6 +90,8 @@ pub struct ConfigRow {
     pub identity: Option<Value>,
     /// The event subscription (`None`: the configuration receives no events).
     pub events: Option<StoredEvents>,
+    /// How a store app's permanent code is kept (`None`: the configuration has none).
+    pub permanent_code: Option<StoredSecret>,
     /// Redirect URIs (JSON as stored).
     pub redirect_uris: Value,
     /// Options (JSON as stored).
@@ -130,6 +132,8 @@ pub(crate) struct RawRow {
     pub(crate) event_key: Option<String>,
     /// `events.receiver_id`; NULL = the app key.
     pub(crate) event_receiver_id: Option<String>,
+    /// `permanent_code` as stored (encrypted or a reference); NULL = none.
+    pub(crate) permanent_code: Option<String>,
     pub(crate) redirect_uris: String,
     pub(crate) options: String,
     pub(crate) sort: i64,
@@ -160,6 +164,7 @@ impl RawRow {
             event_token: row.try_get("event_token")?,
             event_key: row.try_get("event_key")?,
             event_receiver_id: row.try_get("event_receiver_id")?,
+            permanent_code: row.try_get("permanent_code")?,
             redirect_uris: row.try_get("redirect_uris")?,
             options: row.try_get("options")?,
             sort: row.try_get("sort")?,
@@ -196,6 +201,7 @@ impl RawRow {
                 key: self.event_key.as_deref().map(StoredSecret::of),
                 receiver_id: self.event_receiver_id.clone(),
             }),
+            permanent_code: self.permanent_code.as_deref().map(StoredSecret::of),
             redirect_uris: json(&self.redirect_uris),
             options: json(&self.options),
             sort: self.sort,
@@ -242,6 +248,11 @@ impl RawRow {
                 .map_err(|reason| err(field, reason))
         };
         let app_secret = secret(&self.app_secret, "app_secret")?;
+        let permanent_code = self
+            .permanent_code
+            .as_deref()
+            .map(|s| secret(s, "permanent_code"))
+            .transpose()?;
         let events = if self.has_events() {
             if self
                 .event_receiver_id
@@ -348,7 +359,7 @@ impl RawRow {
             app_secret,
             corp_id: self.corp_id.clone(),
             agent_id: self.agent_id.clone(),
-            permanent_code: None,
+            permanent_code,
             // Shared by content with every other row that has the same.
             hosts: shared::hosts(hosts),
             mapping: mapping.map(shared::value),
@@ -378,6 +389,8 @@ pub(crate) struct Values {
     /// `events.key` in its stored form.
     pub(crate) event_key: Option<String>,
     pub(crate) event_receiver_id: Option<String>,
+    /// `permanent_code` in its stored form.
+    pub(crate) permanent_code: Option<String>,
     pub(crate) redirect_uris: Vec<String>,
     pub(crate) options: Map<String, Value>,
     pub(crate) sort: i64,
@@ -417,6 +430,7 @@ impl Values {
             event_token: self.event_token.clone(),
             event_key: self.event_key.clone(),
             event_receiver_id: self.event_receiver_id.clone(),
+            permanent_code: self.permanent_code.clone(),
             redirect_uris: Value::from(self.redirect_uris.clone()).to_string(),
             options: Value::Object(self.options.clone()).to_string(),
             sort: self.sort,

@@ -113,8 +113,8 @@ async fn migrations_up_from_empty(kind: Kind) {
     .map(|r| r.try_get::<i64, _>("n").unwrap())
     .unwrap();
     // 1-3 the configuration table, 4 the identity policy column and the identity store, 5 the
-    // event credential columns, 6 the OIDC client table.
-    assert_eq!(applied, 6);
+    // event credential columns, 6 the OIDC client table, 7 the store-app permanent code.
+    assert_eq!(applied, 7);
     // A fresh connection sees the migrated schema.
     let again = SqlConfigStore::connect(&url, SecretCipher::none())
         .await
@@ -294,7 +294,7 @@ async fn migrations_up_from_0001(kind: Kind) {
             "SELECT COUNT(*) AS n FROM _sqlx_migrations WHERE success = TRUE"
         )
         .await,
-        6
+        7
     );
     let listed = s.get(&t("acme"), &dingtalk()).await.unwrap().unwrap();
     assert_eq!(listed.session_scopes, None);
@@ -737,6 +737,56 @@ async fn invalid_change_rejected(kind: Kind) {
     assert!(
         e.contains("globex") && e.contains("redirect_uris[0]"),
         "{e}"
+    );
+}
+
+/// A store app's permanent code: encrypted in its own column (bound to the field: the app
+/// secret's ciphertext does not open there), loaded as a secret, answered as "set" only,
+/// patched and removed.
+async fn permanent_code_round_trip(kind: Kind) {
+    let spec = format!("k1:{}", key_a());
+    let (_url, s) = store(kind, &spec).await;
+    let mut r = row("acme", "dingacme", "top-secret-value");
+    r.permanent_code = Some(SecretInput::Value(AppSecret::new("perm-code-value")));
+    let created = s.create(r, "alice").await.unwrap();
+    assert!(
+        matches!(created.permanent_code, Some(StoredSecret::Encrypted { .. })),
+        "{created:?}"
+    );
+    assert!(!format!("{created:?}").contains("perm-code-value"));
+    let src = source(&s).await;
+    let loaded = src.get(&t("acme"), "dingtalk").await.unwrap();
+    assert_eq!(
+        loaded.permanent_code.as_ref().map(|c| c.expose()),
+        Some("perm-code-value")
+    );
+    assert!(!format!("{loaded:?}").contains("perm-code-value"));
+    let patch = ConfigPatch {
+        permanent_code: Some(Some(SecretInput::Value(AppSecret::new("perm-code-2")))),
+        ..ConfigPatch::default()
+    };
+    s.update(&t("acme"), &dingtalk(), patch, "alice")
+        .await
+        .unwrap();
+    src.reload().await.unwrap();
+    let loaded = src.get(&t("acme"), "dingtalk").await.unwrap();
+    assert_eq!(
+        loaded.permanent_code.as_ref().map(|c| c.expose()),
+        Some("perm-code-2")
+    );
+    let patch = ConfigPatch {
+        permanent_code: Some(None),
+        ..ConfigPatch::default()
+    };
+    let removed = s
+        .update(&t("acme"), &dingtalk(), patch, "alice")
+        .await
+        .unwrap();
+    assert_eq!(removed.permanent_code, None);
+    let audit = format!("{:?}", s.audit(&AuditQuery::default()).await.unwrap());
+    assert!(
+        audit.contains("permanent_code") && !audit.contains("perm-code"),
+        "{audit}"
     );
 }
 
@@ -1607,6 +1657,10 @@ macro_rules! suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn encryption_round_trip() {
                 super::encryption_round_trip($kind).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn permanent_code_round_trip() {
+                super::permanent_code_round_trip($kind).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn wrong_key_clear_error() {

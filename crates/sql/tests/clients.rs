@@ -106,14 +106,14 @@ fn assert_same_client(a: &StoredClient, b: &StoredClient) {
 
 async fn lifecycle(kind: Kind) {
     let s = store(kind).await;
-    // Migration 6 is applied with the rest.
+    // Migrations 1-7 are applied (6: this table).
     assert_eq!(
         scalar(
             &s,
             "SELECT COUNT(*) AS n FROM _sqlx_migrations WHERE success = TRUE"
         )
         .await,
-        6
+        7
     );
     assert!(s.list_clients().await.unwrap().is_empty());
     assert_eq!(s.get_client("grafana").await.unwrap(), None);

@@ -48,7 +48,9 @@ use serde::{Deserialize, Serialize};
 use unilogin_core::mapping::UserProfile;
 
 pub use keys::{RETIREMENT_MARGIN, SessionKeys, SigningAlg};
-pub use revocation::{MemoryRevocationList, RevocationList, Unreachable, account_key, subject_key};
+pub use revocation::{
+    MemoryRevocationList, RevocationList, Unreachable, account_key, entry_key, subject_key,
+};
 pub use unilogin_core::mapping::{ScopeRules, ScopeRulesError, is_valid_scope};
 
 /// Clock skew allowed by default when checking `exp` and `nbf`.
@@ -200,12 +202,13 @@ impl Claims {
 
     /// The subject keys a [`RevocationList::revoke_subject`] can name this token by:
     /// [`subject_key`]`(tenant, platform, uid)` (equal to `sub`), the same with
-    /// [`user_id`](Self::user_id) when it is present and differs from `uid`, and
-    /// [`account_key`]`(account)` when the token names an account.
+    /// [`user_id`](Self::user_id) when it is present and differs from `uid`,
+    /// [`account_key`]`(account)` when the token names an account, and last
+    /// [`entry_key`]`(tenant, platform)`, the whole entry's.
     ///
     /// ```
     /// use std::time::Duration;
-    /// use unilogin_axum::session::{SessionIssuer, SessionKeys, account_key, subject_key};
+    /// use unilogin_axum::session::{SessionIssuer, SessionKeys, account_key, entry_key, subject_key};
     /// use unilogin_core::UserProfile;
     ///
     /// let issuer = SessionIssuer::new(SessionKeys::generate()?, "https://login.example.com",
@@ -219,6 +222,7 @@ impl Claims {
     ///     subject_key("acme", "feishu", "on_1"),
     ///     subject_key("acme", "feishu", "u1"),
     ///     account_key("acct-7"),
+    ///     entry_key("acme", "feishu"),
     /// ]);
     /// assert_eq!(claims.revocation_subjects()[0], claims.sub);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -231,6 +235,7 @@ impl Claims {
         if let Some(account) = &self.account {
             keys.push(account_key(account));
         }
+        keys.push(entry_key(&self.tenant, &self.platform));
         keys
     }
 }

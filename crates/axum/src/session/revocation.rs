@@ -90,6 +90,18 @@ pub fn account_key(account: &str) -> String {
     format!("account:{account}")
 }
 
+/// The subject key of a whole configuration entry, `"entry:{tenant}:{platform}"`: revoking it
+/// refuses every token issued through `platform` for `tenant` (a store app uninstalled by the
+/// organisation of that entry). Every token carries it ([`Claims::revocation_subjects`]).
+///
+/// ```
+/// use unilogin_axum::session::entry_key;
+/// assert_eq!(entry_key("acme", "wecom"), "entry:acme:wecom");
+/// ```
+pub fn entry_key(tenant: &str, platform: &str) -> String {
+    format!("entry:{tenant}:{platform}")
+}
+
 /// In-process [`RevocationList`]. Entries are dropped once their time has passed (expired
 /// entries are swept as the list grows, so memory stays proportional to the live revocations).
 ///
@@ -302,12 +314,50 @@ mod tests {
         let c = claims(now, "on_1", Some("u1"), Some("acct-7"));
         assert_eq!(
             c.revocation_subjects(),
-            ["acme:feishu:on_1", "acme:feishu:u1", "account:acct-7"]
+            [
+                "acme:feishu:on_1",
+                "acme:feishu:u1",
+                "account:acct-7",
+                "entry:acme:feishu"
+            ]
         );
         assert_eq!(c.revocation_subjects()[0], c.sub);
         // A user id equal to the uid is not listed twice; no account, no account key.
         let c = claims(now, "u1", Some("u1"), None);
-        assert_eq!(c.revocation_subjects(), ["acme:feishu:u1"]);
+        assert_eq!(
+            c.revocation_subjects(),
+            ["acme:feishu:u1", "entry:acme:feishu"]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_entry_revocation_refuses_every_token_of_the_entry_only() {
+        let list = MemoryRevocationList::new();
+        let now = SystemTime::now();
+        let a = claims(now - Duration::from_secs(60), "on_1", None, None);
+        let b = claims(
+            now - Duration::from_secs(60),
+            "on_2",
+            Some("u2"),
+            Some("acct-2"),
+        );
+        let mut other = claims(now - Duration::from_secs(60), "on_1", None, None);
+        other.tenant = "globex".into();
+        list.revoke_subject(
+            &entry_key("acme", "feishu"),
+            now,
+            now + Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+        assert!(list.check_claims(&a).await.unwrap());
+        assert!(list.check_claims(&b).await.unwrap());
+        assert!(
+            !list.check_claims(&other).await.unwrap(),
+            "another tenant's entry"
+        );
+        let later = claims(now + Duration::from_secs(5), "on_1", None, None);
+        assert!(!list.check_claims(&later).await.unwrap(), "issued after");
     }
 
     #[tokio::test]

@@ -395,7 +395,10 @@ fn user_id_claim_only_when_the_subject_is_another_id() {
     let s = issuer.issue(&alice(), &[]).unwrap();
     assert_eq!(s.claims.user_id, None);
     assert!(part(&s.token, 1).get("user_id").is_none());
-    assert_eq!(s.claims.revocation_subjects(), ["acme:dingtalk:u-1"]);
+    assert_eq!(
+        s.claims.revocation_subjects(),
+        ["acme:dingtalk:u-1", "entry:acme:dingtalk"]
+    );
     // Subject = union id with a user id: the user id is carried and is a revocation subject.
     let p = profile(json!({
         "platform": "feishu", "tenant": "acme",
@@ -407,7 +410,12 @@ fn user_id_claim_only_when_the_subject_is_another_id() {
     let verified = issuer.verify(&s.token).unwrap();
     assert_eq!(
         verified.revocation_subjects(),
-        ["acme:feishu:on_1", "acme:feishu:u-9", "account:acct-1"]
+        [
+            "acme:feishu:on_1",
+            "acme:feishu:u-9",
+            "account:acct-1",
+            "entry:acme:feishu"
+        ]
     );
     // Subject = union id without a user id: nothing to add.
     let p = profile(json!({

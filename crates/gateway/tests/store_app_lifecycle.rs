@@ -1,0 +1,196 @@
+//! The installation lifecycle of a store app (issue #22), with the tenants in SQL: an
+//! organisation installing the suite gets its own entry written from the app entry (its
+//! permanent code encrypted), its people log in; uninstalling disables the entry, evicts its
+//! token and ends its sessions. The app entry itself logs no one in.
+
+mod config_support;
+
+use std::time::Duration;
+
+use config_support::db::{self, Kind};
+use config_support::{GENEROUS_LIMITS, TempDir, eventually, serve};
+use serde_json::{Value, json};
+use unilogin::sql::{
+    EventInput, NewConfig, SecretCipher, SecretInput, SqlConfigStore, StoredSecret,
+};
+use unilogin::{AppKey, AppSecret, PlatformName, TenantId};
+use unilogin_testkit::dingtalk::{self, FakeDingTalk, FakeSuite};
+use unilogin_testkit::{FakePlatform as _, FakeUser};
+
+const SUITE_KEY: &str = "suitelifecycle01";
+const SUITE_SECRET: &str = "fake_dt_suite_secret_lifecycle";
+const APP_TENANT: &str = "acme-store";
+const ORG: &str = "dinglifecycleorg1";
+const USER: &str = "lifecycle_user";
+const WITHIN: Duration = Duration::from_secs(10);
+
+fn key_spec() -> String {
+    format!("k1:{}", "ab".repeat(32))
+}
+
+async fn code_login(
+    http: &reqwest::Client,
+    base: &str,
+    tenant: &str,
+    fake: &FakeDingTalk,
+) -> (u16, Value) {
+    let r = http
+        .post(format!("{base}auth/{tenant}/dingtalk/code"))
+        .json(&json!({ "code": fake.issue_h5_code(USER) }))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installation_writes_the_entry_and_uninstallation_closes_it() {
+    let fake = dingtalk::start().await;
+    fake.add_suite(FakeSuite::new(SUITE_KEY, SUITE_SECRET, "90077"));
+    fake.add_user(FakeUser::new(USER).name(USER).in_org(ORG));
+    let dir = TempDir::new("store-lifecycle");
+    let url = db::fresh_database(Kind::Sqlite).await;
+    let store = SqlConfigStore::connect(&url, SecretCipher::parse(&key_spec()).unwrap())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    // The app entry: the suite's credentials and its callback's, no organisation.
+    let base = fake.base_url();
+    let creds = fake.event_credentials_for(SUITE_KEY);
+    let (tenant, platform) = (
+        TenantId::new(APP_TENANT).unwrap(),
+        PlatformName::new("dingtalk").unwrap(),
+    );
+    let mut row = NewConfig::new(
+        tenant.clone(),
+        platform.clone(),
+        AppKey::new(SUITE_KEY).unwrap(),
+        SecretInput::Value(AppSecret::new(SUITE_SECRET)),
+    );
+    row.mode = Some("isv".into());
+    for host in ["oapi", "api", "login"] {
+        row.hosts
+            .insert(host.into(), url::Url::parse(base).unwrap());
+    }
+    row.redirect_uris = vec!["https://app.acme.example/after".into()];
+    row.events = Some(EventInput {
+        token: Some(SecretInput::Value(AppSecret::new(creds.token.clone()))),
+        key: creds
+            .aes_key
+            .clone()
+            .map(|k| SecretInput::Value(AppSecret::new(k))),
+        receiver_id: Some(creds.receiver_id.clone()),
+    });
+    store.create(row, "test").await.unwrap();
+    let keys = dir.write("secret-keys", &key_spec());
+    let yaml = format!(
+        "tenants_database: {{url: '{url}', secret_keys: 'file:{keys}'}}\n\
+         reload: {{poll_ms: 100, full_secs: 0}}\n{GENEROUS_LIMITS}",
+        keys = keys.display(),
+    );
+    let served = serve(&yaml).await;
+    let gateway = served.url("");
+    let events = served.url(&format!("events/{APP_TENANT}/dingtalk"));
+    let (delivery, _) = fake.push_suite_ticket(SUITE_KEY, &events).await.unwrap();
+    assert!(delivery.accepted(), "{:?}", delivery.verdict);
+
+    // The app entry logs no one in.
+    let (status, body) = code_login(&served.http, &gateway, APP_TENANT, &fake).await;
+    assert!((400..500).contains(&status), "{status} {body}");
+
+    // Installation: the organisation's entry is written, the permanent code encrypted.
+    let d = fake
+        .push_install(SUITE_KEY, ORG, &events, None)
+        .await
+        .unwrap();
+    assert!(d.accepted(), "{:?}", d.verdict);
+    let org_tenant = TenantId::new(format!("{APP_TENANT}-{ORG}")).unwrap();
+    eventually(WITHIN, "the organisation's entry is written", || async {
+        store.get(&org_tenant, &platform).await.unwrap().is_some()
+    })
+    .await;
+    let written = store.get(&org_tenant, &platform).await.unwrap().unwrap();
+    assert_eq!(written.corp_id.as_deref(), Some(ORG));
+    assert_eq!(written.mode.as_deref(), Some("isv"));
+    assert_eq!(written.app_key, SUITE_KEY);
+    assert_eq!(written.agent_id.as_deref(), Some("200001"));
+    assert!(
+        matches!(written.permanent_code, Some(StoredSecret::Encrypted { .. })),
+        "{written:?}"
+    );
+    assert!(written.events.is_none(), "the pushes stay the app entry's");
+    let audit = store
+        .audit(&unilogin::sql::AuditQuery {
+            tenants: Some(vec![org_tenant.clone()]),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit[0].actor, "store-app-installation");
+    assert!(!format!("{audit:?}").contains("fake_dt_permanent_"));
+
+    // Its people log in.
+    eventually(
+        WITHIN,
+        "the installed organisation's login works",
+        || async {
+            let (status, _) = code_login(&served.http, &gateway, org_tenant.as_str(), &fake).await;
+            status == 200
+        },
+    )
+    .await;
+    let (status, body) = code_login(&served.http, &gateway, org_tenant.as_str(), &fake).await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["token"].as_str().unwrap().to_string();
+    let me = |token: String| {
+        let http = served.http.clone();
+        let url = served.url("me");
+        async move {
+            http.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(me(token.clone()).await, 200);
+
+    // Uninstallation: the entry is disabled, its session ends, its logins are refused.
+    let d = fake.push_uninstall(SUITE_KEY, ORG, &events).await.unwrap();
+    assert!(d.accepted(), "{:?}", d.verdict);
+    eventually(WITHIN, "the organisation's entry is disabled", || async {
+        !store
+            .get(&org_tenant, &platform)
+            .await
+            .unwrap()
+            .unwrap()
+            .enabled
+    })
+    .await;
+    eventually(WITHIN, "the organisation's session is revoked", || {
+        let status = me(token.clone());
+        async move { status.await == 401 }
+    })
+    .await;
+    let (status, body) = code_login(&served.http, &gateway, org_tenant.as_str(), &fake).await;
+    assert!((400..500).contains(&status), "{status} {body}");
+
+    // A re-installation enables the entry again.
+    let d = fake
+        .push_install(SUITE_KEY, ORG, &events, None)
+        .await
+        .unwrap();
+    assert!(d.accepted(), "{:?}", d.verdict);
+    eventually(WITHIN, "the entry is enabled again", || async {
+        store
+            .get(&org_tenant, &platform)
+            .await
+            .unwrap()
+            .unwrap()
+            .enabled
+    })
+    .await;
+}
