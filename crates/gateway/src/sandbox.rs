@@ -42,12 +42,75 @@ impl std::fmt::Debug for SandboxHooks {
 /// The demo tenant's id.
 pub const DEMO_TENANT: &str = "demo";
 
+/// The sandbox's DingTalk store app (docs/store-apps.md): the tenant of its app entry, which
+/// receives the suite's pushes (a suite ticket is pushed when the sandbox starts).
+#[cfg(feature = "dingtalk")]
+pub const STORE_TENANT: &str = "demo-store";
+/// The organisation that installed the sandbox's store app; its entry is
+/// `{STORE_TENANT}-{STORE_ORG}`.
+#[cfg(feature = "dingtalk")]
+pub const STORE_ORG: &str = "dingsandboxstore1";
+/// A person of [`STORE_ORG`] (log in to its entry with the fake's H5 code for this user).
+#[cfg(feature = "dingtalk")]
+pub const STORE_USER: &str = "store001";
+#[cfg(feature = "dingtalk")]
+const STORE_SUITE_KEY: &str = "suitesandboxdemo01";
+#[cfg(feature = "dingtalk")]
+const STORE_SUITE_SECRET: &str = "sandbox_suite_secret_not_a_secret";
+
+/// The sandbox's store-app entries against the DingTalk fake: the app entry and the installed
+/// organisation's entry.
+#[cfg(feature = "dingtalk")]
+fn store_app(
+    fake: &unilogin_testkit::dingtalk::FakeDingTalk,
+    return_to: &str,
+) -> Vec<(String, Value)> {
+    use unilogin_testkit::dingtalk::FakeSuite;
+    fake.add_suite(FakeSuite::new(STORE_SUITE_KEY, STORE_SUITE_SECRET, "90900"));
+    fake.install_suite(STORE_SUITE_KEY, STORE_ORG);
+    fake.add_user(
+        unilogin_testkit::FakeUser::new(STORE_USER)
+            .name("Store user")
+            .in_org(STORE_ORG),
+    );
+    let base = fake.base_url().to_string();
+    let events = fake.event_credentials_for(STORE_SUITE_KEY);
+    let entry = |corp: Option<&str>| {
+        let mut e = serde_json::json!({
+            "mode": "isv",
+            "app_key": STORE_SUITE_KEY, "app_secret": STORE_SUITE_SECRET,
+            "hosts": { "oapi": base, "api": base, "login": base },
+            "redirect_uris": [return_to],
+            "session_scopes": session_scopes(),
+        });
+        match corp {
+            Some(corp) => e["corp_id"] = Value::from(corp),
+            None => {
+                e["events"] = serde_json::json!({
+                    "token": events.token, "key": events.aes_key, "receiver_id": events.receiver_id,
+                })
+            }
+        }
+        e
+    };
+    vec![
+        (STORE_TENANT.to_string(), entry(None)),
+        (
+            format!("{STORE_TENANT}-{STORE_ORG}"),
+            entry(Some(STORE_ORG)),
+        ),
+    ]
+}
+
 /// A running platform fake and the demo tenant's configuration of it.
 pub struct SandboxPlatform {
     /// The fake.
     pub fake: Arc<dyn FakePlatform>,
     /// The demo tenant's configuration pointing at it.
     pub config: Value,
+    /// The same fake, typed, when it is DingTalk's (its store-app side).
+    #[cfg(feature = "dingtalk")]
+    pub dingtalk: Option<Arc<unilogin_testkit::dingtalk::FakeDingTalk>>,
 }
 
 impl std::fmt::Debug for SandboxPlatform {
@@ -73,6 +136,7 @@ async fn dingtalk(return_to: &str) -> Result<SandboxPlatform> {
     let fake = unilogin_testkit::dingtalk::try_start()
         .await
         .map_err(|e| Error::Internal(format!("starting the DingTalk fake: {e}")))?;
+    let fake = Arc::new(fake);
     let creds = fake.credentials();
     let base = fake.base_url().to_string();
     Ok(SandboxPlatform {
@@ -84,7 +148,8 @@ async fn dingtalk(return_to: &str) -> Result<SandboxPlatform> {
             "redirect_uris": [return_to],
             "session_scopes": session_scopes(),
         }),
-        fake: Arc::new(fake),
+        fake: fake.clone(),
+        dingtalk: Some(fake),
     })
 }
 
@@ -105,6 +170,8 @@ async fn feishu(return_to: &str) -> Result<SandboxPlatform> {
             "options": { "region": "feishu" },
         }),
         fake: Arc::new(fake),
+        #[cfg(feature = "dingtalk")]
+        dingtalk: None,
     })
 }
 
@@ -126,6 +193,8 @@ async fn wecom(return_to: &str) -> Result<SandboxPlatform> {
             "session_scopes": session_scopes(),
         }),
         fake: Arc::new(fake),
+        #[cfg(feature = "dingtalk")]
+        dingtalk: None,
     })
 }
 
@@ -207,9 +276,21 @@ impl Sandbox {
         let url = Url::parse(&format!("http://{addr}/"))
             .map_err(|e| Error::Internal(format!("sandbox URL: {e}")))?;
         let platforms = start_fakes(url.as_str()).await?;
+        // The store app's entries, against the DingTalk fake.
+        #[allow(unused_mut)]
+        let mut store_entries = Vec::new();
+        #[cfg(feature = "dingtalk")]
+        let store_fake = platforms
+            .iter()
+            .find(|p| p.fake.name() == "dingtalk")
+            .and_then(|p| p.dingtalk.clone());
+        #[cfg(feature = "dingtalk")]
+        if let Some(fake) = &store_fake {
+            store_entries = store_app(fake, url.as_str());
+        }
         // The demo tenant goes through the path deployments use: a tenants document in the
         // documented format, parsed, validated and watched like a tenants file.
-        let tenants_yaml = tenants_document(&platforms)?;
+        let tenants_yaml = tenants_document(&platforms, &store_entries)?;
         let mut config = options.config;
         config.listen = addr;
         config.public_url = url.clone();
@@ -259,6 +340,23 @@ impl Sandbox {
                 })
                 .await
         });
+        // The store app's suite ticket, pushed to its app entry as DingTalk would.
+        #[cfg(feature = "dingtalk")]
+        if let Some(fake) = &store_fake {
+            let events = url
+                .join(&format!("events/{STORE_TENANT}/dingtalk"))
+                .map_err(|e| Error::Internal(format!("sandbox URL: {e}")))?;
+            let (delivery, _) = fake
+                .push_suite_ticket(STORE_SUITE_KEY, events.as_str())
+                .await
+                .map_err(|e| Error::Internal(format!("pushing the sandbox suite ticket: {e}")))?;
+            if !delivery.accepted() {
+                return Err(Error::Internal(format!(
+                    "the sandbox's suite ticket was refused: {:?}",
+                    delivery.verdict
+                )));
+            }
+        }
         Ok(Self {
             gateway,
             url,
@@ -315,6 +413,16 @@ impl Sandbox {
                 ));
             }
         }
+        #[cfg(feature = "dingtalk")]
+        if let Some(fake) = self.platforms.iter().find_map(|p| p.dingtalk.as_ref()) {
+            let code = fake.issue_h5_code(STORE_USER);
+            s.push_str(&format!(
+                "\n== DingTalk store app (docs/store-apps.md)\n\
+                 App entry `{STORE_TENANT}` (its suite ticket was pushed to {base}/events/{STORE_TENANT}/dingtalk); \
+                 the installed organisation's entry `{STORE_TENANT}-{STORE_ORG}`. Log its user `{STORE_USER}` in (code valid 5 min):\n   \
+                    curl -s -H 'content-type: application/json' -d '{{\"code\":\"{code}\"}}' {base}/auth/{STORE_TENANT}-{STORE_ORG}/dingtalk/code\n"
+            ));
+        }
         s.push_str(&format!(
             "\n== OpenID Provider (docs/oidc-provider.md)\n\
              Issuer {base} (discovery: {base}/.well-known/openid-configuration); public client `{SANDBOX_CLIENT}` \
@@ -357,7 +465,7 @@ pub const SANDBOX_REDIRECT_URIS: [&str; 2] = [
 ];
 
 /// The tenants document of the fakes' demo configurations, in the documented format.
-fn tenants_document(platforms: &[SandboxPlatform]) -> Result<String> {
+fn tenants_document(platforms: &[SandboxPlatform], extra: &[(String, Value)]) -> Result<String> {
     let mut demo = serde_json::Map::new();
     for p in platforms {
         let mut entry = p.config.clone();
@@ -367,8 +475,13 @@ fn tenants_document(platforms: &[SandboxPlatform]) -> Result<String> {
         }
         demo.insert(p.fake.name().to_string(), entry);
     }
+    let mut tenants = serde_json::Map::new();
+    tenants.insert(DEMO_TENANT.to_string(), Value::Object(demo));
+    for (tenant, entry) in extra {
+        tenants.insert(tenant.clone(), serde_json::json!({ "dingtalk": entry }));
+    }
     let doc = serde_json::json!({
-        "tenants": { DEMO_TENANT: demo },
+        "tenants": tenants,
         "oidc_clients": {
             SANDBOX_CLIENT: {
                 "redirect_uris": SANDBOX_REDIRECT_URIS,

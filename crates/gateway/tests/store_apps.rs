@@ -108,3 +108,53 @@ async fn with_redis_the_ticket_serves_every_replica_and_survives_a_restart() {
     let (status, body) = h5_login(&b, &fake).await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// The sandbox serves a store app: its app entry received a suite ticket at start, the
+/// installed organisation's people log in, a person of another organisation does not, and the
+/// app entry logs no one in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_serves_a_store_app_tenant() {
+    use unilogin_gateway::sandbox::{STORE_ORG, STORE_TENANT, STORE_USER, Sandbox, SandboxOptions};
+    let sandbox = Sandbox::start(SandboxOptions::default()).await.unwrap();
+    let fake = sandbox.fake("dingtalk").unwrap().clone();
+    let http = reqwest::Client::new();
+    let login = |tenant: String, user: &'static str| {
+        let (http, fake) = (http.clone(), fake.clone());
+        let url = sandbox
+            .url
+            .join(&format!("auth/{tenant}/dingtalk/code"))
+            .unwrap();
+        async move {
+            let r = http
+                .post(url)
+                .json(&json!({ "code": fake.issue_h5_code(user) }))
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let org_tenant = format!("{STORE_TENANT}-{STORE_ORG}");
+    let (status, body) = login(org_tenant.clone(), STORE_USER).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["profile"]["user_id"], STORE_USER, "{body}");
+    assert_eq!(body["profile"]["tenant"], org_tenant.as_str(), "{body}");
+    // The demo organisation's user is not a member of the installing organisation: its code
+    // does not redeem with that organisation's corp token (DingTalk answers 40078).
+    let (status, body) = login(org_tenant, "user001").await;
+    assert!(
+        matches!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_code")) | (403, Some("not_in_tenant"))
+        ),
+        "{status} {body}"
+    );
+
+    let (status, body) = login(STORE_TENANT.to_string(), STORE_USER).await;
+    assert!((400..500).contains(&status), "{status} {body}");
+    assert!(sandbox.instructions().contains(STORE_TENANT));
+    sandbox.stop().await;
+}
