@@ -140,18 +140,19 @@ impl Host for GatewayHost {
 
     async fn platforms(&self, tenant: &TenantId) -> Result<Vec<PlatformName>, ProviderError> {
         let gw = self.gateway()?;
-        let all = gw
-            .inner
-            .sso
-            .config_source()
-            .list()
-            .await
-            .map_err(|e| ProviderError::TemporarilyUnavailable(e.to_string()))?;
-        let mut platforms: Vec<PlatformName> = all
-            .iter()
-            .filter(|c| &c.tenant == tenant && c.enabled)
-            .map(|c| c.platform.clone())
-            .collect();
+        let source = gw.inner.sso.config_source();
+        // One lookup per registered platform (a handful), never a walk over every tenant.
+        let mut platforms = Vec::new();
+        for registration in unilogin::Registry::all() {
+            match source.get(tenant, registration.name).await {
+                Ok(config) if config.enabled => platforms.push(config.platform.clone()),
+                Ok(_)
+                | Err(Error::UnknownTenant { .. })
+                | Err(Error::PlatformNotConfigured { .. })
+                | Err(Error::Disabled { .. }) => {}
+                Err(e) => return Err(ProviderError::TemporarilyUnavailable(e.to_string())),
+            }
+        }
         platforms.sort();
         platforms.dedup();
         Ok(platforms)
