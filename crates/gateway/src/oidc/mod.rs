@@ -165,21 +165,8 @@ impl Host for GatewayHost {
         if let Some(clear) = cookies::clear(cfg, &cfg.name(&cfg.session_name), "/") {
             out.insert(header::SET_COOKIE, clear);
         }
-        if let Ok(claims) = gw.verified_claims(headers) {
-            let until = UNIX_EPOCH + Duration::from_secs(claims.exp);
-            if gw
-                .inner
-                .revocations
-                .revoke_checked(&claims.jti, until)
-                .await
-                .is_err()
-            {
-                // In force on this replica, queued for the others (as `POST /logout`).
-                tracing::warn!(jti = %claims.jti, "session revoked on this replica only; queued for the shared list");
-            } else {
-                tracing::info!(jti = %claims.jti, sub = %claims.sub, "session ended by RP-initiated logout");
-            }
-        }
+        // The session is revoked as `POST /logout` revokes it (one path).
+        crate::routes::session::revoke_session(&gw, headers).await;
         Ok(out)
     }
 }

@@ -170,42 +170,22 @@ pub async fn logout(State(gw): State<Gateway>, headers: HeaderMap) -> Response {
     }
     let cfg = &gw.inner.config.cookies;
     let clear = cookies::clear(cfg, &cfg.name(&cfg.session_name), "/");
-    // A token that verifies is revoked even when the deny-list cannot be read (an outage):
-    // revoking twice is harmless, skipping a revocation is not.
-    let live = match gw.verified_claims(&headers) {
-        Ok(claims) => match gw.inner.revocations.check(&claims.jti).await {
-            Ok(true) => None, // signed out before
-            Ok(false) | Err(_) => Some(claims),
-        },
-        Err(_) => None,
-    };
-    let revoked = match live {
-        Some(claims) => {
-            let until = UNIX_EPOCH + Duration::from_secs(claims.exp);
-            if gw
-                .inner
-                .revocations
-                .revoke_checked(&claims.jti, until)
-                .await
-                .is_err()
-            {
-                // In force on this replica now, queued for the others: say so, don't claim it.
-                tracing::warn!(jti = %claims.jti, "session revoked on this replica only; queued for the shared list");
-                let mut r = ApiError::unavailable(
-                    "store_unavailable",
-                    "signed out on this server; the other servers learn it when the session \
-                     store is back (queued), until then retry to be sure",
-                )
-                .into_response();
-                if let Some(c) = clear {
-                    r.headers_mut().insert(header::SET_COOKIE, c);
-                }
-                return r;
+    let revoked = match revoke_session(&gw, &headers).await {
+        SessionEnd::NoSession => false,
+        SessionEnd::Revoked => true,
+        SessionEnd::ThisReplicaOnly => {
+            // In force on this replica now, queued for the others: say so, don't claim it.
+            let mut r = ApiError::unavailable(
+                "store_unavailable",
+                "signed out on this server; the other servers learn it when the session \
+                 store is back (queued), until then retry to be sure",
+            )
+            .into_response();
+            if let Some(c) = clear {
+                r.headers_mut().insert(header::SET_COOKIE, c);
             }
-            tracing::info!(jti = %claims.jti, sub = %claims.sub, "session revoked");
-            true
+            return r;
         }
-        None => false,
     };
     let mut r = if wants_html(&headers) {
         Redirect::to("/").into_response()
@@ -216,6 +196,42 @@ pub async fn logout(State(gw): State<Gateway>, headers: HeaderMap) -> Response {
         r.headers_mut().insert(header::SET_COOKIE, c);
     }
     r
+}
+
+/// What [`revoke_session`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SessionEnd {
+    /// No live session in the request (none, invalid, or revoked before).
+    NoSession,
+    /// Revoked on the shared list.
+    Revoked,
+    /// Revoked on this replica only; queued for the shared list (a store outage).
+    ThisReplicaOnly,
+}
+
+/// Revokes the request's session until its expiry: `POST /logout` and the OpenID Provider's
+/// RP-initiated logout. A token that verifies is revoked even when the deny-list cannot be read
+/// (an outage): revoking twice is harmless, skipping a revocation is not.
+pub(crate) async fn revoke_session(gw: &Gateway, headers: &HeaderMap) -> SessionEnd {
+    let Ok(claims) = gw.verified_claims(headers) else {
+        return SessionEnd::NoSession;
+    };
+    if let Ok(true) = gw.inner.revocations.check(&claims.jti).await {
+        return SessionEnd::NoSession; // signed out before
+    }
+    let until = UNIX_EPOCH + Duration::from_secs(claims.exp);
+    if gw
+        .inner
+        .revocations
+        .revoke_checked(&claims.jti, until)
+        .await
+        .is_err()
+    {
+        tracing::warn!(jti = %claims.jti, "session revoked on this replica only; queued for the shared list");
+        return SessionEnd::ThisReplicaOnly;
+    }
+    tracing::info!(jti = %claims.jti, sub = %claims.sub, "session revoked");
+    SessionEnd::Revoked
 }
 
 /// `GET /`: who is signed in; in the sandbox, login links.
