@@ -194,3 +194,150 @@ async fn installation_writes_the_entry_and_uninstallation_closes_it() {
     })
     .await;
 }
+
+/// WeCom: `create_auth` on the suite's app entry is redeemed (`get_permanent_code`) and the
+/// authorising corp's entry written with the permanent code encrypted; its member then logs in
+/// through the `ServiceApp` web login, with the corp token the stored permanent code buys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wecom_authorisation_is_redeemed_and_its_permanent_code_stored_encrypted() {
+    use unilogin_testkit::wecom::{self, isv::FakeSuite};
+    const SUITE: &str = "wwsuitelifecycle1";
+    const CORP: &str = "wwlifecyclecorp1";
+    const MEMBER: &str = "wecom_member_1";
+    let fake = wecom::start().await;
+    fake.add_suite(FakeSuite::new(SUITE, "wecom_suite_secret_lifecycle"));
+    fake.add_user(FakeUser::new(MEMBER).name(MEMBER).in_org(CORP));
+    let dir = TempDir::new("store-lifecycle-wecom");
+    let url = db::fresh_database(Kind::Sqlite).await;
+    let store = SqlConfigStore::connect(&url, SecretCipher::parse(&key_spec()).unwrap())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let base = url::Url::parse(fake.base_url()).unwrap();
+    let creds = fake.suite_event_credentials(SUITE);
+    let platform = PlatformName::new("wecom").unwrap();
+    let mut row = NewConfig::new(
+        TenantId::new("suite").unwrap(),
+        platform.clone(),
+        AppKey::new(SUITE).unwrap(),
+        SecretInput::Value(AppSecret::new("wecom_suite_secret_lifecycle")),
+    );
+    row.mode = Some("isv".into());
+    for host in ["qyapi", "oauth", "login", "open"] {
+        row.hosts.insert(host.into(), base.clone());
+    }
+    let keys = dir.write("secret-keys", &key_spec());
+    let yaml = format!(
+        "tenants_database: {{url: '{url}', secret_keys: 'file:{keys}'}}\n\
+         reload: {{poll_ms: 100, full_secs: 0}}\n{GENEROUS_LIMITS}",
+        keys = keys.display(),
+    );
+    // The return URL is the gateway's own home page (known once it listens): set it after.
+    row.events = Some(EventInput {
+        token: Some(SecretInput::Value(AppSecret::new(creds.token.clone()))),
+        key: creds
+            .aes_key
+            .clone()
+            .map(|k| SecretInput::Value(AppSecret::new(k))),
+        receiver_id: Some(creds.receiver_id.clone()),
+    });
+    store.create(row, "test").await.unwrap();
+    let served = serve(&yaml).await;
+    let home = served.url("");
+    store
+        .update(
+            &TenantId::new("suite").unwrap(),
+            &platform,
+            unilogin::sql::ConfigPatch {
+                redirect_uris: Some(vec![home.clone()]),
+                ..Default::default()
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    let events = served.url("events/suite/wecom");
+    let (d, _) = fake.push_suite_ticket(SUITE, &events).await.unwrap();
+    assert!(d.accepted(), "{:?}", d.verdict);
+    let d = fake.push_create_auth(SUITE, CORP, &events).await.unwrap();
+    assert!(d.accepted(), "{:?}", d.verdict);
+    let org_tenant = TenantId::new(format!("suite-{CORP}")).unwrap();
+    eventually(WITHIN, "the corp's entry is written", || async {
+        store.get(&org_tenant, &platform).await.unwrap().is_some()
+    })
+    .await;
+    let written = store.get(&org_tenant, &platform).await.unwrap().unwrap();
+    assert_eq!(written.corp_id.as_deref(), Some(CORP));
+    assert!(
+        matches!(written.permanent_code, Some(StoredSecret::Encrypted { .. })),
+        "{written:?}"
+    );
+    let permanent = fake.permanent_code_of(SUITE, CORP).unwrap();
+    let raw: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT permanent_code FROM unilogin_platform_config WHERE tenant_id = '{org_tenant}'"
+    )))
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert!(
+        raw.starts_with("enc:v1:") && !raw.contains(&permanent),
+        "{raw}"
+    );
+
+    // Its member logs in through the ServiceApp web login.
+    let mut login_url =
+        url::Url::parse(&served.url(&format!("auth/{org_tenant}/wecom/login"))).unwrap();
+    login_url.query_pairs_mut().append_pair("return_to", &home);
+    let mut ok = false;
+    for _ in 0..100 {
+        let resp = served
+            .http
+            .get(login_url.as_str())
+            .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0")
+            .send()
+            .await
+            .unwrap();
+        if resp.status() != 303 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
+        let binding = resp
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| {
+                c.strip_prefix("unilogin_login=")
+                    .map(|v| v.split(';').next().unwrap_or("").to_string())
+            })
+            .unwrap();
+        let authorize = url::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
+        let q: std::collections::HashMap<_, _> = authorize.query_pairs().into_owned().collect();
+        assert_eq!(q["login_type"], "ServiceApp");
+        assert_eq!(q["appid"], SUITE);
+        let mut callback = url::Url::parse(&q["redirect_uri"]).unwrap();
+        callback
+            .query_pairs_mut()
+            .append_pair("code", &fake.issue_3rd_code(SUITE, MEMBER))
+            .append_pair("state", &q["state"]);
+        let resp = served
+            .http
+            .get(callback.as_str())
+            .header("cookie", format!("unilogin_login={binding}"))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let session = resp
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|c| c.starts_with("unilogin_session=") && !c.starts_with("unilogin_session=;"));
+        let text = resp.text().await.unwrap_or_default();
+        assert!(status == 303 && session, "{status} {text}");
+        ok = true;
+        break;
+    }
+    assert!(ok, "the corp's login never started");
+}

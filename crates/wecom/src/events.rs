@@ -54,8 +54,11 @@ use serde_json::{Map, Value};
 use unilogin_core::events::crypto::MsgCrypt;
 use unilogin_core::events::{
     DirectoryChange, Event, EventCodec, EventCredentials, EventError, EventRequest, Handshake,
-    Inbound, LeaveReason, PayloadFormat, PersonIds, Plaintext, Reply, parse_timestamp,
+    Inbound, LeaveReason, PayloadFormat, PersonIds, Plaintext, Reply, StoreAppChange,
+    parse_timestamp,
 };
+use unilogin_core::isv::{OrgId, PushedTicket, TicketApp};
+use unilogin_core::{AppSecret, PlatformName};
 
 use crate::NAME;
 
@@ -343,4 +346,112 @@ impl EventCodec for WeComEvents {
     fn changes(&self, event: &Event) -> Result<Vec<DirectoryChange>, EventError> {
         directory_changes(&event.event_type, event.plaintext.expose_document())
     }
+
+    fn store_app_changes(&self, event: &Event) -> Result<Vec<StoreAppChange>, EventError> {
+        store_app_changes(
+            self.crypt.receiver_id(),
+            &event.event_type,
+            event.plaintext.expose_document(),
+            SystemTime::now(),
+        )
+    }
+}
+
+/// The store-app changes of a decrypted third-party instruction callback (`InfoType`) for the
+/// suite `suite_id` (the codec's receiver id), received at `received_at`:
+///
+/// | `InfoType` | change |
+/// |---|---|
+/// | `suite_ticket` | [`StoreAppChange::TicketPushed`] (`SuiteTicket`, pushed at `TimeStamp`, seconds) |
+/// | `create_auth`, `reset_permanent_code` | [`StoreAppChange::InstallCode`] (`AuthCode`, redeemed with `get_permanent_code`) |
+/// | `change_auth` | [`StoreAppChange::AuthChanged`] (`AuthCorpId`) |
+/// | `cancel_auth` | [`StoreAppChange::Uninstalled`] (`AuthCorpId`) |
+///
+/// A callback of another suite (`SuiteId` present and not `suite_id`) is
+/// [`EventError::InvalidConfig`]; any other `InfoType` carries none. Public for fuzzing and
+/// fakes.
+///
+/// ```
+/// use std::time::{Duration, SystemTime, UNIX_EPOCH};
+/// use unilogin_core::events::StoreAppChange;
+/// use unilogin_wecom::events::store_app_changes;
+/// let doc = serde_json::json!({"SuiteId": "wwsuite1", "InfoType": "suite_ticket",
+///     "TimeStamp": "1403610513", "SuiteTicket": "t-1"});
+/// let changes = store_app_changes("wwsuite1", "suite_ticket", &doc, SystemTime::now())?;
+/// let [StoreAppChange::TicketPushed { app, ticket }] = &changes[..] else { panic!("ticket") };
+/// assert_eq!(app.app_id().as_str(), "wwsuite1");
+/// assert_eq!(ticket.value.expose(), "t-1");
+/// assert_eq!(ticket.pushed_at, UNIX_EPOCH + Duration::from_secs(1_403_610_513));
+/// let doc = serde_json::json!({"SuiteId": "wwsuite1", "InfoType": "create_auth",
+///     "TimeStamp": "1403610513", "AuthCode": "code-1"});
+/// let changes = store_app_changes("wwsuite1", "create_auth", &doc, SystemTime::now())?;
+/// assert!(matches!(&changes[..], [StoreAppChange::InstallCode { .. }]));
+/// assert!(!format!("{changes:?}").contains("code-1"));
+/// # Ok::<(), unilogin_core::events::EventError>(())
+/// ```
+pub fn store_app_changes(
+    suite_id: &str,
+    info_type: &str,
+    doc: &Value,
+    received_at: SystemTime,
+) -> Result<Vec<StoreAppChange>, EventError> {
+    const KNOWN: &[&str] = &[
+        "suite_ticket",
+        "create_auth",
+        "reset_permanent_code",
+        "change_auth",
+        "cancel_auth",
+    ];
+    if !KNOWN.contains(&info_type) {
+        return Ok(Vec::new());
+    }
+    let text = |name: &str| {
+        doc.get(name)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    if text("SuiteId").is_some_and(|id| id != suite_id) {
+        return Err(EventError::InvalidConfig {
+            what: "an instruction callback of another suite",
+        });
+    }
+    let app = PlatformName::new(NAME)
+        .ok()
+        .and_then(|p| TicketApp::new(p, suite_id).ok())
+        .ok_or(EventError::InvalidConfig {
+            what: "the receiver id is not a suite id",
+        })?;
+    let org = || {
+        text("AuthCorpId")
+            .and_then(|c| OrgId::new(c).ok())
+            .ok_or(EventError::MissingField { name: "AuthCorpId" })
+    };
+    let change = match info_type {
+        "suite_ticket" => {
+            let value = text("SuiteTicket").ok_or(EventError::MissingField {
+                name: "SuiteTicket",
+            })?;
+            let secs = text("TimeStamp")
+                .and_then(|t| t.parse::<u64>().ok())
+                .ok_or(EventError::MissingField { name: "TimeStamp" })?;
+            let pushed_at = UNIX_EPOCH + std::time::Duration::from_secs(secs);
+            let ticket = PushedTicket::new(value, pushed_at, received_at).map_err(|_| {
+                EventError::MissingField {
+                    name: "SuiteTicket",
+                }
+            })?;
+            StoreAppChange::TicketPushed { app, ticket }
+        }
+        "create_auth" | "reset_permanent_code" => {
+            let code = text("AuthCode").ok_or(EventError::MissingField { name: "AuthCode" })?;
+            StoreAppChange::InstallCode {
+                app,
+                code: AppSecret::new(code),
+            }
+        }
+        "change_auth" => StoreAppChange::AuthChanged { app, org: org()? },
+        _ => StoreAppChange::Uninstalled { app, org: org()? },
+    };
+    Ok(vec![change])
 }

@@ -65,6 +65,15 @@
 //! `corp_id` is refused ([`Error::NotInTenant`]); the `session_key` is dropped on arrival.
 //! Redirect codes stay redirect-only: only this second kind is stateless.
 //!
+//! ## Service-provider apps (`mode: isv`)
+//! `app_key` = the suite_id, `app_secret` = the suite secret, `corp_id` + `permanent_code` = the
+//! authorising corp (or neither: the suite's app entry, which logs no one in). Tokens: the
+//! newest pushed `suite_ticket` → `service/get_suite_token` → `service/get_corp_token` per corp;
+//! logins: the in-client OAuth link with `appid` = the suite_id and the `ServiceApp` web login,
+//! both redeemed at `service/auth/getuserinfo3rd` with the suite token (membership: the answer's
+//! `corpid` must be `corp_id`); installations: `create_auth`'s code redeemed by
+//! [`Platform::redeem_install_code`] (`service/get_permanent_code`). See docs/store-apps.md.
+//!
 //! ## Error codes
 //! See [`classify`], the crate's error table.
 //!
@@ -78,6 +87,7 @@
 
 mod error;
 pub mod events;
+mod isv;
 mod jsapi;
 mod miniprogram;
 
@@ -134,8 +144,9 @@ enum WebLogin {
     QrConnect,
 }
 
-/// The WeCom handler for one tenant (one self-built app of one corp).
-#[derive(Debug)]
+/// The WeCom handler for one tenant (one self-built app of one corp, or in `mode: isv` one
+/// corp that authorised a service provider's suite).
+#[derive(Debug, Clone)]
 pub struct WeCom {
     /// Its `app_key` is the corpid.
     base: Base,
@@ -149,6 +160,8 @@ pub struct WeCom {
     lang: Option<&'static str>,
     /// `options.mini_program` (default false): `qy.login` codes are redeemed.
     mini_program: bool,
+    /// `mode: isv`: a service provider's suite, for one authorising corp or its app entry.
+    isv: Option<isv::Store>,
 }
 
 /// Whether WeCom accepts `state` in its in-client OAuth link: 1–128 ASCII letters and digits
@@ -174,6 +187,18 @@ impl WeCom {
     /// Builds the handler from a tenant's configuration, validating it.
     pub fn new(ctx: &PlatformContext<'_>) -> Result<Self> {
         let config = ctx.config;
+        let store_app = match config.mode.as_deref().map(str::trim) {
+            None | Some("internal") => false,
+            Some("isv") => true,
+            Some(other) => {
+                let other: String = other.chars().take(32).collect();
+                let why = format!("`{other}` is not one of `internal`, `isv`");
+                return Err(config.error("mode", why));
+            }
+        };
+        if store_app {
+            return Self::new_isv(ctx);
+        }
         let corp_id = config.require_corp_id()?.trim();
         if config.app_key.as_str() != corp_id {
             return Err(config.error(
@@ -216,6 +241,57 @@ impl WeCom {
             )?,
             lang,
             mini_program: config.option_bool("mini_program", false)?,
+            isv: None,
+        })
+    }
+
+    /// `mode: isv`: `app_key` the suite_id, `corp_id` (with `permanent_code`) the authorising
+    /// corp or absent (the app entry); `agent_id` optional (the app inside that corp).
+    fn new_isv(ctx: &PlatformContext<'_>) -> Result<Self> {
+        let config = ctx.config;
+        if config.app_secret.is_empty() {
+            return Err(config.error("app_secret", "must not be empty (the suite secret)"));
+        }
+        if config.option_bool("mini_program", false)? {
+            return Err(config.error(
+                "options.mini_program",
+                "not offered in `mode: isv` (a mini program logs in with its own corp's app)",
+            ));
+        }
+        let corp = config
+            .corp_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty());
+        let store = isv::Store::new(
+            &config.platform,
+            config.app_key.as_str(),
+            corp.map(|c| (c, config.permanent_code.as_ref())),
+        )
+        .map_err(|(field, why)| config.error(field, why))?;
+        let agent_id = config
+            .agent_id
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_string();
+        if !agent_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(config.error("agent_id", "must be the app's numeric AgentId"));
+        }
+        let scopes = [
+            ("snsapi_base", "snsapi_base"),
+            ("snsapi_privateinfo", "snsapi_privateinfo"),
+        ];
+        Ok(Self {
+            base: Base::new(ctx, HOSTS)?,
+            agent_id,
+            secret: config.app_secret.clone(),
+            scope: choice(config, "scope", &scopes)?,
+            web_login: WebLogin::Sso,
+            userinfo_path: "cgi-bin/service/auth/getuserinfo3rd",
+            lang: None,
+            mini_program: false,
+            isv: Some(store),
         })
     }
 
@@ -258,10 +334,34 @@ impl Platform for WeCom {
 
     /// Keyed by corpid **and** agentid: each app has its own secret and its own token.
     fn token_key(&self) -> Option<TokenKey> {
+        if let Some(store) = &self.isv {
+            return Some(store.token_key().clone());
+        }
         Some(self.base.token_key(Some(&self.agent_id)))
     }
 
+    /// In `mode: isv` the code step (`getuserinfo3rd`) takes the suite token.
+    fn code_token_key(&self) -> Option<TokenKey> {
+        match &self.isv {
+            Some(store) => Some(store.suite_key.clone()),
+            None => self.token_key(),
+        }
+    }
+
+    async fn fetch_code_token(&self) -> Result<FetchedToken> {
+        match &self.isv {
+            Some(_) => self.fetch_suite_token().await,
+            None => self.fetch_app_token().await,
+        }
+    }
+
     async fn fetch_app_token(&self) -> Result<FetchedToken> {
+        if let Some(store) = &self.isv {
+            return match store.org {
+                Some(_) => self.fetch_corp_token().await,
+                None => self.fetch_suite_token().await,
+            };
+        }
         let path = "cgi-bin/gettoken";
         let query = [
             ("corpid", self.corp_id()),
@@ -288,6 +388,9 @@ impl Platform for WeCom {
         app_token: Option<&AccessToken>,
         callback: &WebCallback<'_>,
     ) -> Result<Identity> {
+        if self.isv.is_some() {
+            return self.identify_3rd(app_token, callback).await;
+        }
         let token = self.base.app_token(app_token)?;
         let query = [
             ("access_token", token.expose()),
@@ -331,6 +434,9 @@ impl Platform for WeCom {
 
     async fn authorize_url(&self, request: &AuthorizeRequest<'_>) -> Result<Url> {
         let (state, redirect_uri) = (request.state.expose(), request.redirect_uri.as_str());
+        if self.isv.is_some() {
+            return self.authorize_3rd(request.flow, state, redirect_uri);
+        }
         let (corp_id, agent_id) = (self.corp_id(), self.agent_id.as_str());
         match (request.flow, self.web_login) {
             (Flow::H5, _) => {
@@ -403,6 +509,18 @@ impl Platform for WeCom {
         self.mini_program
     }
 
+    /// `service/get_permanent_code` on the suite (any `mode: isv` entry).
+    async fn redeem_install_code(
+        &self,
+        code: &AppSecret,
+    ) -> Result<(
+        unilogin_core::isv::OrgId,
+        unilogin_core::events::InstallInfo,
+    )> {
+        self.store()?;
+        self.permanent_code(code).await
+    }
+
     async fn identify_mini_program(
         &self,
         app_token: Option<&AccessToken>,
@@ -425,7 +543,24 @@ impl Platform for WeCom {
         let token = ("access_token", self.base.app_token(app_token)?.expose());
         let query = [token, ("userid", user_id.as_str())];
         let mut detail = self.call(Method::GET, path, &query, None).await?.body;
-        if let Some(ticket) = &identity.user_ticket {
+        if let (Some(ticket), Some(_)) = (&identity.user_ticket, &self.isv) {
+            // A service provider's private details come from `getuserdetail3rd`, with the
+            // suite token.
+            let suite = self.suite_token().await?;
+            let body = json!({ "user_ticket": ticket.expose() });
+            let private = self
+                .call(
+                    Method::POST,
+                    "cgi-bin/service/auth/getuserdetail3rd",
+                    &[("suite_access_token", suite.expose())],
+                    Some(body),
+                )
+                .await?
+                .body;
+            if let Value::Object(map) = &mut detail {
+                map.insert("private".into(), private);
+            }
+        } else if let Some(ticket) = &identity.user_ticket {
             let body = json!({ "user_ticket": ticket.expose() });
             let private = self
                 .call(

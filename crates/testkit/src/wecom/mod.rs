@@ -95,6 +95,7 @@
 mod envelope;
 mod events;
 mod handlers;
+pub mod isv;
 mod jsapi;
 mod pages;
 
@@ -179,6 +180,14 @@ pub mod endpoints {
     pub const TICKET_GET: &str = "ticket_get";
     /// `GET /cgi-bin/miniprogram/jscode2session` (mini-program `wx.qy.login` code).
     pub const JSCODE2SESSION: &str = "jscode2session";
+    /// `POST /cgi-bin/service/get_suite_token` (a suite's token, [`super::isv`]).
+    pub const GET_SUITE_TOKEN: &str = "get_suite_token";
+    /// `POST /cgi-bin/service/get_corp_token` (an authorising corp's token).
+    pub const GET_CORP_TOKEN: &str = "get_corp_token";
+    /// `POST /cgi-bin/service/get_permanent_code` (an installation's permanent code).
+    pub const GET_PERMANENT_CODE: &str = "get_permanent_code";
+    /// `GET /cgi-bin/service/auth/getuserinfo3rd` (a third-party login code).
+    pub const GETUSERINFO3RD: &str = "getuserinfo3rd";
     pub use crate::jsapi::endpoints::{JSAPI_CODE, JSAPI_SDK, JSAPI_VERIFY};
 }
 
@@ -379,6 +388,13 @@ pub struct WeCom {
     jsapi_tickets: TicketBook,
     mina_codes: CodeStore<MinaGrant>,
     event_creds: Table<String, EventCredentials>,
+    /// Service-provider suites by suite_id ([`isv`]).
+    suites: Table<String, isv::FakeSuite>,
+    /// Permanent codes by (suite_id, corpid).
+    installs: Table<(String, String), String>,
+    auth_codes: CodeStore<isv::PendingAuth>,
+    suite_tokens: TokenStore<isv::SuiteTokenMeta>,
+    codes_3rd: CodeStore<isv::Code3rd>,
 }
 
 /// A `wx.qy.login` code: the mini program's app and the person.
@@ -506,6 +522,11 @@ impl Backend for WeCom {
             jsapi_tickets: TicketBook::new(clock, "fake_wecom_jsapi_ticket_"),
             mina_codes: CodeStore::new(clock.clone(), "fake_wecom_mina_code_", CODE_TTL),
             event_creds: Table::default(),
+            suites: Table::default(),
+            installs: Table::default(),
+            auth_codes: CodeStore::new(clock.clone(), "fake_wecom_auth_code_", CODE_TTL),
+            suite_tokens: TokenStore::new(clock.clone(), "fake_wecom_suite_token_"),
+            codes_3rd: CodeStore::new(clock.clone(), "fake_wecom_3rd_code_", CODE_TTL),
         }
     }
 
@@ -527,6 +548,10 @@ impl Backend for WeCom {
             .route(st, (GET_JSAPI_TICKET, M::GET, "/cgi-bin/get_jsapi_ticket", QYAPI), jsapi::get_jsapi_ticket)
             .route(st, (TICKET_GET, M::GET, "/cgi-bin/ticket/get", QYAPI), jsapi::ticket_get)
             .route(st, (JSCODE2SESSION, M::GET, "/cgi-bin/miniprogram/jscode2session", QYAPI), jsapi::jscode2session)
+            .route(st, (GET_SUITE_TOKEN, M::POST, "/cgi-bin/service/get_suite_token", QYAPI), isv::get_suite_token)
+            .route(st, (GET_CORP_TOKEN, M::POST, "/cgi-bin/service/get_corp_token", QYAPI), isv::get_corp_token)
+            .route(st, (GET_PERMANENT_CODE, M::POST, "/cgi-bin/service/get_permanent_code", QYAPI), isv::get_permanent_code)
+            .route(st, (GETUSERINFO3RD, M::GET, "/cgi-bin/service/auth/getuserinfo3rd", QYAPI), isv::getuserinfo3rd)
             .route(st, (JSAPI_SDK, M::GET, crate::jsapi::WECOM_SDK_PATH, PAGE), jsapi::sdk)
             .route(st, (JSAPI_VERIFY, M::POST, crate::jsapi::VERIFY_PATH, PAGE), jsapi::verify)
             .route(st, (JSAPI_CODE, M::POST, crate::jsapi::CODE_PATH, PAGE), jsapi::code)
