@@ -304,6 +304,34 @@ impl PlatformConfig {
         }
     }
 
+    /// The store-app switch of the platforms that have store apps: `mode` absent or
+    /// `internal` is an organisation's own app (`false`), `isv` a store (third-party) app
+    /// (`true`, docs/store-apps.md); anything else is an [`Error::Config`] naming `mode`.
+    ///
+    /// ```
+    /// use unilogin_core::config::PlatformConfig;
+    /// let cfg = |mode: serde_json::Value| -> PlatformConfig {
+    ///     serde_json::from_value(serde_json::json!({
+    ///         "tenant": "acme", "platform": "dingtalk", "app_key": "k", "app_secret": "s",
+    ///         "mode": mode,
+    ///     })).unwrap()
+    /// };
+    /// assert!(!cfg(serde_json::Value::Null).store_app_mode().unwrap());
+    /// assert!(!cfg("internal".into()).store_app_mode().unwrap());
+    /// assert!(cfg("isv".into()).store_app_mode().unwrap());
+    /// assert!(cfg("store".into()).store_app_mode().unwrap_err().to_string().contains("mode"));
+    /// ```
+    pub fn store_app_mode(&self) -> Result<bool> {
+        match self.mode.as_deref().map(str::trim) {
+            None | Some("internal") => Ok(false),
+            Some("isv") => Ok(true),
+            Some(other) => {
+                let other: String = other.chars().take(32).collect();
+                Err(self.error("mode", format!("`{other}` is not one of `internal`, `isv`")))
+            }
+        }
+    }
+
     /// Every problem [`validate`](Self::validate) would find, not only the first: the generic
     /// checks field by field, then (when those pass and the platform is registered) the mapping
     /// overrides and the platform's own `build`. Empty when the configuration is valid.

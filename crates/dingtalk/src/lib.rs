@@ -150,15 +150,7 @@ impl DingTalk {
             return Err(config.error("app_secret", "must not be empty"));
         }
         let corp_id = config.corp_id.clone().filter(|c| !c.is_empty());
-        let store_app = match config.mode.as_deref().map(str::trim) {
-            None | Some("internal") => false,
-            Some("isv") => true,
-            Some(other) => {
-                let other: String = other.chars().take(32).collect();
-                let why = format!("`{other}` is not one of `internal`, `isv`");
-                return Err(config.error("mode", why));
-            }
-        };
+        let store_app = config.store_app_mode()?;
         // `mode: isv` without `corp_id` is the suite's own entry (its pushes, its suite token).
         let isv = match store_app {
             false => None,

@@ -187,15 +187,7 @@ impl WeCom {
     /// Builds the handler from a tenant's configuration, validating it.
     pub fn new(ctx: &PlatformContext<'_>) -> Result<Self> {
         let config = ctx.config;
-        let store_app = match config.mode.as_deref().map(str::trim) {
-            None | Some("internal") => false,
-            Some("isv") => true,
-            Some(other) => {
-                let other: String = other.chars().take(32).collect();
-                let why = format!("`{other}` is not one of `internal`, `isv`");
-                return Err(config.error("mode", why));
-            }
-        };
+        let store_app = config.store_app_mode()?;
         if store_app {
             return Self::new_isv(ctx);
         }
