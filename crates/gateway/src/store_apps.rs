@@ -18,10 +18,10 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use unilogin::events::{InstallInfo, StoreAppChange};
-use unilogin::isv::{OrgId, TicketApp};
 #[cfg(feature = "sql")]
 use unilogin::PlatformName;
+use unilogin::events::{InstallInfo, StoreAppChange};
+use unilogin::isv::{OrgId, TicketApp};
 use unilogin::{Error, Result, Sso, TenantId};
 use unilogin_axum::session::{RevocationList, entry_key};
 
