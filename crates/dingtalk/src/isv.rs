@@ -32,7 +32,7 @@ use unilogin_core::{AccessToken, PlatformName, Result};
 use crate::DingTalk;
 use crate::api::By;
 
-/// The tenant part of every suite-token key (the core's reserved [`SUITE_TENANT`](unilogin_core::isv::SUITE_TENANT)).
+/// The tenant part of every suite-token key (the core's reserved one).
 pub use unilogin_core::isv::SUITE_TENANT;
 
 /// Lifetime assumed when DingTalk reports none.
