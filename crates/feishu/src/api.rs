@@ -37,6 +37,7 @@ fn classify(code: &UpstreamCode) -> ErrorClass {
         UpstreamCode::Number(20010) => Misconfigured(AVAILABILITY_HINT),
         UpstreamCode::Number(10003 | 10014) => Misconfigured(SECRET_HINT),
         UpstreamCode::Number(41050) => Misconfigured(CONTACT_RANGE_HINT),
+        UpstreamCode::Number(crate::isv::TICKET_INVALID) => Misconfigured(crate::isv::TICKET_HINT),
         UpstreamCode::Number(20003) => InvalidCode,
         UpstreamCode::Number(2200) => Transient,
         UpstreamCode::Text(t) => match t.as_str() {
@@ -204,6 +205,9 @@ impl Feishu {
         code: &AuthCode,
         web: Option<&WebCallback<'_>>,
     ) -> Result<Identity> {
+        if let Some(store) = &self.isv {
+            store.org(&self.base)?;
+        }
         let mut grant = json!({"grant_type": "authorization_code", "code": code.expose()});
         if let (Some(web), TokenApi::V2) = (web, self.token_api) {
             grant["redirect_uri"] = json!(web.redirect_uri.as_str());
@@ -217,6 +221,11 @@ impl Feishu {
         let request = self.base.request(Method::GET, "open", path)?;
         let token = Some(&user_token.access_token);
         let info = self.open_call(&ctx, request, token, true).await?;
+        // A store app is installed by many tenants: the user's must be this entry's.
+        self.check_member(
+            str_at(&info.body, "/data/tenant_key").as_deref(),
+            ctx.endpoint,
+        )?;
         Ok(Identity {
             open_id: Some(require_str(&ctx, &info, "/data/open_id")?),
             org_id: Some(require_str(&ctx, &info, "/data/tenant_key")?),

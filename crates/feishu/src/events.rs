@@ -56,6 +56,11 @@ use unilogin_core::events::{
     Inbound, LeaveReason, PayloadFormat, PersonIds, Plaintext, Reply, ct_eq_str, parse_timestamp,
 };
 
+use std::time::SystemTime;
+use unilogin_core::PlatformName;
+use unilogin_core::events::{InstallInfo, StoreAppChange};
+use unilogin_core::isv::{OrgId, PushedTicket, TicketApp, from_unix_ms};
+
 use crate::NAME;
 
 /// Feishu's callback codec for one app (Verification Token, optional Encrypt Key).
@@ -391,4 +396,114 @@ impl EventCodec for FeishuEvents {
     fn changes(&self, event: &Event) -> Result<Vec<DirectoryChange>, EventError> {
         directory_changes(&event.event_type, event.plaintext.expose_document())
     }
+
+    fn store_app_changes(&self, event: &Event) -> Result<Vec<StoreAppChange>, EventError> {
+        store_app_changes(
+            &event.event_type,
+            event.plaintext.expose_document(),
+            SystemTime::now(),
+        )
+    }
+}
+
+/// The store-app changes a decrypted Feishu v1 event document carries, received at
+/// `received_at`. Public for fuzzing and fakes.
+///
+/// | v1 `event.type` | change |
+/// |---|---|
+/// | `app_ticket` | [`StoreAppChange::TicketPushed`] (`event.app_id`, `event.app_ticket`; push time `ts`, seconds with a fraction) |
+/// | `app_open` | [`StoreAppChange::Installed`] (`event.tenant_key`; installer `installer.open_id`, else `installer_employee.open_id`) |
+/// | `app_status_change`, `status` `start_by_tenant` | `Installed` (installer `operator.open_id`) |
+/// | `app_status_change`, `status` `stop_by_tenant` / `stop_by_platform` | [`StoreAppChange::Uninstalled`] |
+/// | `app_uninstalled` | `Uninstalled` |
+/// | anything else | none |
+///
+/// A missing `app_id`, `app_ticket`, `tenant_key` or `status`, or one that is not an id, is
+/// [`EventError::MissingField`].
+///
+/// ```
+/// use std::time::{Duration, SystemTime, UNIX_EPOCH};
+/// use unilogin_core::events::StoreAppChange;
+/// use unilogin_feishu::events::store_app_changes;
+/// let doc = serde_json::json!({"ts": "1602491118.218", "uuid": "u1", "token": "vt",
+///     "type": "event_callback",
+///     "event": {"app_id": "cli_store", "app_ticket": "tk-1", "type": "app_ticket"}});
+/// let changes = store_app_changes("app_ticket", &doc, SystemTime::now())?;
+/// let [StoreAppChange::TicketPushed { app, ticket }] = &changes[..] else { panic!("ticket") };
+/// assert_eq!(app.app_id().as_str(), "cli_store");
+/// assert_eq!(ticket.value.expose(), "tk-1");
+/// assert_eq!(ticket.pushed_at, UNIX_EPOCH + Duration::from_millis(1_602_491_118_218));
+/// # Ok::<(), unilogin_core::events::EventError>(())
+/// ```
+pub fn store_app_changes(
+    event_type: &str,
+    doc: &Value,
+    received_at: SystemTime,
+) -> Result<Vec<StoreAppChange>, EventError> {
+    let event = doc.get("event");
+    let field = |name: &str| text(event.and_then(|e| e.get(name)));
+    let opened = |name: &str| text(event.and_then(|e| e.pointer(&format!("/{name}/open_id"))));
+    if !matches!(
+        event_type,
+        "app_ticket" | "app_open" | "app_status_change" | "app_uninstalled"
+    ) {
+        return Ok(Vec::new());
+    }
+    let app_id = field("app_id").ok_or(EventError::MissingField { name: "app_id" })?;
+    let platform = PlatformName::new(NAME).map_err(|_| EventError::InvalidConfig {
+        what: "platform name",
+    })?;
+    let app = TicketApp::new(platform, app_id)
+        .map_err(|_| EventError::MissingField { name: "app_id" })?;
+    let org = || {
+        field("tenant_key")
+            .and_then(|t| OrgId::new(t).ok())
+            .ok_or(EventError::MissingField { name: "tenant_key" })
+    };
+    let installed = |org: OrgId, installer: Option<String>| StoreAppChange::Installed {
+        app: app.clone(),
+        org,
+        info: InstallInfo {
+            installer,
+            ..InstallInfo::default()
+        },
+    };
+    Ok(vec![match event_type {
+        "app_ticket" => {
+            let value =
+                field("app_ticket").ok_or(EventError::MissingField { name: "app_ticket" })?;
+            let pushed_at = text(doc.get("ts"))
+                .and_then(|ts| parse_seconds(&ts))
+                .unwrap_or(received_at);
+            let ticket = PushedTicket::new(value, pushed_at, received_at)
+                .map_err(|_| EventError::MissingField { name: "app_ticket" })?;
+            StoreAppChange::TicketPushed { app, ticket }
+        }
+        "app_open" => installed(
+            org()?,
+            opened("installer").or_else(|| opened("installer_employee")),
+        ),
+        "app_uninstalled" => StoreAppChange::Uninstalled { app, org: org()? },
+        _ => match field("status").as_deref() {
+            Some("start_by_tenant") => installed(org()?, opened("operator")),
+            Some("stop_by_tenant" | "stop_by_platform") => {
+                StoreAppChange::Uninstalled { app, org: org()? }
+            }
+            Some(_) => return Ok(Vec::new()),
+            None => return Err(EventError::MissingField { name: "status" }),
+        },
+    }])
+}
+
+/// `ts` of a v1 event: seconds since the epoch with an optional fraction (`1602491118.218`).
+fn parse_seconds(ts: &str) -> Option<SystemTime> {
+    let (whole, fraction) = ts.split_once('.').unwrap_or((ts, ""));
+    let secs: u64 = whole.parse().ok()?;
+    let digits: String = fraction.chars().take(3).collect();
+    if !digits.chars().all(|c| c.is_ascii_digit()) || !fraction.chars().all(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let ms: u64 = format!("{digits:0<3}").parse().ok()?;
+    Some(from_unix_ms(secs.checked_mul(1000)?.checked_add(ms)?))
 }

@@ -2,6 +2,7 @@
 
 mod api;
 pub mod events;
+pub mod isv;
 mod jsapi;
 mod miniprogram;
 
@@ -83,6 +84,8 @@ pub struct Feishu {
     department_id_type: &'static str,
     /// `options.mini_program` (default false): `tt.login` codes are redeemed.
     mini_program: bool,
+    /// `mode: isv`: a store app's installed organisation, or its app entry.
+    isv: Option<isv::Store>,
 }
 
 impl Feishu {
@@ -98,9 +101,24 @@ impl Feishu {
         if config.app_secret.is_empty() {
             return Err(config.error("app_secret", "must not be empty"));
         }
-        config
-            .require_corp_id()
-            .map_err(|_| config.error("corp_id", CORP_ID_HINT))?;
+        let store_app = config.store_app_mode()?;
+        let isv = if store_app {
+            // Without `corp_id`: the app entry (pushes, app token, no logins).
+            let tenant_key = config.corp_id.as_deref().map(str::trim);
+            let tenant_key = tenant_key.filter(|t| !t.is_empty());
+            let store = isv::Store::new(&config.platform, base.app_key.as_str(), tenant_key);
+            Some(store.map_err(|field| {
+                config.error(
+                    field,
+                    "not a Feishu id (ASCII letters, digits, `-`, `_`, `.`)",
+                )
+            })?)
+        } else {
+            config
+                .require_corp_id()
+                .map_err(|_| config.error("corp_id", CORP_ID_HINT))?;
+            None
+        };
         let scope = config.option_str("scope")?.map(str::split_whitespace);
         let scope = scope.map(|s| s.collect::<Vec<_>>().join(" "));
         let contacts = [
@@ -111,6 +129,11 @@ impl Feishu {
         let departments = ["open_department_id", "department_id"].map(|d| (d, d));
         // Still accepted; every endpoint now gets the token Feishu declares for it.
         choice(config, "app_token_api", &[("tenant", ()), ("app", ())])?;
+        let mini_program = config.option_bool("mini_program", false)?;
+        if mini_program && isv.is_some() {
+            let why = "not available in `mode: isv` (store apps log in through H5 and web logins)";
+            return Err(config.error("options.mini_program", why));
+        }
         Ok(Arc::new(Self {
             base,
             app_secret: config.app_secret.clone(),
@@ -118,7 +141,8 @@ impl Feishu {
             contact: choice(config, "contact", &contacts)?,
             scope: scope.filter(|s| !s.is_empty()),
             department_id_type: choice(config, "department_id_type", &departments)?,
-            mini_program: config.option_bool("mini_program", false)?,
+            mini_program,
+            isv,
         }))
     }
 }
@@ -129,18 +153,38 @@ impl Platform for Feishu {
         &self.base
     }
 
+    /// In `mode: isv`, the organisation's `tenant_access_token` (on the app entry the
+    /// `app_access_token`), keyed under the app's shared key.
+    fn token_key(&self) -> Option<TokenKey> {
+        Some(match &self.isv {
+            Some(store) => store.token_key().clone(),
+            None => self.base.token_key(None),
+        })
+    }
+
     async fn fetch_app_token(&self) -> Result<FetchedToken> {
-        self.fetch_token(false).await
+        match &self.isv {
+            Some(store) if store.org.is_none() => self.fetch_store_app_token().await,
+            Some(_) => self.fetch_tenant_token().await,
+            None => self.fetch_token(false).await,
+        }
     }
 
     /// v2's exchange sends the app's credentials, no token; v1's `authen/v1/oidc/*` take the
     /// `app_access_token` (`AccessTokenTypeApp` in the official SDK), cached under its key.
+    /// In `mode: isv` the store app's `app_access_token` (shared by every organisation).
     fn code_token_key(&self) -> Option<TokenKey> {
+        if let Some(store) = &self.isv {
+            return Some(store.app_key.clone());
+        }
         (self.token_api == TokenApi::V1).then(|| self.base.token_key(Some("app_access_token")))
     }
 
     async fn fetch_code_token(&self) -> Result<FetchedToken> {
-        self.fetch_token(true).await
+        match &self.isv {
+            Some(_) => self.fetch_store_app_token().await,
+            None => self.fetch_token(true).await,
+        }
     }
 
     async fn identify_h5(
@@ -195,6 +239,9 @@ impl Platform for Feishu {
     }
 
     async fn authorize_url(&self, request: &AuthorizeRequest<'_>) -> Result<Url> {
+        if let Some(store) = &self.isv {
+            store.org(&self.base)?;
+        }
         // PKCE S256 with v2, whose exchange sends the verifier; v1's exchange has no verifier
         // parameter, so a challenge could make its codes unredeemable (see the crate docs).
         let mut url = self.base.url("accounts", "open-apis/authen/v1/authorize")?;
@@ -215,9 +262,10 @@ impl Platform for Feishu {
     /// One upstream refresh (single-use tokens: the core collapses concurrent refreshes).
     async fn refresh_user_token(&self, refresh_token: &RefreshToken) -> Result<UserToken> {
         // The refresh step is given no cached app token, so v1 fetches its app_access_token.
-        let app_token = match self.token_api {
-            TokenApi::V1 => Some(self.fetch_token(true).await?.token),
-            TokenApi::V2 => None,
+        let app_token = match (self.token_api, &self.isv) {
+            (TokenApi::V1, Some(_)) => Some(self.store_app_token().await?),
+            (TokenApi::V1, None) => Some(self.fetch_token(true).await?.token),
+            (TokenApi::V2, _) => None,
         };
         let grant = json!({"grant_type": "refresh_token", "refresh_token": refresh_token.expose()});
         self.user_token(app_token.as_ref(), grant, true).await

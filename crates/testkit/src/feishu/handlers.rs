@@ -125,6 +125,15 @@ pub(crate) async fn tenant_access_token(st: Arc<Feishu>, req: Request) -> Reply 
     ))
 }
 
+/// `POST /open-apis/auth/v3/app_ticket/resend` `{app_id, app_secret}` → `{code:0,msg:"ok"}`
+/// (the credentials checked as at the token endpoints; count the calls with
+/// [`FakePlatform::calls`](crate::FakePlatform::calls) of
+/// [`APP_TICKET_RESEND`](super::endpoints::APP_TICKET_RESEND)).
+pub(crate) async fn app_ticket_resend(st: Arc<Feishu>, req: Request) -> Reply {
+    token_request(&st, req).await?;
+    Ok(ok_fields(json!({})))
+}
+
 /// `POST /open-apis/auth/v3/app_access_token/internal` →
 /// `{code,msg,app_access_token,expire,tenant_access_token}` (same value for a self-built app).
 pub(crate) async fn app_access_token(st: Arc<Feishu>, req: Request) -> Reply {

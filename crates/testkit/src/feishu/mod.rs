@@ -14,6 +14,7 @@
 //! |---|---|---|
 //! | `tenant_access_token` | `POST /open-apis/auth/v3/tenant_access_token/internal` `{app_id,app_secret}` | auth |
 //! | `app_access_token` | `POST /open-apis/auth/v3/app_access_token/internal` `{app_id,app_secret}` | auth |
+//! | `app_ticket_resend` | `POST /open-apis/auth/v3/app_ticket/resend` `{app_id,app_secret}` (store apps; records the request) | auth |
 //! | `oauth_token_v2` | `POST /open-apis/authen/v2/oauth/token` (code / refresh grants) | oauth2 |
 //! | `oidc_access_token` | `POST /open-apis/authen/v1/oidc/access_token`, app token in `Authorization` | open |
 //! | `oidc_refresh_access_token` | `POST /open-apis/authen/v1/oidc/refresh_access_token`, app token | open |
@@ -185,6 +186,8 @@ pub mod endpoints {
     pub const TENANT_ACCESS_TOKEN: &str = "tenant_access_token";
     /// `POST /open-apis/auth/v3/app_access_token/internal`.
     pub const APP_ACCESS_TOKEN: &str = "app_access_token";
+    /// `POST /open-apis/auth/v3/app_ticket/resend` (store apps: ask for an `app_ticket` push).
+    pub const APP_TICKET_RESEND: &str = "app_ticket_resend";
     /// `POST /open-apis/authen/v2/oauth/token` (code and refresh grants, v2).
     pub const OAUTH_TOKEN_V2: &str = "oauth_token_v2";
     /// `POST /open-apis/authen/v1/oidc/access_token` (code → user token, v1 OIDC).
@@ -494,6 +497,7 @@ impl Backend for Feishu {
         router
             .route(st, (TENANT_ACCESS_TOKEN, M::POST, "/open-apis/auth/v3/tenant_access_token/internal", AUTH), handlers::tenant_access_token)
             .route(st, (APP_ACCESS_TOKEN, M::POST, "/open-apis/auth/v3/app_access_token/internal", AUTH), handlers::app_access_token)
+            .route(st, (APP_TICKET_RESEND, M::POST, "/open-apis/auth/v3/app_ticket/resend", AUTH), handlers::app_ticket_resend)
             .route(st, (OAUTH_TOKEN_V2, M::POST, "/open-apis/authen/v2/oauth/token", OAUTH2), handlers::oauth_token_v2)
             .route(st, (OIDC_ACCESS_TOKEN, M::POST, "/open-apis/authen/v1/oidc/access_token", OPEN), handlers::oidc_access_token)
             .route(st, (OIDC_REFRESH_ACCESS_TOKEN, M::POST, "/open-apis/authen/v1/oidc/refresh_access_token", OPEN), handlers::oidc_refresh_access_token)
