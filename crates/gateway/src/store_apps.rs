@@ -36,7 +36,10 @@ use crate::tenants::Tenants;
 /// let app = TenantId::new("acme-store").unwrap();
 /// let org = OrgId::new("dingcorp1").unwrap();
 /// assert_eq!(org_tenant("{tenant}-{org}", &app, &org).unwrap().as_str(), "acme-store-dingcorp1");
-/// assert!(org_tenant("{tenant}-{org}", &app, &OrgId::new("a:b").unwrap()).is_err());
+/// // Longer than a tenant id may be (64): refused, naming the setting.
+/// let long = OrgId::new("x".repeat(60)).unwrap();
+/// let err = org_tenant("{tenant}-{org}", &app, &long).unwrap_err().to_string();
+/// assert!(err.contains("events.store_app_tenant"), "{err}");
 /// ```
 pub fn org_tenant(template: &str, app_tenant: &TenantId, org: &OrgId) -> Result<TenantId> {
     let name = template
