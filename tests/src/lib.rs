@@ -10,12 +10,15 @@
 //! warm login costs, invalidate-and-retry-once on a rejected token, never a retried code, every
 //! injected fault's typed error, no panic, and no secret in any log line or error text.
 //!
+//! [`isv`] is the store-app event receiver the platform crates' store-app tests push to.
+//!
 //! [`mapping`] holds the default-rules mapping checks every platform crate's `tests/mapping.rs`
 //! runs over its fixtures; [`identity`] the behaviour suite every identity store passes (the
 //! core's memory store here, the SQL store on SQLite, PostgreSQL and MariaDB in
 //! `unilogin-sql`).
 
 pub mod identity;
+pub mod isv;
 pub mod mapping;
 
 use std::sync::{Arc, Mutex};
@@ -748,20 +751,7 @@ pub async fn unknown_targets_are_typed(setup: Setup) {
 /// No secret, token, code or state appears in any log line (captured at TRACE) or error text,
 /// across successful logins and failures.
 pub async fn secrets_never_leak(setup: Setup) {
-    let logs = Arc::new(Mutex::new(Vec::<u8>::new()));
-    let writer = {
-        let logs = logs.clone();
-        move || LogWriter(logs.clone())
-    };
-    // Everything at TRACE except the fake platform itself (it is not shipped code).
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            "trace,unilogin_testkit=off,axum=off,tower=off,tower_http=off",
-        ))
-        .with_writer(writer)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = TraceCapture::start();
 
     let sso = setup.sso();
     let secret = setup.fake.credentials().app_secret;
@@ -818,7 +808,7 @@ pub async fn secrets_never_leak(setup: Setup) {
     let err = setup.h5_login(&sso).await.expect_err("ip");
     texts.push(format!("{err} {err:?}"));
 
-    let logs = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
+    let logs = logs.text();
     assert!(
         logs.contains("login"),
         "the log capture saw nothing: {logs}"
@@ -831,6 +821,51 @@ pub async fn secrets_never_leak(setup: Setup) {
                 "a secret leaked into an error or Debug text: {t}"
             );
         }
+    }
+}
+
+/// Every log line of the current thread at TRACE, except the fake platform's and the HTTP
+/// server's own (not shipped code), captured while this lives: use it in a
+/// `#[tokio::test]` (current-thread runtime) so the spawned tasks log here too.
+///
+/// ```no_run
+/// let logs = unilogin_conformance::TraceCapture::start();
+/// tracing::info!("a line");
+/// assert!(logs.text().contains("a line"));
+/// ```
+pub struct TraceCapture {
+    logs: Arc<Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+impl TraceCapture {
+    /// Starts capturing (until dropped).
+    pub fn start() -> Self {
+        let logs = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let writer = {
+            let logs = logs.clone();
+            move || LogWriter(logs.clone())
+        };
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "trace,unilogin_testkit=off,axum=off,tower=off,tower_http=off,hyper=off,hyper_util=off",
+            ))
+            .with_writer(writer)
+            .with_ansi(false)
+            .finish();
+        Self {
+            logs,
+            _guard: tracing::subscriber::set_default(subscriber),
+        }
+    }
+
+    /// What was logged so far.
+    pub fn text(&self) -> String {
+        let logs = self
+            .logs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        String::from_utf8_lossy(&logs).into_owned()
     }
 }
 

@@ -337,6 +337,13 @@ impl Platform for DingTalk {
         Ok(self.user_token(By::Refresh, refresh_token).await?.0)
     }
 
+    fn login_refusal(&self) -> Option<&'static str> {
+        self.isv
+            .as_ref()
+            .filter(|store| store.org.is_none())
+            .map(|_| isv::APP_ENTRY)
+    }
+
     fn ticket_kinds(&self) -> &'static [TicketKind] {
         &[TicketKind::Jsapi]
     }

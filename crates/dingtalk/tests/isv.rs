@@ -2,17 +2,16 @@
 //! encrypted callback into the `Sso`'s ticket store, the token chain with both APIs (fetch
 //! counts), H5 and web logins of installed organisations, membership, typed errors.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use axum::body::Bytes;
-use axum::extract::{Query, State};
 use serde_json::{Value, json};
+use unilogin_conformance::TraceCapture;
+use unilogin_conformance::isv::TicketReceiver;
 use unilogin_core::config::{PlatformConfig, StaticConfig};
-use unilogin_core::events::{EventCodec, EventRequest, Inbound, StoreAppChange};
+use unilogin_core::events::StoreAppChange;
 use unilogin_core::http::{HttpClient, HttpConfig};
-use unilogin_core::isv::{Offered, PushedTicket, TicketApp, TicketStore};
+use unilogin_core::isv::{Offered, PushedTicket, TicketApp};
 use unilogin_core::platform::{Flow, Services};
 use unilogin_core::registry::PlatformContext;
 use unilogin_core::web_login::Callback;
@@ -71,58 +70,13 @@ fn app() -> TicketApp {
     TicketApp::new(PlatformName::new("dingtalk").unwrap(), SUITE_KEY).unwrap()
 }
 
-/// A callback receiver as the gateway will run one: opens each push with the suite's codec,
-/// offers pushed tickets to the store, records the other changes, answers `success`.
-#[derive(Clone)]
-struct Receiver {
-    codec: Arc<DingTalkEvents>,
-    tickets: Arc<dyn TicketStore>,
-    seen: Arc<std::sync::Mutex<Vec<StoreAppChange>>>,
-}
-
-async fn receive(
-    State(r): State<Receiver>,
-    Query(q): Query<HashMap<String, String>>,
-    body: Bytes,
-) -> (axum::http::StatusCode, Vec<u8>) {
-    let mut request = EventRequest::new("POST", &body);
-    for (k, v) in &q {
-        request = request.query(k, v);
-    }
-    let event = match r.codec.open(&request) {
-        Ok(Inbound::Event(event)) => event,
-        Ok(Inbound::Handshake(h)) => return (axum::http::StatusCode::OK, h.reply.into_body()),
-        Err(e) => return (axum::http::StatusCode::BAD_REQUEST, e.to_string().into()),
-    };
-    for change in r.codec.store_app_changes(&event).unwrap() {
-        if let StoreAppChange::TicketPushed { app, ticket } = &change {
-            r.tickets.offer(app, ticket.clone()).await.unwrap();
-        }
-        r.seen.lock().unwrap().push(change);
-    }
-    (
-        axum::http::StatusCode::OK,
-        r.codec.acknowledge(&event).into_body(),
-    )
-}
-
 /// Starts a receiver feeding `sso`'s ticket store; its URL and what it saw.
-async fn receiver(fake: &FakeDingTalk, sso: &Sso) -> (String, Receiver) {
+async fn receiver(fake: &FakeDingTalk, sso: &Sso) -> (String, TicketReceiver) {
     let creds = fake.event_credentials_for(SUITE_KEY);
     let key = creds.aes_key.as_deref().unwrap();
     let codec = DingTalkEvents::new(&creds.token, key, &creds.receiver_id).unwrap();
-    let state = Receiver {
-        codec: Arc::new(codec),
-        tickets: sso.ticket_store().clone(),
-        seen: Arc::default(),
-    };
-    let router = axum::Router::new()
-        .route("/events/isv/dingtalk", axum::routing::post(receive))
-        .with_state(state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    (format!("http://{addr}/events/isv/dingtalk"), state)
+    let rx = TicketReceiver::start(Arc::new(codec), sso.ticket_store().clone()).await;
+    (rx.url.clone(), rx)
 }
 
 async fn push_ticket(fake: &FakeDingTalk, url: &str) -> String {
@@ -432,8 +386,20 @@ async fn the_app_entry_logs_no_one_in_and_shares_the_suite_token() {
     ];
     let sso = Sso::builder(StaticConfig::new(configs)).build().unwrap();
     let (url, _) = receiver(&fake, &sso).await;
-    push_ticket(&fake, &url).await;
     let app_tenant = TenantId::new("suite-app").unwrap();
+    // Refused as what it is before any upstream call, even before the first ticket
+    // (not `TicketMissing`: a ticket will never make this entry log anyone in).
+    let code = AuthCode::new(fake.issue_h5_code(USER_A));
+    let err = sso
+        .login_with_code(&app_tenant, "dingtalk", &code)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Unsupported { .. }) && err.to_string().contains("own entry"),
+        "{err}"
+    );
+    assert_eq!(fake.calls("v1.0/oauth2/suiteAccessToken"), 0);
+    push_ticket(&fake, &url).await;
     let code = AuthCode::new(fake.issue_h5_code(USER_A));
     let err = sso
         .login_with_code(&app_tenant, "dingtalk", &code)
@@ -496,36 +462,11 @@ fn the_documented_store_app_entry_is_valid() {
     config.validate().unwrap();
 }
 
-#[derive(Clone)]
-struct LogWriter(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// No suite secret, ticket, suite or corp token, code or permanent code appears in a log line
 /// (captured at TRACE) or an error text, across pushes, logins and failures.
 #[tokio::test]
 async fn store_app_secrets_never_leak() {
-    let logs = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let writer = {
-        let logs = logs.clone();
-        move || LogWriter(logs.clone())
-    };
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            "trace,unilogin_testkit=off,axum=off,tower=off,hyper=off,hyper_util=off",
-        ))
-        .with_writer(writer)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = TraceCapture::start();
 
     let fake = fake().await;
     let sso = sso(&fake, "oapi");
@@ -565,7 +506,7 @@ async fn store_app_secrets_never_leak() {
     assert!(matches!(err, Error::Misconfigured { .. }), "{err:?}");
     texts.push(format!("{err} {err:?}"));
 
-    let logs = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
+    let logs = logs.text();
     assert!(logs.contains("login"), "the log capture saw nothing");
     for s in &secrets {
         assert!(!logs.contains(s.as_str()), "a secret leaked into the logs");

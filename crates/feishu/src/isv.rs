@@ -39,7 +39,7 @@ pub const RESEND_INTERVAL: Duration = Duration::from_secs(60);
 /// The error code of an invalid `app_ticket`.
 pub const TICKET_INVALID: i64 = 10012;
 
-const APP_ENTRY: &str = "logins on the store app's own entry (mode: isv without corp_id): each installed organisation has its own entry, with corp_id set to its tenant_key";
+pub(crate) const APP_ENTRY: &str = "logins on the store app's own entry (mode: isv without corp_id): each installed organisation has its own entry, with corp_id set to its tenant_key";
 pub(crate) const TICKET_HINT: &str = "Feishu rejected the app_ticket (10012): a new push was requested (app_ticket/resend); check that the event subscription URL of the app entry receives app_ticket events";
 
 /// The store-app side of a Feishu handler.

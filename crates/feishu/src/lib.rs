@@ -271,6 +271,13 @@ impl Platform for Feishu {
         self.user_token(app_token.as_ref(), grant, true).await
     }
 
+    fn login_refusal(&self) -> Option<&'static str> {
+        self.isv
+            .as_ref()
+            .filter(|store| store.org.is_none())
+            .map(|_| isv::APP_ENTRY)
+    }
+
     fn ticket_kinds(&self) -> &'static [TicketKind] {
         &[TicketKind::Jsapi]
     }

@@ -341,3 +341,119 @@ async fn a_wecom_authorisation_is_redeemed_and_its_permanent_code_stored_encrypt
     }
     assert!(ok, "the corp's login never started");
 }
+
+/// Feishu: the store app's `app_ticket` and `app_open` reach the app entry; the installing
+/// tenant's entry is written with its `tenant_key` as `corp_id`, its member logs in (one
+/// `app_access_token`, one `tenant_access_token`); `app_uninstalled` disables the entry and
+/// ends the logins, while the fake refuses the tenant token too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feishu_installation_opens_and_its_removal_closes_the_tenant() {
+    use unilogin_testkit::feishu::{self, FakeApp, endpoints as fs_ep};
+    const APP: &str = "cli_storelifecycle1";
+    const SECRET: &str = "fake_fs_store_secret_lifecycle";
+    const TENANT_KEY: &str = "tk_lifecycle_1";
+    const MEMBER: &str = "feishu_member_1";
+    let fake = feishu::start().await;
+    fake.add_store_app(FakeApp::new(APP, SECRET, "tk_developer"));
+    fake.add_user(FakeUser::new(MEMBER).name(MEMBER).in_org(TENANT_KEY));
+    let dir = TempDir::new("store-lifecycle-feishu");
+    let url = db::fresh_database(Kind::Sqlite).await;
+    let store = SqlConfigStore::connect(&url, SecretCipher::parse(&key_spec()).unwrap())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let base = url::Url::parse(fake.base_url()).unwrap();
+    let creds = fake.event_credentials_for(APP);
+    let platform = PlatformName::new("feishu").unwrap();
+    let mut row = NewConfig::new(
+        TenantId::new("lark-store").unwrap(),
+        platform.clone(),
+        AppKey::new(APP).unwrap(),
+        SecretInput::Value(AppSecret::new(SECRET)),
+    );
+    row.mode = Some("isv".into());
+    for host in ["open", "accounts"] {
+        row.hosts.insert(host.into(), base.clone());
+    }
+    row.events = Some(EventInput {
+        token: Some(SecretInput::Value(AppSecret::new(creds.token.clone()))),
+        key: creds
+            .aes_key
+            .clone()
+            .map(|k| SecretInput::Value(AppSecret::new(k))),
+        receiver_id: None,
+    });
+    store.create(row, "test").await.unwrap();
+    let keys = dir.write("secret-keys", &key_spec());
+    let yaml = format!(
+        "tenants_database: {{url: '{url}', secret_keys: 'file:{keys}'}}\n\
+         reload: {{poll_ms: 100, full_secs: 0}}\n{GENEROUS_LIMITS}",
+        keys = keys.display(),
+    );
+    let served = serve(&yaml).await;
+    let events = served.url("events/lark-store/feishu");
+    let (d, ticket) = fake.push_app_ticket(APP, &events).await.unwrap();
+    assert!(d.accepted(), "{:?}", d.verdict);
+    let d = fake.push_app_open(APP, TENANT_KEY, &events).await.unwrap();
+    assert!(d.accepted(), "{:?}", d.verdict);
+    let org_tenant = TenantId::new(format!("lark-store-{TENANT_KEY}")).unwrap();
+    eventually(WITHIN, "the tenant's entry is written", || async {
+        store.get(&org_tenant, &platform).await.unwrap().is_some()
+    })
+    .await;
+    let written = store.get(&org_tenant, &platform).await.unwrap().unwrap();
+    assert_eq!(written.corp_id.as_deref(), Some(TENANT_KEY));
+    assert_eq!(written.mode.as_deref(), Some("isv"));
+    assert!(written.events.is_none(), "the pushes stay the app entry's");
+
+    let login = |code: String| {
+        let http = served.http.clone();
+        let url = served.url(&format!("auth/{org_tenant}/feishu/code"));
+        async move {
+            let r = http
+                .post(url)
+                .json(&json!({ "code": code }))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.text().await.unwrap_or_default())
+        }
+    };
+    eventually(WITHIN, "the installed tenant's member logs in", || async {
+        login(fake.approve_web_login_with(APP, MEMBER, "")).await.0 == 200
+    })
+    .await;
+    let (status, body) = login(fake.approve_web_login_with(APP, MEMBER, "")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.contains(&ticket) && !body.contains(SECRET), "{body}");
+    assert_eq!(fake.calls(fs_ep::STORE_APP_ACCESS_TOKEN), 1);
+    assert_eq!(fake.calls(fs_ep::STORE_TENANT_ACCESS_TOKEN), 1);
+
+    // A code issued while installed, redeemed after the removal: the gateway refuses it
+    // itself (the platform is not asked).
+    let early = fake.approve_web_login_with(APP, MEMBER, "");
+    let d = fake
+        .push_app_uninstalled(APP, TENANT_KEY, &events)
+        .await
+        .unwrap();
+    assert!(d.accepted(), "{:?}", d.verdict);
+    eventually(WITHIN, "the tenant's entry is disabled", || async {
+        !store
+            .get(&org_tenant, &platform)
+            .await
+            .unwrap()
+            .unwrap()
+            .enabled
+    })
+    .await;
+    eventually(WITHIN, "the disabled entry is applied", || async {
+        let (status, body) = login(fake.approve_web_login_with(APP, MEMBER, "")).await;
+        (400..500).contains(&status) && !body.contains("invalid_code")
+    })
+    .await;
+    let exchanges = fake.calls(fs_ep::OAUTH_TOKEN_V2);
+    let (status, body) = login(early).await;
+    assert!((400..500).contains(&status), "{status} {body}");
+    assert_eq!(fake.calls(fs_ep::OAUTH_TOKEN_V2), exchanges, "{body}");
+}

@@ -475,6 +475,13 @@ impl Platform for WeCom {
         }
     }
 
+    fn login_refusal(&self) -> Option<&'static str> {
+        self.isv
+            .as_ref()
+            .filter(|store| store.org.is_none())
+            .map(|_| isv::APP_ENTRY)
+    }
+
     fn ticket_kinds(&self) -> &'static [TicketKind] {
         &[TicketKind::Jsapi, TicketKind::AgentConfig]
     }

@@ -4,15 +4,12 @@
 //! `ServiceApp` web logins of authorising corps, membership, the app entry, typed errors, and
 //! no secret in any log line.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{Query, State};
 use serde_json::{Value, json};
+use unilogin_conformance::isv::TicketReceiver;
 use unilogin_core::config::{PlatformConfig, StaticConfig};
-use unilogin_core::events::{EventCodec, EventRequest, Inbound, StoreAppChange};
-use unilogin_core::isv::TicketStore;
+use unilogin_core::events::StoreAppChange;
 use unilogin_core::platform::Flow;
 use unilogin_core::web_login::Callback;
 use unilogin_core::{AuthCode, Error, Sso, TenantId};
@@ -54,41 +51,8 @@ fn entry(fake: &FakeWeCom, tenant: &str, corp: Option<(&str, &str)>) -> Platform
     serde_json::from_value(v).unwrap()
 }
 
-#[derive(Clone)]
-struct Receiver {
-    codec: Arc<WeComEvents>,
-    tickets: Arc<dyn TicketStore>,
-    seen: Arc<std::sync::Mutex<Vec<StoreAppChange>>>,
-}
-
-async fn receive(
-    State(r): State<Receiver>,
-    Query(q): Query<HashMap<String, String>>,
-    body: Bytes,
-) -> (axum::http::StatusCode, Vec<u8>) {
-    let mut request = EventRequest::new("POST", &body);
-    for (k, v) in &q {
-        request = request.query(k, v);
-    }
-    let event = match r.codec.open(&request) {
-        Ok(Inbound::Event(event)) => event,
-        Ok(Inbound::Handshake(h)) => return (axum::http::StatusCode::OK, h.reply.into_body()),
-        Err(e) => return (axum::http::StatusCode::BAD_REQUEST, e.to_string().into()),
-    };
-    for change in r.codec.store_app_changes(&event).unwrap() {
-        if let StoreAppChange::TicketPushed { app, ticket } = &change {
-            r.tickets.offer(app, ticket.clone()).await.unwrap();
-        }
-        r.seen.lock().unwrap().push(change);
-    }
-    (
-        axum::http::StatusCode::OK,
-        r.codec.acknowledge(&event).into_body(),
-    )
-}
-
 /// A receiver for the suite's instruction callbacks (receiveid = suite_id).
-async fn receiver(fake: &FakeWeCom, sso: &Sso) -> (String, Receiver) {
+async fn receiver(fake: &FakeWeCom, sso: &Sso) -> (String, TicketReceiver) {
     let creds = fake.suite_event_credentials(SUITE_ID);
     let codec = WeComEvents::new(
         &creds.token,
@@ -96,18 +60,8 @@ async fn receiver(fake: &FakeWeCom, sso: &Sso) -> (String, Receiver) {
         &creds.receiver_id,
     )
     .unwrap();
-    let state = Receiver {
-        codec: Arc::new(codec),
-        tickets: sso.ticket_store().clone(),
-        seen: Arc::default(),
-    };
-    let router = axum::Router::new()
-        .route("/events/suite/wecom", axum::routing::post(receive))
-        .with_state(state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    (format!("http://{addr}/events/suite/wecom"), state)
+    let rx = TicketReceiver::start(Arc::new(codec), sso.ticket_store().clone()).await;
+    (rx.url.clone(), rx)
 }
 
 async fn login(

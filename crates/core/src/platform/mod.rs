@@ -278,6 +278,15 @@ pub trait Platform: Send + Sync + fmt::Debug + 'static {
         Err(self.base().unsupported("JSAPI signatures"))
     }
 
+    /// Why this entry logs no one in, or `None` (the default) when it does. The core checks it
+    /// first on every login (a code, the start and the finish of a redirect login), before
+    /// any upstream call, and answers [`Error::Unsupported`] with this text: a store app's
+    /// own entry, for one, holds the app's pushes and app token, and its organisations log
+    /// in through their own entries, whatever the state of its tickets.
+    fn login_refusal(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Whether this handler redeems mini-program login codes ([`CodeKind::MiniProgram`]:
     /// Feishu `tt.login`, WeCom `qy.login`, DingTalk mini-app `dd.getAuthCode`). Such codes
     /// come from the client's JSAPI, never on a browser redirect, so they are redeemed without

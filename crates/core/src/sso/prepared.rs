@@ -223,6 +223,7 @@ impl Prepared {
     /// # Ok(()) }
     /// ```
     pub async fn login_with_code_kind(&self, kind: CodeKind, code: &AuthCode) -> Result<Login> {
+        self.logs_in()?;
         let step = match kind {
             CodeKind::Jsapi if !self.inner.registration.in_client.redeems_without_state() => {
                 return Err(Error::RedirectLoginRequired {
@@ -388,6 +389,7 @@ impl Prepared {
     /// fresh state, PKCE verifier and nonce, and the platform's authorize URL carrying them.
     /// Keep [`WebLoginStart::pending`] server-side until the callback.
     pub async fn start_web_login(&self, flow: Flow, redirect_uri: &Url) -> Result<WebLoginStart> {
+        self.logs_in()?;
         let pending = PendingLogin::new(
             self.tenant().clone(),
             self.platform().clone(),
@@ -418,6 +420,7 @@ impl Prepared {
         pending: &PendingLogin,
         callback: &Callback,
     ) -> Result<Login> {
+        self.logs_in()?;
         if !callback.state_matches(pending) {
             return Err(Error::State(StateProblem::Unknown));
         }
@@ -497,6 +500,18 @@ impl Prepared {
 
     /// The key of the ticket of `kind` fetched with `token` ([`TokenKey::ticket`]), memoized
     /// per kind for the current app token.
+    /// [`Error::Unsupported`] where the handler refuses every login
+    /// ([`Platform::login_refusal`]).
+    fn logs_in(&self) -> Result<()> {
+        match self.inner.handler.login_refusal() {
+            None => Ok(()),
+            Some(operation) => Err(Error::Unsupported {
+                platform: self.platform().clone(),
+                operation,
+            }),
+        }
+    }
+
     fn ticket_key(&self, app_key: &TokenKey, kind: TicketKind, token: &AccessToken) -> TokenKey {
         let memo = &self.inner.ticket_keys;
         let found = memo

@@ -61,6 +61,11 @@ pub const CODE_BAD_REQUEST: i64 = 99992402;
 pub const CODE_NO_USER_AUTHORITY: i64 = 41050;
 /// Internal error, retry (HTTP 500). Illustrative.
 pub const CODE_SYSTEM_BUSY: i64 = 2200;
+/// Store apps: the `app_ticket` is missing, unknown or outdated (`app_access_token`).
+pub const CODE_TICKET_INVALID: i64 = 10012;
+/// Store apps: the tenant has not installed the app (or removed or stopped it) at
+/// `tenant_access_token`. Illustrative: the reference names no code.
+pub const CODE_TENANT_NOT_INSTALLED: i64 = 10013;
 /// Mini-program login: the app access token is invalid (`tokenLoginValidate`).
 pub const CODE_MINA_TOKEN_INVALID: i64 = 10202;
 /// Mini-program login: the code is used, expired, unknown or another app's.
@@ -96,6 +101,8 @@ pub(crate) fn message(code: i64) -> String {
         CODE_NO_USER_AUTHORITY => "no user authority error",
         CODE_SYSTEM_BUSY => "Internal Error",
         20010 => "The user has no permission to use this app.",
+        CODE_TICKET_INVALID => "app_ticket is invalid",
+        CODE_TENANT_NOT_INSTALLED => "the tenant has not installed the app",
         CODE_MINA_TOKEN_INVALID => "access token invalid",
         CODE_MINA_CODE_INVALID => "code is invalid, used, expired or belongs to another app",
         CODE_MINA_NO_VISIBILITY => "user has no visibility of the app",

@@ -155,10 +155,7 @@ impl FakeFeishu {
     /// The event subscription of `app_id` (defaults: [`DEFAULT_VERIFICATION_TOKEN`],
     /// [`DEFAULT_ENCRYPT_KEY`], `receiver_id` = the app id).
     pub fn event_credentials_for(&self, app_id: &str) -> EventCredentials {
-        self.backend()
-            .event_creds
-            .get(app_id)
-            .unwrap_or_else(|| default_credentials(app_id))
+        self.backend().event_credentials(app_id)
     }
 
     /// Replace the event subscription of `app_id` (`aes_key: None`: plaintext events).
@@ -184,7 +181,27 @@ impl FakeFeishu {
         event: FakeEvent,
         fault: Option<EventFault>,
     ) -> Result<Delivery, PushError> {
-        let creds = self.event_credentials_for(app_id);
+        self.backend().push_for(app_id, url, event, fault).await
+    }
+}
+
+impl Feishu {
+    /// The event subscription of `app_id` (see [`FakeFeishu::event_credentials_for`]).
+    pub(crate) fn event_credentials(&self, app_id: &str) -> EventCredentials {
+        self.event_creds
+            .get(app_id)
+            .unwrap_or_else(|| default_credentials(app_id))
+    }
+
+    /// [`FakeFeishu::push_event_for`], from the backend (a push the fake starts itself).
+    pub(crate) async fn push_for(
+        &self,
+        app_id: &str,
+        url: &str,
+        event: FakeEvent,
+        fault: Option<EventFault>,
+    ) -> Result<Delivery, PushError> {
+        let creds = self.event_credentials(app_id);
         let key = creds.aes_key.clone();
         if key.is_none()
             && matches!(
@@ -203,8 +220,7 @@ impl FakeFeishu {
         };
         let ts = push_time(fault).as_secs();
         let (mut plain, challenge, event_id) =
-            self.backend()
-                .plaintext(&creds.receiver_id, &token, &event, u128::from(ts))?;
+            self.plaintext(&creds.receiver_id, &token, &event, u128::from(ts))?;
         if fault == Some(EventFault::OversizedBody) {
             plain = oversize_json(&plain);
         }

@@ -31,11 +31,11 @@ use crate::users::FakeUser;
 /// The scope every user token has (identity).
 const IDENTITY_SCOPE: &str = "auth:user.id:read";
 
-type Obj = Map<String, Value>;
+pub(crate) type Obj = Map<String, Value>;
 
 /// How body problems are reported: the Open API `{code,msg}` or v2's OAuth2 shape.
 #[derive(Clone, Copy)]
-enum Shape {
+pub(crate) enum Shape {
     Open,
     OAuth2,
 }
@@ -51,7 +51,11 @@ fn bad_request(shape: Shape, what: &str) -> Response {
 }
 
 /// A JSON object body sent as `application/json`.
-async fn json_body(headers: &HeaderMap, body: Body, shape: Shape) -> Result<Obj, Response> {
+pub(crate) async fn json_body(
+    headers: &HeaderMap,
+    body: Body,
+    shape: Shape,
+) -> Result<Obj, Response> {
     if http::media_type(headers) != "application/json" {
         return Err(bad_request(
             shape,
@@ -67,13 +71,13 @@ async fn json_body(headers: &HeaderMap, body: Body, shape: Shape) -> Result<Obj,
     }
 }
 
-fn field<'a>(obj: &'a Obj, name: &str) -> Option<&'a str> {
+pub(crate) fn field<'a>(obj: &'a Obj, name: &str) -> Option<&'a str> {
     obj.get(name)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
 }
 
-fn require<'a>(obj: &'a Obj, name: &str, shape: Shape) -> Result<&'a str, Response> {
+pub(crate) fn require<'a>(obj: &'a Obj, name: &str, shape: Shape) -> Result<&'a str, Response> {
     field(obj, name).ok_or_else(|| bad_request(shape, &format!("missing `{name}`")))
 }
 
@@ -89,7 +93,8 @@ fn bearer(headers: &HeaderMap) -> Result<&str, i64> {
         .ok_or(CODE_TOKEN_FORMAT)
 }
 
-/// The app behind the app / tenant token of `Authorization: Bearer t-…`.
+/// The app behind the app / tenant token of `Authorization: Bearer t-…`: a store app's tenant
+/// token acts for its tenant (`tenant_key` is the token's).
 fn app_from_token(st: &Feishu, headers: &HeaderMap) -> Result<FakeApp, Response> {
     let token = bearer(headers).map_err(error)?;
     if !token.starts_with("t-") {
@@ -99,12 +104,23 @@ fn app_from_token(st: &Feishu, headers: &HeaderMap) -> Result<FakeApp, Response>
         .app_tokens
         .check(token)
         .map_err(|_| error(CODE_TENANT_TOKEN_INVALID))?;
-    st.app(&meta.app_id)
-        .ok_or_else(|| error(CODE_TENANT_TOKEN_INVALID))
+    let mut app = st
+        .app(&meta.app_id)
+        .ok_or_else(|| error(CODE_TENANT_TOKEN_INVALID))?;
+    if let Some(tenant) = meta.tenant_key {
+        app.tenant_key = tenant;
+    }
+    Ok(app)
 }
 
-/// Shared part of both app-token endpoints: the app, or the rejection.
-async fn token_request(st: &Feishu, req: Request) -> Result<FakeApp, Response> {
+/// Records `token` as handed out by an `app_access_token` endpoint (the v1 user-token
+/// endpoints take only those).
+pub(crate) fn mark_app_kind(st: &Feishu, token: &str) {
+    lock(&st.app_kind).insert(token.to_owned());
+}
+
+/// Shared part of the app-token endpoints: the app and the body, or the rejection.
+pub(crate) async fn token_request(st: &Feishu, req: Request) -> Result<(FakeApp, Obj), Response> {
     let (parts, body) = req.into_parts();
     let obj = json_body(&parts.headers, body, Shape::Open).await?;
     let app_id = require(&obj, "app_id", Shape::Open)?;
@@ -113,12 +129,12 @@ async fn token_request(st: &Feishu, req: Request) -> Result<FakeApp, Response> {
     if app.app_secret != secret {
         return Err(error(CODE_INVALID_SECRET));
     }
-    Ok(app)
+    Ok((app, obj))
 }
 
 /// `POST /open-apis/auth/v3/tenant_access_token/internal` → `{code,msg,tenant_access_token,expire}`.
 pub(crate) async fn tenant_access_token(st: Arc<Feishu>, req: Request) -> Reply {
-    let app = token_request(&st, req).await?;
+    let (app, _) = token_request(&st, req).await?;
     let (token, left) = st.app_token_for(&app.app_id);
     Ok(ok_fields(
         json!({"tenant_access_token": token, "expire": left.as_secs()}),
@@ -128,18 +144,21 @@ pub(crate) async fn tenant_access_token(st: Arc<Feishu>, req: Request) -> Reply 
 /// `POST /open-apis/auth/v3/app_ticket/resend` `{app_id, app_secret}` → `{code:0,msg:"ok"}`
 /// (the credentials checked as at the token endpoints; count the calls with
 /// [`FakePlatform::calls`](crate::FakePlatform::calls) of
-/// [`APP_TICKET_RESEND`](super::endpoints::APP_TICKET_RESEND)).
+/// [`APP_TICKET_RESEND`](super::endpoints::APP_TICKET_RESEND)). For a store app with a
+/// subscription ([`FakeFeishu::subscribe_store_app`](super::FakeFeishu::subscribe_store_app))
+/// a new `app_ticket` is then pushed there.
 pub(crate) async fn app_ticket_resend(st: Arc<Feishu>, req: Request) -> Reply {
-    token_request(&st, req).await?;
+    let (app, _) = token_request(&st, req).await?;
+    super::isv::resend_ticket(&st, &app);
     Ok(ok_fields(json!({})))
 }
 
 /// `POST /open-apis/auth/v3/app_access_token/internal` →
 /// `{code,msg,app_access_token,expire,tenant_access_token}` (same value for a self-built app).
 pub(crate) async fn app_access_token(st: Arc<Feishu>, req: Request) -> Reply {
-    let app = token_request(&st, req).await?;
+    let (app, _) = token_request(&st, req).await?;
     let (token, left) = st.app_token_for(&app.app_id);
-    lock(&st.app_kind).insert(token.clone());
+    mark_app_kind(&st, &token);
     Ok(ok_fields(json!({
         "app_access_token": token,
         "expire": left.as_secs(),
@@ -304,9 +323,19 @@ fn ok_v2(mut tokens: Value) -> Response {
 /// whose `grant_type` must be `grant`.
 async fn v1_request(st: &Feishu, req: Request, grant: &str) -> Result<(FakeApp, Obj), Response> {
     let (parts, body) = req.into_parts();
-    let app = app_from_token(st, &parts.headers)?;
-    // These endpoints take the app access token (`AccessTokenTypeApp` in the official SDK).
+    // These endpoints take the app access token (`AccessTokenTypeApp` in the official SDK):
+    // a self-built app's (`t-…`, asked as an app token) or a store app's (`a-…`).
     let token = bearer(&parts.headers).map_err(error)?;
+    let app = if token.starts_with("a-") {
+        let meta = st
+            .store_app_tokens
+            .check(token)
+            .map_err(|_| error(CODE_APP_TOKEN_INVALID))?;
+        st.app(&meta.app_id)
+            .ok_or_else(|| error(CODE_APP_TOKEN_INVALID))?
+    } else {
+        app_from_token(st, &parts.headers)?
+    };
     if !lock(&st.app_kind).contains(token) {
         return Err(error(CODE_APP_TOKEN_INVALID));
     }

@@ -14,7 +14,9 @@
 //! |---|---|---|
 //! | `tenant_access_token` | `POST /open-apis/auth/v3/tenant_access_token/internal` `{app_id,app_secret}` | auth |
 //! | `app_access_token` | `POST /open-apis/auth/v3/app_access_token/internal` `{app_id,app_secret}` | auth |
-//! | `app_ticket_resend` | `POST /open-apis/auth/v3/app_ticket/resend` `{app_id,app_secret}` (store apps; records the request) | auth |
+//! | `app_ticket_resend` | `POST /open-apis/auth/v3/app_ticket/resend` `{app_id,app_secret}` (store apps: a new ticket is pushed to the app's subscription, [`isv`]) | auth |
+//! | `store_app_access_token` | `POST /open-apis/auth/v3/app_access_token` `{app_id,app_secret,app_ticket}` (store apps, [`isv`]) | auth |
+//! | `store_tenant_access_token` | `POST /open-apis/auth/v3/tenant_access_token` `{app_access_token,tenant_key}` (store apps, [`isv`]) | auth |
 //! | `oauth_token_v2` | `POST /open-apis/authen/v2/oauth/token` (code / refresh grants) | oauth2 |
 //! | `oidc_access_token` | `POST /open-apis/authen/v1/oidc/access_token`, app token in `Authorization` | open |
 //! | `oidc_refresh_access_token` | `POST /open-apis/authen/v1/oidc/refresh_access_token`, app token | open |
@@ -102,6 +104,7 @@
 mod envelope;
 mod events;
 mod handlers;
+pub mod isv;
 mod jsapi;
 mod login;
 
@@ -188,6 +191,10 @@ pub mod endpoints {
     pub const APP_ACCESS_TOKEN: &str = "app_access_token";
     /// `POST /open-apis/auth/v3/app_ticket/resend` (store apps: ask for an `app_ticket` push).
     pub const APP_TICKET_RESEND: &str = "app_ticket_resend";
+    /// `POST /open-apis/auth/v3/app_access_token` (store apps: with the `app_ticket`).
+    pub const STORE_APP_ACCESS_TOKEN: &str = "store_app_access_token";
+    /// `POST /open-apis/auth/v3/tenant_access_token` (store apps: per `tenant_key`).
+    pub const STORE_TENANT_ACCESS_TOKEN: &str = "store_tenant_access_token";
     /// `POST /open-apis/authen/v2/oauth/token` (code and refresh grants, v2).
     pub const OAUTH_TOKEN_V2: &str = "oauth_token_v2";
     /// `POST /open-apis/authen/v1/oidc/access_token` (code → user token, v1 OIDC).
@@ -321,9 +328,11 @@ pub fn default_users(other_tenant: &str) -> Vec<FakeUser> {
     ]
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct AppTokenMeta {
     app_id: String,
+    /// A store app's tenant token: the tenant it acts for (`None`: the app's own token).
+    tenant_key: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -371,6 +380,10 @@ pub struct Feishu {
     tickets: TicketBook,
     mina_codes: CodeStore<MinaGrant>,
     event_creds: Table<String, EventCredentials>,
+    /// Store apps ([`isv`]): tickets, installations, subscription.
+    store_apps: Table<String, isv::StoreState>,
+    /// Store apps' `app_access_token`s (`a-…`).
+    store_app_tokens: TokenStore<AppTokenMeta>,
 }
 
 /// A `tt.login` code: the app and the person.
@@ -399,6 +412,8 @@ impl Feishu {
             tickets: TicketBook::new(clock, "fake_fs_jsapi_ticket_"),
             mina_codes: CodeStore::new(clock.clone(), "fake_fs_mina_code_", CODE_TTL),
             event_creds: Table::default(),
+            store_apps: Table::default(),
+            store_app_tokens: TokenStore::new(clock.clone(), "a-"),
         }
     }
 
@@ -414,7 +429,9 @@ impl Feishu {
     /// Feishu's reissue rule: the live token with the most time left while at least
     /// [`REISSUE_BELOW`] remains, else a new one. Returns the token and its remaining lifetime.
     fn app_token_for(&self, app_id: &str) -> (String, Duration) {
-        if let Some(token) = self.app_tokens.find_live(|m| m.app_id == app_id)
+        if let Some(token) = self
+            .app_tokens
+            .find_live(|m| m.app_id == app_id && m.tenant_key.is_none())
             && let Some(left) = self.app_tokens.remaining(&token)
             && left >= REISSUE_BELOW
         {
@@ -422,6 +439,7 @@ impl Feishu {
         }
         let meta = AppTokenMeta {
             app_id: app_id.to_owned(),
+            tenant_key: None,
         };
         (self.app_tokens.issue(meta, APP_TOKEN_TTL), APP_TOKEN_TTL)
     }
@@ -465,6 +483,15 @@ impl Feishu {
         if self.app(app_id).is_none() {
             return store.unissued();
         }
+        // A store app opens only for members of a tenant that installed it.
+        if self.is_store_app(app_id)
+            && !self
+                .users
+                .get(user_id)
+                .is_some_and(|u| self.installed(app_id, self.tenant_of(&u)))
+        {
+            return store.unissued();
+        }
         let (redirect_uri, pkce) = binding;
         store.issue_for(&self.users, user_id, |user| CodeGrant {
             app_id: app_id.to_owned(),
@@ -498,6 +525,8 @@ impl Backend for Feishu {
             .route(st, (TENANT_ACCESS_TOKEN, M::POST, "/open-apis/auth/v3/tenant_access_token/internal", AUTH), handlers::tenant_access_token)
             .route(st, (APP_ACCESS_TOKEN, M::POST, "/open-apis/auth/v3/app_access_token/internal", AUTH), handlers::app_access_token)
             .route(st, (APP_TICKET_RESEND, M::POST, "/open-apis/auth/v3/app_ticket/resend", AUTH), handlers::app_ticket_resend)
+            .route(st, (STORE_APP_ACCESS_TOKEN, M::POST, "/open-apis/auth/v3/app_access_token", AUTH), isv::store_app_access_token)
+            .route(st, (STORE_TENANT_ACCESS_TOKEN, M::POST, "/open-apis/auth/v3/tenant_access_token", AUTH), isv::store_tenant_access_token)
             .route(st, (OAUTH_TOKEN_V2, M::POST, "/open-apis/authen/v2/oauth/token", OAUTH2), handlers::oauth_token_v2)
             .route(st, (OIDC_ACCESS_TOKEN, M::POST, "/open-apis/authen/v1/oidc/access_token", OPEN), handlers::oidc_access_token)
             .route(st, (OIDC_REFRESH_ACCESS_TOKEN, M::POST, "/open-apis/authen/v1/oidc/refresh_access_token", OPEN), handlers::oidc_refresh_access_token)
