@@ -387,28 +387,23 @@ async fn the_app_entry_logs_no_one_in_and_shares_the_suite_token() {
     let sso = Sso::builder(StaticConfig::new(configs)).build().unwrap();
     let (url, _) = receiver(&fake, &sso).await;
     let app_tenant = TenantId::new("suite-app").unwrap();
-    // Refused as what it is before any upstream call, even before the first ticket
-    // (not `TicketMissing`: a ticket will never make this entry log anyone in).
-    let code = AuthCode::new(fake.issue_h5_code(USER_A));
-    let err = sso
-        .login_with_code(&app_tenant, "dingtalk", &code)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, Error::Unsupported { .. }) && err.to_string().contains("own entry"),
-        "{err}"
-    );
-    assert_eq!(fake.calls("v1.0/oauth2/suiteAccessToken"), 0);
-    push_ticket(&fake, &url).await;
-    let code = AuthCode::new(fake.issue_h5_code(USER_A));
-    let err = sso
-        .login_with_code(&app_tenant, "dingtalk", &code)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, Error::Unsupported { .. }) && err.to_string().contains("own entry"),
-        "{err}"
-    );
+    // Refused as what it is before any upstream call, before the first ticket (not
+    // `TicketMissing`: a ticket will never make this entry log anyone in) and after it.
+    for pushed in [false, true] {
+        if pushed {
+            push_ticket(&fake, &url).await;
+        }
+        let code = AuthCode::new(fake.issue_h5_code(USER_A));
+        let err = sso
+            .login_with_code(&app_tenant, "dingtalk", &code)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Unsupported { .. }) && err.to_string().contains("own entry"),
+            "{err}"
+        );
+        assert_eq!(fake.calls("v1.0/oauth2/suiteAccessToken"), 0);
+    }
     let redirect = Url::parse(CALLBACK).unwrap();
     let err = sso
         .start_web_login(&app_tenant, "dingtalk", Flow::Web, &redirect)

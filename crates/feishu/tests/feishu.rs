@@ -101,28 +101,7 @@ async fn web(sso: &Sso, fs: &FakeFeishu, user: &str) -> Result<unilogin_core::Lo
 /// Sends the browser through the fake's authorize page and presses Approve for `user`:
 /// the callback (its code bound to the page's `redirect_uri` and PKCE challenge).
 async fn through_the_authorize_page(fs: &FakeFeishu, url: &Url, user: &str) -> Callback {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let page = http.get(url.clone()).send().await.unwrap();
-    assert_eq!(page.status(), 200, "{}", page.text().await.unwrap());
-    // Press Approve with the page's own hidden fields.
-    let mut form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-    form.retain(|(k, _)| k != "response_type");
-    form.push(("user_id".into(), user.into()));
-    form.push(("action".into(), "approve".into()));
-    let approve = http
-        .post(format!(
-            "{}/open-apis/authen/v1/authorize/approve",
-            fs.base_url()
-        ))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(approve.status(), 302);
-    let back = Url::parse(approve.headers()["location"].to_str().unwrap()).unwrap();
+    let back = fs.approve_on_page(url, user).await.expect("approved");
     assert!(back.as_str().starts_with(CALLBACK), "{back}");
     Callback::from_query(back.query_pairs()).expect("a code and the state")
 }

@@ -307,25 +307,7 @@ async fn web_login(sso: &Sso, fs: &FakeFeishu, tenant: &str, user: &str) -> Resu
     let start = sso
         .start_web_login(&tenant, "feishu", Flow::Web, &redirect)
         .await?;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let mut form: Vec<(String, String)> = start.url.query_pairs().into_owned().collect();
-    form.retain(|(k, _)| k != "response_type");
-    form.push(("user_id".into(), user.into()));
-    form.push(("action".into(), "approve".into()));
-    let approve = http
-        .post(format!(
-            "{}/open-apis/authen/v1/authorize/approve",
-            fs.base_url()
-        ))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(approve.status(), 302, "{}", approve.text().await.unwrap());
-    let back = url::Url::parse(approve.headers()["location"].to_str().unwrap()).unwrap();
+    let back = fs.approve_on_page(&start.url, user).await.unwrap();
     let callback = Callback::from_query(back.query_pairs()).expect("a code and the state");
     let login = sso.finish_web_login(&start.pending, &callback).await?;
     Ok(login.profile.user_id.unwrap_or_default())

@@ -110,6 +110,13 @@ impl Installations {
         }
     }
 
+    /// The tenants and their SQL configuration store, when the tenants are in SQL.
+    #[cfg(feature = "sql")]
+    fn sql(&self) -> Option<(&Tenants, &unilogin::sql::SqlConfigStore)> {
+        let tenants = self.tenants.as_deref()?;
+        Some((tenants, tenants.store()?))
+    }
+
     /// The receiving entry's configuration, checked to be this app's.
     async fn source(
         &self,
@@ -156,11 +163,9 @@ impl Installations {
             return Ok(());
         }
         #[cfg(feature = "sql")]
-        if let Some(store) = self.tenants.as_ref().and_then(|t| t.store()) {
+        if let Some((tenants, store)) = self.sql() {
             let done = write_installed(store, source.config(), &target, org, info).await?;
-            if let Some(t) = &self.tenants {
-                t.apply_changes_now().await;
-            }
+            tenants.apply_changes_now().await;
             tracing::info!(
                 tenant = %tenant,
                 platform,
@@ -212,7 +217,7 @@ impl Installations {
             );
         }
         #[cfg(feature = "sql")]
-        if let Some(store) = self.tenants.as_ref().and_then(|t| t.store()) {
+        if let Some((tenants, store)) = self.sql() {
             let platform_name = PlatformName::new(platform)
                 .map_err(|e| Error::Internal(format!("platform name: {e}")))?;
             let disabled = match store.get(&target, &platform_name).await? {
@@ -224,9 +229,7 @@ impl Installations {
                 }
                 _ => false,
             };
-            if let Some(t) = &self.tenants {
-                t.apply_changes_now().await;
-            }
+            tenants.apply_changes_now().await;
             tracing::info!(
                 tenant = %tenant,
                 platform,

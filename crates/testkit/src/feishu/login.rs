@@ -119,3 +119,56 @@ pub(crate) async fn approve(st: Arc<Feishu>, req: Request) -> Reply {
     pages::back_to(StatusCode::FOUND, auth.redirect, (key, &value), state)
         .ok_or_else(|| refuse(Refusal::BadRedirect))
 }
+
+impl super::FakeFeishu {
+    /// A browser at `authorize_url` (the client's authorize URL for this fake): loads the
+    /// authorize page and presses *Approve* for `user_id` with the page's own fields. Returns
+    /// where Feishu sends the browser back (`redirect_uri?code=…&state=…`, the code bound to
+    /// the request's `redirect_uri` and PKCE challenge), or the page's refusal as text.
+    ///
+    /// # Errors
+    /// The page's status and body when it refuses the request or the approval.
+    pub async fn approve_on_page(&self, authorize_url: &Url, user_id: &str) -> Result<Url, String> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| e.to_string())?;
+        let page = http
+            .get(authorize_url.clone())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if page.status() != StatusCode::OK {
+            let status = page.status();
+            return Err(format!(
+                "{status}: {}",
+                page.text().await.unwrap_or_default()
+            ));
+        }
+        let mut form: Vec<(String, String)> = authorize_url.query_pairs().into_owned().collect();
+        form.retain(|(k, _)| k != "response_type");
+        form.push(("user_id".into(), user_id.into()));
+        form.push(("action".into(), "approve".into()));
+        let approve = http
+            .post(format!("{}{APPROVE_PATH}", self.base_url()))
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let location = approve
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| Url::parse(v).ok());
+        match location {
+            Some(back) if approve.status() == StatusCode::FOUND => Ok(back),
+            _ => {
+                let status = approve.status();
+                Err(format!(
+                    "{status}: {}",
+                    approve.text().await.unwrap_or_default()
+                ))
+            }
+        }
+    }
+}
