@@ -835,12 +835,27 @@ pub async fn secrets_never_leak(setup: Setup) {
 /// ```
 pub struct TraceCapture {
     logs: Arc<Mutex<Vec<u8>>>,
+    // Dropped first: the subscriber, then the turn.
     _guard: tracing::subscriber::DefaultGuard,
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
 
+/// One capture at a time per test binary: `tracing` keeps one interest cache for every
+/// callsite across threads, recomputed as dispatchers come and go.
+static CAPTURE_TURN: Mutex<()> = Mutex::new(());
+
 impl TraceCapture {
-    /// Starts capturing (until dropped).
+    /// Starts capturing (until dropped), after any other capture of this test binary ended.
     pub fn start() -> Self {
+        let turn = CAPTURE_TURN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // With a single registered dispatcher `tracing` computes a new callsite's interest
+        // from the *registering thread's* default only, so a test thread without a capture
+        // could cache "never" for a callsite this capture needs. A second, silent dispatcher
+        // kept for the life of the binary makes it ask every live dispatcher instead.
+        static SILENT: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+        SILENT.get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
         let logs = Arc::new(Mutex::new(Vec::<u8>::new()));
         let writer = {
             let logs = logs.clone();
@@ -853,9 +868,13 @@ impl TraceCapture {
             .with_writer(writer)
             .with_ansi(false)
             .finish();
+        let guard = tracing::subscriber::set_default(subscriber);
+        // A callsite first hit before this subscriber existed is asked again.
+        tracing::callsite::rebuild_interest_cache();
         Self {
             logs,
-            _guard: tracing::subscriber::set_default(subscriber),
+            _guard: guard,
+            _turn: turn,
         }
     }
 

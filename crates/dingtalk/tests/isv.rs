@@ -7,9 +7,9 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 use unilogin_conformance::TraceCapture;
-use unilogin_conformance::isv::TicketReceiver;
+use unilogin_conformance::isv::{APP_TENANT, ORG_TENANTS, StoreAppSetup, TicketReceiver};
 use unilogin_core::config::{PlatformConfig, StaticConfig};
-use unilogin_core::events::StoreAppChange;
+use unilogin_core::events::{EventCodec, StoreAppChange};
 use unilogin_core::http::{HttpClient, HttpConfig};
 use unilogin_core::isv::{Offered, PushedTicket, TicketApp};
 use unilogin_core::platform::{Flow, Services};
@@ -402,7 +402,7 @@ async fn the_app_entry_logs_no_one_in_and_shares_the_suite_token() {
             matches!(err, Error::Unsupported { .. }) && err.to_string().contains("own entry"),
             "{err}"
         );
-        assert_eq!(fake.calls("v1.0/oauth2/suiteAccessToken"), 0);
+        assert_eq!(fake.calls(ep::SUITE_ACCESS_TOKEN), 0);
     }
     let redirect = Url::parse(CALLBACK).unwrap();
     let err = sso
@@ -418,7 +418,7 @@ async fn the_app_entry_logs_no_one_in_and_shares_the_suite_token() {
     assert_eq!(key, unilogin_dingtalk::isv::suite_key(&app()));
     let org = handler(&fake, &sso, ORG_A, "v1");
     let via_org = org.suite_token().await.unwrap();
-    let suite_ep = "v1.0/oauth2/suiteAccessToken";
+    let suite_ep = ep::SUITE_ACCESS_TOKEN;
     let fetched = fake.calls(suite_ep);
     let via_app = sso
         .token_cache()
@@ -510,3 +510,80 @@ async fn store_app_secrets_never_leak() {
         }
     }
 }
+
+// ---- The shared store-app cases (`unilogin_conformance::isv`) --------------------------------
+
+struct DingTalkStore(FakeDingTalk);
+
+#[async_trait::async_trait]
+impl StoreAppSetup for DingTalkStore {
+    fn platform(&self) -> &'static str {
+        "dingtalk"
+    }
+
+    fn entries(&self) -> Vec<PlatformConfig> {
+        let mut app_entry = config_json(&self.0, ORG_A, "v1");
+        app_entry["tenant"] = json!(APP_TENANT);
+        app_entry.as_object_mut().unwrap().remove("corp_id");
+        let mut entries = vec![app_entry];
+        for (tenant, org) in ORG_TENANTS.into_iter().zip([ORG_A, ORG_B]) {
+            let mut e = config_json(&self.0, org, "v1");
+            e["tenant"] = json!(tenant);
+            entries.push(e);
+        }
+        entries
+            .into_iter()
+            .map(|e| serde_json::from_value(e).unwrap())
+            .collect()
+    }
+
+    fn codec(&self) -> Arc<dyn EventCodec> {
+        let creds = self.0.event_credentials_for(SUITE_KEY);
+        let key = creds.aes_key.as_deref().unwrap();
+        Arc::new(DingTalkEvents::new(&creds.token, key, &creds.receiver_id).unwrap())
+    }
+
+    async fn push_ticket(&self, url: &str) -> String {
+        push_ticket(&self.0, url).await
+    }
+
+    async fn login(
+        &self,
+        sso: &Sso,
+        tenant: &TenantId,
+        member_of: usize,
+        secrets: &mut Vec<String>,
+    ) -> Result<String, Error> {
+        let code = self.0.issue_h5_code(&self.member(member_of));
+        secrets.push(code.clone());
+        let login = sso
+            .login_with_code(tenant, "dingtalk", &AuthCode::new(code))
+            .await?;
+        Ok(login.profile.user_id.unwrap_or_default())
+    }
+
+    fn member(&self, org: usize) -> String {
+        [USER_A, USER_B][org].to_string()
+    }
+
+    fn revoke_org_tokens(&self, org: usize) {
+        self.0.revoke_corp_tokens(SUITE_KEY, [ORG_A, ORG_B][org]);
+    }
+
+    fn token_fetches(&self) -> (u64, u64) {
+        (
+            self.0.calls(ep::SUITE_ACCESS_TOKEN),
+            self.0.calls(ep::CORP_ACCESS_TOKEN),
+        )
+    }
+
+    fn app_secret(&self) -> String {
+        SUITE_SECRET.to_string()
+    }
+}
+
+async fn store_setup() -> Box<dyn StoreAppSetup> {
+    Box::new(DingTalkStore(fake().await))
+}
+
+unilogin_conformance::store_app_suite!(store_setup);

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use unilogin_conformance::TraceCapture;
-use unilogin_conformance::isv::TicketReceiver;
+use unilogin_conformance::isv::{APP_TENANT, ORG_TENANTS, StoreAppSetup, TicketReceiver};
 use unilogin_core::config::{PlatformConfig, StaticConfig};
 use unilogin_core::events::{EventCodec, EventError, EventRequest, Inbound, StoreAppChange};
 use unilogin_core::http::{HttpClient, HttpConfig};
@@ -525,3 +525,79 @@ async fn no_secret_in_the_trace_logs() {
         }
     }
 }
+
+// ---- The shared store-app cases (`unilogin_conformance::isv`) --------------------------------
+
+struct FeishuStore(FakeFeishu);
+
+#[async_trait::async_trait]
+impl StoreAppSetup for FeishuStore {
+    fn platform(&self) -> &'static str {
+        "feishu"
+    }
+
+    fn entries(&self) -> Vec<PlatformConfig> {
+        let [a, b] = ORG_TENANTS;
+        [
+            entry(&self.0, APP_TENANT, "isv", None),
+            entry(&self.0, a, "isv", Some(ORG_A)),
+            entry(&self.0, b, "isv", Some(ORG_B)),
+        ]
+        .into_iter()
+        .map(|e| serde_json::from_value(e).unwrap())
+        .collect()
+    }
+
+    fn codec(&self) -> Arc<dyn EventCodec> {
+        let creds = self.0.event_credentials_for(APP_ID);
+        Arc::new(FeishuEvents::new(&creds.token, creds.aes_key.as_deref()).unwrap())
+    }
+
+    async fn push_ticket(&self, url: &str) -> String {
+        let (delivery, ticket) = self.0.push_app_ticket(APP_ID, url).await.unwrap();
+        assert!(delivery.accepted(), "{:?}", delivery.verdict);
+        ticket
+    }
+
+    async fn login(
+        &self,
+        sso: &Sso,
+        tenant: &TenantId,
+        member_of: usize,
+        secrets: &mut Vec<String>,
+    ) -> Result<String, Error> {
+        let code = self
+            .0
+            .approve_web_login_with(APP_ID, &self.member(member_of), "");
+        secrets.push(code.clone());
+        let login = sso
+            .login_with_code(tenant, "feishu", &AuthCode::new(code))
+            .await?;
+        Ok(login.profile.user_id.unwrap_or_default())
+    }
+
+    fn member(&self, org: usize) -> String {
+        [USER_A, USER_B][org].to_string()
+    }
+
+    fn revoke_org_tokens(&self, org: usize) {
+        self.0.revoke_tenant_tokens(APP_ID, [ORG_A, ORG_B][org]);
+    }
+
+    fn token_fetches(&self) -> (u64, u64) {
+        (
+            self.0.calls(feishu::endpoints::STORE_APP_ACCESS_TOKEN),
+            self.0.calls(feishu::endpoints::STORE_TENANT_ACCESS_TOKEN),
+        )
+    }
+
+    fn app_secret(&self) -> String {
+        SECRET.to_string()
+    }
+}
+
+async fn store_setup() -> Box<dyn StoreAppSetup> {
+    Box::new(FeishuStore(store_fake().await))
+}
+
+unilogin_conformance::store_app_suite!(store_setup);

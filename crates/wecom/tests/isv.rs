@@ -7,9 +7,9 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use unilogin_conformance::isv::TicketReceiver;
+use unilogin_conformance::isv::{APP_TENANT, ORG_TENANTS, StoreAppSetup, TicketReceiver};
 use unilogin_core::config::{PlatformConfig, StaticConfig};
-use unilogin_core::events::StoreAppChange;
+use unilogin_core::events::{EventCodec, StoreAppChange};
 use unilogin_core::platform::Flow;
 use unilogin_core::web_login::Callback;
 use unilogin_core::{AuthCode, Error, Sso, TenantId};
@@ -262,3 +262,89 @@ async fn the_app_entry_cancel_auth_and_configuration_errors() {
     assert_eq!(field(build(bad_mode)), "mode");
     build(base).unwrap();
 }
+
+// ---- The shared store-app cases (`unilogin_conformance::isv`) --------------------------------
+
+const CODES: [&str; 2] = ["fake_permanent_code_a", "fake_permanent_code_b"];
+
+struct WeComStore(FakeWeCom);
+
+#[async_trait::async_trait]
+impl StoreAppSetup for WeComStore {
+    fn platform(&self) -> &'static str {
+        "wecom"
+    }
+
+    fn entries(&self) -> Vec<PlatformConfig> {
+        let [a, b] = ORG_TENANTS;
+        vec![
+            entry(&self.0, APP_TENANT, None),
+            entry(&self.0, a, Some((CORP_A, CODES[0]))),
+            entry(&self.0, b, Some((CORP_B, CODES[1]))),
+        ]
+    }
+
+    fn codec(&self) -> Arc<dyn EventCodec> {
+        let creds = self.0.suite_event_credentials(SUITE_ID);
+        let key = creds.aes_key.as_deref().unwrap();
+        Arc::new(WeComEvents::new(&creds.token, key, &creds.receiver_id).unwrap())
+    }
+
+    async fn push_ticket(&self, url: &str) -> String {
+        let (delivery, ticket) = self.0.push_suite_ticket(SUITE_ID, url).await.unwrap();
+        assert!(delivery.accepted(), "{:?}", delivery.verdict);
+        ticket
+    }
+
+    /// The in-client OAuth redirect (`appid` = suite_id) and `getuserinfo3rd`.
+    async fn login(
+        &self,
+        sso: &Sso,
+        tenant: &TenantId,
+        member_of: usize,
+        secrets: &mut Vec<String>,
+    ) -> Result<String, Error> {
+        let redirect = Url::parse(CALLBACK).unwrap();
+        let start = sso
+            .start_web_login(tenant, "wecom", Flow::H5, &redirect)
+            .await?;
+        let code = self.0.issue_3rd_code(SUITE_ID, &self.member(member_of));
+        secrets.push(code.clone());
+        secrets.push(start.pending.state.expose().to_string());
+        let callback = Callback {
+            code: AuthCode::new(code),
+            state: start.pending.state.clone(),
+            iss: None,
+        };
+        let login = sso.finish_web_login(&start.pending, &callback).await?;
+        Ok(login.profile.user_id.unwrap_or_default())
+    }
+
+    fn member(&self, org: usize) -> String {
+        [USER_A, USER_B][org].to_string()
+    }
+
+    fn revoke_org_tokens(&self, org: usize) {
+        self.0.revoke_corp_tokens([CORP_A, CORP_B][org]);
+    }
+
+    fn token_fetches(&self) -> (u64, u64) {
+        (
+            self.0.calls(ep::GET_SUITE_TOKEN),
+            self.0.calls(ep::GET_CORP_TOKEN),
+        )
+    }
+
+    fn app_secret(&self) -> String {
+        SUITE_SECRET.to_string()
+    }
+}
+
+async fn store_setup() -> Box<dyn StoreAppSetup> {
+    let fake = fake().await;
+    fake.install_suite(SUITE_ID, CORP_A, CODES[0]);
+    fake.install_suite(SUITE_ID, CORP_B, CODES[1]);
+    Box::new(WeComStore(fake))
+}
+
+unilogin_conformance::store_app_suite!(store_setup);

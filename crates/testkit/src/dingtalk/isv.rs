@@ -304,6 +304,15 @@ impl FakeDingTalk {
             .revoke_where(|m| m.app_key == suite_key && m.corp_id == corp_id)
     }
 
+    /// Revoke `corp_id`'s live corp tokens of `suite_key` (a call with one is then refused as
+    /// an invalid token); the installation, the suite token and other organisations' tokens
+    /// stay. Returns how many were live.
+    pub fn revoke_corp_tokens(&self, suite_key: &str, corp_id: &str) -> usize {
+        self.backend()
+            .app_tokens
+            .revoke_where(|m| m.app_key == suite_key && m.corp_id == corp_id)
+    }
+
     /// A new current suite ticket for `suite_key` (the previous one stops working), without a
     /// push: what DingTalk would push next.
     pub fn rotate_suite_ticket(&self, suite_key: &str) -> String {

@@ -311,6 +311,15 @@ impl FakeWeCom {
         self.push_instruction(suite_id, url, xml).await
     }
 
+    /// Revoke `corp_id`'s live access tokens (the corp tokens a suite's permanent code bought
+    /// included; a call with one is then refused as an invalid token); suite tokens and other
+    /// corps' tokens stay. Returns how many were live.
+    pub fn revoke_corp_tokens(&self, corp_id: &str) -> usize {
+        self.backend()
+            .app_tokens
+            .revoke_where(|m| m.corp_id == corp_id)
+    }
+
     /// The permanent code `corp_id` holds for `suite_id`, if installed.
     pub fn permanent_code_of(&self, suite_id: &str, corp_id: &str) -> Option<String> {
         self.backend()
