@@ -217,15 +217,14 @@ impl Harness {
 
     /// Requests that reached `endpoint` since the last reset, including rejected ones.
     ///
-    /// [`UNMATCHED`](crate::calls::UNMATCHED) counts the requests no endpoint matched.
+    /// [`UNMATCHED`] counts the requests no endpoint matched.
     ///
     /// # Panics
     /// If the fake has no endpoint of that name (a path, a typo): a count of an endpoint that
     /// does not exist would be 0 whatever the client did, an assertion that cannot fail.
     pub fn calls(&self, endpoint: &str) -> u64 {
         assert!(
-            endpoint == crate::calls::UNMATCHED
-                || self.endpoints.iter().any(|e| e.name == endpoint),
+            endpoint == UNMATCHED || self.endpoints.iter().any(|e| e.name == endpoint),
             "the fake has no endpoint named `{endpoint}` (endpoint names: {:?})",
             self.endpoint_names()
         );
