@@ -203,19 +203,47 @@ enum Origin {
 impl PageUrl {
     /// Removes the fragment and checks what is left (see the [module docs](self)).
     pub fn parse(raw: &str) -> Result<Self> {
+        let (end, origin) = Self::check(raw)?;
+        Ok(Self {
+            text: raw[..end].to_string(),
+            origin,
+        })
+    }
+
+    /// [`parse`](Self::parse), keeping `raw`'s own buffer (the text a server decoded from a
+    /// request, say) instead of copying it.
+    ///
+    /// ```
+    /// use unilogin_core::jsapi::PageUrl;
+    /// let url = PageUrl::parse_owned("https://a.example/p?x=1#top".to_string()).unwrap();
+    /// assert_eq!(url, PageUrl::parse("https://a.example/p?x=1").unwrap());
+    /// ```
+    pub fn parse_owned(mut raw: String) -> Result<Self> {
+        let (end, origin) = Self::check(&raw)?;
+        raw.truncate(end);
+        Ok(Self { text: raw, origin })
+    }
+
+    /// Where the text signed ends (at the fragment) and its origin, or why it is refused.
+    fn check(raw: &str) -> Result<(usize, Origin)> {
         let bad = |p| Err(Error::InvalidPageUrl(p));
-        let text = raw.split_once('#').map_or(raw, |(before, _)| before);
+        let bytes = raw.as_bytes();
+        let end = bytes.iter().position(|&b| b == b'#').unwrap_or(bytes.len());
+        let text = &raw[..end];
         if text.is_empty() {
             return bad(PageUrlProblem::Empty);
         }
         if text.len() > MAX_PAGE_URL_LEN {
             return bad(PageUrlProblem::TooLong);
         }
-        let ascii_bad = |b: &u8| *b <= b' ' || *b == 0x7f || *b == b'\\';
+        // Bytes a browser's `location.href` never holds: folded without an early exit, which
+        // the compiler turns into a few wide comparisons (URLs are short, and nearly always
+        // clean).
+        let ascii_bad = text.bytes().fold(false, |bad, b| {
+            bad | (b <= b' ') | (b == 0x7f) | (b == b'\\')
+        });
         let unicode_bad = |c: char| c.is_whitespace() || c.is_control();
-        if text.bytes().any(|b| ascii_bad(&b))
-            || (!text.is_ascii() && text.chars().any(unicode_bad))
-        {
+        if ascii_bad || (!text.is_ascii() && text.chars().any(unicode_bad)) {
             return bad(PageUrlProblem::Characters);
         }
         let after_scheme = if text.starts_with("https://") {
@@ -228,18 +256,16 @@ impl PageUrl {
         // Only the scheme and authority are parsed (host, port, credentials, origin): the
         // path and query are signed raw, and a URL parser accepts any path and query bytes
         // left after the character check above (it would only re-encode them).
-        let authority_end = text[after_scheme..]
-            .find(['/', '?'])
+        let authority_end = text.as_bytes()[after_scheme..]
+            .iter()
+            .position(|&b| b == b'/' || b == b'?')
             .map_or(text.len(), |at| after_scheme + at);
         let (scheme, authority) = (&text[..after_scheme], &text[after_scheme..authority_end]);
         let origin = match plain_origin(scheme, authority) {
             Some(origin) => origin,
             None => Origin::Owned(parsed_origin(&text[..authority_end])?),
         };
-        Ok(Self {
-            text: text.to_string(),
-            origin,
-        })
+        Ok((end, origin))
     }
 
     /// The URL signed: exactly the input up to its first `#`.
@@ -283,30 +309,50 @@ impl fmt::Display for PageUrl {
 /// odd ports), which [`parsed_origin`] then decides. [`Origin::Prefix`] when the origin is
 /// `scheme` + `authority` exactly as written (the usual case: no allocation).
 fn plain_origin(scheme: &str, authority: &str) -> Option<Origin> {
-    let (host, port_text) = match authority.rsplit_once(':') {
-        Some((host, port)) => (host, Some(port)),
+    let a = authority.as_bytes();
+    let (host, port_text) = match a.iter().rposition(|&b| b == b':') {
+        Some(at) => (&authority[..at], Some(&authority[at + 1..])),
         None => (authority, None),
     };
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    let labels = host.strip_suffix('.').unwrap_or(host);
-    let last = labels.rsplit('.').next()?;
-    // A numeric last label makes it an IPv4 address to a URL parser; `xn--` labels need IDNA
-    // checks: leave both to it.
-    if host.len() > 253
-        || !labels.split('.').all(label_ok)
-        || last.bytes().all(|b| b.is_ascii_digit())
-        || last.starts_with("0x")
-        || host
-            .as_bytes()
-            .windows(4)
-            .any(|w| w.eq_ignore_ascii_case(b"xn--"))
-    {
+    let h = host.as_bytes();
+    if h.len() > 253 {
+        return None;
+    }
+    // One pass over the labels (the host without one trailing dot): each 1 to 63 characters
+    // of `A-Z a-z 0-9 -`, not starting or ending with `-`, no `xn--` anywhere (those labels
+    // need IDNA checks: left to the URL parser).
+    let labels = h.strip_suffix(b".").unwrap_or(h);
+    let (mut start, mut last_start, mut upper) = (0, 0, false);
+    for at in 0..=labels.len() {
+        match labels.get(at) {
+            None | Some(b'.') => {
+                let label = &labels[start..at];
+                if label.is_empty()
+                    || label.len() > 63
+                    || label[0] == b'-'
+                    || label[label.len() - 1] == b'-'
+                {
+                    return None;
+                }
+                last_start = start;
+                start = at + 1;
+            }
+            Some(&b) if b.is_ascii_alphanumeric() => upper |= b.is_ascii_uppercase(),
+            Some(b'-') => {
+                if at >= 3
+                    && labels[at - 1] == b'-'
+                    && labels[at - 2] | 0x20 == b'n'
+                    && labels[at - 3] | 0x20 == b'x'
+                {
+                    return None;
+                }
+            }
+            Some(_) => return None,
+        }
+    }
+    // A numeric last label makes it an IPv4 address to a URL parser: leave it to it.
+    let last = &labels[last_start..];
+    if last.iter().all(u8::is_ascii_digit) || last.starts_with(b"0x") {
         return None;
     }
     let default_port = if scheme == "https://" { 443 } else { 80 };
@@ -327,7 +373,7 @@ fn plain_origin(scheme: &str, authority: &str) -> Option<Origin> {
         (Some(n), Some(text)) => !text.starts_with('0') && n > 0,
         _ => false,
     };
-    if canonical_port && !host.bytes().any(|b| b.is_ascii_uppercase()) {
+    if canonical_port && !upper {
         return Some(Origin::Prefix(scheme.len() + authority.len()));
     }
     let mut origin = String::with_capacity(scheme.len() + authority.len());

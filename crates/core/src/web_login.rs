@@ -47,7 +47,9 @@ pub fn random_hex(bytes: usize) -> String {
     let mut out = String::with_capacity(bytes * 2);
     let mut left = bytes;
     while left > 0 {
-        let chunk: [u8; 32] = rand::random();
+        // `fill`, not `random::<[u8; 32]>()`, which draws a whole word for every byte.
+        let mut chunk = [0u8; 32];
+        rand::fill(&mut chunk[..]);
         for b in chunk.iter().take(left) {
             out.push(char::from(HEX[usize::from(b >> 4)]));
             out.push(char::from(HEX[usize::from(b & 0x0f)]));

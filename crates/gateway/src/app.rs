@@ -272,7 +272,7 @@ impl GatewayBuilder {
             (None, Some(r)) => TokenCache::builder().store(Arc::new(r.clone())).build(),
             _ => TokenCache::new(),
         };
-        let sso = Sso::builder(ArcSource(source))
+        let sso = Sso::builder_shared(source)
             .token_cache(cache)
             .http(config.http());
         // Store apps' pushed tickets: durable in Redis (every replica, across restarts), else
@@ -486,25 +486,6 @@ fn open_redis(config: &GatewayConfig) -> Result<Option<std::convert::Infallible>
     }
 }
 
-/// Adapts a shared `Arc<dyn ConfigSource>` to the `impl ConfigSource` the [`Sso`] builder takes.
-#[derive(Debug)]
-struct ArcSource(Arc<dyn ConfigSource>);
-
-#[async_trait::async_trait]
-impl ConfigSource for ArcSource {
-    async fn get(
-        &self,
-        tenant: &unilogin::TenantId,
-        platform: &str,
-    ) -> Result<Arc<unilogin::config::PlatformConfig>> {
-        self.0.get(tenant, platform).await
-    }
-
-    async fn list(&self) -> Result<Vec<Arc<unilogin::config::PlatformConfig>>> {
-        self.0.list().await
-    }
-}
-
 impl Gateway {
     /// Starts building a gateway from its configuration.
     pub fn builder(config: GatewayConfig) -> GatewayBuilder {
@@ -597,20 +578,14 @@ impl Gateway {
                     .max(limits.events.max_body_bytes),
             ))
             .with_state(self.clone())
-            .layer(axum::middleware::from_fn_with_state(
-                self.front_settings(),
-                trace::middleware,
-            ))
+            .layer(trace::FrontLayer::new(self.front_settings()))
     }
 
     /// The operations routes (`/metrics`, `/healthz`, `/readyz`) served on `ops.listen`.
     pub fn ops_router(&self) -> Router {
         routes::ops_router()
             .with_state(self.clone())
-            .layer(axum::middleware::from_fn_with_state(
-                self.front_settings(),
-                trace::middleware,
-            ))
+            .layer(trace::FrontLayer::new(self.front_settings()))
     }
 
     /// The admin API's routes under `admin.path_prefix`, behind the front middleware, for its
@@ -624,10 +599,7 @@ impl Gateway {
                     .layer(DefaultBodyLimit::max(
                         self.inner.config.limits.max_body_bytes,
                     ))
-                    .layer(axum::middleware::from_fn_with_state(
-                        self.front_settings(),
-                        trace::middleware,
-                    )),
+                    .layer(trace::FrontLayer::new(self.front_settings())),
             );
         }
         None

@@ -59,6 +59,18 @@ impl Drop for PeerSlot {
     }
 }
 
+/// hyper's own bound on request headers (it parses them into a buffer on the stack of
+/// [`HYPER_STACK_HEADERS`] entries unless told another bound, which it then allocates on the
+/// heap for every request): `None`, its default, while that is above `max_headers` — the
+/// front middleware then answers 431 in the documented form up to it — and four times ours
+/// otherwise.
+fn hyper_header_bound(max_headers: usize) -> Option<usize> {
+    (max_headers >= HYPER_STACK_HEADERS).then(|| max_headers.saturating_mul(4))
+}
+
+/// hyper's default bound on request headers, parsed without a heap allocation.
+const HYPER_STACK_HEADERS: usize = 100;
+
 /// Resolves once `stop` is true (never, if its sender is gone without saying so).
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     loop {
@@ -83,7 +95,7 @@ pub(crate) async fn serve(
     let header_timeout = Duration::from_millis(limits.header_read_timeout_ms);
     // hyper refuses beyond its own bound with an empty 431; above ours, so the front middleware
     // answers first, in the documented form.
-    let max_headers = limits.max_headers;
+    let hyper_max_headers = hyper_header_bound(limits.max_headers);
     let all = Arc::new(Semaphore::new(limits.max_connections));
     // Behind trusted proxies every connection comes from a proxy: the proxies cap their clients.
     let per_peer_cap = (gw.config().proxy.hops() == 0).then_some(limits.max_connections_per_client);
@@ -127,8 +139,10 @@ pub(crate) async fn serve(
             });
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
-            .header_read_timeout(header_timeout)
-            .max_headers(max_headers.saturating_mul(4).max(100));
+            .header_read_timeout(header_timeout);
+        if let Some(bound) = hyper_max_headers {
+            http.max_headers(bound);
+        }
         let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
@@ -151,6 +165,14 @@ pub(crate) async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hyper_keeps_its_stack_buffer_above_our_header_limit() {
+        assert_eq!(hyper_header_bound(64), None);
+        assert_eq!(hyper_header_bound(99), None);
+        assert_eq!(hyper_header_bound(100), Some(400));
+        assert_eq!(hyper_header_bound(usize::MAX), Some(usize::MAX));
+    }
 
     #[test]
     fn peer_slots_are_capped_and_freed() {

@@ -5,11 +5,14 @@
 //!
 //! Only the path is logged, never the query string (it carries codes and states).
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -120,7 +123,8 @@ fn bucket(req: &Request) -> Bucket {
 }
 
 /// Refusals made before routing: the request's shape (413, 414, 431) and the client's rate.
-fn admit(req: &Request, s: &TraceSettings, client: ClientAddr) -> Result<(), ApiError> {
+/// `Ok`: whether the request has a body (`Content-Length` or `Transfer-Encoding`).
+fn admit(req: &Request, s: &TraceSettings, client: ClientAddr) -> Result<bool, ApiError> {
     let uri_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if uri_len > s.max_uri_bytes {
         return Err(ApiError::new(
@@ -147,15 +151,16 @@ fn admit(req: &Request, s: &TraceSettings, client: ClientAddr) -> Result<(), Api
             ),
         ));
     }
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
+    let length = headers.get(header::CONTENT_LENGTH);
+    let declared = length
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let limit = body_limit(req, s);
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large(limit));
     }
-    s.limiters.check_client(bucket(req), client)
+    s.limiters.check_client(bucket(req), client)?;
+    Ok(length.is_some() || headers.contains_key(header::TRANSFER_ENCODING))
 }
 
 /// The body limit of a request: platform event callbacks may be larger than the rest.
@@ -177,9 +182,7 @@ fn too_large(limit: usize) -> ApiError {
 
 /// Reads the whole body within the body timeout and size limit (bodies are small: codes and
 /// admin entries), so a client that declares more than it sends gets a 408, not a held handler.
-async fn buffer_body(req: Request, s: &TraceSettings) -> Result<Request, ApiError> {
-    let has_body = req.headers().contains_key(header::CONTENT_LENGTH)
-        || req.headers().contains_key(header::TRANSFER_ENCODING);
+async fn buffer_body(req: Request, s: &TraceSettings, has_body: bool) -> Result<Request, ApiError> {
     if !has_body {
         return Ok(req);
     }
@@ -219,18 +222,12 @@ fn secure_headers(response: &mut Response, hsts: bool) {
         HeaderValue::from_static("nosniff"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    if !h.contains_key(header::REFERRER_POLICY) {
-        h.insert(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        );
-    }
-    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
-        h.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'"),
-        );
-    }
+    // A page's own policies stay (one lookup each, not a lookup and an insert).
+    h.entry(header::REFERRER_POLICY)
+        .or_insert_with(|| HeaderValue::from_static("no-referrer"));
+    h.entry(header::CONTENT_SECURITY_POLICY).or_insert_with(|| {
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'")
+    });
     if hsts {
         h.insert(
             header::STRICT_TRANSPORT_SECURITY,
@@ -240,12 +237,81 @@ fn secure_headers(response: &mut Response, hsts: bool) {
 }
 
 /// The front middleware: trace id, request span, the refusals of `admit`, the body read
-/// within its time, the handling time limit, security headers, one access log line.
+/// within its time, the handling time limit, security headers, one access log line. (The
+/// gateway's routers run it as a [`FrontLayer`], the same code without `from_fn`'s boxing.)
 pub async fn middleware(
     State(settings): State<TraceSettings>,
     req: Request,
     next: Next,
 ) -> Response {
+    front(&settings, req, |req| next.run(req)).await
+}
+
+/// [`middleware`] as a tower layer: wraps every route of a router (and its fallbacks).
+#[derive(Debug, Clone)]
+pub struct FrontLayer(Arc<TraceSettings>);
+
+impl FrontLayer {
+    /// The front middleware with these settings.
+    pub fn new(settings: TraceSettings) -> Self {
+        Self(Arc::new(settings))
+    }
+}
+
+impl<S> tower::Layer<S> for FrontLayer {
+    type Service = Front<S>;
+
+    fn layer(&self, inner: S) -> Front<S> {
+        Front {
+            inner,
+            settings: Arc::clone(&self.0),
+        }
+    }
+}
+
+/// The service of [`FrontLayer`].
+#[derive(Debug, Clone)]
+pub struct Front<S> {
+    inner: S,
+    settings: Arc<TraceSettings>,
+}
+
+impl<S> tower::Service<Request> for Front<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        // The service that was polled ready handles this request; a clone stays for the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let settings = Arc::clone(&self.settings);
+        Box::pin(async move {
+            let next = |req| async move {
+                match inner.call(req).await {
+                    Ok(r) => r,
+                    Err(never) => match never {},
+                }
+            };
+            Ok(front(&settings, req, next).await)
+        })
+    }
+}
+
+/// The front middleware's work around `next` (see [`middleware`]).
+async fn front<F, Fut>(settings: &TraceSettings, req: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let id = req
         .headers()
         .get(&REQUEST_ID)
@@ -265,22 +331,21 @@ pub async fn middleware(
         path = %LoggedPath(req.uri().path()),
         client = %client.0,
     );
-    // The response header, made once from the id (acceptable ids are header-safe).
-    let id_header = HeaderValue::from_str(&id).ok();
     let started = Instant::now();
     let timeout = settings.request_timeout;
-    let s = &settings;
-    let mut response = CURRENT
+    let s = settings;
+    let handled = CURRENT
         .scope(id, async move {
-            if let Err(e) = admit(&req, s, client) {
-                return e.into_response();
-            }
-            let mut req = match buffer_body(req, s).await {
+            let has_body = match admit(&req, s, client) {
+                Ok(has_body) => has_body,
+                Err(e) => return e.into_response(),
+            };
+            let mut req = match buffer_body(req, s, has_body).await {
                 Ok(r) => r,
                 Err(e) => return e.into_response(),
             };
             req.extensions_mut().insert(client);
-            match tokio::time::timeout(timeout, next.run(req)).await {
+            match tokio::time::timeout(timeout, next(req)).await {
                 Ok(r) => r,
                 Err(_) => {
                     tracing::warn!(?timeout, "request timed out");
@@ -293,15 +358,25 @@ pub async fn middleware(
                 }
             }
         })
-        .instrument(span.clone())
-        .await;
-    if let Some(v) = id_header {
+        .instrument(span.clone());
+    let mut handled = std::pin::pin!(handled);
+    let mut response = handled.as_mut().await;
+    // The id back from the task-local, its buffer made the response header without a copy
+    // (acceptable and generated ids are header-safe).
+    let id = handled.as_mut().inner_pin_mut().take_value();
+    if let Some(v) = id.and_then(|id| HeaderValue::from_maybe_shared(Bytes::from(id)).ok()) {
         response.headers_mut().insert(REQUEST_ID.clone(), v);
     }
     secure_headers(&mut response, settings.hsts);
     let status = response.status().as_u16();
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    span.in_scope(|| tracing::info!(status, elapsed_ms, "handled"));
+    // The time is read only when the line is written.
+    span.in_scope(|| {
+        tracing::info!(
+            status,
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "handled"
+        );
+    });
     response
 }
 

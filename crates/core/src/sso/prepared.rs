@@ -293,7 +293,18 @@ impl Prepared {
         kind: TicketKind,
         js_api_list: &[String],
     ) -> Result<JsapiConfig> {
-        let url = PageUrl::parse(page_url)?;
+        self.jsapi_config_for(PageUrl::parse(page_url)?, kind, js_api_list)
+            .await
+    }
+
+    /// [`jsapi_config`](Self::jsapi_config) for a page URL already parsed (the caller checked
+    /// its origin on the same value): no second parse.
+    pub async fn jsapi_config_for(
+        &self,
+        url: PageUrl,
+        kind: TicketKind,
+        js_api_list: &[String],
+    ) -> Result<JsapiConfig> {
         let (_, ticket) = self.ticket(kind).await?;
         let unit = self.inner.handler.jsapi_timestamp_unit();
         let signed = jsapi::sign_page(&ticket, url, jsapi::nonce(), unit.now());
@@ -518,7 +529,11 @@ impl Prepared {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
-            .find(|(k, t, _)| *k == kind && t == token)
+            // The cache hands out the token it holds, so a hit is the same allocation: that
+            // comparison first (it reads no secret byte), the constant-time one otherwise.
+            .find(|(k, t, _)| {
+                *k == kind && (std::ptr::eq(t.expose(), token.expose()) || t == token)
+            })
             .map(|(_, _, key)| key.clone());
         if let Some(key) = found {
             return key;

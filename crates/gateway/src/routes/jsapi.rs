@@ -78,8 +78,18 @@ impl JsapiQuery {
     /// ```
     pub fn parse(query: &str) -> Result<Self, ApiError> {
         let mut q = Self::default();
-        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-            let (field, slot) = match &*name {
+        // `application/x-www-form-urlencoded` as `url::form_urlencoded::parse` reads it (pairs
+        // split at `&`, empty ones skipped, name and value split at the first `=`, each
+        // decoded), with only the values of the three names kept decoded.
+        for pair in query.as_bytes().split(|&b| b == b'&') {
+            if pair.is_empty() {
+                continue;
+            }
+            let (name, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, &[][..]),
+            };
+            let (field, slot) = match &*form_decode(name) {
                 "url" => ("url", &mut q.url),
                 "kind" => ("kind", &mut q.kind),
                 "apis" => ("apis", &mut q.apis),
@@ -91,9 +101,62 @@ impl JsapiQuery {
                     format!("Failed to deserialize query string: duplicate field `{field}`"),
                 ));
             }
-            *slot = Some(value.into_owned());
+            *slot = Some(form_decode(value).into_owned());
         }
         Ok(q)
+    }
+}
+
+/// One name or value of a form-encoded query, decoded as `url::form_urlencoded` does: `+` is
+/// a space, `%` and two hex digits the byte they spell (any other `%` stays), then UTF-8 with
+/// invalid sequences replaced. Borrowed when there is nothing to decode; one pass otherwise.
+fn form_decode(raw: &[u8]) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    let special = |b: &u8| *b == b'%' || *b == b'+';
+    let Some(first) = raw.iter().position(special) else {
+        return match std::str::from_utf8(raw) {
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => String::from_utf8_lossy(raw),
+        };
+    };
+    let hex = |b: Option<&u8>| match b.copied() {
+        Some(b @ b'0'..=b'9') => Some(b - b'0'),
+        Some(b @ b'a'..=b'f') => Some(b - b'a' + 10),
+        Some(b @ b'A'..=b'F') => Some(b - b'A' + 10),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(raw.len());
+    out.extend_from_slice(&raw[..first]);
+    let mut at = first;
+    while at < raw.len() {
+        match raw[at] {
+            b'+' => {
+                out.push(b' ');
+                at += 1;
+            }
+            b'%' => match (hex(raw.get(at + 1)), hex(raw.get(at + 2))) {
+                (Some(hi), Some(lo)) => {
+                    out.push(hi << 4 | lo);
+                    at += 3;
+                }
+                _ => {
+                    out.push(b'%');
+                    at += 1;
+                }
+            },
+            _ => {
+                let run = raw[at..]
+                    .iter()
+                    .position(special)
+                    .map_or(raw.len(), |n| at + n);
+                out.extend_from_slice(&raw[at..run]);
+                at = run;
+            }
+        }
+    }
+    match String::from_utf8(out) {
+        Ok(s) => Cow::Owned(s),
+        Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
     }
 }
 
@@ -157,8 +220,8 @@ impl AllowedOrigins {
 
     /// `raw` as a page URL whose origin is allowed (see [`allows_page`](Self::allows_page)):
     /// 400 `invalid_page_url`, or 403 `origin_not_allowed`.
-    fn page(&self, raw: &str, p: &Prepared) -> Result<PageUrl, ApiError> {
-        let url = PageUrl::parse(raw).map_err(page_url_error)?;
+    fn page(&self, raw: String, p: &Prepared) -> Result<PageUrl, ApiError> {
+        let url = PageUrl::parse_owned(raw).map_err(page_url_error)?;
         if !self.allows_page(&url) {
             tracing::info!(page = %url, tenant = %p.tenant(), "jsapi-config: origin not allowed");
             return Err(ApiError::new(
@@ -182,9 +245,16 @@ pub async fn jsapi_config(target: Target, request: JsapiRequest) -> Response {
         Ok(a) => a,
         Err(e) => return e.into_response(),
     };
-    let mut response = match sign(p, &allowed, request.query).await {
-        Ok(config) => json_answer(&config),
+    // The checks first, then the core's signing awaited here (one future less to nest).
+    let mut response = match checked(p, &allowed, request.query) {
         Err(e) => e.into_response(),
+        Ok((url, kind, apis)) => match p.jsapi_config_for(url, kind, &apis).await {
+            Ok(signed) => {
+                tracing::debug!(page = %signed.signed.url, kind = %kind, "jsapi-config signed");
+                json_answer(&signed.config)
+            }
+            Err(e) => page_url_error(e).into_response(),
+        },
     };
     cors(&mut response, &allowed, request.origin.as_ref());
     response
@@ -222,11 +292,13 @@ fn cors(response: &mut Response, allowed: &AllowedOrigins, origin: Option<&Heade
     }
 }
 
-async fn sign(
+/// The request's page URL (its origin allowed), ticket kind and JSAPI list, or the 400 / 403
+/// it earned — all before any ticket is fetched.
+fn checked(
     p: &Prepared,
     allowed: &AllowedOrigins,
     query: Result<JsapiQuery, ApiError>,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<(PageUrl, TicketKind, Vec<String>), ApiError> {
     let query = query?;
     let raw = query.url.ok_or_else(|| {
         ApiError::bad_request(
@@ -241,13 +313,8 @@ async fn sign(
     }
     let kind = ticket_kind(query.kind.as_deref())?;
     let apis = parse_apis(query.apis.as_deref().unwrap_or(""))?;
-    let url = allowed.page(&raw, p)?;
-    let signed = p
-        .jsapi_config(url.as_str(), kind, &apis)
-        .await
-        .map_err(page_url_error)?;
-    tracing::debug!(page = %url, kind = %kind, "jsapi-config signed");
-    Ok(signed.config)
+    let url = allowed.page(raw, p)?;
+    Ok((url, kind, apis))
 }
 
 /// Body of a rejection report: the values of the configuration the SDK refused (the names the
@@ -307,7 +374,7 @@ async fn rejected(
         )
     })?;
     let kind = ticket_kind(report.kind.as_deref())?;
-    let url = allowed.page(&report.url, p)?;
+    let url = allowed.page(report.url, p)?;
     let signed = unilogin::jsapi::Signed {
         url,
         nonce: report.nonce_str,
@@ -381,17 +448,19 @@ pub fn parse_apis(list: &str) -> Result<Vec<String>, ApiError> {
             && n.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_'))
     };
-    if !list.split(',').all(plausible) {
-        return Err(ApiError::bad_request(
-            "bad_request",
-            format!(
-                "`apis` is a comma-separated list of JSAPI names of 1 to {MAX_API_NAME_LEN} \
-                 characters from `A-Z a-z 0-9 . _`"
-            ),
-        ));
-    }
     let mut names = Vec::with_capacity(count);
-    names.extend(list.split(',').map(str::to_owned));
+    for name in list.split(',') {
+        if !plausible(name) {
+            return Err(ApiError::bad_request(
+                "bad_request",
+                format!(
+                    "`apis` is a comma-separated list of JSAPI names of 1 to {MAX_API_NAME_LEN} \
+                     characters from `A-Z a-z 0-9 . _`"
+                ),
+            ));
+        }
+        names.push(name.to_owned());
+    }
     Ok(names)
 }
 
@@ -437,6 +506,46 @@ mod tests {
             );
             assert!(e.message.contains("duplicate field"), "{}", e.message);
         }
+    }
+
+    #[test]
+    fn queries_decode_as_form_urlencoded_does() {
+        for raw in [
+            "",
+            "url",
+            "url=",
+            "=x",
+            "a%2",
+            "a%zz%4",
+            "%41%62+c%2B%25",
+            "%E4%B8%AD",
+            "%E4%B8",
+            "%ff%fe+",
+            "x=%%41",
+            "%",
+            "+++",
+        ] {
+            let ours: Vec<_> = raw
+                .as_bytes()
+                .split(|&b| b == b'=')
+                .map(form_decode)
+                .collect();
+            let theirs: Vec<_> = raw
+                .split('=')
+                .map(|part| {
+                    url::form_urlencoded::parse(format!("x={part}").as_bytes())
+                        .next()
+                        .map(|(_, v)| v.into_owned())
+                        .unwrap()
+                })
+                .collect();
+            assert_eq!(ours, theirs, "{raw}");
+        }
+        let q = JsapiQuery::parse("u%72l=a&&k%69nd=agent_config&=&apis").unwrap();
+        assert_eq!(q.url.as_deref(), Some("a"));
+        assert_eq!(q.kind.as_deref(), Some("agent_config"));
+        assert_eq!(q.apis.as_deref(), Some(""));
+        assert!(JsapiQuery::parse("url=a&u%72l=b").is_err());
     }
 
     #[test]
