@@ -195,9 +195,14 @@ impl Installations {
         org: &OrgId,
     ) -> Result<()> {
         let target = org_tenant(&self.template, tenant, org)?;
-        // The organisation's token, by the key every platform's store-app side uses; shared
-        // with every replica when the cache's store is Redis.
-        let key = app.shared_suite_key().organisation(org);
+        // The organisation's token, by its entry's handler when the entry is configured here
+        // (else by the key every platform's store-app side uses); shared with every replica
+        // when the cache's store is Redis.
+        let configured = match self.sso.prepare(&target, platform).await {
+            Ok(entry) => entry.handler().token_key(),
+            Err(_) => None,
+        };
+        let key = configured.unwrap_or_else(|| app.shared_suite_key().organisation(org));
         self.sso.token_cache().evict(&key).await;
         let now = SystemTime::now();
         let sessions = self

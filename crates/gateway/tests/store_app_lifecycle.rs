@@ -386,6 +386,12 @@ async fn a_feishu_installation_opens_and_its_removal_closes_the_tenant() {
     assert_eq!(fake.calls(fs_ep::STORE_APP_ACCESS_TOKEN), 1);
     assert_eq!(fake.calls(fs_ep::STORE_TENANT_ACCESS_TOKEN), 1);
 
+    // The tenant's token is in the gateway's token cache, under the organisation's key.
+    let key = unilogin::isv::TicketApp::new(platform.clone(), APP)
+        .unwrap()
+        .shared_suite_key()
+        .organisation(&unilogin::isv::OrgId::new(TENANT_KEY).unwrap());
+    assert_ne!(cached_or(&served, &key, "not-cached").await, "not-cached");
     // A code issued while installed, redeemed after the removal: the gateway refuses it
     // itself (the platform is not asked).
     let early = fake.approve_web_login_with(APP, MEMBER, "");
@@ -408,8 +414,35 @@ async fn a_feishu_installation_opens_and_its_removal_closes_the_tenant() {
         status == 403 && body.contains("\"disabled\"")
     })
     .await;
+    // The tenant's token is gone from the gateway's token cache: the next fetch runs.
+    assert_eq!(
+        cached_or(&served, &key, "fetched-after-the-eviction").await,
+        "fetched-after-the-eviction"
+    );
     let exchanges = fake.calls(fs_ep::OAUTH_TOKEN_V2);
     let (status, body) = login(early).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(fake.calls(fs_ep::OAUTH_TOKEN_V2), exchanges, "{body}");
+}
+
+/// The gateway's cached token under `key`, or `fallback` when none is cached (then cached).
+async fn cached_or(
+    served: &Served,
+    key: &unilogin::token_cache::TokenKey,
+    fallback: &str,
+) -> String {
+    let fallback = fallback.to_string();
+    let token = served
+        .gateway
+        .sso()
+        .token_cache()
+        .get(key, move || async move {
+            Ok(unilogin::token_cache::FetchedToken::new(
+                unilogin::AccessToken::new(fallback),
+                Duration::from_secs(60),
+            ))
+        })
+        .await
+        .unwrap();
+    token.expose().to_string()
 }
