@@ -601,3 +601,42 @@ async fn store_setup() -> Box<dyn StoreAppSetup> {
 }
 
 unilogin_conformance::store_app_suite!(store_setup);
+
+/// Each installed organisation's pages are signed with its own jssdk ticket, fetched with its
+/// tenant token: a page signed for one tenant is refused inside the other's client.
+#[tokio::test]
+async fn each_organisation_signs_its_pages_with_its_own_ticket() {
+    let fs = store_fake().await;
+    let sso = store_sso(&fs);
+    let rx = store_receiver(&fs, &sso).await;
+    push_ticket(&fs, &rx).await;
+    let page = "https://app.example.com/h5/index?x=1#/home";
+    let apis = vec!["biz.contact.choose".to_string()];
+    let mut configs = Vec::new();
+    for tenant in ["org-a", "org-b"] {
+        let prepared = sso
+            .prepare(&TenantId::new(tenant).unwrap(), "feishu")
+            .await
+            .unwrap();
+        let signed = prepared
+            .jsapi_config(page, unilogin_core::TicketKind::Jsapi, &apis)
+            .await
+            .unwrap();
+        configs.push(signed.config);
+    }
+    fs.verify_store_jsapi_config(ORG_A, &configs[0], page)
+        .unwrap();
+    fs.verify_store_jsapi_config(ORG_B, &configs[1], page)
+        .unwrap();
+    assert!(
+        fs.verify_store_jsapi_config(ORG_B, &configs[0], page)
+            .is_err()
+    );
+    assert!(
+        fs.verify_store_jsapi_config(ORG_A, &configs[1], page)
+            .is_err()
+    );
+    assert_eq!(fs.store_jsapi_ticket_fetches(APP_ID, ORG_A), 1);
+    assert_eq!(fs.store_jsapi_ticket_fetches(APP_ID, ORG_B), 1);
+    assert_eq!(fs.calls(feishu::endpoints::STORE_TENANT_ACCESS_TOKEN), 2);
+}

@@ -575,7 +575,7 @@ pub(crate) async fn jssdk_ticket(st: Arc<Feishu>, req: Request) -> Reply {
     let app = app_from_token(&st, req.headers())?;
     let (ticket, left) = st
         .tickets
-        .fetch(&app.app_id, crate::jsapi::JsapiKind::Config);
+        .fetch(&st.ticket_owner(&app), crate::jsapi::JsapiKind::Config);
     Ok(http::json(
         StatusCode::OK,
         &json!({"code": 0, "msg": "ok", "data": {"expire_in": left.as_secs().max(1), "ticket": ticket}}),

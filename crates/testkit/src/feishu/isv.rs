@@ -16,7 +16,7 @@
 //! is asked with a live `app_access_token` of the app (99991664 otherwise) for a tenant that
 //! installed it ([`CODE_TENANT_NOT_INSTALLED`] otherwise). A tenant token acts for its tenant
 //! only: the directory (`contact/v3/users`) finds that tenant's members, the jssdk ticket is
-//! the tenant's. The v1 user-token endpoints take the `app_access_token`.
+//! the tenant's ([`FakeFeishu::verify_store_jsapi_config`] checks a page of one tenant). The v1 user-token endpoints take the `app_access_token`.
 //!
 //! Logins: codes (JSAPI, authorize page, [`FakeFeishu::approve_web_login_with`]) of a store app
 //! are issued only to members of a tenant that installed it (a never-issued code otherwise);
@@ -308,6 +308,27 @@ impl FakeFeishu {
         let text = self.backend().v1_event(app_id, event);
         self.push_event_for(app_id, url, FakeEvent::Custom(text), None)
             .await
+    }
+
+    /// Check an `h5sdk.config` object of the store app `app_id`'s page running inside the client
+    /// of `tenant_key` (see [`FakeFeishu::verify_jsapi_config`]): signed with one of that
+    /// tenant's live jssdk tickets.
+    pub fn verify_store_jsapi_config(
+        &self,
+        tenant_key: &str,
+        config: &Value,
+        page_url: &str,
+    ) -> Result<(), crate::jsapi::JsapiRefusal> {
+        let kind = crate::jsapi::JsapiKind::Config;
+        self.backend()
+            .verify_jsapi(kind, config, page_url, Some(tenant_key))
+    }
+
+    /// Successful jssdk-ticket fetches of `tenant_key` for the store app `app_id`.
+    pub fn store_jsapi_ticket_fetches(&self, app_id: &str, tenant_key: &str) -> u64 {
+        let owner = format!("{app_id}@{tenant_key}");
+        let kind = crate::jsapi::JsapiKind::Config;
+        self.backend().tickets.fetches(&owner, kind)
     }
 
     /// Revoke the live `app_access_token`s of the store app `app_id` (a `tenant_access_token`

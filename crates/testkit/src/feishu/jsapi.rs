@@ -23,14 +23,27 @@ fn refusal(reason: RefusalReason) -> JsapiRefusal {
 }
 
 impl Feishu {
+    /// Whose jssdk tickets a token of `app` (its `tenant_key` the token's) gets: a self-built
+    /// app's own; a store app's per tenant (`app_id@tenant_key`), as its tenant tokens are.
+    pub(crate) fn ticket_owner(&self, app: &super::FakeApp) -> String {
+        if self.is_store_app(&app.app_id) {
+            format!("{}@{}", app.app_id, app.tenant_key)
+        } else {
+            app.app_id.clone()
+        }
+    }
+
     /// `h5sdk.config({appId, timestamp, nonceStr, signature, jsApiList})` checked as Feishu
     /// does: a known `appId`, `timestamp` a JSON **number** (milliseconds), and the signature
-    /// over one of that app's live tickets and the page URL without fragment.
+    /// over one of that app's live tickets and the page URL without fragment. A store app's
+    /// tickets are its tenants' own: the page runs inside the client of `tenant` (a store
+    /// app's page outside any tenant has no ticket to be signed with).
     pub(crate) fn verify_jsapi(
         &self,
         kind: JsapiKind,
         config: &Value,
         page_url: &str,
+        tenant: Option<&str>,
     ) -> Result<(), JsapiRefusal> {
         let check = || -> Result<(), RefusalReason> {
             if kind != JsapiKind::Config {
@@ -47,7 +60,13 @@ impl Feishu {
             let app = self
                 .app(&app_id)
                 .ok_or(RefusalReason::UnknownApp("appId"))?;
-            let tickets = self.tickets.live(&app.app_id, JsapiKind::Config);
+            let mut app = app;
+            if let Some(tenant) = tenant {
+                app.tenant_key = tenant.to_owned();
+            }
+            let tickets = self
+                .tickets
+                .live(&self.ticket_owner(&app), JsapiKind::Config);
             signed_by_any(&tickets, config, &nonce, &timestamp, page_url)
         };
         check().map_err(refusal)
@@ -63,7 +82,7 @@ pub(crate) async fn sdk(_st: Arc<Feishu>, req: Request) -> Reply {
 pub(crate) async fn verify(st: Arc<Feishu>, req: Request) -> Reply {
     jsapi::verify_endpoint(
         req,
-        |kind, config, url| st.verify_jsapi(kind, config, url),
+        |kind, config, url| st.verify_jsapi(kind, config, url, None),
         || refusal(RefusalReason::UnsupportedKind),
     )
     .await

@@ -720,7 +720,7 @@ impl FakeFeishu {
         config: &serde_json::Value,
         page_url: &str,
     ) -> Result<(), JsapiRefusal> {
-        self.backend().verify_jsapi(kind, config, page_url)
+        self.backend().verify_jsapi(kind, config, page_url, None)
     }
 
     /// `{base}/__fake/jsapi/feishu.js`: the fake `h5sdk` / `tt` SDK (see [`crate::jsapi`]).
