@@ -124,11 +124,13 @@ async fn installation_writes_the_entry_and_uninstallation_closes_it() {
         .unwrap();
     assert!(d.accepted(), "{:?}", d.verdict);
     let org_tenant = TenantId::new(format!("{APP_TENANT}-{ORG}")).unwrap();
-    eventually(WITHIN, "the organisation's entry is written", || async {
-        store.get(&org_tenant, &platform).await.unwrap().is_some()
-    })
+    let written = written(
+        &store,
+        &org_tenant,
+        &platform,
+        "the organisation's entry is written",
+    )
     .await;
-    let written = store.get(&org_tenant, &platform).await.unwrap().unwrap();
     assert_eq!(written.corp_id.as_deref(), Some(ORG));
     assert_eq!(written.mode.as_deref(), Some("isv"));
     assert_eq!(written.app_key, SUITE_KEY);
@@ -243,11 +245,13 @@ async fn a_wecom_authorisation_is_redeemed_and_its_permanent_code_stored_encrypt
     let d = fake.push_create_auth(SUITE, CORP, &events).await.unwrap();
     assert!(d.accepted(), "{:?}", d.verdict);
     let org_tenant = TenantId::new(format!("suite-{CORP}")).unwrap();
-    eventually(WITHIN, "the corp's entry is written", || async {
-        store.get(&org_tenant, &platform).await.unwrap().is_some()
-    })
+    let written = written(
+        &store,
+        &org_tenant,
+        &platform,
+        "the corp's entry is written",
+    )
     .await;
-    let written = store.get(&org_tenant, &platform).await.unwrap().unwrap();
     assert_eq!(written.corp_id.as_deref(), Some(CORP));
     assert!(
         matches!(written.permanent_code, Some(StoredSecret::Encrypted { .. })),
@@ -353,11 +357,13 @@ async fn a_feishu_installation_opens_and_its_removal_closes_the_tenant() {
     let d = fake.push_app_open(APP, TENANT_KEY, &events).await.unwrap();
     assert!(d.accepted(), "{:?}", d.verdict);
     let org_tenant = TenantId::new(format!("lark-store-{TENANT_KEY}")).unwrap();
-    eventually(WITHIN, "the tenant's entry is written", || async {
-        store.get(&org_tenant, &platform).await.unwrap().is_some()
-    })
+    let written = written(
+        &store,
+        &org_tenant,
+        &platform,
+        "the tenant's entry is written",
+    )
     .await;
-    let written = store.get(&org_tenant, &platform).await.unwrap().unwrap();
     assert_eq!(written.corp_id.as_deref(), Some(TENANT_KEY));
     assert_eq!(written.mode.as_deref(), Some("isv"));
     assert!(written.events.is_none(), "the pushes stay the app entry's");
@@ -445,4 +451,18 @@ async fn cached_or(
         .await
         .unwrap();
     token.expose().to_string()
+}
+
+/// The entry the installation writes, once it is there.
+async fn written(
+    store: &SqlConfigStore,
+    tenant: &TenantId,
+    platform: &PlatformName,
+    what: &str,
+) -> unilogin::sql::ConfigRow {
+    eventually(WITHIN, what, || async {
+        store.get(tenant, platform).await.unwrap().is_some()
+    })
+    .await;
+    store.get(tenant, platform).await.unwrap().unwrap()
 }
