@@ -509,8 +509,6 @@ impl Prepared {
         }
     }
 
-    /// The key of the ticket of `kind` fetched with `token` ([`TokenKey::ticket`]), memoized
-    /// per kind for the current app token.
     /// [`Error::Unsupported`] where the handler refuses every login
     /// ([`Platform::login_refusal`]).
     fn logs_in(&self) -> Result<()> {
@@ -523,6 +521,8 @@ impl Prepared {
         }
     }
 
+    /// The key of the ticket of `kind` fetched with `token` ([`TokenKey::ticket`]), memoized
+    /// per kind for the current app token.
     fn ticket_key(&self, app_key: &TokenKey, kind: TicketKind, token: &AccessToken) -> TokenKey {
         let memo = &self.inner.ticket_keys;
         let found = memo
