@@ -36,6 +36,9 @@ use crate::api::SECRET_HINT;
 /// The shortest interval between two `app_ticket/resend` calls for one app.
 pub const RESEND_INTERVAL: Duration = Duration::from_secs(60);
 
+/// The tenant-token endpoint (store apps).
+const TENANT_TOKEN: &str = "auth/v3/tenant_access_token";
+
 /// The error code of an invalid `app_ticket`.
 pub const TICKET_INVALID: i64 = 10012;
 
@@ -208,43 +211,33 @@ impl Feishu {
     /// A fresh `tenant_access_token` of the entry's organisation (its app token).
     pub(crate) async fn fetch_tenant_token(&self) -> Result<FetchedToken> {
         let store = self.store()?;
-        let org = store.org(&self.base)?.clone();
-        let endpoint = "auth/v3/tenant_access_token";
-        let ctx = self.base.ctx(endpoint);
-        for attempt in 0..2 {
-            let app_token = self.store_app_token().await?;
-            let body = json!({"app_access_token": app_token.expose(), "tenant_key": org.as_str()});
-            let request = self.post_json(endpoint, &body)?;
-            match self.open_call(&ctx, request, None, false).await {
-                Ok(response) => return fetched(&ctx, &response, "/tenant_access_token"),
-                // The app token was refused: forget only it, and try once more.
-                Err(e) if attempt == 0 && e.is_token_invalid() => {
-                    let cache = &self.base.services()?.token_cache;
-                    cache.invalidate(&store.app_key, &app_token).await;
-                }
-                Err(e) => return Err(secret_rejected(SECRET_HINT)(e)),
+        let org = store.org(&self.base)?;
+        let ctx = self.base.ctx(TENANT_TOKEN);
+        let app_token = self.store_app_token().await?;
+        let response = match self.tenant_token_with(&ctx, org, &app_token).await {
+            // The app token was refused: forget only it, and try once more.
+            Err(e) if e.is_token_invalid() => {
+                let cache = &self.base.services()?.token_cache;
+                cache.invalidate(&store.app_key, &app_token).await;
+                let fresh = self.store_app_token().await?;
+                self.tenant_token_with(&ctx, org, &fresh).await
             }
-        }
-        Err(Error::Internal(
-            "tenant_access_token: retries exhausted".into(),
-        ))
+            other => other,
+        };
+        let response = response.map_err(secret_rejected(SECRET_HINT))?;
+        fetched(&ctx, &response, "/tenant_access_token")
     }
 
-    /// Fails with `NotInTenant` unless `tenant_key` is the entry's organisation (store apps
-    /// only; internal apps are checked by the core against `corp_id`).
-    pub(crate) fn check_member(
+    /// `auth/v3/tenant_access_token` for `org` with `app_token`.
+    async fn tenant_token_with(
         &self,
-        tenant_key: Option<&str>,
-        endpoint: &'static str,
-    ) -> Result<()> {
-        if let Some(store) = &self.isv
-            && tenant_key != Some(store.org(&self.base)?.as_str())
-        {
-            return Err(Error::NotInTenant {
-                ctx: self.base.ctx(endpoint),
-            });
-        }
-        Ok(())
+        ctx: &unilogin_core::UpstreamCtx,
+        org: &OrgId,
+        app_token: &AccessToken,
+    ) -> Result<unilogin_core::http::UpstreamResponse> {
+        let body = json!({"app_access_token": app_token.expose(), "tenant_key": org.as_str()});
+        let request = self.post_json(TENANT_TOKEN, &body)?;
+        self.open_call(ctx, request, None, false).await
     }
 }
 
