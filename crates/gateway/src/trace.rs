@@ -13,9 +13,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
@@ -236,18 +235,9 @@ fn secure_headers(response: &mut Response, hsts: bool) {
     }
 }
 
-/// The front middleware: trace id, request span, the refusals of `admit`, the body read
-/// within its time, the handling time limit, security headers, one access log line. (The
-/// gateway's routers run it as a [`FrontLayer`], the same code without `from_fn`'s boxing.)
-pub async fn middleware(
-    State(settings): State<TraceSettings>,
-    req: Request,
-    next: Next,
-) -> Response {
-    front(&settings, req, |req| next.run(req)).await
-}
-
-/// [`middleware`] as a tower layer: wraps every route of a router (and its fallbacks).
+/// The front middleware, as a tower layer wrapping every route of a router (and its
+/// fallbacks): trace id, request span, the refusals of `admit`, the body read within its
+/// time, the handling time limit, security headers, one access log line.
 #[derive(Debug, Clone)]
 pub struct FrontLayer(Arc<TraceSettings>);
 
@@ -306,7 +296,7 @@ where
     }
 }
 
-/// The front middleware's work around `next` (see [`middleware`]).
+/// The front middleware's work around `next` (see [`FrontLayer`]).
 async fn front<F, Fut>(settings: &TraceSettings, req: Request, next: F) -> Response
 where
     F: FnOnce(Request) -> Fut,

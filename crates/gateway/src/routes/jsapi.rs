@@ -78,18 +78,8 @@ impl JsapiQuery {
     /// ```
     pub fn parse(query: &str) -> Result<Self, ApiError> {
         let mut q = Self::default();
-        // `application/x-www-form-urlencoded` as `url::form_urlencoded::parse` reads it (pairs
-        // split at `&`, empty ones skipped, name and value split at the first `=`, each
-        // decoded), with only the values of the three names kept decoded.
-        for pair in query.as_bytes().split(|&b| b == b'&') {
-            if pair.is_empty() {
-                continue;
-            }
-            let (name, value) = match pair.iter().position(|&b| b == b'=') {
-                Some(at) => (&pair[..at], &pair[at + 1..]),
-                None => (pair, &[][..]),
-            };
-            let (field, slot) = match &*form_decode(name) {
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            let (field, slot) = match &*name {
                 "url" => ("url", &mut q.url),
                 "kind" => ("kind", &mut q.kind),
                 "apis" => ("apis", &mut q.apis),
@@ -101,62 +91,9 @@ impl JsapiQuery {
                     format!("Failed to deserialize query string: duplicate field `{field}`"),
                 ));
             }
-            *slot = Some(form_decode(value).into_owned());
+            *slot = Some(value.into_owned());
         }
         Ok(q)
-    }
-}
-
-/// One name or value of a form-encoded query, decoded as `url::form_urlencoded` does: `+` is
-/// a space, `%` and two hex digits the byte they spell (any other `%` stays), then UTF-8 with
-/// invalid sequences replaced. Borrowed when there is nothing to decode; one pass otherwise.
-fn form_decode(raw: &[u8]) -> std::borrow::Cow<'_, str> {
-    use std::borrow::Cow;
-    let special = |b: &u8| *b == b'%' || *b == b'+';
-    let Some(first) = raw.iter().position(special) else {
-        return match std::str::from_utf8(raw) {
-            Ok(s) => Cow::Borrowed(s),
-            Err(_) => String::from_utf8_lossy(raw),
-        };
-    };
-    let hex = |b: Option<&u8>| match b.copied() {
-        Some(b @ b'0'..=b'9') => Some(b - b'0'),
-        Some(b @ b'a'..=b'f') => Some(b - b'a' + 10),
-        Some(b @ b'A'..=b'F') => Some(b - b'A' + 10),
-        _ => None,
-    };
-    let mut out = Vec::with_capacity(raw.len());
-    out.extend_from_slice(&raw[..first]);
-    let mut at = first;
-    while at < raw.len() {
-        match raw[at] {
-            b'+' => {
-                out.push(b' ');
-                at += 1;
-            }
-            b'%' => match (hex(raw.get(at + 1)), hex(raw.get(at + 2))) {
-                (Some(hi), Some(lo)) => {
-                    out.push(hi << 4 | lo);
-                    at += 3;
-                }
-                _ => {
-                    out.push(b'%');
-                    at += 1;
-                }
-            },
-            _ => {
-                let run = raw[at..]
-                    .iter()
-                    .position(special)
-                    .map_or(raw.len(), |n| at + n);
-                out.extend_from_slice(&raw[at..run]);
-                at = run;
-            }
-        }
-    }
-    match String::from_utf8(out) {
-        Ok(s) => Cow::Owned(s),
-        Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
     }
 }
 
@@ -509,38 +446,7 @@ mod tests {
     }
 
     #[test]
-    fn queries_decode_as_form_urlencoded_does() {
-        for raw in [
-            "",
-            "url",
-            "url=",
-            "=x",
-            "a%2",
-            "a%zz%4",
-            "%41%62+c%2B%25",
-            "%E4%B8%AD",
-            "%E4%B8",
-            "%ff%fe+",
-            "x=%%41",
-            "%",
-            "+++",
-        ] {
-            let ours: Vec<_> = raw
-                .as_bytes()
-                .split(|&b| b == b'=')
-                .map(form_decode)
-                .collect();
-            let theirs: Vec<_> = raw
-                .split('=')
-                .map(|part| {
-                    url::form_urlencoded::parse(format!("x={part}").as_bytes())
-                        .next()
-                        .map(|(_, v)| v.into_owned())
-                        .unwrap()
-                })
-                .collect();
-            assert_eq!(ours, theirs, "{raw}");
-        }
+    fn queries_decode_as_form_urlencoded() {
         let q = JsapiQuery::parse("u%72l=a&&k%69nd=agent_config&=&apis").unwrap();
         assert_eq!(q.url.as_deref(), Some("a"));
         assert_eq!(q.kind.as_deref(), Some("agent_config"));
