@@ -868,12 +868,10 @@ impl TraceCapture {
             .with_writer(writer)
             .with_ansi(false)
             .finish();
-        let guard = tracing::subscriber::set_default(subscriber);
-        // A callsite first hit before this subscriber existed is asked again.
-        tracing::callsite::rebuild_interest_cache();
+        // Registering the subscriber recomputes every callsite's interest.
         Self {
             logs,
-            _guard: guard,
+            _guard: tracing::subscriber::set_default(subscriber),
             _turn: turn,
         }
     }

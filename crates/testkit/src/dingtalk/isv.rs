@@ -298,10 +298,10 @@ impl FakeDingTalk {
     /// Record that `corp_id` removed `suite_key`: corp tokens are refused from now on, and the
     /// organisation's live corp tokens are revoked. Returns how many were.
     pub fn uninstall_suite(&self, suite_key: &str, corp_id: &str) -> usize {
-        let st = self.backend();
-        st.installs.remove(&install_key(suite_key, corp_id));
-        st.app_tokens
-            .revoke_where(|m| m.app_key == suite_key && m.corp_id == corp_id)
+        self.backend()
+            .installs
+            .remove(&install_key(suite_key, corp_id));
+        self.revoke_corp_tokens(suite_key, corp_id)
     }
 
     /// Revoke `corp_id`'s live corp tokens of `suite_key` (a call with one is then refused as

@@ -37,10 +37,10 @@ use super::envelope::{
     CODE_APP_TOKEN_INVALID, CODE_INVALID_APP, CODE_TICKET_INVALID, error, ok_fields,
 };
 use super::handlers::{Shape, json_body, require, token_request};
-use super::{APP_TOKEN_TTL, AppTokenMeta, FakeApp, FakeFeishu, Feishu, REISSUE_BELOW};
+use super::{AppTokenMeta, FakeApp, FakeFeishu, Feishu};
 use crate::events::{Delivery, FakeEvent, PushError};
 use crate::http::Reply;
-use crate::store::{TokenStore, random_id};
+use crate::store::random_id;
 
 pub use super::envelope::CODE_TENANT_NOT_INSTALLED;
 
@@ -83,17 +83,6 @@ impl Feishu {
         let t = ticket.clone();
         self.update_store(app_id, |s| s.tickets.push(t))
             .then_some(ticket)
-    }
-
-    /// The reissue rule over `store`, for the tokens whose meta is `meta`.
-    fn reissued(&self, store: &TokenStore<AppTokenMeta>, meta: AppTokenMeta) -> (String, u64) {
-        if let Some(token) = store.find_live(|m| *m == meta)
-            && let Some(left) = store.remaining(&token)
-            && left >= REISSUE_BELOW
-        {
-            return (token, left.as_secs());
-        }
-        (store.issue(meta, APP_TOKEN_TTL), APP_TOKEN_TTL.as_secs())
     }
 
     /// The v1 envelope of a store-app event, as plaintext.
@@ -144,10 +133,10 @@ pub(crate) async fn store_app_access_token(st: Arc<Feishu>, req: Request) -> Rep
         app_id: app.app_id.clone(),
         tenant_key: None,
     };
-    let (token, expire) = st.reissued(&st.store_app_tokens, meta);
+    let (token, left) = st.reissued(&st.store_app_tokens, meta);
     super::handlers::mark_app_kind(&st, &token);
     Ok(ok_fields(
-        json!({"app_access_token": token, "expire": expire}),
+        json!({"app_access_token": token, "expire": left.as_secs()}),
     ))
 }
 
@@ -169,9 +158,9 @@ pub(crate) async fn store_tenant_access_token(st: Arc<Feishu>, req: Request) -> 
         app_id: meta.app_id,
         tenant_key: Some(tenant.to_owned()),
     };
-    let (token, expire) = st.reissued(&st.app_tokens, meta);
+    let (token, left) = st.reissued(&st.app_tokens, meta);
     Ok(ok_fields(
-        json!({"tenant_access_token": token, "expire": expire}),
+        json!({"tenant_access_token": token, "expire": left.as_secs()}),
     ))
 }
 
@@ -263,20 +252,14 @@ impl FakeFeishu {
         status: &str,
         url: &str,
     ) -> Result<Delivery, PushError> {
-        let st = self.backend();
-        let tenant = tenant_key.to_owned();
-        if status == "start_by_tenant" {
-            st.update_store(app_id, |s| {
-                s.installed.insert(tenant);
-            });
+        let started = status == "start_by_tenant";
+        if started {
+            self.install_store_app(app_id, tenant_key);
         } else {
-            st.update_store(app_id, |s| {
-                s.installed.remove(&tenant);
-            });
-            self.revoke_tenant_tokens(app_id, tenant_key);
+            self.remove_installation(app_id, tenant_key);
         }
         let mut event = json!({"app_id": app_id, "tenant_key": tenant_key, "type": "app_status_change", "status": status});
-        if status == "start_by_tenant" {
+        if started {
             event["operator"] = json!({"open_id": "ou_fake_operator", "user_id": "operator01", "union_id": "on_fake_operator"});
         }
         self.push_store_event(app_id, url, event).await
@@ -290,13 +273,18 @@ impl FakeFeishu {
         tenant_key: &str,
         url: &str,
     ) -> Result<Delivery, PushError> {
+        self.remove_installation(app_id, tenant_key);
+        let event = json!({"app_id": app_id, "tenant_key": tenant_key, "type": "app_uninstalled"});
+        self.push_store_event(app_id, url, event).await
+    }
+
+    /// `tenant_key` no longer has `app_id` (removed or stopped): its tenant tokens die.
+    fn remove_installation(&self, app_id: &str, tenant_key: &str) {
         let tenant = tenant_key.to_owned();
         self.backend().update_store(app_id, |s| {
             s.installed.remove(&tenant);
         });
         self.revoke_tenant_tokens(app_id, tenant_key);
-        let event = json!({"app_id": app_id, "tenant_key": tenant_key, "type": "app_uninstalled"});
-        self.push_store_event(app_id, url, event).await
     }
 
     async fn push_store_event(

@@ -426,22 +426,26 @@ impl Feishu {
             .unwrap_or_else(|| FakeApp::new(DEFAULT_APP_ID, DEFAULT_APP_SECRET, &self.home_tenant))
     }
 
-    /// Feishu's reissue rule: the live token with the most time left while at least
-    /// [`REISSUE_BELOW`] remains, else a new one. Returns the token and its remaining lifetime.
-    fn app_token_for(&self, app_id: &str) -> (String, Duration) {
-        if let Some(token) = self
-            .app_tokens
-            .find_live(|m| m.app_id == app_id && m.tenant_key.is_none())
-            && let Some(left) = self.app_tokens.remaining(&token)
+    /// Feishu's reissue rule over `store`, for the tokens whose meta is `meta`: the live
+    /// token while at least [`REISSUE_BELOW`] of it remains, else a new one. Returns the token
+    /// and its remaining lifetime.
+    fn reissued(&self, store: &TokenStore<AppTokenMeta>, meta: AppTokenMeta) -> (String, Duration) {
+        if let Some(token) = store.find_live(|m| *m == meta)
+            && let Some(left) = store.remaining(&token)
             && left >= REISSUE_BELOW
         {
             return (token, left);
         }
+        (store.issue(meta, APP_TOKEN_TTL), APP_TOKEN_TTL)
+    }
+
+    /// A self-built app's token by the reissue rule ([`reissued`](Self::reissued)).
+    fn app_token_for(&self, app_id: &str) -> (String, Duration) {
         let meta = AppTokenMeta {
             app_id: app_id.to_owned(),
             tenant_key: None,
         };
-        (self.app_tokens.issue(meta, APP_TOKEN_TTL), APP_TOKEN_TTL)
+        self.reissued(&self.app_tokens, meta)
     }
 
     /// The tenant of `user`.

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
 use serde_json::{Map, Value, json};
@@ -157,18 +158,23 @@ pub(crate) async fn user_get(st: Arc<WeCom>, req: Request) -> Reply {
     Ok(ok(render_member(&st, &user, legacy)))
 }
 
+/// A JSON object body as parameters, or 47001 (`DATA_FORMAT_ERROR`).
+pub(crate) async fn json_object(body: Body) -> Result<Params, Response> {
+    http::read_body(body)
+        .await
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .as_ref()
+        .and_then(http::json_object_params)
+        .ok_or_else(|| error(DATA_FORMAT_ERROR))
+}
+
 /// `POST /cgi-bin/auth/getuserdetail?access_token=` JSON `{user_ticket}` → the sensitive fields
 /// (`fixtures/wecom/auth_getuserdetail.json`). 84014 expired ticket, 84015 unknown or another
 /// app's ticket, 47001 body not a JSON object.
 pub(crate) async fn auth_getuserdetail(st: Arc<WeCom>, req: Request) -> Reply {
     let (parts, body) = req.into_parts();
     let token = app_token(&st, &http::query_params(&parts.uri))?;
-    let p = http::read_body(body)
-        .await
-        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
-        .as_ref()
-        .and_then(http::json_object_params)
-        .ok_or_else(|| error(DATA_FORMAT_ERROR))?;
+    let p = json_object(body).await?;
     let ticket = param(&p, "user_ticket").ok_or_else(|| error(84015))?;
     let meta = match st.tickets.check(ticket) {
         Ok(m) if m.corp_id == token.corp_id && m.agent_id == token.agent_id => m,

@@ -21,9 +21,9 @@ use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::response::Response;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::envelope::{DATA_FORMAT_ERROR, error, ok};
+use super::envelope::{error, ok};
 use super::{APP_TOKEN_TTL, AppTokenMeta, FakeWeCom, WeCom};
 use crate::events::{Delivery, EventCredentials, FakeEvent, PushError};
 use crate::http::{self, Params, Reply, param};
@@ -85,13 +85,7 @@ fn suite_token(st: &WeCom, query: &Params) -> Result<SuiteTokenMeta, Response> {
 async fn json_params(req: Request) -> Result<(Params, Params), Response> {
     let (parts, body) = req.into_parts();
     let query = http::query_params(&parts.uri);
-    let p = http::read_body(body)
-        .await
-        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
-        .as_ref()
-        .and_then(http::json_object_params)
-        .ok_or_else(|| error(DATA_FORMAT_ERROR))?;
-    Ok((query, p))
+    Ok((query, super::handlers::json_object(body).await?))
 }
 
 /// `POST /cgi-bin/service/get_suite_token`.
